@@ -1,0 +1,89 @@
+"""``napari-liverct view``: napari with the plugin's widgets and files (or the phantom)."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+#: Widgets docked by ``view``, in the manifest's display names.
+DOCKED_WIDGETS = ("CT window and layer type", "Statistics", "Crop foreground", "3D tumour view")
+
+DEFAULT_SCREENSHOT_DIR = "liverct-screenshots"
+
+
+def dock_widgets(viewer, names=DOCKED_WIDGETS) -> list[str]:
+    """Dock the plugin's widgets; return the names that could not be docked."""
+    failed = []
+    for name in names:
+        try:
+            viewer.window.add_plugin_dock_widget("napari-liverct", name, tabify=True)
+        except Exception as exc:  # noqa: BLE001 - a broken widget must not stop the viewer
+            warnings.warn(f"could not dock widget {name!r}: {exc}", stacklevel=2)
+            failed.append(name)
+    return failed
+
+
+def focus_slice(viewer, label: int = 2) -> None:
+    """Move the 2D slider to the slice with most voxels of ``label`` (or any label)."""
+    from napari.layers import Labels
+
+    for layer in reversed(list(viewer.layers)):
+        if isinstance(layer, Labels) and layer.data.ndim == 3:
+            data = np.asarray(layer.data)
+            counts = (data == label).sum(axis=(1, 2))
+            if counts.max() == 0:
+                counts = (data > 0).sum(axis=(1, 2))
+            if counts.max() == 0:
+                continue
+            z = int(np.argmax(counts))
+            world = layer.data_to_world((z, 0, 0))
+            step = list(viewer.dims.point)
+            step[-3] = float(world[0])
+            viewer.dims.point = step
+            return
+
+
+def screenshots(viewer, out_dir: str | os.PathLike) -> list[Path]:
+    """Write ``view_2d.png`` and ``view_3d.png`` of the current viewer."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    viewer.dims.ndisplay = 2
+    viewer.reset_view()
+    p2 = out / "view_2d.png"
+    viewer.screenshot(str(p2), canvas_only=False)
+    viewer.dims.ndisplay = 3
+    viewer.camera.angles = (0.0, -60.0, 90.0)
+    viewer.reset_view()
+    p3 = out / "view_3d.png"
+    viewer.screenshot(str(p3), canvas_only=False)
+    viewer.dims.ndisplay = 2
+    return [p2, p3]
+
+
+def cli_view(args) -> int:
+    """Run the ``view`` subcommand."""
+    from ._display import ensure_display
+
+    virtual = ensure_display()
+    shots = args.screenshots or (DEFAULT_SCREENSHOT_DIR if virtual else None)
+    import napari
+
+    viewer = napari.Viewer(title="napari-liverct")
+    if not args.no_widgets:
+        dock_widgets(viewer)
+    if args.files:
+        viewer.open(args.files, plugin="napari-liverct")
+    else:
+        viewer.open_sample("napari-liverct", "liver_phantom")
+    focus_slice(viewer)
+    if shots:
+        paths = screenshots(viewer, shots)
+        focus_slice(viewer)
+        print("screenshots written:", *[str(p) for p in paths], sep="\n  ")
+        viewer.close()
+        return 0
+    napari.run()
+    return 0

@@ -1,0 +1,97 @@
+"""``napari-liverct`` command line: view, stats, crop, snapshot, survey.
+
+Every subcommand calls the same core functions as the widgets.  Heavy modules
+(napari, Qt, torch, MONAI) are imported only by the subcommand that needs them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from importlib import import_module
+
+__all__ = ["main", "build_parser"]
+
+
+def _margin(values: list[float]) -> float | tuple[float, ...]:
+    if len(values) not in (1, 3):
+        raise argparse.ArgumentTypeError("--margin takes one number or three (one per axis)")
+    return values[0] if len(values) == 1 else tuple(values)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of all subcommands."""
+    p = argparse.ArgumentParser(
+        prog="napari-liverct",
+        description="Open, measure, crop and inspect liver CT NIfTI volumes (napari plugin).",
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+
+    v = sub.add_parser("view", help="open napari with the plugin's widgets and files (or the sample)")
+    v.add_argument("files", nargs="*", help=".nii/.nii.gz files; none opens the synthetic phantom")
+    v.add_argument("--screenshots", metavar="DIR", default=None,
+                   help="write 2D and 3D screenshots to DIR and exit (default when there is no display: "
+                        "./liverct-screenshots)")
+    v.add_argument("--no-widgets", action="store_true", help="do not dock the plugin's widgets")
+    v.set_defaults(handler="napari_liverct._view:cli_view")
+
+    s = sub.add_parser("stats", help="image, per-label and per-lesion statistics in physical units")
+    s.add_argument("image")
+    s.add_argument("--labels", default=None)
+    s.add_argument("--connectivity", type=int, choices=(6, 26), default=26)
+    s.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    s.add_argument("--resample-labels", action="store_true",
+                   help="resample labels onto the image grid (nearest neighbour) when the grids differ")
+    s.set_defaults(handler="napari_liverct.stats:cli_stats")
+
+    c = sub.add_parser("crop", help="crop image and labels to the foreground, MONAI CropForeground semantics")
+    c.add_argument("image")
+    c.add_argument("--labels", default=None)
+    c.add_argument("--out-dir", required=True)
+    src = c.add_mutually_exclusive_group()
+    src.add_argument("--threshold", type=float, default=None, help="foreground is image > T (HU)")
+    src.add_argument("--source", choices=("image", "labels"), default="image",
+                     help="'labels': foreground is labels > 0")
+    c.add_argument("--margin", type=float, nargs="+", default=[0.0])
+    c.add_argument("--k-divisible", type=int, nargs="+", default=[1])
+    c.add_argument("--allow-smaller", action="store_true")
+    c.set_defaults(handler="napari_liverct.crop:cli_crop")
+
+    sn = sub.add_parser("snapshot", help="render axial/coronal/sagittal slices and a 3D view to PNG")
+    sn.add_argument("image")
+    sn.add_argument("--labels", default=None)
+    sn.add_argument("--out", required=True, metavar="DIR")
+    sn.add_argument("--lesion", type=int, default=None, help="lesion id (default: the largest)")
+    sn.set_defaults(handler="napari_liverct.snapshot:cli_snapshot")
+
+    sv = sub.add_parser("survey", help="dataset fingerprint of an MSD/nnU-Net folder")
+    sv.add_argument("folder")
+    sv.add_argument("--format", choices=("json", "csv"), default="json")
+    sv.add_argument("--workers", type=int, default=None)
+    sv.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                    help="address of an existing Dask distributed scheduler")
+    sv.add_argument("--out", default=None, help="write to this file instead of standard output")
+    sv.set_defaults(handler="napari_liverct.dataset:cli_survey")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``napari-liverct`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "margin", None) is not None and args.command == "crop":
+        try:
+            args.margin = _margin(args.margin)
+        except argparse.ArgumentTypeError as exc:
+            parser.error(str(exc))
+    module, func = args.handler.split(":")
+    handler = getattr(import_module(module), func)
+    try:
+        return int(handler(args) or 0)
+    except (ValueError, OSError, RuntimeError) as exc:
+        print(f"napari-liverct {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

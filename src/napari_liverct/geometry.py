@@ -1,0 +1,249 @@
+"""Voxel-to-world geometry: NIfTI affines, napari world coordinates, orientation codes.
+
+Convention
+----------
+napari world coordinates are patient **LPS millimetres in napari's (z, y, x) order**,
+that is ``world = (S, P, L)``:
+
+* world axis 0 increases towards the patient's head (Superior),
+* world axis 1 increases towards the patient's back (Posterior),
+* world axis 2 increases towards the patient's left (Left).
+
+With napari's default 2D camera an axial slice is shown with anterior at the top and
+the patient's right on the left of the screen (radiological convention, as in 3D
+Slicer and ITK-SNAP).  The reversed world coordinate ``(L, P, S)`` is the ITK /
+SimpleITK physical point.
+
+NIfTI affines map voxel indices ``(i, j, k)`` to RAS+ millimetres.  Every function
+here is pure numpy/nibabel; nothing imports napari.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from nibabel import orientations as nio
+
+__all__ = [
+    "RAS_TO_WORLD",
+    "WORLD_TO_RAS",
+    "DisplayGeometry",
+    "display_geometry",
+    "orientation_code",
+    "ras_affine_from_world",
+    "world_affine_from_layer",
+    "layer_world_affine",
+    "reorient_to_display",
+    "reorient_to_disk",
+    "ObliqueAffineWarning",
+]
+
+#: Maps homogeneous RAS+ (x, y, z, 1) to napari world (S, P, L, 1).
+RAS_TO_WORLD = np.array(
+    [
+        [0.0, 0.0, 1.0, 0.0],
+        [0.0, -1.0, 0.0, 0.0],
+        [-1.0, 0.0, 0.0, 0.0],
+        [0.0, 0.0, 0.0, 1.0],
+    ]
+)
+WORLD_TO_RAS = np.linalg.inv(RAS_TO_WORLD)
+
+#: The on-screen orientation every volume is reoriented to: array axis 0 -> S,
+#: axis 1 -> P, axis 2 -> L (nibabel axis codes name the direction of increase).
+DISPLAY_AXCODES = ("S", "P", "L")
+
+#: Relative tolerance below which off-diagonal terms are considered zero.
+OBLIQUE_TOL = 1e-4
+
+
+class ObliqueAffineWarning(UserWarning):
+    """The affine is oblique: napari shows the closest orthogonal orientation."""
+
+
+def orientation_code(affine: np.ndarray) -> str:
+    """Return the three-letter nibabel orientation code (e.g. ``"RAS"``, ``"LPS"``)."""
+    return "".join(nio.aff2axcodes(np.asarray(affine, dtype=float)))
+
+
+@dataclass(frozen=True)
+class DisplayGeometry:
+    """How a stored 3D array is shown in napari.
+
+    Attributes
+    ----------
+    ornt
+        nibabel orientation array that turns the stored array into the displayed
+        view (``nibabel.orientations.apply_orientation``).
+    scale, translate
+        Axis-aligned napari transform of the displayed view, in world (S, P, L) mm.
+    residual
+        4x4 world-to-world transform from the axis-aligned display to the true
+        position; identity unless the affine is oblique.
+    oblique
+        True when the affine has rotation that napari cannot show exactly in 2D.
+    """
+
+    ornt: np.ndarray
+    scale: tuple[float, float, float]
+    translate: tuple[float, float, float]
+    residual: np.ndarray
+    oblique: bool
+
+
+def display_geometry(affine: np.ndarray, shape: tuple[int, ...]) -> DisplayGeometry:
+    """Work out the zero-copy reorientation and axis-aligned transform for napari.
+
+    Parameters
+    ----------
+    affine
+        4x4 voxel-to-RAS affine of the stored array.
+    shape
+        Spatial shape (first three axes) of the stored array.
+
+    Returns
+    -------
+    DisplayGeometry
+        Reorientation (transposes and flips only) after which the voxel-to-world
+        transform is ``scale`` and ``translate``, plus the oblique residual.
+    """
+    affine = np.asarray(affine, dtype=float)
+    shape3 = tuple(int(s) for s in shape[:3])
+    ornt = nio.ornt_transform(nio.io_orientation(affine), nio.axcodes2ornt(DISPLAY_AXCODES))
+    disp_ras = affine @ nio.inv_ornt_aff(ornt, shape3)
+    world = RAS_TO_WORLD @ disp_ras
+    lin = world[:3, :3]
+    scale = np.linalg.norm(lin, axis=0)
+    if np.any(scale == 0) or not np.all(np.isfinite(world)):
+        raise ValueError("affine is singular or not finite")
+    diag = np.diag(np.diag(lin))
+    off = np.abs(lin - diag).max() / scale.max()
+    translate = world[:3, 3].copy()
+    oblique = bool(off > OBLIQUE_TOL)
+    if oblique:
+        aligned = np.eye(4)
+        aligned[:3, :3] = np.diag(scale)
+        aligned[:3, 3] = translate
+        residual = world @ np.linalg.inv(aligned)
+    else:
+        scale = np.diag(lin).copy()
+        residual = np.eye(4)
+    return DisplayGeometry(
+        ornt=ornt,
+        scale=tuple(float(s) for s in scale),
+        translate=tuple(float(t) for t in translate),
+        residual=residual,
+        oblique=oblique,
+    )
+
+
+def reorient_to_display(data: np.ndarray, ornt: np.ndarray) -> np.ndarray:
+    """Reorient the first three axes of ``data`` with transposes and flips (a view)."""
+    return nio.apply_orientation(data, ornt)
+
+
+def _inverse_ornt(ornt: np.ndarray) -> np.ndarray:
+    """The orientation that undoes ``ornt``."""
+    ornt = np.asarray(ornt)
+    inv = np.zeros_like(ornt)
+    for src_axis, (dst_axis, flip) in enumerate(ornt):
+        inv[int(dst_axis)] = (src_axis, flip)
+    return inv
+
+
+def reorient_to_disk(
+    data: np.ndarray, ras_affine: np.ndarray, ornt: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Undo the display reorientation: return the array in the file's axis order.
+
+    Parameters
+    ----------
+    data
+        Displayed array (spatial axes first three).
+    ras_affine
+        Voxel-to-RAS affine of ``data`` as displayed.
+    ornt
+        The orientation that was applied when reading (``DisplayGeometry.ornt``).
+
+    Returns
+    -------
+    (array, affine)
+        The array in stored axis order (a view) and its voxel-to-RAS affine.
+    """
+    inv = _inverse_ornt(ornt)
+    disk = nio.apply_orientation(data, inv)
+    disk_affine = np.asarray(ras_affine, float) @ nio.inv_ornt_aff(inv, data.shape[:3])
+    return disk, disk_affine
+
+
+def world_affine_from_layer(
+    scale, translate, affine=None, rotate=None, shear=None
+) -> np.ndarray:
+    """Compose napari's layer transform into one 4x4 data-to-world matrix.
+
+    napari applies ``affine @ (translate . rotate . shear . scale)``; only the
+    spatial (last three) axes are used.
+    """
+    scale = np.asarray(scale, float)[-3:]
+    translate = np.asarray(translate, float)[-3:]
+    lin = np.diag(scale)
+    if shear is not None:
+        sh = np.asarray(shear, float)
+        if sh.ndim == 2:
+            sh = sh[-3:, -3:]
+        else:
+            sh_vals = sh[-3:] if sh.size >= 3 else sh
+            full = np.eye(3)
+            full[np.triu_indices(3, 1)] = sh_vals
+            sh = full
+        lin = sh @ lin
+    if rotate is not None:
+        rot = np.asarray(rotate, float)
+        if rot.ndim == 2:
+            lin = rot[-3:, -3:] @ lin
+        elif rot.size and np.any(rot != 0):
+            raise ValueError("a layer rotation given as angles is not supported; use a matrix")
+    out = np.eye(4)
+    out[:3, :3] = lin
+    out[:3, 3] = translate
+    if affine is not None:
+        aff = np.asarray(affine, float)
+        aff3 = np.eye(4)
+        aff3[:3, :3] = aff[-4:-1, -4:-1]
+        aff3[:3, 3] = aff[-4:-1, -1]
+        out = aff3 @ out
+    return out
+
+
+def ras_affine_from_world(world_affine: np.ndarray, residual: np.ndarray | None = None) -> np.ndarray:
+    """Turn a napari data-to-world (S, P, L) matrix into a voxel-to-RAS NIfTI affine."""
+    world = np.asarray(world_affine, float)
+    if residual is not None:
+        world = np.asarray(residual, float) @ world
+    return WORLD_TO_RAS @ world
+
+
+def layer_world_affine(meta: dict) -> np.ndarray:
+    """The data-to-world matrix of a layer given its attributes dict (LayerData kwargs)."""
+    return world_affine_from_layer(
+        meta.get("scale", (1, 1, 1)),
+        meta.get("translate", (0, 0, 0)),
+        meta.get("affine"),
+        meta.get("rotate"),
+        meta.get("shear"),
+    )
+
+
+def warn_if_oblique(geom: DisplayGeometry, source: str) -> None:
+    """Warn once per file when napari cannot show the affine exactly."""
+    if geom.oblique:
+        angle = np.degrees(np.arccos(np.clip((np.trace(geom.residual[:3, :3]) - 1) / 2, -1, 1)))
+        warnings.warn(
+            f"{source}: the affine is oblique ({angle:.1f} degrees from the scanner axes); "
+            "napari shows the closest orthogonal orientation. The original affine is kept "
+            "in layer.metadata['affine'] and is used when saving.",
+            ObliqueAffineWarning,
+            stacklevel=3,
+        )

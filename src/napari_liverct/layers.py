@@ -1,0 +1,176 @@
+"""Turn arrays + affines into napari LayerData tuples, and layers back into files.
+
+This is the one place where geometry becomes napari kwargs: the reader, the sample
+data, the crop, the MONAI preview and the writer all go through it.  No napari
+import: a LayerData tuple is ``(data, kwargs, layer_type)``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .geometry import (
+    display_geometry,
+    layer_world_affine,
+    orientation_code,
+    ras_affine_from_world,
+    reorient_to_display,
+    reorient_to_disk,
+    warn_if_oblique,
+)
+from .labels import integral_labels, label_colors, label_names_for
+from .nifti import NiftiVolume, nifti_stem, write_nifti
+
+__all__ = [
+    "CT_WINDOWS",
+    "looks_like_hu",
+    "window_limits",
+    "array_to_layer_data",
+    "volume_to_layer_data",
+    "layer_to_disk",
+    "save_layer",
+]
+
+#: CT display windows as (width, level) in HU.
+CT_WINDOWS: dict[str, tuple[float, float]] = {
+    "abdomen": (400.0, 40.0),
+    "liver": (150.0, 30.0),
+    "bone": (1800.0, 400.0),
+    "lung": (1500.0, -600.0),
+}
+
+
+def window_limits(name: str) -> tuple[float, float]:
+    """Contrast limits (low, high) of a named CT window."""
+    width, level = CT_WINDOWS[name]
+    return (level - width / 2.0, level + width / 2.0)
+
+
+def _sample(data: np.ndarray, target: int = 200_000) -> np.ndarray:
+    """A strided sample of about ``target`` voxels (no pass over the whole volume)."""
+    n = int(np.prod(data.shape[:3]))
+    step = max(1, int(round((n / target) ** (1 / 3))))
+    sl = tuple(slice(None, None, step) for _ in range(3))
+    return np.asarray(data[sl])
+
+
+def looks_like_hu(data: np.ndarray) -> bool:
+    """True when a strided sample of a signed volume looks like CT in Hounsfield units."""
+    if data.dtype.kind not in "if":
+        return False
+    s = _sample(data)
+    if s.size == 0:
+        return False
+    lo, hi = float(np.nanmin(s)), float(np.nanmax(s))
+    return -1100.0 <= lo <= -500.0 and 0.0 <= hi <= 4000.0
+
+
+def array_to_layer_data(
+    data: np.ndarray,
+    affine: np.ndarray,
+    *,
+    kind: str,
+    name: str,
+    header=None,
+    source_path: str | os.PathLike | None = None,
+    label_names: dict[int, str] | None = None,
+    extra_metadata: dict | None = None,
+) -> tuple:
+    """Build a napari LayerData tuple from a stored-order array and its RAS affine.
+
+    The array is reoriented with zero-copy transposes/flips so that napari sees only
+    scale + translate in world (S, P, L) mm; the file's affine, orientation,
+    header and path go into ``metadata``.  A fourth (time/channel) axis becomes the
+    first napari axis (a slider).
+    """
+    if kind not in ("image", "labels"):
+        raise ValueError(f"kind must be 'image' or 'labels', not {kind!r}")
+    affine = np.asarray(affine, dtype=float)
+    geom = display_geometry(affine, data.shape)
+    warn_if_oblique(geom, str(source_path or name))
+    view = reorient_to_display(data, geom.ornt)
+    extra_axes = view.ndim - 3
+    if extra_axes > 0:
+        view = np.moveaxis(view, tuple(range(3, view.ndim)), tuple(range(extra_axes)))
+    scale = (1.0,) * extra_axes + geom.scale
+    translate = (0.0,) * extra_axes + geom.translate
+    metadata = {
+        "source_path": str(source_path) if source_path else None,
+        "affine": affine,
+        "orientation": orientation_code(affine),
+        "header": header,
+        "ornt": geom.ornt,
+        "residual": geom.residual,
+        "stored_shape": tuple(data.shape),
+        "extra_axes": extra_axes,
+    }
+    if extra_metadata:
+        metadata.update(extra_metadata)
+    kwargs: dict = {"name": name, "scale": scale, "translate": translate, "metadata": metadata}
+    if kind == "labels":
+        view = integral_labels(view, str(source_path or name))
+        names = dict(label_names) if label_names else label_names_for(source_path)
+        metadata["label_names"] = names
+        kwargs["colormap"] = label_colors(names)
+        kwargs["features"] = {"index": list(names), "name": list(names.values())}
+        kwargs["opacity"] = 0.6
+        kwargs["blending"] = "translucent"
+    else:
+        kwargs["colormap"] = "gray"
+        if looks_like_hu(view):
+            metadata["ct_window"] = "abdomen"
+            kwargs["contrast_limits"] = window_limits("abdomen")
+        kwargs["interpolation3d"] = "linear"
+    return (view, kwargs, kind)
+
+
+def volume_to_layer_data(vol: NiftiVolume, kind: str, name: str | None = None) -> tuple:
+    """LayerData tuple for a volume read by :func:`napari_liverct.nifti.read_nifti`."""
+    return array_to_layer_data(
+        vol.data,
+        vol.affine,
+        kind=kind,
+        name=name or nifti_stem(vol.path),
+        header=vol.header,
+        source_path=vol.path,
+    )
+
+
+def layer_to_disk(data: np.ndarray, meta: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``(array in the original file's axis order, voxel-to-RAS affine)``.
+
+    The affine is rebuilt from the layer's *current* world transform (scale,
+    translate, affine), so a cropped or moved layer is saved where napari shows it.
+    """
+    data = np.asarray(data)
+    md = meta.get("metadata") or {}
+    extra_axes = max(0, data.ndim - 3)
+    if extra_axes:
+        data = np.moveaxis(data, tuple(range(extra_axes)), tuple(range(3, data.ndim)))
+    world = layer_world_affine(meta)
+    ras = ras_affine_from_world(world, md.get("residual"))
+    ornt = md.get("ornt")
+    if ornt is None:
+        return data, ras
+    return reorient_to_disk(data, ras, np.asarray(ornt))
+
+
+def save_layer(
+    path: str | os.PathLike, data: np.ndarray, meta: dict, *, overwrite_source: bool = False
+) -> Path:
+    """Save one layer (image or labels) to NIfTI with its current world geometry."""
+    md = meta.get("metadata") or {}
+    disk, affine = layer_to_disk(data, meta)
+    if disk.dtype == np.float64:
+        disk = disk.astype(np.float32)
+    if disk.dtype.kind == "b":
+        disk = disk.astype(np.uint8)
+    header = md.get("header")
+    protected = tuple(p for p in [md.get("source_path")] if p)
+    return write_nifti(
+        path, np.ascontiguousarray(disk) if not disk.flags.f_contiguous else disk, affine,
+        header=header, protected=protected, overwrite_source=overwrite_source,
+    )
