@@ -38,6 +38,8 @@ __all__ = [
     "reorient_to_display",
     "reorient_to_disk",
     "ObliqueAffineWarning",
+    "ras_to_world",
+    "world_to_ras",
 ]
 
 #: Maps homogeneous RAS+ (x, y, z, 1) to napari world (S, P, L, 1).
@@ -247,3 +249,28 @@ def warn_if_oblique(geom: DisplayGeometry, source: str) -> None:
             ObliqueAffineWarning,
             stacklevel=3,
         )
+
+
+def ras_to_world(points_ras: np.ndarray, residual: np.ndarray | None = None) -> np.ndarray:
+    """RAS+ mm points (N, 3) or (3,) -> napari world (S, P, L) mm as displayed.
+
+    ``residual`` is the layer's oblique residual (``metadata['residual']``); the
+    displayed position of a true point is ``inv(residual) @ world``.
+    """
+    pts = np.atleast_2d(np.asarray(points_ras, float))
+    homo = np.c_[pts, np.ones(len(pts))]
+    world = homo @ RAS_TO_WORLD.T
+    if residual is not None:
+        world = world @ np.linalg.inv(np.asarray(residual, float)).T
+    out = world[:, :3]
+    return out[0] if np.ndim(points_ras) == 1 else out
+
+
+def world_to_ras(points_world: np.ndarray, residual: np.ndarray | None = None) -> np.ndarray:
+    """napari world (S, P, L) mm as displayed -> RAS+ mm (inverse of :func:`ras_to_world`)."""
+    pts = np.atleast_2d(np.asarray(points_world, float))
+    homo = np.c_[pts, np.ones(len(pts))]
+    if residual is not None:
+        homo = homo @ np.asarray(residual, float).T
+    out = (homo @ WORLD_TO_RAS.T)[:, :3]
+    return out[0] if np.ndim(points_world) == 1 else out

@@ -1,0 +1,60 @@
+"""Shared fixtures: synthetic NIfTI files and a real napari viewer under Xvfb.
+
+GUI tests are marked ``gui``; they need OpenGL, which ``QT_QPA_PLATFORM=offscreen``
+lacks here, so a virtual X display (Xvfb + Mesa) is started when there is none.
+"""
+
+from __future__ import annotations
+
+import os
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+os.environ.pop("QT_QPA_PLATFORM", None) if os.environ.get("QT_QPA_PLATFORM") == "offscreen" else None
+
+
+def pytest_configure(config):
+    from napari_liverct._display import ensure_display
+
+    try:
+        ensure_display()
+    except RuntimeError as exc:  # no Xvfb: GUI tests will fail loudly, pure tests still run
+        print(f"[conftest] {exc}")
+
+
+@pytest.fixture
+def write_nifti_file(tmp_path):
+    """Factory: write ``data`` with ``affine`` to ``tmp_path/name`` and return the path."""
+
+    def _write(name, data, affine=None, **header_fields):
+        affine = np.eye(4) if affine is None else np.asarray(affine, float)
+        img = nib.Nifti1Image(np.asarray(data), affine)
+        for key, value in header_fields.items():
+            img.header[key] = value
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        nib.save(img, path)
+        return path
+
+    return _write
+
+
+@pytest.fixture(scope="session")
+def small_phantom():
+    """A small phantom (fast) with the same anatomy as the sample data."""
+    from napari_liverct.phantom import make_phantom
+
+    return make_phantom(shape=(160, 160, 40), spacing=(2.2, 2.2, 5.0), seed=1)
+
+
+@pytest.fixture
+def phantom_files(tmp_path, small_phantom):
+    """``liver.nii.gz`` and ``liver_label.nii.gz`` of the small phantom."""
+    ph = small_phantom
+    img = tmp_path / "liver.nii.gz"
+    lab = tmp_path / "liver_label.nii.gz"
+    nib.save(nib.Nifti1Image(ph.image, ph.affine), img)
+    nib.save(nib.Nifti1Image(ph.labels, ph.affine), lab)
+    return img, lab
