@@ -1,0 +1,101 @@
+"""CT window presets and image <-> labels conversion for the selected layers."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+from magicgui.widgets import ComboBox, Container, Label, PushButton, create_widget
+
+from ..layers import CT_WINDOWS, array_to_layer_data, layer_to_disk, window_limits
+from ._common import layer_meta
+
+if TYPE_CHECKING:
+    import napari
+
+PRESETS = [*CT_WINDOWS, "full range"]
+
+
+def preset_limits(name: str, data) -> tuple[float, float]:
+    """Contrast limits of a preset; "full range" is the data's min and max."""
+    if name == "full range":
+        arr = np.asarray(data)
+        return float(arr.min()), float(arr.max())
+    return window_limits(name)
+
+
+def apply_window(layer, name: str) -> tuple[float, float]:
+    """Set a CT window on an Image layer, widening the slider range when needed."""
+    lo, hi = preset_limits(name, layer.data)
+    rlo, rhi = layer.contrast_limits_range
+    layer.contrast_limits_range = (min(rlo, lo), max(rhi, hi))
+    layer.contrast_limits = (lo, hi)
+    layer.metadata["ct_window"] = name
+    return lo, hi
+
+
+def convert_layer(viewer, layer, kind: str):
+    """Replace ``layer`` by the same data and geometry as ``kind`` ("image" or "labels").
+
+    Raises
+    ------
+    ValueError
+        When float data with non-integral values would become labels.
+    """
+    disk, affine = layer_to_disk(layer.data, layer_meta(layer))
+    md = dict(layer.metadata)
+    data, kwargs, layer_type = array_to_layer_data(
+        disk, affine, kind=kind, name=layer.name, header=md.get("header"),
+        source_path=md.get("source_path"),
+        extra_metadata={k: v for k, v in md.items() if k not in ("ornt", "residual", "affine")},
+    )
+    from napari.layers import Layer
+
+    new = Layer.create(data, kwargs, layer_type)
+    index = viewer.layers.index(layer)
+    viewer.layers.remove(layer)
+    viewer.layers.insert(index, new)
+    return new
+
+
+class DisplayWidget(Container):
+    """CT window presets (abdomen, liver, bone, lung, full range) and layer type switch."""
+
+    def __init__(self, viewer: "napari.viewer.Viewer"):
+        super().__init__()
+        self._viewer = viewer
+        self._image = create_widget(annotation="napari.layers.Image", label="image")
+        self._preset = ComboBox(choices=PRESETS, value="abdomen", label="CT window")
+        self._apply = PushButton(text="Apply window")
+        self._any = create_widget(annotation="napari.layers.Layer", label="layer")
+        self._to_labels = PushButton(text="Open as labels")
+        self._to_image = PushButton(text="Open as image")
+        self._status = Label(value="")
+        self.extend([self._image, self._preset, self._apply, self._any,
+                     self._to_labels, self._to_image, self._status])
+        self._apply.changed.connect(self._on_apply)
+        self._preset.changed.connect(self._on_apply)
+        self._to_labels.changed.connect(lambda: self._on_convert("labels"))
+        self._to_image.changed.connect(lambda: self._on_convert("image"))
+
+    def _on_apply(self, *_):
+        layer = self._image.value
+        if layer is None:
+            self._status.value = "No image layer"
+            return
+        lo, hi = apply_window(layer, self._preset.value)
+        self._status.value = f"{layer.name}: {self._preset.value} [{lo:g}, {hi:g}]"
+
+    def _on_convert(self, kind: str):
+        layer = self._any.value
+        if layer is None:
+            return
+        try:
+            new = convert_layer(self._viewer, layer, kind)
+        except ValueError as exc:
+            self._status.value = str(exc)
+            from napari.utils.notifications import show_error
+
+            show_error(str(exc))
+            return
+        self._status.value = f"{new.name} is now {kind}"
