@@ -31,10 +31,11 @@ stamp=.venv/.liverct-installed
 want="$(sha256sum pyproject.toml | cut -c1-16)"
 if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
   echo "[setup] installing Python packages (torch CPU first, then the plugin)"
-  .venv/bin/python -m pip install -q --upgrade pip
+  pipq() { .venv/bin/python -m pip install -q "$@" 2>&1 | { grep -v -e "is ignored: it is neither" -e "^\s*$" || true; }; return "${PIPESTATUS[0]}"; }
+  pipq --upgrade "pip>=23" "setuptools>=77"
   # torch first and pinned: an unpinned torch pulls several GB of CUDA packages.
-  .venv/bin/python -m pip install -q "torch==2.13.0"
-  .venv/bin/python -m pip install -q -e ".[testing,bench]"
+  pipq "torch==2.13.0"
+  pipq -e ".[testing,bench]"
   echo "$want" > "$stamp"
 fi
 echo "[setup] ready: $(.venv/bin/python -c 'import napari, monai, napari_liverct; print("napari", napari.__version__, "monai", monai.__version__, "napari-liverct", napari_liverct.__version__)')"

@@ -292,3 +292,20 @@ def test_opening_does_not_import_torch(phantom_files):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split()[-2:] == ["False", "False"]
+
+
+@pytest.mark.parametrize("name", list(ORIENTATIONS))
+def test_world_coordinates_match_simpleitk_physical_points(name, write_nifti_file):
+    """napari world (S, P, L) reversed is ITK's LPS physical point of the same voxel."""
+    sitk = pytest.importorskip("SimpleITK")
+    data = np.arange(4 * 5 * 6, dtype=np.int16).reshape(4, 5, 6)
+    path = write_nifti_file(f"itk_{name}.nii.gz", data, ORIENTATIONS[name])
+    itk_img = sitk.ReadImage(str(path))
+    itk_arr = sitk.GetArrayFromImage(itk_img)  # (k, j, i) order
+    [(view, kw, _)] = read_nifti_layers(path)
+    for disp_idx in [(0, 0, 0), (1, 2, 3), tuple(s - 1 for s in view.shape)]:
+        disp_idx = tuple(min(d, s - 1) for d, s in zip(disp_idx, view.shape))
+        value = view[disp_idx]
+        k, j, i = np.argwhere(itk_arr == value)[0]
+        lps = itk_img.TransformIndexToPhysicalPoint((int(i), int(j), int(k)))
+        np.testing.assert_allclose(_layer_world(kw, disp_idx)[::-1], lps, atol=1e-4)
