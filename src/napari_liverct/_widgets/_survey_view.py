@@ -1,0 +1,63 @@
+"""Survey table and plots of the dataset widget (Qt table filling, matplotlib drawing)."""
+
+from __future__ import annotations
+
+from qtpy.QtGui import QColor
+from qtpy.QtWidgets import QTableWidget, QTableWidgetItem
+
+__all__ = ["TABLE_COLUMNS", "fill_table", "plot_survey", "fmt"]
+
+TABLE_COLUMNS = ["id", "split", "orientation", "shape", "spacing x, y, z (mm)", "foreground HU p50",
+                 "lesions", "anomalies", "error"]
+
+
+def plot_survey(fig, report: dict) -> None:
+    """Draw the spacing histogram and the label volume distribution on ``fig``."""
+    fig.clear()
+    rows = [r for r in report["cases"] if not r.get("error")]
+    ax1, ax2 = fig.subplots(1, 2)
+    if rows:
+        per_axis = [[r["spacing_ras"][i] for r in rows] for i in range(3)]
+        ax1.hist(per_axis, bins=min(20, max(4, len(rows))), label=["x", "y", "z"])
+    ax1.set_xlabel("spacing (mm)")
+    ax1.set_ylabel("cases")
+    ax1.set_title("voxel spacing")
+    ax1.legend(fontsize=7)
+    names = (report["summary"].get("label_names") or {})
+    values = sorted({int(v) for r in rows for v in (r.get("volume_ml") or {})})
+    data = [[(r.get("volume_ml") or {}).get(str(v), 0.0) for r in rows if r.get("volume_ml") is not None]
+            for v in values]
+    if data:
+        ax2.boxplot(data, showfliers=True)
+        ax2.set_xticks(range(1, len(values) + 1), [names.get(str(v), str(v)) for v in values])
+    ax2.set_ylabel("volume (mL)")
+    ax2.set_title("label volume per case")
+    fig.tight_layout()
+
+
+def fill_table(table: QTableWidget, report: dict) -> None:
+    """One row per case; cases with anomalies are tinted, their messages in the tooltip."""
+    msgs: dict = {}
+    for a in report["anomalies"]:
+        msgs.setdefault(a["case"], []).append(f"{a['kind']}: {a['message']}")
+    table.setRowCount(len(report["cases"]))
+    for i, r in enumerate(report["cases"]):
+        cells = [r.get("id"), r.get("split"), r.get("orientation"), fmt(r.get("shape"), 0),
+                 fmt(r.get("spacing_ras")), fmt(r.get("fg_p50"), 0), r.get("lesion_count"),
+                 " ".join(r.get("anomalies") or []), r.get("error")]
+        for j, val in enumerate(cells):
+            item = QTableWidgetItem("" if val is None else str(val))
+            if r.get("anomalies"):
+                item.setBackground(QColor(120, 40, 40))
+                item.setToolTip("\n".join(msgs.get(r.get("id"), [])))
+            table.setItem(i, j, item)
+    table.resizeColumnsToContents()
+
+
+def fmt(values, digits: int = 2) -> str:
+    """Numbers (or a list of them) as short text; None as empty."""
+    if values is None:
+        return ""
+    if isinstance(values, (list, tuple)):
+        return " × ".join(f"{v:.{digits}f}" if isinstance(v, float) else str(v) for v in values)
+    return f"{values:.{digits}f}" if isinstance(values, float) else str(values)

@@ -1,0 +1,342 @@
+"""Find the cases of a dataset folder and list them as MONAI data dicts.
+
+Accepted layouts (detected in this order):
+
+1. a ``dataset.json`` path, or a folder holding one, with ``"training"`` and/or
+   ``"test"`` lists: the Medical Segmentation Decathlon layout (also nnU-Net v1).
+   Listed paths are relative to the json's folder.  A listed image that does not
+   exist but has an nnU-Net channel file ``X_0000.nii.gz`` uses that file.
+2. a ``dataset.json`` without those lists: nnU-Net v2 raw data.  Cases come from
+   its ``"dataset"`` mapping when present, else from ``imagesTr/X_0000<file_ending>``
+   (+ ``labelsTr/X<file_ending>``) and ``imagesTs/X_0000<file_ending>``.
+3. any other folder: the NIfTI files in it (and in ``imagesTr``/``imagesTs``
+   sub-folders when present), paired with :func:`labels.find_label_sibling`; label
+   files are recognised by name/folder (:func:`labels.looks_like_labels`, without
+   opening headers).
+
+Names starting with ``._`` (macOS resource forks, found in the real MSD archives) and
+hidden files are skipped everywhere.  Cases are returned training first, then test,
+then unlabelled, each in natural order (``liver_2`` before ``liver_10``).
+
+Pure Python: nothing here imports napari, Qt, torch or MONAI.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .labels import find_label_sibling, looks_like_labels, parse_label_names
+from .nifti import is_nifti_path, nifti_stem
+
+__all__ = [
+    "Case",
+    "Dataset",
+    "load_dataset",
+    "find_cases",
+    "decathlon_datalist",
+    "cases_to_datalist",
+    "cli_survey",
+]
+
+SPLITS = ("training", "test", "unlabelled")
+_CHANNEL = re.compile(r"^(.*)_(\d{4})$")
+
+
+@dataclass(frozen=True)
+class Case:
+    """One case of a dataset.
+
+    Attributes
+    ----------
+    id
+        Case identifier (file name without extension, nnU-Net channel suffix removed).
+    image
+        Absolute path of the image (first channel for multi-channel nnU-Net data).
+    label
+        Absolute path of the segmentation, or None when the case has none.
+    split
+        ``"training"``, ``"test"`` or ``"unlabelled"`` (an image without labels in a
+        plain folder).
+    channels
+        Further image channels (nnU-Net ``X_0001...``), usually empty.
+    """
+
+    id: str
+    image: Path
+    label: Path | None
+    split: str
+    channels: tuple[Path, ...] = ()
+
+
+@dataclass
+class Dataset:
+    """Cases of a dataset folder plus what its dataset.json says.
+
+    Attributes
+    ----------
+    root
+        The dataset folder (the json's folder when a json was given).
+    cases
+        The cases, see the module docstring for the order.
+    layout
+        ``"msd"``, ``"nnunet"`` or ``"folder"``.
+    json_path
+        The dataset.json used, or None.
+    label_names
+        Label names from dataset.json (``{0: "background", 1: "liver", ...}``), or
+        None when there is no dataset.json or it has no labels.
+    name
+        Dataset name (json ``"name"`` or the folder name).
+    """
+
+    root: Path
+    cases: list[Case]
+    layout: str
+    json_path: Path | None = None
+    label_names: dict[int, str] | None = None
+    name: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+def _natural_key(text: str) -> list:
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", text)]
+
+
+def _skip(name: str) -> bool:
+    return name.startswith(".")  # covers macOS "._" forks and hidden files
+
+
+def _abs(path: str | os.PathLike) -> Path:
+    """Absolute, normalised path without resolving symlinks (as MONAI joins paths)."""
+    return Path(os.path.normpath(os.path.abspath(path)))
+
+
+def _join(base: Path, item: str) -> Path:
+    return Path(os.path.normpath(os.path.join(base, item)))
+
+
+def _locate_json(root: str | os.PathLike) -> tuple[Path, Path | None]:
+    p = _abs(root)
+    if not p.exists():
+        raise ValueError(f"{p}: no such file or folder")
+    if p.is_file():
+        if p.suffix.lower() != ".json":
+            raise ValueError(f"{p}: expected a dataset folder or a dataset.json file")
+        return p.parent, p
+    js = p / "dataset.json"
+    return p, (js if js.is_file() else None)
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        spec = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path}: cannot read the dataset.json ({exc})") from exc
+    if not isinstance(spec, dict):
+        raise ValueError(f"{path}: dataset.json must hold a JSON object")
+    return spec
+
+
+def _msd_image(path: Path) -> tuple[Path, tuple[Path, ...]]:
+    """nnU-Net v1 lists ``X.nii.gz`` but stores ``X_0000.nii.gz`` (+ ``_0001``...)."""
+    if path.exists():
+        return path, ()
+    stem = nifti_stem(path)
+    ext = path.name[len(stem):]
+    chans = sorted(path.parent.glob(f"{glob_escape(stem)}_[0-9][0-9][0-9][0-9]{ext}"))
+    if chans:
+        return chans[0], tuple(chans[1:])
+    return path, ()
+
+
+def glob_escape(text: str) -> str:
+    """Escape glob metacharacters in a literal name."""
+    return re.sub(r"([*?\[])", r"[\1]", text)
+
+
+def _msd_cases(base: Path, spec: dict, json_path: Path) -> list[Case]:
+    cases: list[Case] = []
+    for split in ("training", "test"):
+        items = spec.get(split) or []
+        if not isinstance(items, list):
+            raise ValueError(f"{json_path}: '{split}' must be a list")
+        for item in items:
+            if isinstance(item, dict):
+                img, lab = item.get("image"), item.get("label")
+            else:
+                img, lab = item, None
+            if isinstance(img, list):  # multi-channel list
+                img = img[0] if img else None
+            if not isinstance(img, str) or _skip(Path(img).name):
+                continue
+            listed = _join(base, img)
+            image, chans = _msd_image(listed)
+            label = _join(base, lab) if isinstance(lab, str) else None
+            cases.append(Case(nifti_stem(listed), image, label, split, chans))
+    return cases
+
+
+def _nnunet_cases(base: Path, spec: dict, json_path: Path) -> list[Case]:
+    ending = str(spec.get("file_ending", ".nii.gz"))
+    if not is_nifti_path("x" + ending):
+        raise ValueError(
+            f"{json_path}: file_ending {ending!r} is not NIfTI; napari-liverct reads .nii/.nii.gz only"
+        )
+    cases: list[Case] = []
+    mapping = spec.get("dataset")
+    if isinstance(mapping, dict):  # nnU-Net v2 explicit file list
+        for cid, entry in mapping.items():
+            imgs = [_join(base, p) for p in entry.get("images", [])]
+            if not imgs:
+                continue
+            lab = entry.get("label")
+            cases.append(Case(str(cid), imgs[0], _join(base, lab) if lab else None, "training", tuple(imgs[1:])))
+        return cases
+    for sub, lab_sub, split in (("imagesTr", "labelsTr", "training"), ("imagesTs", "labelsTs", "test")):
+        folder = base / sub
+        if not folder.is_dir():
+            continue
+        groups: dict[str, list[Path]] = {}
+        for f in folder.iterdir():
+            if _skip(f.name) or not f.name.endswith(ending):
+                continue
+            m = _CHANNEL.match(f.name[: -len(ending)])
+            if m:
+                groups.setdefault(m.group(1), []).append(f)
+        for cid, files in groups.items():
+            files.sort()
+            lab = base / lab_sub / f"{cid}{ending}"
+            label = lab if lab.is_file() else None
+            cases.append(Case(cid, files[0], label, split, tuple(files[1:])))
+    return cases
+
+
+def _nifti_files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return [f for f in folder.iterdir() if f.is_file() and not _skip(f.name) and is_nifti_path(f)]
+
+
+def _folder_cases(base: Path) -> list[Case]:
+    files = _nifti_files(base)
+    for sub in ("imagesTr", "imagesTs"):
+        files += _nifti_files(base / sub)
+    images = [f for f in files if not looks_like_labels(f)]
+    cases: list[Case] = []
+    claimed: set[Path] = set()
+    for img in images:
+        lab = find_label_sibling(img)
+        if lab is not None:
+            lab = _abs(lab)
+            claimed.add(lab)
+        if img.parent.name.lower() == "imagests":
+            split = "test"
+        else:
+            split = "training" if lab is not None else "unlabelled"
+        cid = nifti_stem(img)
+        if img.parent.name.lower().startswith("images"):
+            cid = _CHANNEL.sub(r"\1", cid)
+        cases.append(Case(cid, img, lab, split))
+    return [c for c in cases if c.image not in claimed]
+
+
+def load_dataset(root: str | os.PathLike) -> Dataset:
+    """Discover the cases of a dataset folder or dataset.json (see the module docstring).
+
+    Raises
+    ------
+    ValueError
+        When ``root`` does not exist, is not a folder or json, or its dataset.json is
+        unreadable.
+    """
+    base, json_path = _locate_json(root)
+    spec: dict = {}
+    names = None
+    if json_path is not None:
+        spec = _read_json(json_path)
+        if isinstance(spec.get("labels"), dict):
+            names = parse_label_names(spec["labels"]) or None
+        if any(isinstance(spec.get(k), list) for k in ("training", "test")):
+            layout, cases = "msd", _msd_cases(base, spec, json_path)
+        else:
+            layout, cases = "nnunet", _nnunet_cases(base, spec, json_path)
+    else:
+        layout, cases = "folder", _folder_cases(base)
+    order = {s: i for i, s in enumerate(SPLITS)}
+    cases.sort(key=lambda c: (order.get(c.split, 9), _natural_key(c.id)))
+    return Dataset(
+        root=base, cases=cases, layout=layout, json_path=json_path, label_names=names,
+        name=str(spec.get("name") or base.name),
+    )
+
+
+def find_cases(root: str | os.PathLike) -> list[Case]:
+    """The cases of a dataset folder or dataset.json (see :func:`load_dataset`)."""
+    return load_dataset(root).cases
+
+
+def cases_to_datalist(cases: list[Case], split: str = "training") -> list[dict]:
+    """MONAI data dicts of the cases of one split (``{"image": ..., "label": ...}``)."""
+    out = []
+    for c in cases:
+        if c.split != split:
+            continue
+        image = [str(c.image), *map(str, c.channels)] if c.channels else str(c.image)
+        item = {"image": image}
+        if c.label is not None:
+            item["label"] = str(c.label)
+        out.append(item)
+    return out
+
+
+def decathlon_datalist(root: str | os.PathLike, split: str = "training") -> list[dict]:
+    """The data dicts ``monai.data.load_decathlon_datalist`` returns, without MONAI.
+
+    For a dataset.json with a ``split`` list the result equals MONAI's (same order,
+    absolute normalised paths, other keys joined to the folder only when that path
+    exists, test entries given as strings become ``{"image": path}``).  For
+    nnU-Net v2 and plain folders the list is built from the discovered cases.
+
+    Raises
+    ------
+    ValueError
+        When the dataset.json has lists but not ``split`` (as MONAI does).
+    """
+    base, json_path = _locate_json(root)
+    if json_path is not None:
+        spec = _read_json(json_path)
+        if any(isinstance(spec.get(k), list) for k in ("training", "test", "validation")):
+            if split not in spec:
+                raise ValueError(f'{json_path}: the data list "{split}" is not in the file')
+            items = spec[split] or []
+            out = []
+            for item in items:
+                item = dict(item) if isinstance(item, dict) else {"image": item}
+                for key, value in item.items():
+                    item[key] = _datalist_value(base, value, check=key not in ("image", "label"))
+                out.append(item)
+            return out
+    return cases_to_datalist(load_dataset(root).cases, split)
+
+
+def _datalist_value(base: Path, value, check: bool):
+    def one(v):
+        joined = os.path.normpath(os.path.join(base, v))
+        return str(v) if check and not os.path.exists(joined) else joined
+
+    if isinstance(value, (str, os.PathLike)):
+        return one(value)
+    if isinstance(value, list) and all(isinstance(v, (str, os.PathLike)) for v in value):
+        return [one(v) for v in value]
+    return value
+
+
+def cli_survey(args) -> int:
+    """``napari-liverct survey DIR``: dataset fingerprint as JSON or CSV."""
+    from .survey import run_survey_cli
+
+    return run_survey_cli(args)
