@@ -1,10 +1,45 @@
-"""Per-label and per-lesion statistics in physical units (pure numpy / cc3d)."""
+"""Per-label and per-lesion statistics in physical units (pure numpy / cc3d).
+
+All arrays are in the order stored in the NIfTI file (``i, j, k``) and ``affine`` is
+the file's voxel-to-RAS+ affine.  Every ``centroid_mm`` is in **RAS+ millimetres**
+(the nibabel / 3D Slicer convention; napari world coordinates are obtained with
+:func:`napari_liverct.geometry.ras_to_world`).  Voxel indices (``bbox_min``,
+``bbox_max``, ``centroid_voxel``, ``slice_range``) index the stored array.
+
+Nothing here imports napari, Qt, torch or MONAI.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["lesion_components"]
+from ._stats_engine import PERCENTILES_IMAGE, image_stats, label_stats, voxel_volume_ml
+
+__all__ = [
+    "lesion_components",
+    "lesion_stats",
+    "lesion_label_map",
+    "max_diameter_mm",
+    "tumour_burden",
+    "image_stats",
+    "label_stats",
+    "voxel_volume_ml",
+    "si_axis",
+    "compute_stats",
+    "iter_compute_stats",
+    "grid_mismatch",
+    "resample_labels_nearest",
+    "burden_from_counts",
+    "stats_for_files",
+    "cli_stats",
+    "PERCENTILES_IMAGE",
+]
+
+
+def _check_connectivity(connectivity: int) -> int:
+    if connectivity not in (6, 26):
+        raise ValueError(f"connectivity must be 6 or 26, not {connectivity}")
+    return int(connectivity)
 
 
 def lesion_components(labels: np.ndarray, label: int = 2, connectivity: int = 26) -> tuple[np.ndarray, int]:
@@ -27,8 +62,393 @@ def lesion_components(labels: np.ndarray, label: int = 2, connectivity: int = 26
     """
     import cc3d
 
-    if connectivity not in (6, 26):
-        raise ValueError(f"connectivity must be 6 or 26, not {connectivity}")
+    _check_connectivity(connectivity)
     mask = np.asarray(labels) == label
     cc, n = cc3d.connected_components(mask, connectivity=connectivity, return_N=True)
     return cc, int(n)
+
+
+def si_axis(affine: np.ndarray) -> int:
+    """Stored axis closest to superior-inferior: the affine column with the largest |z|."""
+    return int(np.argmax(np.abs(np.asarray(affine, float)[2, :3])))
+
+
+def _diameter_of_points(pts: np.ndarray) -> float:
+    """Largest pairwise Euclidean distance of points (N, 3), exact."""
+    from scipy.spatial.distance import pdist
+
+    if len(pts) < 2:
+        return 0.0
+    if len(pts) > 1500:
+        from scipy.spatial import ConvexHull, QhullError
+
+        centred = pts - pts.mean(axis=0)
+        try:
+            hull = ConvexHull(centred)
+            pts = pts[hull.vertices]
+        except (QhullError, ValueError):
+            # Flat (coplanar/collinear) set: project on its principal plane, 2D hull.
+            _, sv, vt = np.linalg.svd(centred, full_matrices=False)
+            rank = int(np.sum(sv > 1e-9 * max(sv[0], 1e-300)))
+            if rank <= 1:
+                t = centred @ vt[0]
+                pts = pts[[int(np.argmin(t)), int(np.argmax(t))]]
+            else:
+                hull = ConvexHull(centred @ vt[:2].T)
+                pts = pts[hull.vertices]
+    return float(np.sqrt(pdist(pts, "sqeuclidean").max()))
+
+
+def max_diameter_mm(mask: np.ndarray, affine: np.ndarray) -> float:
+    """Largest 3D distance (mm) between the centres of two voxels of ``mask``.
+
+    Only boundary voxels (those with a face neighbour outside the mask) can be
+    extreme points, and the maximum is reached between convex-hull vertices, so
+    the result is exact while comparing few points.
+
+    Parameters
+    ----------
+    mask
+        Boolean 3D array (typically a bounding-box crop of one component).
+    affine
+        Voxel-to-RAS affine (only its 3x3 linear part is used, so a crop's
+        offset does not matter).
+    """
+    from scipy import ndimage as ndi
+
+    mask = np.asarray(mask, bool)
+    if mask.sum() < 2:
+        return 0.0
+    padded = np.pad(mask, 1)
+    inner = ndi.binary_erosion(padded, structure=ndi.generate_binary_structure(3, 1))
+    boundary = (padded & ~inner)[1:-1, 1:-1, 1:-1]
+    pts = np.argwhere(boundary).astype(float) @ np.asarray(affine, float)[:3, :3].T
+    return _diameter_of_points(pts)
+
+
+def _to_ras(affine: np.ndarray, ijk) -> list[float]:
+    a = np.asarray(affine, float)
+    return [float(v) for v in a[:3, :3] @ np.asarray(ijk, float) + a[:3, 3]]
+
+
+def _mask_box(mask: np.ndarray) -> tuple[slice, slice, slice] | None:
+    """Bounding box (slices) of a boolean 3D mask, or None when it is empty."""
+    slow = 2 if abs(mask.strides[2]) > abs(mask.strides[0]) else 0
+    others = tuple(a for a in range(3) if a != slow)
+    proj = mask.any(axis=slow)  # reduction along the slowest axis: vectorised
+    if not proj.any():
+        return None
+    box = [None, None, None]
+    box[slow] = np.flatnonzero(mask.any(axis=others))
+    box[others[0]] = np.flatnonzero(proj.any(axis=1))
+    box[others[1]] = np.flatnonzero(proj.any(axis=0))
+    return tuple(slice(int(b[0]), int(b[-1]) + 1) for b in box)
+
+
+def _sorted_components(labels: np.ndarray, label: int, connectivity: int):
+    """Components of ``labels == label`` inside its bounding box, largest first.
+
+    Returns None when the label is absent, else ``(box, cc, order, counts, boxes,
+    centroids)``: ``cc`` labels the crop ``box`` with cc3d ids 1..n, ``order[r]``
+    is the cc3d index (id - 1) of the lesion ranked ``r`` (ties keep cc3d's raster
+    order); ``boxes`` (inclusive, x0,x1,y0,y1,z0,z1) and ``centroids`` are in crop
+    voxel indices.
+    """
+    import cc3d
+
+    _check_connectivity(connectivity)
+    mask = np.asarray(labels) == label
+    box = _mask_box(mask)
+    if box is None:
+        return None
+    # label only inside the bounding box of the lesion label
+    cc, n = cc3d.connected_components(mask[box], connectivity=connectivity, return_N=True)
+    del mask
+    st = cc3d.statistics(cc, no_slice_conversion=True)
+    counts = np.asarray(st["voxel_counts"][1 : n + 1], dtype=np.int64)
+    boxes = np.asarray(st["bounding_boxes"][1 : n + 1], dtype=np.int64)
+    cents = np.asarray(st["centroids"][1 : n + 1], dtype=float)
+    return box, cc, np.argsort(-counts, kind="stable"), counts, boxes, cents
+
+
+def lesion_label_map(labels: np.ndarray, label: int = 2, connectivity: int = 26) -> tuple[np.ndarray, int]:
+    """Volume (stored order) where lesion ``id`` of :func:`lesion_stats` has value ``id``.
+
+    Returns ``(map, n)``; the map is uint16 when n < 65535, else uint32, 0 elsewhere.
+    """
+    labels = np.asarray(labels)
+    comp = _sorted_components(labels, label, connectivity)
+    if comp is None:
+        return np.zeros(labels.shape, np.uint16), 0
+    box, cc, order, *_ = comp
+    n = len(order)
+    dtype = np.uint16 if n < 65535 else np.uint32
+    lut = np.zeros(n + 1, dtype)
+    lut[order + 1] = np.arange(1, n + 1, dtype=dtype)
+    out = np.zeros(labels.shape, dtype, order="F" if labels.flags.f_contiguous else "C")
+    out[box] = lut[cc]
+    return out, n
+
+
+def lesion_stats(
+    image: np.ndarray | None,
+    labels: np.ndarray,
+    affine: np.ndarray,
+    label: int = 2,
+    connectivity: int = 26,
+) -> list[dict]:
+    """Measure every connected component (lesion) of one label.
+
+    Parameters
+    ----------
+    image
+        Intensity volume in stored order (or None: ``mean`` is then None).
+    labels
+        Integer label volume in stored order, same shape as ``image``.
+    affine
+        4x4 voxel-to-RAS+ affine shared by both arrays.
+    label
+        Label value of the lesions (2 = tumour).
+    connectivity
+        26 (default) or 6.
+
+    Returns
+    -------
+    list of dict
+        Sorted by volume, largest first; ``id`` is 1..n in that order.  Keys:
+        ``label, id, voxels, volume_ml, max_diameter_mm`` (largest distance between
+        voxel centres, mm), ``centroid_mm`` (RAS+ mm: the affine applied to
+        ``centroid_voxel``), ``centroid_voxel`` (stored-order index), ``mean``
+        (image mean over the lesion, or None), ``bbox_min, bbox_max`` (inclusive,
+        stored order) and ``slice_range`` ([first, last] index along the stored
+        axis closest to superior-inferior, see :func:`si_axis`).
+    """
+    labels = np.asarray(labels)
+    affine = np.asarray(affine, float)
+    if labels.ndim != 3:
+        raise ValueError(f"labels must be 3D, got shape {labels.shape}")
+    if image is not None and np.shape(image) != labels.shape:
+        raise ValueError(f"image shape {np.shape(image)} differs from labels shape {labels.shape}")
+    comp = _sorted_components(labels, label, connectivity)
+    if comp is None:
+        return []
+    box, cc, order, counts, boxes, cents = comp
+    origin = np.array([b.start for b in box])
+    cents = cents + origin
+    img_box = None if image is None else np.asarray(image)[box]
+    vml = voxel_volume_ml(affine)
+    axis = si_axis(affine)
+    out = []
+    for new_id, idx in enumerate(order, start=1):
+        lo, hi = boxes[idx][0::2], boxes[idx][1::2]
+        sl = tuple(slice(int(a), int(b) + 1) for a, b in zip(lo, hi))
+        crop = cc[sl] == idx + 1
+        lo, hi = lo + origin, hi + origin
+        mean = None
+        if img_box is not None:
+            mean = float(np.sum(img_box[sl][crop], dtype=np.float64) / counts[idx])
+        out.append(
+            {
+                "label": int(label),
+                "id": new_id,
+                "voxels": int(counts[idx]),
+                "volume_ml": float(counts[idx] * vml),
+                "max_diameter_mm": max_diameter_mm(crop, affine),
+                "centroid_mm": _to_ras(affine, cents[idx]),
+                "centroid_voxel": [float(v) for v in cents[idx]],
+                "mean": mean,
+                "bbox_min": [int(v) for v in lo],
+                "bbox_max": [int(v) for v in hi],
+                "slice_range": [int(lo[axis]), int(hi[axis])],
+            }
+        )
+    return out
+
+
+def tumour_burden(labels: np.ndarray, liver_label: int = 1, tumour_label: int = 2) -> float | None:
+    """Tumour volume / whole-liver volume, or None when liver or tumour is absent.
+
+    In MSD Task03 the tumour voxels are carved out of the liver label, so the liver
+    volume here is liver + tumour voxels (the organ as a whole); the ratio is in
+    [0, 1].  Both volumes are on the same grid, so the voxel volume cancels.
+    """
+    labels = np.asarray(labels)
+    liver = int(np.count_nonzero(labels == liver_label))
+    tumour = int(np.count_nonzero(labels == tumour_label))
+    return burden_from_counts(liver, tumour)
+
+
+def burden_from_counts(liver_voxels: int, tumour_voxels: int) -> float | None:
+    """``tumour / (liver + tumour)`` from voxel counts, None if either is zero."""
+    if liver_voxels <= 0 or tumour_voxels <= 0:
+        return None
+    return float(tumour_voxels) / float(liver_voxels + tumour_voxels)
+
+
+def compute_stats(
+    image: np.ndarray | None,
+    labels: np.ndarray | None,
+    affine: np.ndarray,
+    names: dict[int, str] | None = None,
+    connectivity: int = 26,
+    lesion_label: int = 2,
+) -> dict:
+    """Image, per-label and per-lesion statistics in one JSON-ready dict.
+
+    Parameters
+    ----------
+    image, labels
+        Stored-order arrays on the same grid (either may be None).
+    affine
+        Their voxel-to-RAS+ affine.
+    names
+        Label value -> name (default: 1 liver, 2 tumour).
+    connectivity
+        Lesion connectivity, 26 (default) or 6.
+    lesion_label
+        Label value whose connected components are the lesions.
+
+    Returns
+    -------
+    dict
+        ``{"image": image_stats or None, "labels": [label_stats rows],
+        "lesions": [lesion_stats rows], "connectivity": ..., "lesion_label": ...}``
+        plus ``"tumour_burden"`` (tumour / whole liver volume) when both the liver
+        (the label named "liver", else 1) and the lesion label are present.  All
+        ``centroid_mm`` are RAS+ mm.
+    """
+    steps = iter_compute_stats(image, labels, affine, names, connectivity, lesion_label)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as stop:
+            return stop.value
+
+
+def iter_compute_stats(
+    image: np.ndarray | None,
+    labels: np.ndarray | None,
+    affine: np.ndarray,
+    names: dict[int, str] | None = None,
+    connectivity: int = 26,
+    lesion_label: int = 2,
+):
+    """Generator form of :func:`compute_stats` for progress reporting.
+
+    Yields ``(done, total, next_step_description)`` before each step and returns
+    the same dict as :func:`compute_stats` (``StopIteration.value``).
+    """
+    from .labels import DEFAULT_LABEL_NAMES
+
+    _check_connectivity(connectivity)
+    names = dict(names) if names else dict(DEFAULT_LABEL_NAMES)
+    total = 3
+    out: dict = {"image": None, "labels": [], "lesions": [],
+                 "connectivity": int(connectivity), "lesion_label": int(lesion_label)}
+    yield (0, total, "image statistics")
+    if image is not None:
+        out["image"] = image_stats(image, affine)
+    if labels is not None:
+        yield (1, total, "per-label statistics")
+        out["labels"] = label_stats(image, labels, affine, names)
+        yield (2, total, "lesions")
+        out["lesions"] = lesion_stats(image, labels, affine, label=lesion_label, connectivity=connectivity)
+        liver = next((int(k) for k, v in names.items() if str(v).lower() == "liver"), 1)
+        counts = {r["label"]: r["voxels"] for r in out["labels"]}
+        burden = burden_from_counts(counts.get(liver, 0), counts.get(lesion_label, 0))
+        if burden is not None:
+            out["tumour_burden"] = burden
+    yield (total, total, "done")
+    return out
+
+
+def grid_mismatch(shape_a, affine_a, shape_b, affine_b, tol_mm: float = 1e-3) -> str | None:
+    """Why two grids differ (shape, or corner positions more than ``tol_mm`` apart), or None."""
+    if tuple(shape_a[:3]) != tuple(shape_b[:3]):
+        return f"shapes differ: {tuple(shape_a[:3])} vs {tuple(shape_b[:3])}"
+    corners = np.array(np.meshgrid(*[[0, max(int(s) - 1, 0)] for s in shape_a[:3]], indexing="ij")).reshape(3, -1)
+    homo = np.vstack([corners, np.ones(corners.shape[1])])
+    dist = np.linalg.norm((np.asarray(affine_a, float) @ homo - np.asarray(affine_b, float) @ homo)[:3], axis=0)
+    if dist.max() > tol_mm:
+        return f"affines differ: voxel positions up to {dist.max():.4g} mm apart"
+    return None
+
+
+def resample_labels_nearest(labels: np.ndarray, labels_affine: np.ndarray, shape, affine: np.ndarray) -> np.ndarray:
+    """Resample a label volume onto another grid by nearest neighbour (0 outside).
+
+    Uses the two voxel-to-RAS affines: output voxel ``v`` takes the label at
+    ``inv(labels_affine) @ affine @ v`` (scipy ``affine_transform``, order 0).
+    """
+    from scipy import ndimage as ndi
+
+    vox2vox = np.linalg.inv(np.asarray(labels_affine, float)) @ np.asarray(affine, float)
+    return ndi.affine_transform(
+        np.asarray(labels), vox2vox, output_shape=tuple(int(s) for s in shape[:3]),
+        order=0, mode="constant", cval=0, output=np.asarray(labels).dtype,
+    )
+
+
+def stats_for_files(
+    image_path, labels_path=None, connectivity: int = 26, resample_labels: bool = False
+) -> dict:
+    """:func:`compute_stats` for NIfTI files (intensities after scl_slope/scl_inter).
+
+    Raises
+    ------
+    ValueError
+        When image and labels are not on the same grid (naming both files) and
+        ``resample_labels`` is False; unreadable files raise NiftiReadError.
+    """
+    from .labels import label_names_for
+    from .nifti import read_nifti
+
+    _check_connectivity(connectivity)
+    img = read_nifti(image_path)
+    if img.data.ndim != 3:
+        raise ValueError(f"{image_path}: expected a 3D image, got shape {img.data.shape}")
+    labels = None
+    names = None
+    if labels_path is not None:
+        lab = read_nifti(labels_path)
+        labels = lab.data
+        if labels.ndim != 3:
+            raise ValueError(f"{labels_path}: expected a 3D label volume, got shape {labels.shape}")
+        if labels.dtype.kind == "f":
+            if not np.all(np.equal(np.mod(labels, 1), 0)):
+                raise ValueError(f"{labels_path}: labels are not whole numbers")
+            labels = labels.astype(np.int32)
+        why = grid_mismatch(img.data.shape, img.affine, labels.shape, lab.affine)
+        if why is not None:
+            if not resample_labels:
+                raise ValueError(
+                    f"{image_path} and {labels_path} are not on the same grid ({why}); "
+                    "use --resample-labels to resample the labels onto the image grid (nearest neighbour)"
+                )
+            labels = resample_labels_nearest(labels, lab.affine, img.data.shape, img.affine)
+        names = label_names_for(labels_path)
+    out = compute_stats(img.data, labels, img.affine, names=names, connectivity=connectivity)
+    out["files"] = {"image": str(image_path), "labels": str(labels_path) if labels_path else None}
+    return out
+
+
+def cli_stats(args) -> int:
+    """``napari-liverct stats IMAGE [--labels L] [--connectivity 6|26] [--format table|csv|json]``.
+
+    Prints to standard output; a grid mismatch without ``--resample-labels`` raises
+    ValueError (exit code 2).
+    """
+    from ._stats_report import print_stats_table, stats_to_csv, stats_to_json
+
+    result = stats_for_files(
+        args.image, getattr(args, "labels", None), connectivity=getattr(args, "connectivity", 26),
+        resample_labels=getattr(args, "resample_labels", False),
+    )
+    fmt = getattr(args, "format", "table")
+    if fmt == "json":
+        print(stats_to_json(result))
+    elif fmt == "csv":
+        print(stats_to_csv(result), end="")
+    else:
+        print_stats_table(result)
+    return 0

@@ -1,0 +1,203 @@
+"""Benchmark per-label statistics and lesion labelling (issue 3).
+
+One process, one volume: a CT-like int16 image (default 512 x 512 x 600, stored
+Fortran-order like a NIfTI file) and a uint8 label volume with a few realistic blobs
+(liver 1, tumours 2, spleen 3, kidneys 4).  Every competitor computes, per label
+1..4: count, mean, std, min, max, median (our function computes more: p05/p95,
+bbox, centroid).  Results are checked to agree before times are printed.
+
+Competitors
+-----------
+ours              napari_liverct.stats.label_stats(image, labels, affine)
+read pass         image.sum() + labels.sum()   (one plain pass over both arrays)
+regionprops       skimage.measure.regionprops_table(area, intensity_mean/min/max/std,
+                  median via extra_properties)
+regionprops-basic regionprops_table(area, intensity_mean/min/max) only
+scipy.ndimage     ndi.sum_labels / mean / standard_deviation / minimum / maximum / median
+lesions: ours     napari_liverct.stats.lesion_components (cc3d), and lesion_stats in full
+lesions: scipy    ndi.label(labels == 2, 26-connectivity)
+also timed        image_stats (whole-image histogram) and compute_stats (everything)
+
+Targets (issue 3): ours >= 10x faster than regionprops_table, <= 4x one read pass;
+lesion labelling >= 10x faster than scipy.ndimage.label.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_stats.py [--size 512 512 600] [--repeats 3]
+        [--skip-scipy-median] [--skip-scipy]
+
+Timings on a shared machine are noisy: best of ``--repeats`` is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import MB, PeakMemory, ct_like_volume, time_call  # noqa: E402
+
+SPACING = (0.78, 0.78, 1.0)
+LABEL_IDS = [1, 2, 3, 4]
+
+
+def make_labels(shape: tuple[int, int, int], seed: int = 0) -> np.ndarray:
+    """uint8 labels (Fortran order): liver, 6 tumours inside it, spleen, two kidneys."""
+    nx, ny, nz = shape
+    lab = np.zeros(shape, np.uint8, order="F")
+    rng = np.random.default_rng(seed)
+
+    def blob(value, centre, radii, inside=None):
+        lo = [max(0, int(c - r) - 1) for c, r in zip(centre, radii)]
+        hi = [min(s, int(c + r) + 2) for c, r, s in zip(centre, radii, shape)]
+        g = np.ogrid[tuple(slice(a, b) for a, b in zip(lo, hi))]
+        m = sum(((g[a] - centre[a]) / radii[a]) ** 2 for a in range(3)) <= 1.0
+        box = lab[tuple(slice(a, b) for a, b in zip(lo, hi))]
+        if inside is not None:
+            m &= box == inside
+        box[m] = value
+
+    c = np.array(shape, float)
+    blob(1, (0.33 * c[0], 0.45 * c[1], 0.55 * c[2]), (0.18 * nx, 0.16 * ny, 0.17 * nz))  # liver
+    for _ in range(6):
+        centre = (0.33 * c[0], 0.45 * c[1], 0.55 * c[2]) + rng.uniform(-0.5, 0.5, 3) * (0.2 * nx, 0.18 * ny, 0.18 * nz)
+        r = rng.uniform(0.01, 0.04) * nx
+        blob(2, tuple(centre), (r, r, r * SPACING[0] / SPACING[2]), inside=1)
+    blob(3, (0.72 * c[0], 0.6 * c[1], 0.6 * c[2]), (0.07 * nx, 0.09 * ny, 0.08 * nz))  # spleen
+    for x in (0.38, 0.65):
+        blob(4, (x * c[0], 0.7 * c[1], 0.45 * c[2]), (0.045 * nx, 0.06 * ny, 0.09 * nz))  # kidneys
+    return lab
+
+
+def run_ours(image, labels, affine):
+    from napari_liverct.stats import label_stats
+
+    rows = label_stats(image, labels, affine)
+    return {r["label"]: (r["voxels"], r["mean"], r["std"], r["min"], r["max"], r["median"]) for r in rows}
+
+
+def run_regionprops(image, labels, median=True):
+    from skimage.measure import regionprops_table
+
+    props = ["label", "area", "intensity_mean", "intensity_min", "intensity_max"]
+    extra = ()
+    if median:
+        props.append("intensity_std")
+        extra = (lambda region, intensities: float(np.median(intensities[region])),)
+    t = regionprops_table(labels, intensity_image=image, properties=props, extra_properties=extra)
+    out = {}
+    for i, lab in enumerate(t["label"]):
+        row = [int(t["area"][i]), float(t["intensity_mean"][i])]
+        row.append(float(t["intensity_std"][i]) if median else None)
+        row += [float(t["intensity_min"][i]), float(t["intensity_max"][i])]
+        row.append(float(t["<lambda>"][i]) if median else None)
+        out[int(lab)] = tuple(row)
+    return out
+
+
+def run_scipy(image, labels, median=True):
+    from scipy import ndimage as ndi
+
+    idx = LABEL_IDS
+    cols = [
+        ndi.sum_labels(labels > 0, labels, idx),
+        ndi.mean(image, labels, idx),
+        ndi.standard_deviation(image, labels, idx),
+        ndi.minimum(image, labels, idx),
+        ndi.maximum(image, labels, idx),
+        ndi.median(image, labels, idx) if median else [None] * len(idx),
+    ]
+    return {lab: tuple(c[i] for c in cols) for i, lab in enumerate(idx)}
+
+
+def agree(ref: dict, other: dict, name: str) -> bool:
+    """Same labels, and every figure the competitor computes equal to ours."""
+    ok = set(ref) == set(other)
+    for lab in ref:
+        for a, b in zip(ref[lab], other.get(lab, ())):
+            if b is None:
+                continue
+            if not np.isclose(float(a), float(b), rtol=1e-6, atol=1e-6):
+                ok = False
+                print(f"  MISMATCH {name} label {lab}: ours {a} vs {b}")
+    return ok
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--size", type=int, nargs=3, default=(512, 512, 600))
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--skip-scipy-median", action="store_true", help="scipy.ndimage.median takes ~1 min at full size")
+    ap.add_argument("--skip-scipy", action="store_true")
+    args = ap.parse_args(argv)
+    shape = tuple(args.size)
+
+    from napari_liverct.stats import lesion_components, lesion_stats
+
+    t0 = time.perf_counter()
+    image = ct_like_volume(shape)
+    labels = make_labels(shape)
+    affine = np.diag([-SPACING[0], -SPACING[1], SPACING[2], 1.0])
+    fg = (labels > 0).mean()
+    print(f"volume {shape} int16 + uint8 (Fortran order), {image.nbytes / MB:.0f} + {labels.nbytes / MB:.0f} MB, "
+          f"labelled {100 * fg:.1f} %, generated in {time.perf_counter() - t0:.1f} s\n")
+    run_ours(image[:8, :8, :8], labels[:8, :8, :8], affine)  # warm imports
+
+    results: dict[str, tuple] = {}
+
+    def bench(name, fn, repeats=args.repeats):
+        with PeakMemory() as mem:
+            timing, out = time_call(fn, repeats)
+        results[name] = (timing, mem.delta, out)
+        print(f"{name:<22} best {timing.best:8.3f} s   median {timing.median:8.3f} s   "
+              f"peak +{mem.delta / MB:7.0f} MB", flush=True)
+        return out
+
+    bench("read pass", lambda: (int(image.sum()), int(labels.sum())))
+    ours = bench("ours (label_stats)", lambda: run_ours(image, labels, affine))
+    rp = bench("regionprops", lambda: run_regionprops(image, labels), repeats=1)
+    rpb = bench("regionprops-basic", lambda: run_regionprops(image, labels, median=False), repeats=1)
+    sp = None
+    if not args.skip_scipy:
+        sp = bench("scipy.ndimage", lambda: run_scipy(image, labels, median=not args.skip_scipy_median), repeats=1)
+    print()
+    ok = agree(ours, rp, "regionprops") & agree(ours, rpb, "regionprops-basic")
+    if sp is not None:
+        ok &= agree(ours, sp, "scipy.ndimage")
+    print(f"all competitors agree with ours: {ok}\n")
+
+    from napari_liverct.stats import compute_stats, image_stats
+
+    bench("image_stats", lambda: image_stats(image, affine))
+    bench("compute_stats (all)", lambda: compute_stats(image, labels, affine), repeats=1)
+    print()
+    mask_fn = lambda: labels == 2  # noqa: E731
+    cc_ours = bench("lesions: cc3d", lambda: lesion_components(labels, 2, 26))
+    from scipy import ndimage as ndi
+
+    cc_sp = bench("lesions: scipy.label", lambda: ndi.label(mask_fn(), structure=np.ones((3, 3, 3))), repeats=1)
+    les = bench("lesion_stats (full)", lambda: lesion_stats(image, labels, affine), repeats=1)
+    same_n = cc_ours[1] == cc_sp[1] == len(les)
+    print(f"\nlesion count: cc3d {cc_ours[1]}, scipy {cc_sp[1]}, lesion_stats {len(les)} -> agree: {same_n}")
+
+    best = {k: v[0].best for k, v in results.items()}
+    r_rp = best["regionprops"] / best["ours (label_stats)"]
+    r_rpb = best["regionprops-basic"] / best["ours (label_stats)"]
+    r_read = best["ours (label_stats)"] / best["read pass"]
+    r_cc = best["lesions: scipy.label"] / best["lesions: cc3d"]
+    print("\nratios (best times)")
+    print(f"  regionprops / ours        {r_rp:7.1f}x   (target >= 10x)  {'OK' if r_rp >= 10 else 'MISSED'}")
+    print(f"  regionprops-basic / ours  {r_rpb:7.1f}x")
+    if sp is not None:
+        print(f"  scipy.ndimage / ours      {best['scipy.ndimage'] / best['ours (label_stats)']:7.1f}x")
+    print(f"  ours / read pass          {r_read:7.2f}x   (target <= 4x)   {'OK' if r_read <= 4 else 'MISSED'}")
+    print(f"  scipy.label / cc3d        {r_cc:7.1f}x   (target >= 10x)  {'OK' if r_cc >= 10 else 'MISSED'}")
+    return 0 if ok and same_n else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""Render the statistics dict of :func:`napari_liverct.stats.compute_stats` as CSV or tables.
+
+Shared by the command line (``napari-liverct stats``) and the widget's CSV export, so
+both write the same columns.  No napari / Qt import.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+
+__all__ = ["flatten_row", "stats_rows", "stats_to_csv", "stats_to_json", "print_stats_table", "AXIS_SUFFIXES"]
+
+#: Suffixes used when a 3-vector is split into CSV columns.
+AXIS_SUFFIXES = {
+    "centroid_mm": ("x", "y", "z"),  # RAS+ mm
+    "centroid_world": ("z", "y", "x"),  # napari world (S, P, L) mm, widget only
+    "spacing_mm": ("i", "j", "k"),
+    "shape": ("i", "j", "k"),
+    "bbox_min": ("i", "j", "k"),
+    "bbox_max": ("i", "j", "k"),
+    "centroid_voxel": ("i", "j", "k"),
+    "slice_range": ("first", "last"),
+}
+
+
+def flatten_row(row: dict) -> dict:
+    """Split list values into one column each (``bbox_min_i``, ``centroid_mm_x`` ...)."""
+    flat: dict = {}
+    for key, value in row.items():
+        if isinstance(value, (list, tuple)):
+            suffixes = AXIS_SUFFIXES.get(key, tuple(str(i) for i in range(len(value))))
+            for suffix, v in zip(suffixes, value):
+                flat[f"{key}_{suffix}"] = v
+        else:
+            flat[key] = value
+    return flat
+
+
+def stats_rows(result: dict) -> list[dict]:
+    """One flat row per image / label / lesion, with a leading ``kind`` column."""
+    rows = []
+    if result.get("image"):
+        rows.append({"kind": "image", **flatten_row(result["image"])})
+    rows += [{"kind": "label", **flatten_row(r)} for r in result.get("labels", [])]
+    rows += [{"kind": "lesion", **flatten_row(r)} for r in result.get("lesions", [])]
+    if result.get("tumour_burden") is not None:
+        rows.append({"kind": "tumour_burden", "value": result["tumour_burden"]})
+    return rows
+
+
+def stats_to_csv(result: dict) -> str:
+    """CSV text: the union of all columns, one row per image / label / lesion."""
+    rows = stats_rows(result)
+    columns: list[str] = []
+    for r in rows:
+        columns += [c for c in r if c not in columns]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({k: ("" if v is None else v) for k, v in r.items()})
+    return buf.getvalue()
+
+
+def stats_to_json(result: dict) -> str:
+    """JSON text (NaN/inf become null so the output is strict JSON)."""
+
+    def clean(v):
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(x) for x in v]
+        return v
+
+    return json.dumps(clean(result), indent=2)
+
+
+def _fmt(v, digits: int = 1) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.{digits}f}"
+    if isinstance(v, (list, tuple)):
+        return "(" + ", ".join(_fmt(x, digits) for x in v) + ")"
+    return str(v)
+
+
+def print_stats_table(result: dict, file=None) -> None:
+    """Print image, labels and lesions as rich tables (RAS+ mm centroids)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(file=file, width=200)
+    img = result.get("image")
+    if img:
+        t = Table(title=f"Image {result.get('files', {}).get('image') or ''}".strip())
+        for key in ("shape", "spacing_mm", "dtype", "min", "max", "mean", "std", "p00_5", "p50", "p99_5"):
+            t.add_column(key, justify="right")
+        t.add_row(*(_fmt(img[k], 3 if k == "spacing_mm" else 1) for k in (
+            "shape", "spacing_mm", "dtype", "min", "max", "mean", "std", "p00_5", "p50", "p99_5")))
+        console.print(t)
+    if result.get("labels"):
+        t = Table(title="Labels (intensities in stored units, HU for CT; centroid RAS+ mm)")
+        cols = ("label", "name", "voxels", "volume_ml", "share", "mean", "std", "min", "max",
+                "median", "p05", "p95", "bbox_min", "bbox_max", "centroid_mm")
+        for c in cols:
+            t.add_column(c, justify="left" if c == "name" else "right")
+        for r in result["labels"]:
+            t.add_row(*(_fmt(r[c], 3 if c in ("volume_ml", "share") else 1) for c in cols))
+        console.print(t)
+    lesions = result.get("lesions") or []
+    t = Table(title=f"Lesions (label {result.get('lesion_label', 2)}, "
+                    f"{result.get('connectivity', 26)}-connectivity): {len(lesions)}")
+    cols = ("id", "voxels", "volume_ml", "max_diameter_mm", "centroid_mm", "mean", "slice_range")
+    for c in cols:
+        t.add_column(c, justify="right")
+    for r in lesions:
+        t.add_row(*(_fmt(r[c], 3 if c == "volume_ml" else 1) for c in cols))
+    if result.get("labels") is not None and (result.get("labels") or lesions):
+        console.print(t)
+    if result.get("tumour_burden") is not None:
+        console.print(f"Tumour burden (tumour / whole liver volume): {100 * result['tumour_burden']:.2f} %")

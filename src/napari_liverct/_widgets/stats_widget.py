@@ -1,0 +1,364 @@
+"""Statistics widget: image, per-label and per-lesion measurements in mL, mm and HU.
+
+The figures come from :func:`napari_liverct.stats.compute_stats` on the layers'
+stored-order views (``layer_disk_view``), so they equal ``napari-liverct stats`` on
+the files.  Work runs in a napari ``thread_worker``; clicking a lesion row moves the
+viewer to it and highlights it with a ring in a "lesions" Points layer.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+from magicgui.widgets import ComboBox, Container, PushButton, SpinBox
+from qtpy.QtWidgets import (
+    QFileDialog,
+    QLabel,
+    QProgressBar,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..geometry import ras_to_world
+from ._common import layer_disk_view
+
+if TYPE_CHECKING:
+    import napari.layers
+    import napari.viewer
+
+__all__ = ["StatsWidget", "LABEL_COLUMNS", "LESION_COLUMNS"]
+
+#: (header, key) of the tables; ``centroid_world`` is napari world (S, P, L) mm.
+LABEL_COLUMNS = [
+    ("label", "label"), ("name", "name"), ("voxels", "voxels"), ("volume mL", "volume_ml"),
+    ("share %", "share"), ("mean", "mean"), ("std", "std"), ("min", "min"), ("max", "max"),
+    ("median", "median"), ("p05", "p05"), ("p95", "p95"), ("bbox min (i,j,k)", "bbox_min"),
+    ("bbox max (i,j,k)", "bbox_max"), ("centroid world mm (z,y,x)", "centroid_world"),
+]
+LESION_COLUMNS = [
+    ("id", "id"), ("voxels", "voxels"), ("volume mL", "volume_ml"), ("max diameter mm", "max_diameter_mm"),
+    ("centroid world mm (z,y,x)", "centroid_world"), ("mean", "mean"), ("slices", "slice_range"),
+]
+RING_COLOR = np.array([0.0, 0.9, 1.0, 0.9])
+SELECTED_COLOR = np.array([1.0, 0.9, 0.0, 1.0])
+
+
+def _fmt(key: str, v) -> str:
+    if v is None or (isinstance(v, float) and not np.isfinite(v)):
+        return "-"
+    if key == "share":
+        return f"{100 * v:.2f}"
+    if isinstance(v, (list, tuple)):
+        return ", ".join(_fmt("", x) for x in v)
+    if isinstance(v, float):
+        return f"{v:.3f}" if key == "volume_ml" else f"{v:.1f}"
+    return str(v)
+
+
+def _layer_choices(kind: str):
+    def choices(widget) -> list:
+        from napari.layers import Image, Labels
+
+        viewer = getattr(widget, "_liverct_viewer", None)
+        if viewer is None:
+            return []
+        cls = Image if kind == "image" else Labels
+        return [(layer.name, layer) for layer in viewer.layers if isinstance(layer, cls)]
+
+    return choices
+
+
+def _compute(image, labels, affine, names, connectivity, lesion_label, residual):
+    """Generator run in the worker thread: yields (done, total, message), returns results."""
+    from .._stats_engine import label_histograms
+    from ..stats import iter_compute_stats
+
+    steps = iter_compute_stats(image, labels, affine, names, connectivity, lesion_label)
+    while True:
+        try:
+            done, total, message = next(steps)
+        except StopIteration as stop:
+            out = stop.value
+            break
+        yield (done, total + 1, message)
+    hist = None
+    if image is not None and labels is not None:
+        yield (total, total + 1, "histograms")
+        hist = label_histograms(image, labels)
+    for row in out["labels"] + out["lesions"]:
+        row["centroid_world"] = [float(v) for v in ras_to_world(np.asarray(row["centroid_mm"]), residual)]
+    yield (total + 1, total + 1, "done")
+    return out, hist
+
+
+class StatsWidget(QWidget):
+    """Dockable statistics of an image layer and a labels layer (see module docstring)."""
+
+    def __init__(self, viewer: "napari.viewer.Viewer", parent=None) -> None:
+        super().__init__(parent)
+        self.viewer = viewer
+        self.result: dict | None = None
+        self.histograms = None
+        self._worker = None
+        self._points = None
+        self._labels_layer = None
+
+        self.image_combo = ComboBox(label="image", choices=_layer_choices("image"), nullable=True)
+        self.labels_combo = ComboBox(label="labels", choices=_layer_choices("labels"), nullable=True)
+        for w in (self.image_combo, self.labels_combo):
+            w._liverct_viewer = viewer
+        self.connectivity_combo = ComboBox(label="connectivity", choices=[26, 6], value=26)
+        self.lesion_spin = SpinBox(label="lesion label", value=2, min=1, max=65535)
+        self.run_button = PushButton(text="Compute")
+        self.export_button = PushButton(text="Export CSV...", enabled=False)
+        self.controls = Container(widgets=[self.image_combo, self.labels_combo, self.connectivity_combo,
+                                           self.lesion_spin, self.run_button, self.export_button])
+        self.progress = QProgressBar()
+        self.progress.setVisible(False)
+        self.summary = QLabel("Pick the layers and press Compute.")
+        self.summary.setWordWrap(True)
+        self.label_table = self._table([h for h, _ in LABEL_COLUMNS])
+        self.lesion_table = self._table([h for h, _ in LESION_COLUMNS])
+        from ._histogram import HistogramCanvas
+
+        self.histogram = HistogramCanvas(self)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.label_table, "Labels")
+        self.tabs.addTab(self.lesion_table, "Lesions")
+        self.tabs.addTab(self.histogram, "Histogram")
+        layout = QVBoxLayout(self)
+        for w in (self.controls.native, self.progress, self.summary, self.tabs):
+            layout.addWidget(w)
+
+        self.run_button.changed.connect(self.compute)
+        self.export_button.changed.connect(lambda: self.export_csv())
+        self.lesion_table.currentCellChanged.connect(lambda row, *_: self.go_to_lesion(row))
+        for event in ("inserted", "removed", "reordered"):
+            getattr(viewer.layers.events, event).connect(self.reset_choices)
+        self.reset_choices()
+
+    @staticmethod
+    def _table(headers: list[str]) -> QTableWidget:
+        t = QTableWidget(0, len(headers))
+        t.setHorizontalHeaderLabels(headers)
+        t.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        t.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+        t.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
+        return t
+
+    # ------------------------------------------------------------------ layer pickers
+    def reset_choices(self, event=None) -> None:
+        """Follow the layer list; prefer the active layer of each kind."""
+        self.controls.reset_choices()
+        active = self.viewer.layers.selection.active
+        for combo, kind in ((self.image_combo, "image"), (self.labels_combo, "labels")):
+            layers = [c for c in combo.choices if c is not None]
+            if active is not None and any(active is layer for layer in layers):
+                combo.value = active
+            elif combo.value is None and layers:
+                combo.value = layers[-1]
+
+    # ------------------------------------------------------------------ compute
+    def compute(self, *_args) -> None:
+        """Start the computation in a worker thread (the viewer stays responsive)."""
+        from napari.qt.threading import thread_worker
+
+        image_layer, labels_layer = self.image_combo.value, self.labels_combo.value
+        if image_layer is None and labels_layer is None:
+            self.summary.setText("Pick an image layer and/or a labels layer.")
+            return
+        image = affine = labels = None
+        if image_layer is not None:
+            image, affine = layer_disk_view(image_layer)
+        names, residual = {}, None
+        if labels_layer is not None:
+            labels, lab_affine = layer_disk_view(labels_layer)
+            from ..stats import grid_mismatch
+
+            if image is not None:
+                why = grid_mismatch(image.shape, affine, labels.shape, lab_affine)
+                if why is not None:
+                    self.summary.setText(f"Layers '{image_layer.name}' and '{labels_layer.name}' are not on "
+                                         f"the same grid ({why}); resample one of them first.")
+                    return
+            affine = lab_affine
+            md = labels_layer.metadata or {}
+            names = dict(md.get("label_names") or {})
+            if not names:
+                from ..labels import label_names_for
+
+                names = label_names_for(md.get("source_path"))
+            residual = md.get("residual")
+        elif image_layer is not None:
+            residual = (image_layer.metadata or {}).get("residual")
+        for arr, layer in ((image, image_layer), (labels, labels_layer)):
+            if arr is not None and arr.ndim != 3:
+                self.summary.setText(f"Layer '{layer.name}' is not 3D (shape {arr.shape}).")
+                return
+        self._labels_layer = labels_layer
+        worker = thread_worker(_compute)(image, labels, affine, names, int(self.connectivity_combo.value),
+                                         int(self.lesion_spin.value), residual)
+        worker.yielded.connect(self._on_progress)
+        worker.returned.connect(self._on_result)
+        worker.errored.connect(self._on_error)
+        self.run_button.enabled = False
+        self.progress.setVisible(True)
+        self.progress.setValue(0)
+        self._worker = worker
+        worker.start()
+
+    def _on_progress(self, info) -> None:
+        done, total, message = info
+        self.progress.setMaximum(total)
+        self.progress.setValue(done)
+        self.progress.setFormat(f"{message} (%v/%m)")
+
+    def _on_error(self, exc) -> None:
+        self.run_button.enabled = True
+        self.progress.setVisible(False)
+        self.summary.setText(f"Statistics failed: {exc}")
+
+    def _on_result(self, value) -> None:
+        self.result, self.histograms = value
+        self.run_button.enabled = True
+        self.export_button.enabled = True
+        self.progress.setVisible(False)
+        self._fill_tables()
+        self._write_features()
+        self._update_points()
+        self._plot_histogram()
+
+    # ------------------------------------------------------------------ display
+    def _fill_tables(self) -> None:
+        res = self.result or {}
+        for table, rows, cols in ((self.label_table, res.get("labels", []), LABEL_COLUMNS),
+                                  (self.lesion_table, res.get("lesions", []), LESION_COLUMNS)):
+            table.blockSignals(True)
+            table.setRowCount(len(rows))
+            for i, row in enumerate(rows):
+                for j, (_, key) in enumerate(cols):
+                    table.setItem(i, j, QTableWidgetItem(_fmt(key, row.get(key))))
+            table.resizeColumnsToContents()
+            table.blockSignals(False)
+        img = res.get("image")
+        parts = []
+        if img:
+            parts.append(f"Image {tuple(img['shape'])} {img['dtype']}, spacing "
+                         f"{', '.join(f'{s:.3g}' for s in img['spacing_mm'])} mm; min {img['min']}, max {img['max']}, "
+                         f"mean {img['mean']:.1f}, std {img['std']:.1f}, p0.5/p50/p99.5 "
+                         f"{img['p00_5']:.0f}/{img['p50']:.0f}/{img['p99_5']:.0f}")
+        if self.labels_combo.value is not None:
+            parts.append(f"{len(res.get('lesions', []))} lesion(s) ({res.get('connectivity')}-connectivity)")
+        if res.get("tumour_burden") is not None:
+            parts.append(f"tumour burden {100 * res['tumour_burden']:.2f} % of the liver")
+        self.summary.setText("; ".join(parts))
+
+    def _write_features(self) -> None:
+        """Per-label results into the labels layer's ``features`` (napari's features table)."""
+        import pandas as pd
+
+        from .._stats_report import flatten_row
+
+        layer = self._labels_layer
+        if layer is None or not self.result:
+            return
+        rows = {r["label"]: flatten_row({k: v for k, v in r.items() if k != "label"}) for r in self.result["labels"]}
+        names = dict((layer.metadata or {}).get("label_names") or {})
+        index = sorted(set(names) | set(rows))
+        columns = list(dict.fromkeys(c for r in rows.values() for c in r))
+        data = {"index": index, "name": [rows.get(i, {}).get("name", names.get(i, f"label {i}")) for i in index]}
+        for c in columns:
+            if c != "name":
+                data[c] = [rows.get(i, {}).get(c, np.nan) for i in index]
+        layer.features = pd.DataFrame(data)
+
+    def _update_points(self) -> None:
+        """A Points layer with a ring around every lesion (features = the lesion table)."""
+        import pandas as pd
+
+        from .._stats_report import flatten_row
+
+        lesions = (self.result or {}).get("lesions", [])
+        name = f"lesions ({self._labels_layer.name})" if self._labels_layer is not None else "lesions"
+        if self._points is not None and self._points not in self.viewer.layers:
+            self._points = None
+        if not lesions:
+            if self._points is not None:
+                self._points.data = np.empty((0, 3))
+            return
+        coords = np.array([r["centroid_world"] for r in lesions])
+        sizes = np.array([max(r["max_diameter_mm"], 3.0) * 1.3 for r in lesions])
+        features = pd.DataFrame([flatten_row({k: v for k, v in r.items() if k != "centroid_world"})
+                                 for r in lesions])
+        if self._points is None:
+            self._points = self.viewer.add_points(
+                coords, name=name, size=sizes, face_color="transparent", border_color=RING_COLOR,
+                border_width=0.08, border_width_is_relative=True, features=features, symbol="ring",
+                text={"string": "{id}", "color": "yellow", "size": 10, "anchor": "upper_left"},
+            )
+            self.viewer.layers.selection.active = self._labels_layer or self._points
+        else:
+            self._points.data = coords
+            self._points.features = features
+            self._points.size = sizes
+            self._points.border_color = np.tile(RING_COLOR, (len(coords), 1))
+
+    def _plot_histogram(self) -> None:
+        if self.histograms is None or not self.result:
+            return
+        edges, per_label, whole = self.histograms
+        names = {r["label"]: r["name"] for r in self.result["labels"]}
+        colors = {}
+        if self._labels_layer is not None:
+            for v in per_label:
+                try:
+                    colors[names.get(v, str(v))] = tuple(self._labels_layer.get_color(v))
+                except Exception:  # noqa: BLE001 - colours are cosmetic
+                    pass
+        self.histogram.plot(edges, {names.get(v, str(v)): c for v, c in per_label.items()}, colors, whole)
+
+    # ------------------------------------------------------------------ navigation / export
+    def go_to_lesion(self, row: int) -> None:
+        """Move the viewer to lesion ``row`` (0-based): slice through its centroid, camera on it."""
+        lesions = (self.result or {}).get("lesions", [])
+        if not 0 <= row < len(lesions):
+            return
+        world = np.asarray(lesions[row]["centroid_world"], float)
+        ndim = self.viewer.dims.ndim
+        axes = list(range(ndim - 3, ndim))
+        point = list(self.viewer.dims.point)
+        for a, v in zip(axes, world):
+            point[a] = v
+        self.viewer.dims.point = point
+        displayed = [d for d in self.viewer.dims.displayed]
+        self.viewer.camera.center = tuple(point[d] for d in displayed)
+        if self._points is not None and self._points in self.viewer.layers:
+            colors = np.tile(RING_COLOR, (len(lesions), 1))
+            colors[row] = SELECTED_COLOR
+            self._points.border_color = colors
+            self._points.selected_data = {row}
+        if self.lesion_table.currentRow() != row:
+            self.lesion_table.blockSignals(True)
+            self.lesion_table.selectRow(row)
+            self.lesion_table.blockSignals(False)
+
+    def export_csv(self, path: str | None = None) -> str | None:
+        """Write the results as CSV (the same columns as ``napari-liverct stats --format csv``)."""
+        from .._stats_report import stats_to_csv
+
+        if not self.result:
+            return None
+        if path is None:
+            path, _ = QFileDialog.getSaveFileName(self, "Export statistics", "stats.csv", "CSV (*.csv)")
+            if not path:
+                return None
+        clean = {**self.result,
+                 "labels": [{k: v for k, v in r.items() if k != "centroid_world"} for r in self.result["labels"]],
+                 "lesions": [{k: v for k, v in r.items() if k != "centroid_world"} for r in self.result["lesions"]]}
+        with open(path, "w", newline="") as fh:
+            fh.write(stats_to_csv(clean))
+        return str(path)

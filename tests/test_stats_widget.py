@@ -1,0 +1,89 @@
+"""The statistics widget in a real napari viewer (Xvfb): same numbers as the CLI, navigation."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+
+from napari_liverct._reader import read_nifti_layers
+from napari_liverct.geometry import ras_to_world
+from napari_liverct.stats import stats_for_files
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def viewer_with_widget(make_napari_viewer, phantom_files, qtbot):
+    from napari_liverct._widgets.stats_widget import StatsWidget
+
+    viewer = make_napari_viewer()
+    img_p, lab_p = phantom_files
+    for data, kwargs, kind in read_nifti_layers(str(img_p), pair=False) + read_nifti_layers(str(lab_p), pair=False):
+        getattr(viewer, f"add_{kind}")(data, **kwargs)
+    widget = StatsWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    return viewer, widget, img_p, lab_p
+
+
+def _run(widget, qtbot):
+    widget.compute()
+    qtbot.waitUntil(lambda: widget.result is not None, timeout=30000)
+
+
+def test_widget_matches_cli_and_navigates(viewer_with_widget, qtbot, tmp_path):
+    viewer, widget, img_p, lab_p = viewer_with_widget
+    assert widget.image_combo.value is viewer.layers[0]
+    assert widget.labels_combo.value is viewer.layers[1]
+    _run(widget, qtbot)
+    ref = stats_for_files(img_p, lab_p)
+    res = widget.result
+    for key in ("bbox_min", "bbox_max", "voxels"):
+        assert [r[key] for r in res["labels"]] == [r[key] for r in ref["labels"]]
+    for key in ("volume_ml", "mean", "std", "median", "p05", "p95"):
+        assert [r[key] for r in res["labels"]] == pytest.approx([r[key] for r in ref["labels"]])
+    assert [r["volume_ml"] for r in res["lesions"]] == pytest.approx([r["volume_ml"] for r in ref["lesions"]])
+    assert res["tumour_burden"] == pytest.approx(ref["tumour_burden"])
+    assert widget.label_table.rowCount() == 2 and widget.lesion_table.rowCount() == 3
+
+    # features of the labels layer (napari's features table) carry the per-label results
+    feats = viewer.layers[1].features
+    liver = feats[feats["index"] == 1].iloc[0]
+    assert liver["name"] == "liver" and liver["voxels"] == ref["labels"][0]["voxels"]
+    assert liver["median"] == pytest.approx(ref["labels"][0]["median"])
+
+    # clicking lesion row 2 moves the slice to its centroid (world S, P, L mm)
+    widget.lesion_table.selectRow(2)
+    target = ras_to_world(np.array(ref["lesions"][2]["centroid_mm"]))
+    scale = np.asarray(viewer.layers[0].scale)
+    # napari snaps the point to its slice grid: within half a voxel of the centroid
+    assert np.all(np.abs(np.asarray(viewer.dims.point[-3:]) - target) <= scale / 2 + 1e-6)
+    # the voxel under the new point (on the slice shown) is tumour: the slice goes through the lesion
+    idx = np.round(np.asarray(viewer.layers[1].world_to_data(viewer.dims.point))).astype(int)
+    assert viewer.layers[1].data[tuple(idx)] == 2
+    points = widget._points
+    assert points is not None and points.selected_data == {2}
+    np.testing.assert_allclose(points.data[2], target, atol=1e-6)
+    assert not np.allclose(points.border_color[2], points.border_color[0])
+
+    viewer.dims.ndisplay = 3
+    widget.lesion_table.selectRow(0)
+    np.testing.assert_allclose(viewer.camera.center, ras_to_world(np.array(ref["lesions"][0]["centroid_mm"])),
+                               atol=1e-6)
+
+    out = widget.export_csv(str(tmp_path / "stats.csv"))
+    rows = list(csv.DictReader(open(out)))
+    assert [r["kind"] for r in rows].count("lesion") == 3
+    assert widget.histograms is not None and set(widget.histograms[1]) == {1, 2}
+
+
+def test_widget_follows_layer_list_and_reports_grid_mismatch(viewer_with_widget, qtbot):
+    viewer, widget, _, _ = viewer_with_widget
+    other = viewer.add_labels(np.zeros((5, 5, 5), np.uint8), name="other")
+    assert any(c is other for c in widget.labels_combo.choices)
+    widget.labels_combo.value = other
+    widget.compute()
+    assert widget.result is None and "same grid" in widget.summary.text() and "other" in widget.summary.text()
+    viewer.layers.remove(other)
+    assert not any(c is other for c in widget.labels_combo.choices)
