@@ -1,0 +1,372 @@
+"""napari side of the 3D tumour view: view layers, clipping, lesion navigation, surfaces.
+
+Shared by :class:`~napari_liverct._widgets.view3d_widget.View3DWidget` and the
+``snapshot`` command.  The user's own layers are never changed: the 3D view adds
+*view layers* built from them (same array, no copy, unless downsampled) and hides
+the sources while it is shown.
+
+Liver semi-transparent with opaque tumours: napari's ``iso_categorical`` rendering
+stops each ray at the first labelled voxel, so a per-label alpha on one layer would
+hide the tumours inside the liver.  The view therefore uses two Labels layers over
+the same array: a *tumours* layer (only tumour values coloured, opaque) and above it
+a *liver* layer (tumour values transparent, i.e. background for the ray) drawn
+with ``translucent`` blending at ``liver_opacity``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..geometry import ras_to_world
+from ..labels import TUMOUR_COLOR, label_colors
+from ..layers import array_to_layer_data
+from ..view3d import SurfaceMesh, downsample_affine, label_surfaces, lesion_camera
+from ._common import layer_disk_view
+
+if TYPE_CHECKING:
+    import napari
+    import napari.layers
+
+__all__ = [
+    "VIEW_TAG",
+    "CT_3D_WINDOW",
+    "View3DLayers",
+    "setup_3d_view",
+    "teardown_3d_view",
+    "set_clipping",
+    "lesion_list",
+    "go_to_lesion",
+    "add_surface_layers",
+    "build_surfaces",
+    "tumour_values",
+    "auto_downsample",
+    "camera_of",
+    "anterior_view",
+    "set_patient_handedness",
+    "frame_labels",
+]
+
+#: metadata key marking layers created by the 3D view (so they can be removed).
+VIEW_TAG = "liverct_view3d"
+#: Contrast limits of the 3D CT rendering (HU): contrast-filled vessels and bone
+#: stand out, soft tissue stays dark so the labels are visible through it.
+CT_3D_WINDOW = (100.0, 600.0)
+#: Voxel counts above which the 3D view is downsampled by 2 and by 4 by default.
+#: Ray casting under Mesa llvmpipe is slow (benchmarks/bench_render3d.py: seconds
+#: per frame at 256 x 256 x 300 on 2 shared cores), so large volumes start coarse.
+AUTO_DOWNSAMPLE_VOXELS = (16_000_000, 64_000_000)
+
+
+def tumour_values(label_names: dict[int, str]) -> list[int]:
+    """Label values whose name says tumour/lesion (default MSD: ``[2]``)."""
+    keys = ("tumo", "cancer", "lesion", "metast")
+    vals = [int(k) for k, n in label_names.items() if any(w in str(n).lower() for w in keys)]
+    return vals or [2]
+
+
+def auto_downsample(shape: tuple[int, ...]) -> int:
+    """Default 3D downsampling factor for a volume of ``shape`` (1, 2 or 4)."""
+    n = int(np.prod(shape[:3]))
+    return 4 if n > AUTO_DOWNSAMPLE_VOXELS[1] else 2 if n > AUTO_DOWNSAMPLE_VOXELS[0] else 1
+
+
+@dataclass
+class View3DLayers:
+    """The layers of one 3D view and the source layers they stand for."""
+
+    image: "napari.layers.Image | None" = None
+    tumours: "napari.layers.Labels | None" = None
+    liver: "napari.layers.Labels | None" = None
+    hidden: list = field(default_factory=list)
+    factor: int = 1
+
+    @property
+    def layers(self) -> list:
+        return [lay for lay in (self.image, self.tumours, self.liver) if lay is not None]
+
+
+def _view_layer(layer, kind: str, factor: int, suffix: str, **overrides):
+    """A new napari layer showing ``layer`` (downsampled by ``factor``) with the same geometry."""
+    from napari.layers import Layer
+
+    disk, affine = layer_disk_view(layer)
+    if factor > 1:
+        disk = np.ascontiguousarray(disk[::factor, ::factor, ::factor])
+        affine = downsample_affine(affine, factor)
+    md = layer.metadata or {}
+    data, kwargs, ltype = array_to_layer_data(
+        disk, affine, kind=kind, name=f"{layer.name} {suffix}",
+        header=md.get("header"), source_path=md.get("source_path"),
+        label_names=md.get("label_names"), extra_metadata={VIEW_TAG: True},
+    )
+    kwargs.update(overrides)
+    return Layer.create(data, kwargs, ltype)
+
+
+def setup_3d_view(
+    viewer: "napari.viewer.Viewer",
+    image_layer: "napari.layers.Image | None",
+    labels_layer: "napari.layers.Labels | None",
+    *,
+    factor: int = 1,
+    liver_opacity: float = 0.35,
+    tumours_only: bool = False,
+    window: tuple[float, float] = CT_3D_WINDOW,
+    rendering: str = "attenuated_mip",
+) -> View3DLayers:
+    """Add the 3D view layers, hide their sources and switch the viewer to 3D.
+
+    Parameters
+    ----------
+    factor
+        Downsampling factor of the view layers (1 = full resolution).
+    liver_opacity
+        Opacity of the non-tumour labels (0-1).
+    window
+        Contrast limits of the CT in HU.
+    rendering
+        Image rendering: ``"attenuated_mip"``, ``"mip"`` or ``"translucent"``.
+    """
+    from napari.utils.colormaps import DirectLabelColormap
+
+    out = View3DLayers(factor=int(factor))
+    if image_layer is not None:
+        out.image = _view_layer(
+            image_layer, "image", out.factor, "(3D)", rendering=rendering,
+            contrast_limits=tuple(window), colormap="gray", blending="additive",
+        )
+        if rendering == "attenuated_mip":
+            out.image.attenuation = 0.3
+    if labels_layer is not None:
+        names = dict((labels_layer.metadata or {}).get("label_names") or {0: "background", 1: "liver", 2: "tumour"})
+        tum = tumour_values(names)
+        base = label_colors(names)
+        clear = (0.0, 0.0, 0.0, 0.0)
+        tum_colors = {k: (v if k in tum else clear) for k, v in base.items()}
+        tum_colors[None] = clear
+        for t in tum:
+            tum_colors.setdefault(t, TUMOUR_COLOR)
+        liv_colors = {k: (clear if k in tum else v) for k, v in base.items()}
+        liv_colors[None] = clear
+        out.tumours = _view_layer(labels_layer, "labels", out.factor, "tumours (3D)", opacity=1.0)
+        out.tumours.colormap = DirectLabelColormap(color_dict=tum_colors)
+        out.liver = _view_layer(
+            labels_layer, "labels", out.factor, "liver (3D)", opacity=float(liver_opacity), blending="translucent"
+        )
+        out.liver.colormap = DirectLabelColormap(color_dict=liv_colors)
+        for lay in (out.tumours, out.liver):
+            lay.rendering = "iso_categorical"
+        out.liver.visible = not tumours_only
+    for src in (image_layer, labels_layer):
+        if src is not None and src.visible:
+            src.visible = False
+            out.hidden.append(src)
+    # napari 0.9 fails computing the cursor status of a Labels layer added while in
+    # 3D before the mouse has moved (position None), so add the layers in 2D
+    viewer.dims.ndisplay = 2
+    for lay in out.layers:
+        viewer.layers.append(lay)
+    viewer.dims.ndisplay = 3
+    anterior_view(viewer)
+    return out
+
+
+def camera_of(viewer: "napari.viewer.Viewer"):
+    """The viewer's camera (``viewer.scene.camera`` in napari >= 0.9, else ``viewer.camera``)."""
+    scene = getattr(viewer, "scene", None)
+    return scene.camera if scene is not None and hasattr(scene, "camera") else viewer.camera
+
+
+def anterior_view(viewer: "napari.viewer.Viewer", reset: bool = True) -> None:
+    """Orthographic 3D camera looking from the front, head up (patient's left on the right)."""
+    if reset:
+        viewer.reset_view()  # napari 0.9 also resets the angles here, so set them after
+    cam = camera_of(viewer)
+    cam.perspective = 0
+    set_patient_handedness(viewer)
+    cam.set_view_direction((0.0, 1.0, 0.0), (1.0, 0.0, 0.0))
+
+
+#: 3D camera orientation that shows world (S, P, L) = LPS without mirroring.  World
+#: axes (S, P, L) taken in napari's axis order form a left-handed frame
+#: (S x P = -L), while napari >= 0.6 renders axis order right-handed by default
+#: ("towards", "down", "right"), which shows the patient mirrored in 3D.  Flipping
+#: the depth axis fixes 3D and leaves 2D (the last two entries) unchanged.
+PATIENT_ORIENTATION_3D = ("away", "down", "right")
+
+
+def set_patient_handedness(viewer: "napari.viewer.Viewer") -> None:
+    """Make the 3D view a true (non-mirrored) image of the patient; 2D is unaffected."""
+    cam = camera_of(viewer)
+    if hasattr(cam, "orientation"):
+        cam.orientation = (PATIENT_ORIENTATION_3D[0],) + tuple(str(o) for o in cam.orientation[1:])
+
+
+def teardown_3d_view(viewer: "napari.viewer.Viewer", view: View3DLayers | None, ndisplay: int = 2) -> None:
+    """Remove the view layers, show the hidden sources again and go back to 2D."""
+    if view is not None:
+        for lay in view.layers:
+            if lay in viewer.layers:
+                viewer.layers.remove(lay)
+        for src in view.hidden:
+            if src in viewer.layers:
+                src.visible = True
+        view.image = view.tumours = view.liver = None
+        view.hidden = []
+    viewer.dims.ndisplay = ndisplay
+
+
+def set_clipping(layers: list, axis: int | None, position_mm: float = 0.0, keep_above: bool = True) -> None:
+    """Clip layers with a plane normal to world axis ``axis`` (0 = S, 1 = P, 2 = L).
+
+    Keeps the part where the world coordinate is ``>= position_mm`` (or ``<=`` when
+    ``keep_above`` is False).  ``axis=None`` removes the clipping planes.
+
+    Notes
+    -----
+    napari documents clipping planes in data coordinates, but for Image/Labels
+    volumes napari 0.9 hands them to vispy's Volume visual, which applies them in
+    *scene* (= world) coordinates; the plane is therefore given in world mm for
+    those layers, and in data coordinates for the others (the GUI test checks the
+    cut visually).
+    """
+    for lay in layers:
+        if lay is None:
+            continue
+        if axis is None:
+            lay.experimental_clipping_planes = []
+            continue
+        world = np.asarray(lay.data_to_world(np.zeros(lay.ndim)), float)[-3:]
+        world[axis] = position_mm
+        normal = np.zeros(3)
+        normal[axis] = 1.0 if keep_above else -1.0
+        if type(lay).__name__ in ("Image", "Labels"):
+            pos = world
+        else:
+            full = np.asarray(lay.data_to_world(np.zeros(lay.ndim)), float)
+            full[-3:] = world
+            pos = np.asarray(lay.world_to_data(full), float)[-3:]
+            normal = normal * np.sign(np.asarray(lay.scale, float)[-3:])
+        lay.experimental_clipping_planes = [{"position": tuple(pos), "normal": tuple(normal), "enabled": True}]
+
+
+def lesion_list(labels_layer: "napari.layers.Labels", image_layer=None, label: int | None = None) -> list[dict]:
+    """Lesions of a labels layer from :func:`napari_liverct.stats.lesion_stats`.
+
+    Each dict gains ``centroid_world`` (napari world ``(S, P, L)`` mm as displayed).
+    Lesion 1 is the largest.
+    """
+    from ..stats import lesion_stats
+
+    disk, affine = layer_disk_view(labels_layer)
+    names = (labels_layer.metadata or {}).get("label_names") or {2: "tumour"}
+    value = tumour_values(names)[0] if label is None else int(label)
+    image = None
+    if image_layer is not None:
+        idisk, iaff = layer_disk_view(image_layer)
+        if idisk.shape == disk.shape and np.allclose(iaff, affine, atol=1e-3):
+            image = idisk
+    lesions = lesion_stats(image, np.asarray(disk), affine, label=value)
+    residual = (labels_layer.metadata or {}).get("residual")
+    for les in lesions:
+        les["centroid_world"] = [float(v) for v in ras_to_world(np.asarray(les["centroid_mm"]), residual)]
+    return lesions
+
+
+def go_to_lesion(
+    viewer: "napari.viewer.Viewer", lesion: dict, *, marker: bool = True, fill: float = 0.4
+) -> None:
+    """Centre (and zoom) the camera on a lesion; move the sliders to its slice.
+
+    Works in 2D and 3D.  With ``marker`` a yellow ring (a Points layer named
+    ``"lesion marker"``) is placed on the lesion's centroid.
+    """
+    c = np.asarray(lesion["centroid_world"], float)
+    ndim = viewer.dims.ndim
+    point = list(viewer.dims.point)
+    for ax in range(3):
+        point[ndim - 3 + ax] = float(c[ax])
+    viewer.dims.point = point
+    disp = [d - (ndim - 3) for d in viewer.dims.displayed]
+    h, w = viewer.canvas.size
+    _center, zoom = lesion_camera(c, lesion.get("max_diameter_mm") or 0.0, (h, w), fill=fill)
+    centre = [float(c[d]) for d in disp]
+    cam = camera_of(viewer)
+    cam.center = tuple(([0.0] * (3 - len(centre))) + centre)
+    cam.zoom = zoom
+    if marker:
+        size = max(float(lesion.get("max_diameter_mm") or 0.0), 5.0) * 1.4
+        name = "lesion marker"
+        pos = c.copy()
+        if viewer.dims.ndisplay == 2:  # on the slice actually shown (the slider snaps to voxels)
+            snapped = np.asarray(viewer.dims.point, float)[-3:]
+            for ax in range(3):
+                if ax not in disp:
+                    pos[ax] = snapped[ax]
+        if name in viewer.layers:
+            pts = viewer.layers[name]
+            pts.data = pos[None]
+            pts.size = size
+        else:
+            pts = viewer.add_points(
+                pos[None], name=name, size=size, face_color="transparent", border_color="yellow",
+                border_width=0.08, border_width_is_relative=True, metadata={VIEW_TAG: True},
+                out_of_slice_display=False, blending="translucent_no_depth",
+            )
+        viewer.layers.selection.active = pts
+
+
+def frame_labels(viewer: "napari.viewer.Viewer", labels_layer, fill: float = 0.8) -> None:
+    """Zoom the camera so that all labelled voxels fill ``fill`` of the canvas (any view)."""
+    data = np.asarray(labels_layer.data)
+    nz = [np.flatnonzero((data > 0).any(axis=tuple(a for a in range(3) if a != ax))) for ax in range(3)]
+    if any(len(n) == 0 for n in nz):
+        return
+    lo = np.asarray(labels_layer.data_to_world([n[0] for n in nz]), float)[-3:]
+    hi = np.asarray(labels_layer.data_to_world([n[-1] for n in nz]), float)[-3:]
+    ext = np.abs(hi - lo) + np.abs(np.asarray(labels_layer.scale, float)[-3:])
+    centre = (lo + hi) / 2
+    h, w = viewer.canvas.size
+    cam = camera_of(viewer)
+    cam.center = tuple(centre)
+    cam.zoom = fill * min(h, w) / float(ext.max())
+
+
+def build_surfaces(
+    labels_layer: "napari.layers.Labels", *, step_size: int = 1, smooth_iterations: int = 15, decimate: float = 0.0
+) -> list[SurfaceMesh]:
+    """Meshes of every label of a layer (RAS mm), computed on its stored-order view."""
+    disk, affine = layer_disk_view(labels_layer)
+    names = (labels_layer.metadata or {}).get("label_names")
+    return label_surfaces(
+        np.asarray(disk), affine, label_names=names, step_size=step_size,
+        smooth_iterations=smooth_iterations, decimate=decimate,
+    )
+
+
+def add_surface_layers(
+    viewer: "napari.viewer.Viewer", meshes: list[SurfaceMesh], residual=None, liver_opacity: float = 0.4,
+    prefix: str = "",
+) -> list:
+    """Add one napari Surface layer per mesh (vertices in world mm); tumours opaque, others translucent."""
+    tum = {2}
+    out = []
+    ordered = sorted(meshes, key=lambda m: 0 if (m.label in tum or "tumo" in m.name.lower()) else 1)
+    for m in ordered:
+        is_tumour = m.label in tum or "tumo" in m.name.lower()
+        verts = m.world_vertices(residual)
+        colors = np.tile(np.asarray(m.color, float)[:4], (len(verts), 1))
+        name = f"{prefix}{m.name} surface"
+        if name in viewer.layers:
+            viewer.layers.remove(name)
+        lay = viewer.add_surface(
+            (verts, m.faces), name=name, vertex_colors=colors, shading="smooth",
+            opacity=1.0 if is_tumour else liver_opacity,
+            blending="translucent" if not is_tumour else "opaque",
+            metadata={"label": m.label, VIEW_TAG: True},
+        )
+        out.append(lay)
+    return out

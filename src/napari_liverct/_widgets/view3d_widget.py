@@ -1,0 +1,297 @@
+"""3D tumour view dock widget: 3D rendering, tumours only, clipping, lesion navigator, surfaces.
+
+Thin Qt layer over :mod:`napari_liverct._widgets.view3d_scene` (napari helpers) and
+:mod:`napari_liverct.view3d` (pure meshes and export).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+from qtpy.QtCore import Qt
+from qtpy.QtWidgets import (
+    QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
+    QPushButton, QSlider, QSpinBox, QVBoxLayout, QWidget,
+)
+
+from ..view3d import COORDINATE_SYSTEMS, export_meshes
+from . import view3d_scene as scene
+
+if TYPE_CHECKING:
+    import napari
+
+_AXES = {"off": None, "S (axial)": 0, "P (coronal)": 1, "L (sagittal)": 2}
+
+
+class View3DWidget(QWidget):
+    """Dock widget for inspecting tumours in 3D (see the module docstring)."""
+
+    def __init__(self, viewer: "napari.viewer.Viewer", parent=None):
+        super().__init__(parent)
+        self.viewer = viewer
+        self.view: scene.View3DLayers | None = None
+        self.lesions: list[dict] = []
+        self.current = 0
+        self.meshes: list = []
+        self._worker = None
+
+        lay = QVBoxLayout(self)
+        form = QFormLayout()
+        self.image_combo, self.labels_combo = QComboBox(), QComboBox()
+        form.addRow("Image", self.image_combo)
+        form.addRow("Labels", self.labels_combo)
+        self.resolution = QComboBox()
+        self.resolution.addItems(["auto", "full", "1/2", "1/4"])
+        self.resolution.setToolTip("downsampled 3D rendering stays interactive on large volumes")
+        form.addRow("3D resolution", self.resolution)
+        lay.addLayout(form)
+        row = QHBoxLayout()
+        self.btn_3d, self.btn_2d = QPushButton("Show in 3D"), QPushButton("Back to 2D")
+        row.addWidget(self.btn_3d)
+        row.addWidget(self.btn_2d)
+        lay.addLayout(row)
+        form2 = QFormLayout()
+        self.opacity = QSlider(Qt.Orientation.Horizontal)
+        self.opacity.setRange(0, 100)
+        self.opacity.setValue(35)
+        form2.addRow("Liver opacity", self.opacity)
+        self.tumours_only = QCheckBox("Tumours only")
+        form2.addRow(self.tumours_only)
+        self.clip_axis = QComboBox()
+        self.clip_axis.addItems(list(_AXES))
+        self.clip_pos = QSlider(Qt.Orientation.Horizontal)
+        self.clip_pos.setRange(0, 100)
+        self.clip_pos.setValue(50)
+        self.clip_flip = QCheckBox("keep the other side")
+        form2.addRow("Clip along", self.clip_axis)
+        form2.addRow("Clip position", self.clip_pos)
+        form2.addRow(self.clip_flip)
+        lay.addLayout(form2)
+        nav = QHBoxLayout()
+        self.btn_prev, self.btn_next = QPushButton("◀ Previous"), QPushButton("Next ▶")
+        nav.addWidget(self.btn_prev)
+        nav.addWidget(self.btn_next)
+        lay.addWidget(QLabel("<b>Lesions</b> (1 = largest)"))
+        lay.addLayout(nav)
+        self.lesion_label = QLabel("no lesions yet")
+        self.lesion_label.setWordWrap(True)
+        lay.addWidget(self.lesion_label)
+        form3 = QFormLayout()
+        self.smooth = QSpinBox()
+        self.smooth.setRange(0, 100)
+        self.smooth.setValue(15)
+        self.decimate = QDoubleSpinBox()
+        self.decimate.setRange(0.0, 0.95)
+        self.decimate.setSingleStep(0.1)
+        self.decimate.setValue(0.5)
+        self.step = QSpinBox()
+        self.step.setRange(1, 4)
+        self.coords = QComboBox()
+        self.coords.addItems(list(COORDINATE_SYSTEMS))
+        form3.addRow("Smoothing passes", self.smooth)
+        form3.addRow("Decimate (fraction removed)", self.decimate)
+        form3.addRow("Marching-cubes step", self.step)
+        form3.addRow("Export coordinates", self.coords)
+        lay.addWidget(QLabel("<b>Surfaces</b>"))
+        lay.addLayout(form3)
+        row2 = QHBoxLayout()
+        self.btn_surf, self.btn_export = QPushButton("Build surfaces"), QPushButton("Export…")
+        row2.addWidget(self.btn_surf)
+        row2.addWidget(self.btn_export)
+        lay.addLayout(row2)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        lay.addWidget(self.status)
+        lay.addStretch(1)
+
+        self.btn_3d.clicked.connect(self.show_3d)
+        self.btn_2d.clicked.connect(self.show_2d)
+        self.opacity.valueChanged.connect(lambda v: self.set_liver_opacity(v / 100.0))
+        self.tumours_only.toggled.connect(self.set_tumours_only)
+        for w in (self.clip_axis.currentIndexChanged, self.clip_pos.valueChanged, self.clip_flip.toggled):
+            w.connect(self._apply_clipping)
+        self.btn_prev.clicked.connect(self.previous_lesion)
+        self.btn_next.clicked.connect(self.next_lesion)
+        self.btn_surf.clicked.connect(lambda: self.build_surfaces())
+        self.btn_export.clicked.connect(self._export_dialog)
+        ev = viewer.layers.events
+        for e in (ev.inserted, ev.removed, ev.reordered):
+            e.connect(self._refresh_layers)
+        self._refresh_layers()
+
+    # -- layer choice ---------------------------------------------------------------
+    def _refresh_layers(self, event=None) -> None:
+        from napari.layers import Image, Labels
+
+        for combo, kind in ((self.image_combo, Image), (self.labels_combo, Labels)):
+            current = combo.currentText()
+            names = [
+                lay.name for lay in self.viewer.layers
+                if isinstance(lay, kind) and not (lay.metadata or {}).get(scene.VIEW_TAG)
+            ]
+            combo.blockSignals(True)
+            combo.clear()
+            combo.addItems(names)
+            if current in names:
+                combo.setCurrentText(current)
+            combo.blockSignals(False)
+
+    def _layer(self, combo):
+        name = combo.currentText()
+        return self.viewer.layers[name] if name and name in self.viewer.layers else None
+
+    @property
+    def image_layer(self):
+        return self._layer(self.image_combo)
+
+    @property
+    def labels_layer(self):
+        return self._layer(self.labels_combo)
+
+    # -- 3D view --------------------------------------------------------------------
+    def _factor(self) -> int:
+        choice = self.resolution.currentText()
+        if choice == "auto":
+            src = self.image_layer or self.labels_layer
+            return scene.auto_downsample(src.data.shape[-3:]) if src is not None else 1
+        return {"full": 1, "1/2": 2, "1/4": 4}[choice]
+
+    def show_3d(self) -> None:
+        """Switch to the 3D view of the chosen image and labels."""
+        if self.image_layer is None and self.labels_layer is None:
+            self.status.setText("open an image or labels first")
+            return
+        self.show_2d()
+        self.view = scene.setup_3d_view(
+            self.viewer, self.image_layer, self.labels_layer, factor=self._factor(),
+            liver_opacity=self.opacity.value() / 100.0, tumours_only=self.tumours_only.isChecked(),
+        )
+        self._apply_clipping()
+        f = self.view.factor
+        self.status.setText("3D view" + (f" at 1/{f} resolution" if f > 1 else ""))
+
+    def show_2d(self, ndisplay: int = 2) -> None:
+        """Remove the 3D view layers and go back to the 2D slices."""
+        scene.teardown_3d_view(self.viewer, self.view, ndisplay=ndisplay)
+        self.view = None
+
+    def set_liver_opacity(self, value: float) -> None:
+        self.opacity.blockSignals(True)
+        self.opacity.setValue(int(round(value * 100)))
+        self.opacity.blockSignals(False)
+        if self.view is not None and self.view.liver is not None:
+            self.view.liver.opacity = float(value)
+
+    def set_tumours_only(self, flag: bool) -> None:
+        """Hide (True) or show the liver and other non-tumour labels in 3D."""
+        if self.tumours_only.isChecked() != bool(flag):
+            self.tumours_only.setChecked(bool(flag))  # re-enters through the signal
+            return
+        if self.view is not None and self.view.liver is not None:
+            self.view.liver.visible = not flag
+
+    def set_clipping(self, axis: int | None, fraction: float = 0.5, keep_above: bool = True) -> None:
+        """Clip the 3D view along world axis (0 S, 1 P, 2 L) at ``fraction`` of the volume extent."""
+        key = next(k for k, v in _AXES.items() if v == axis)
+        for w in (self.clip_axis, self.clip_pos, self.clip_flip):
+            w.blockSignals(True)
+        self.clip_axis.setCurrentText(key)
+        self.clip_pos.setValue(int(round(fraction * 100)))
+        self.clip_flip.setChecked(not keep_above)
+        for w in (self.clip_axis, self.clip_pos, self.clip_flip):
+            w.blockSignals(False)
+        self._apply_clipping()
+
+    def _apply_clipping(self, *args) -> None:
+        if self.view is None or not self.view.layers:
+            return
+        axis = _AXES[self.clip_axis.currentText()]
+        ref = self.view.layers[0]
+        ext = np.asarray(ref.extent.world, float)[:, -3:]
+        pos = 0.0 if axis is None else ext[0, axis] + (ext[1, axis] - ext[0, axis]) * self.clip_pos.value() / 100
+        scene.set_clipping(self.view.layers, axis, pos, keep_above=not self.clip_flip.isChecked())
+
+    # -- lesions --------------------------------------------------------------------
+    def refresh_lesions(self) -> list[dict]:
+        """Recompute the lesion list (``stats.lesion_stats``) of the chosen labels."""
+        lab = self.labels_layer
+        self.lesions = scene.lesion_list(lab, self.image_layer) if lab is not None else []
+        self.current = 0
+        if not self.lesions:
+            self.lesion_label.setText("no lesions" if lab is not None else "choose a labels layer")
+        return self.lesions
+
+    def go_to_lesion(self, n: int) -> dict:
+        """Centre and zoom the camera on lesion ``n`` (1 = largest), 2D or 3D."""
+        if not self.lesions:
+            self.refresh_lesions()
+        if not 1 <= n <= len(self.lesions):
+            raise ValueError(f"{self.labels_layer.name if self.labels_layer else 'labels'}: "
+                             f"lesion {n} does not exist ({len(self.lesions)} lesions)")
+        self.current = n
+        les = self.lesions[n - 1]
+        scene.go_to_lesion(self.viewer, les)
+        self.lesion_label.setText(
+            f"lesion {n}/{len(self.lesions)}: {les['volume_ml']:.2f} mL, max diameter "
+            f"{les['max_diameter_mm']:.1f} mm, slices {les['slice_range'][0]}-{les['slice_range'][1]}"
+        )
+        return les
+
+    def next_lesion(self) -> None:
+        if not self.lesions:
+            self.refresh_lesions()
+        if self.lesions:
+            self.go_to_lesion(self.current % len(self.lesions) + 1)
+
+    def previous_lesion(self) -> None:
+        if not self.lesions:
+            self.refresh_lesions()
+        if self.lesions:
+            self.go_to_lesion((self.current - 2) % len(self.lesions) + 1)
+
+    # -- surfaces -------------------------------------------------------------------
+    def build_surfaces(self, blocking: bool = False):
+        """Marching-cubes meshes of the chosen labels as Surface layers (in a worker thread)."""
+        lab = self.labels_layer
+        if lab is None:
+            self.status.setText("choose a labels layer")
+            return None
+        opts = dict(step_size=self.step.value(), smooth_iterations=self.smooth.value(),
+                    decimate=self.decimate.value())
+        residual = (lab.metadata or {}).get("residual")
+
+        def done(meshes):
+            self.meshes = meshes
+            scene.add_surface_layers(self.viewer, meshes, residual)
+            self.status.setText(", ".join(f"{m.name}: {len(m.faces)} faces" for m in meshes) or "no labels")
+
+        if blocking:
+            done(scene.build_surfaces(lab, **opts))
+            return None
+        from napari.qt.threading import thread_worker
+
+        worker = thread_worker(scene.build_surfaces, progress={"desc": "Building surfaces"})(lab, **opts)
+        worker.returned.connect(done)
+        worker.errored.connect(lambda e: self.status.setText(f"surfaces failed: {e}"))
+        self.status.setText("building surfaces…")
+        self._worker = worker
+        worker.start()
+        return worker
+
+    def export_surfaces(self, path, coordinate_system: str | None = None):
+        """Write the last built surfaces to .obj/.ply/.stl (default coordinates from the combo box)."""
+        if not self.meshes:
+            raise ValueError("build the surfaces first")
+        out = export_meshes(path, self.meshes, coordinate_system or self.coords.currentText())
+        self.status.setText(f"wrote {out}")
+        return out
+
+    def _export_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export surfaces", "surfaces.stl",
+                                              "Meshes (*.stl *.obj *.ply)")
+        if path:
+            try:
+                self.export_surfaces(path)
+            except (ValueError, OSError) as exc:
+                self.status.setText(str(exc))
