@@ -47,19 +47,31 @@ def focus_slice(viewer, label: int = 2) -> None:
 
 
 def screenshots(viewer, out_dir: str | os.PathLike) -> list[Path]:
-    """Write ``view_2d.png`` and ``view_3d.png`` of the current viewer."""
+    """Write ``view_2d.png`` (whole window) and ``view_3d.png`` of the current viewer.
+
+    The 3D view is the 3D tumour view's rendering (CT attenuated MIP, translucent
+    liver, opaque tumours) seen from the front, head up; the viewer returns to 2D.
+    """
+    from napari.layers import Image, Labels
+
+    from ._widgets.view3d_scene import anterior_view, frame_labels, setup_3d_view, teardown_3d_view
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     viewer.dims.ndisplay = 2
     viewer.reset_view()
+    focus_slice(viewer)
     p2 = out / "view_2d.png"
     viewer.screenshot(str(p2), canvas_only=False)
-    viewer.dims.ndisplay = 3
-    viewer.camera.angles = (0.0, -60.0, 90.0)
-    viewer.reset_view()
+    image = next((l for l in viewer.layers if isinstance(l, Image)), None)
+    labels = next((l for l in viewer.layers if isinstance(l, Labels)), None)
+    view = setup_3d_view(viewer, image, labels)
+    anterior_view(viewer)
+    if labels is not None:
+        frame_labels(viewer, labels)
     p3 = out / "view_3d.png"
     viewer.screenshot(str(p3), canvas_only=False)
-    viewer.dims.ndisplay = 2
+    teardown_3d_view(viewer, view)
     return [p2, p3]
 
 
@@ -81,7 +93,6 @@ def cli_view(args) -> int:
     focus_slice(viewer)
     if shots:
         paths = screenshots(viewer, shots)
-        focus_slice(viewer)
         print("screenshots written:", *[str(p) for p in paths], sep="\n  ")
         viewer.close()
         return 0

@@ -34,7 +34,7 @@ _LABELS_KEEP = ("visible", "opacity", "blending")
 class DatasetWidget(QWidget):
     """Browse the cases of a dataset and survey it (see the module docstring)."""
 
-    def __init__(self, viewer: "napari.viewer.Viewer"):
+    def __init__(self, viewer: napari.viewer.Viewer):
         super().__init__()
         self.viewer = viewer
         self.dataset: Dataset | None = None

@@ -61,7 +61,7 @@ def convert_layer(viewer, layer, kind: str):
 class DisplayWidget(Container):
     """CT window presets (abdomen, liver, bone, lung, full range) and layer type switch."""
 
-    def __init__(self, viewer: "napari.viewer.Viewer"):
+    def __init__(self, viewer: napari.viewer.Viewer):
         super().__init__()
         self._viewer = viewer
         self._image = create_widget(annotation="napari.layers.Image", label="image")

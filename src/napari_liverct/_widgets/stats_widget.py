@@ -98,7 +98,7 @@ def _compute(image, labels, affine, names, connectivity, lesion_label, residual)
 class StatsWidget(QWidget):
     """Dockable statistics of an image layer and a labels layer (see module docstring)."""
 
-    def __init__(self, viewer: "napari.viewer.Viewer", parent=None) -> None:
+    def __init__(self, viewer: napari.viewer.Viewer, parent=None) -> None:
         super().__init__(parent)
         self.viewer = viewer
         self.result: dict | None = None

@@ -107,7 +107,7 @@ def _view_layer(layer, kind: str, factor: int, suffix: str, **overrides):
 
 
 def setup_3d_view(
-    viewer: "napari.viewer.Viewer",
+    viewer: napari.viewer.Viewer,
     image_layer: "napari.layers.Image | None",
     labels_layer: "napari.layers.Labels | None",
     *,
@@ -174,13 +174,13 @@ def setup_3d_view(
     return out
 
 
-def camera_of(viewer: "napari.viewer.Viewer"):
+def camera_of(viewer: napari.viewer.Viewer):
     """The viewer's camera (``viewer.scene.camera`` in napari >= 0.9, else ``viewer.camera``)."""
     scene = getattr(viewer, "scene", None)
     return scene.camera if scene is not None and hasattr(scene, "camera") else viewer.camera
 
 
-def anterior_view(viewer: "napari.viewer.Viewer", reset: bool = True) -> None:
+def anterior_view(viewer: napari.viewer.Viewer, reset: bool = True) -> None:
     """Orthographic 3D camera looking from the front, head up (patient's left on the right)."""
     if reset:
         viewer.reset_view()  # napari 0.9 also resets the angles here, so set them after
@@ -198,14 +198,14 @@ def anterior_view(viewer: "napari.viewer.Viewer", reset: bool = True) -> None:
 PATIENT_ORIENTATION_3D = ("away", "down", "right")
 
 
-def set_patient_handedness(viewer: "napari.viewer.Viewer") -> None:
+def set_patient_handedness(viewer: napari.viewer.Viewer) -> None:
     """Make the 3D view a true (non-mirrored) image of the patient; 2D is unaffected."""
     cam = camera_of(viewer)
     if hasattr(cam, "orientation"):
         cam.orientation = (PATIENT_ORIENTATION_3D[0],) + tuple(str(o) for o in cam.orientation[1:])
 
 
-def teardown_3d_view(viewer: "napari.viewer.Viewer", view: View3DLayers | None, ndisplay: int = 2) -> None:
+def teardown_3d_view(viewer: napari.viewer.Viewer, view: View3DLayers | None, ndisplay: int = 2) -> None:
     """Remove the view layers, show the hidden sources again and go back to 2D."""
     if view is not None:
         for lay in view.layers:
@@ -277,7 +277,7 @@ def lesion_list(labels_layer: "napari.layers.Labels", image_layer=None, label: i
 
 
 def go_to_lesion(
-    viewer: "napari.viewer.Viewer", lesion: dict, *, marker: bool = True, fill: float = 0.4
+    viewer: napari.viewer.Viewer, lesion: dict, *, marker: bool = True, fill: float = 0.4
 ) -> None:
     """Centre (and zoom) the camera on a lesion; move the sliders to its slice.
 
@@ -319,7 +319,7 @@ def go_to_lesion(
         viewer.layers.selection.active = pts
 
 
-def frame_labels(viewer: "napari.viewer.Viewer", labels_layer, fill: float = 0.8) -> None:
+def frame_labels(viewer: napari.viewer.Viewer, labels_layer, fill: float = 0.8) -> None:
     """Zoom the camera so that all labelled voxels fill ``fill`` of the canvas (any view)."""
     data = np.asarray(labels_layer.data)
     nz = [np.flatnonzero((data > 0).any(axis=tuple(a for a in range(3) if a != ax))) for ax in range(3)]
@@ -348,7 +348,7 @@ def build_surfaces(
 
 
 def add_surface_layers(
-    viewer: "napari.viewer.Viewer", meshes: list[SurfaceMesh], residual=None, liver_opacity: float = 0.4,
+    viewer: napari.viewer.Viewer, meshes: list[SurfaceMesh], residual=None, liver_opacity: float = 0.4,
     prefix: str = "",
 ) -> list:
     """Add one napari Surface layer per mesh (vertices in world mm); tumours opaque, others translucent."""

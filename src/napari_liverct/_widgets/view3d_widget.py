@@ -27,7 +27,7 @@ _AXES = {"off": None, "S (axial)": 0, "P (coronal)": 1, "L (sagittal)": 2}
 class View3DWidget(QWidget):
     """Dock widget for inspecting tumours in 3D (see the module docstring)."""
 
-    def __init__(self, viewer: "napari.viewer.Viewer", parent=None):
+    def __init__(self, viewer: napari.viewer.Viewer, parent=None):
         super().__init__(parent)
         self.viewer = viewer
         self.view: scene.View3DLayers | None = None
