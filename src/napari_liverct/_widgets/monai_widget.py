@@ -29,7 +29,7 @@ __all__ = ["MonaiPipelineWidget"]
 class MonaiPipelineWidget(Container):
     """Run the tutorial's MONAI pre-processing on the current image and labels files."""
 
-    def __init__(self, viewer: "napari.viewer.Viewer"):
+    def __init__(self, viewer: napari.viewer.Viewer):
         super().__init__(labels=True)
         self._viewer = viewer
         self._tmp: tempfile.TemporaryDirectory | None = None
