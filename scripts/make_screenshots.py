@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import sys
+import tempfile
 from pathlib import Path
 
 from napari_liverct._display import ensure_display
@@ -35,7 +36,7 @@ def main(out: str = "docs/screenshots") -> None:
 
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    sample = out_dir.parent / "_sample"
+    sample = Path(tempfile.mkdtemp(prefix="liverct-sample-"))
     img, lab = write_phantom(sample)
 
     viewer = napari.Viewer(title="napari-liverct")

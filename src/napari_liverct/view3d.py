@@ -42,6 +42,7 @@ __all__ = [
     "export_meshes",
     "lesion_camera",
     "downsample_affine",
+    "block_fraction",
 ]
 
 COORDINATE_SYSTEMS = ("LPS", "RAS")
@@ -118,6 +119,7 @@ def mask_surface(
     step_size: int = 1,
     smooth_iterations: int = 0,
     decimate: float = 0.0,
+    downsample: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Closed surface of a binary mask in RAS+ mm (marching cubes at level 0.5).
 
@@ -135,6 +137,12 @@ def mask_surface(
     decimate
         Fraction of faces to remove by quadric decimation (0 = none, 0.9 keeps
         about 10 %); needs the ``fast-simplification`` package.
+    downsample
+        Block size ``f``: marching cubes runs on the fraction of mask voxels in
+        each ``f x f x f`` block (:func:`block_fraction`, an anti-aliased
+        downsampling, ``f**3`` times fewer voxels), so the 0.5 iso-surface stays
+        within a fraction of a block of the full-resolution one; objects smaller
+        than about one block may vanish.
 
     Returns
     -------
@@ -149,6 +157,9 @@ def mask_surface(
         raise ValueError(f"mask_surface needs a 3D mask, got shape {mask.shape}")
     if int(step_size) < 1:
         raise ValueError(f"step_size must be >= 1, not {step_size}")
+    f = int(downsample)
+    if f < 1:
+        raise ValueError(f"downsample must be >= 1, not {downsample}")
     empty = (np.zeros((0, 3)), np.zeros((0, 3), dtype=np.int32))
     nz = [np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != ax))) for ax in range(3)]
     if any(len(n) == 0 for n in nz):
@@ -156,10 +167,14 @@ def mask_surface(
     lo = np.array([n[0] for n in nz])
     hi = np.array([n[-1] + 1 for n in nz])
     crop = mask[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
+    vol = block_fraction(crop, f) if f > 1 else crop.astype(np.float32)
+    if not (vol > 0.5).any():
+        return empty
     # pad by one background voxel so surfaces touching the crop are closed
-    vol = np.pad(crop.astype(np.float32), 1)
+    vol = np.pad(vol, 1)
     verts, faces, _n, _v = marching_cubes(vol, level=0.5, step_size=int(step_size), allow_degenerate=False)
-    verts = verts + (lo - 1)
+    # block n covers voxels f*n .. f*n + f - 1, its centre is f*n + (f - 1) / 2
+    verts = (verts - 1) * f + (f - 1) / 2.0 + lo
     aff = np.asarray(affine, float)
     verts = verts @ aff[:3, :3].T + aff[:3, 3]
     faces = faces.astype(np.int32)
@@ -227,6 +242,7 @@ def label_surfaces(
     step_size: int = 1,
     smooth_iterations: int = 10,
     decimate: float = 0.0,
+    downsample: int = 1,
 ) -> list[SurfaceMesh]:
     """One :class:`SurfaceMesh` per label value (liver, tumour, ...), vertices in RAS mm.
 
@@ -241,7 +257,7 @@ def label_surfaces(
     label_names, colors
         Names and RGBA colours per value (default: ``labels.DEFAULT_LABEL_NAMES``
         and :func:`napari_liverct.labels.label_colors`).
-    step_size, smooth_iterations, decimate
+    step_size, smooth_iterations, decimate, downsample
         See :func:`mask_surface`.
 
     Returns
@@ -262,7 +278,7 @@ def label_surfaces(
     for value in label_values:
         verts, faces = mask_surface(
             labels == value, affine, step_size=step_size,
-            smooth_iterations=smooth_iterations, decimate=decimate,
+            smooth_iterations=smooth_iterations, decimate=decimate, downsample=downsample,
         )
         if len(faces) == 0:
             continue
@@ -358,6 +374,26 @@ def lesion_camera(
         raise ValueError(f"canvas size must be positive, not {canvas_size_px}")
     c = np.asarray(centroid_world, float)
     return (float(c[0]), float(c[1]), float(c[2])), fill * side / d
+
+
+def block_fraction(mask: np.ndarray, factor: int) -> np.ndarray:
+    """Fraction (float32, 0-1) of true voxels in each ``factor**3`` block of a 3D mask.
+
+    The mask is padded with false voxels up to a multiple of ``factor``; block
+    ``n`` covers voxels ``factor*n .. factor*n + factor - 1`` along each axis.
+    """
+    f = int(factor)
+    if f < 1:
+        raise ValueError(f"block factor must be >= 1, not {factor}")
+    m = np.asarray(mask, bool)
+    if f == 1:
+        return m.astype(np.float32)
+    pad = [(0, (-n) % f) for n in m.shape]
+    if any(p[1] for p in pad):
+        m = np.pad(m, pad)
+    a, b, c = (n // f for n in m.shape)
+    counts = m.reshape(a, f, b, f, c, f).sum(axis=(1, 3, 5), dtype=np.uint16)
+    return counts.astype(np.float32) / float(f**3)
 
 
 def downsample_affine(affine: np.ndarray, factor: int) -> np.ndarray:
