@@ -40,3 +40,19 @@ def test_console_script_help_lists_subcommands():
     out = subprocess.run([str(exe), "--help"], capture_output=True, text=True, check=True)
     for sub in ("view", "stats", "crop", "snapshot", "survey"):
         assert sub in out.stdout
+
+
+def test_cli_uses_the_paired_label_file(phantom_files):
+    """`stats IMAGE` without --labels finds IMAGE_label.nii.gz, as the reader does."""
+    import json
+
+    import nibabel as nib
+    import numpy as np
+
+    img, lab = phantom_files
+    exe = Path(sys.executable).with_name("napari-liverct")
+    out = subprocess.run([str(exe), "stats", str(img), "--format", "json"], capture_output=True, text=True, check=True)
+    result = json.loads(out.stdout)
+    labels = np.asanyarray(nib.load(lab).dataobj)
+    assert [row["voxels"] for row in result["labels"]] == [int((labels == v).sum()) for v in (1, 2)]
+    assert "using labels" in out.stderr and lab.name in out.stderr

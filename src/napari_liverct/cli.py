@@ -84,6 +84,13 @@ def main(argv: list[str] | None = None) -> int:
             args.margin = _margin(args.margin)
         except argparse.ArgumentTypeError as exc:
             parser.error(str(exc))
+    if args.command in ("stats", "crop") and args.labels is None:
+        from .labels import find_label_sibling
+
+        sibling = find_label_sibling(args.image)
+        if sibling is not None:
+            args.labels = str(sibling)
+            print(f"napari-liverct {args.command}: using labels {sibling}", file=sys.stderr)
     module, func = args.handler.split(":")
     handler = getattr(import_module(module), func)
     try:

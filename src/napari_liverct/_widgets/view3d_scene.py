@@ -43,6 +43,10 @@ __all__ = [
     "build_surfaces",
     "tumour_values",
     "auto_downsample",
+    "auto_render_mode",
+    "view_surfaces",
+    "surface_downsample",
+    "RENDER_MODES",
     "camera_of",
     "anterior_view",
     "set_patient_handedness",
@@ -58,6 +62,29 @@ CT_3D_WINDOW = (100.0, 600.0)
 #: Ray casting under Mesa llvmpipe is slow (benchmarks/bench_render3d.py: seconds
 #: per frame at 256 x 256 x 300 on 2 shared cores), so large volumes start coarse.
 AUTO_DOWNSAMPLE_VOXELS = (16_000_000, 64_000_000)
+
+
+#: 3D rendering modes: ray-cast label volumes (exact voxels) or triangle meshes.
+RENDER_MODES = ("volume", "surfaces")
+#: Voxel count above which the widget's "auto" mode shows surfaces instead of
+#: ray-cast label volumes.  Under Mesa llvmpipe (no GPU) ray casting three volumes
+#: costs seconds per frame even downsampled (benchmarks/bench_render3d.py), while
+#: decimated meshes draw in a fraction of that; below this size (about
+#: 256 x 256 x 120) the exact volume view stays usable.
+AUTO_SURFACE_VOXELS = 8_000_000
+#: Target voxel count of the label grid the view's surfaces are built from.
+SURFACE_TARGET_VOXELS = 12_000_000
+
+
+def auto_render_mode(shape: tuple[int, ...]) -> str:
+    """``"surfaces"`` for volumes above :data:`AUTO_SURFACE_VOXELS`, else ``"volume"``."""
+    return "surfaces" if int(np.prod(shape[:3])) > AUTO_SURFACE_VOXELS else "volume"
+
+
+def surface_downsample(shape: tuple[int, ...], target_voxels: int = SURFACE_TARGET_VOXELS) -> int:
+    """Smallest block size bringing ``shape`` to at most ``target_voxels`` (1, 2, 3...)."""
+    n = float(np.prod(shape[:3]))
+    return max(1, int(np.ceil((n / float(target_voxels)) ** (1.0 / 3.0) - 1e-9)))
 
 
 def tumour_values(label_names: dict[int, str]) -> list[int]:
@@ -82,10 +109,30 @@ class View3DLayers:
     liver: "napari.layers.Labels | None" = None
     hidden: list = field(default_factory=list)
     factor: int = 1
+    mode: str = "volume"
+    #: Surface layers (``mode == "surfaces"``), tumours first.
+    surfaces: list = field(default_factory=list)
 
     @property
     def layers(self) -> list:
-        return [lay for lay in (self.image, self.tumours, self.liver) if lay is not None]
+        return [lay for lay in (self.image, self.tumours, self.liver) if lay is not None] + list(self.surfaces)
+
+    @property
+    def context_layers(self) -> list:
+        """The non-tumour label layers (liver...): hidden by "tumours only", translucent."""
+        if self.mode == "surfaces":
+            return [s for s in self.surfaces if not (s.metadata or {}).get("tumour")]
+        return [self.liver] if self.liver is not None else []
+
+    def set_tumours_only(self, flag: bool) -> None:
+        """Hide (True) or show the liver and other non-tumour labels."""
+        for lay in self.context_layers:
+            lay.visible = not flag
+
+    def set_liver_opacity(self, value: float) -> None:
+        """Opacity (0-1) of the non-tumour labels."""
+        for lay in self.context_layers:
+            lay.opacity = float(value)
 
 
 def _view_layer(layer, kind: str, factor: int, suffix: str, **overrides):
@@ -116,13 +163,28 @@ def setup_3d_view(
     tumours_only: bool = False,
     window: tuple[float, float] = CT_3D_WINDOW,
     rendering: str = "attenuated_mip",
+    mode: str = "volume",
+    image_factor: int | None = None,
+    show_image: bool = True,
+    meshes: list[SurfaceMesh] | None = None,
 ) -> View3DLayers:
     """Add the 3D view layers, hide their sources and switch the viewer to 3D.
 
     Parameters
     ----------
     factor
-        Downsampling factor of the view layers (1 = full resolution).
+        Downsampling factor of the label view layers (1 = full resolution).
+    mode
+        ``"volume"``: labels ray cast as two iso_categorical Labels layers (exact
+        voxels); ``"surfaces"``: labels drawn as Surface layers built from
+        ``meshes`` (default :func:`view_surfaces`), much faster in software GL.
+    image_factor
+        Downsampling factor of the CT layer (default ``factor``; in surfaces mode
+        default ``max(factor, 2)``).
+    show_image
+        False leaves the CT out of the view (labels only).
+    meshes
+        Surfaces to show in ``"surfaces"`` mode (RAS mm, e.g. cached ones).
     liver_opacity
         Opacity of the non-tumour labels (0-1).
     window
@@ -132,15 +194,28 @@ def setup_3d_view(
     """
     from napari.utils.colormaps import DirectLabelColormap
 
-    out = View3DLayers(factor=int(factor))
-    if image_layer is not None:
+    if mode not in RENDER_MODES:
+        raise ValueError(f"3D rendering mode must be one of {RENDER_MODES}, not {mode!r}")
+    out = View3DLayers(factor=int(factor), mode=mode)
+    if image_factor is None:
+        image_factor = max(out.factor, 2) if mode == "surfaces" else out.factor
+    if image_layer is not None and show_image:
         out.image = _view_layer(
-            image_layer, "image", out.factor, "(3D)", rendering=rendering,
+            image_layer, "image", int(image_factor), "(3D)", rendering=rendering,
             contrast_limits=tuple(window), colormap="gray", blending="additive",
         )
         if rendering == "attenuated_mip":
             out.image.attenuation = 0.3
-    if labels_layer is not None:
+    if labels_layer is not None and mode == "surfaces":
+        if meshes is None:
+            meshes = view_surfaces(labels_layer)
+        names = dict((labels_layer.metadata or {}).get("label_names") or {})
+        out.surfaces = surface_layers(
+            meshes, (labels_layer.metadata or {}).get("residual"), liver_opacity=liver_opacity,
+            tumour_labels=tumour_values(names) if names else [2], prefix=f"{labels_layer.name} ",
+        )
+        out.set_tumours_only(tumours_only)
+    elif labels_layer is not None:
         names = dict((labels_layer.metadata or {}).get("label_names") or {0: "background", 1: "liver", 2: "tumour"})
         tum = tumour_values(names)
         base = label_colors(names)
@@ -161,7 +236,7 @@ def setup_3d_view(
             lay.rendering = "iso_categorical"
         out.liver.visible = not tumours_only
     for src in (image_layer, labels_layer):
-        if src is not None and src.visible:
+        if src is not None and src.visible and (src is not image_layer or out.image is not None or not show_image):
             src.visible = False
             out.hidden.append(src)
     # napari 0.9 fails computing the cursor status of a Labels layer added while in
@@ -170,6 +245,9 @@ def setup_3d_view(
     for lay in out.layers:
         viewer.layers.append(lay)
     viewer.dims.ndisplay = 3
+    for lay in out.surfaces:
+        if not lay.metadata.get("tumour"):
+            cull_back_faces(viewer, lay)
     anterior_view(viewer)
     return out
 
@@ -215,6 +293,7 @@ def teardown_3d_view(viewer: napari.viewer.Viewer, view: View3DLayers | None, nd
             if src in viewer.layers:
                 src.visible = True
         view.image = view.tumours = view.liver = None
+        view.surfaces = []
         view.hidden = []
     viewer.dims.ndisplay = ndisplay
 
@@ -347,26 +426,92 @@ def build_surfaces(
     )
 
 
+def view_surfaces(
+    labels_layer: "napari.layers.Labels", *, target_voxels: int = SURFACE_TARGET_VOXELS,
+    smooth_iterations: int = 5, decimate: float = 0.5,
+) -> list[SurfaceMesh]:
+    """Light meshes for the fast 3D view: block-downsampled labels, smoothed, decimated.
+
+    The label grid is reduced by :func:`surface_downsample` blocks (anti-aliased
+    fractions, see :func:`napari_liverct.view3d.mask_surface`) to about
+    ``target_voxels``; ``decimate`` is skipped when ``fast-simplification`` is missing.
+    """
+    disk, affine = layer_disk_view(labels_layer)
+    names = (labels_layer.metadata or {}).get("label_names")
+    f = surface_downsample(disk.shape, target_voxels)
+    try:
+        import fast_simplification  # noqa: F401
+    except ImportError:
+        decimate = 0.0
+    return label_surfaces(
+        np.asarray(disk), affine, label_names=names, smooth_iterations=smooth_iterations,
+        decimate=decimate, downsample=f,
+    )
+
+
+def surface_layers(
+    meshes: list[SurfaceMesh], residual=None, liver_opacity: float = 0.4, tumour_labels=(2,), prefix: str = "",
+) -> list:
+    """One napari Surface layer per mesh (world mm), tumours first and opaque, others translucent."""
+    from napari.layers import Surface
+
+    tum = {int(t) for t in tumour_labels}
+
+    def is_tumour(m):
+        return m.label in tum or "tumo" in m.name.lower()
+
+    out = []
+    for m in sorted(meshes, key=lambda m: 0 if is_tumour(m) else 1):
+        verts = m.world_vertices(residual)
+        colors = np.tile(np.asarray(m.color, float)[:4], (len(verts), 1))
+        t = is_tumour(m)
+        out.append(Surface(
+            (verts, m.faces), name=f"{prefix}{m.name} surface", vertex_colors=colors, shading="smooth",
+            opacity=1.0 if t else float(liver_opacity), blending="opaque" if t else "translucent",
+            metadata={"label": m.label, "tumour": t, VIEW_TAG: True},
+        ))
+    return out
+
+
+def cull_back_faces(viewer: napari.viewer.Viewer, layer) -> bool:
+    """Draw only the front faces of a translucent Surface layer (one tint, not two).
+
+    napari has no public switch for face culling, so this sets the GL state of the
+    layer's vispy node (re-applied when its blending changes).  Returns False when
+    the node cannot be reached (the surface is then drawn with both faces).
+    """
+    try:
+        visual = viewer.window._qt_viewer.canvas.layer_to_visual[layer]
+    except (AttributeError, KeyError):
+        return False
+    node = visual.node
+    # outward-wound faces (view3d) are front-facing as seen from outside, but the
+    # axis order flip (zyx -> xyz) and the patient handedness flip each mirror
+    # the winding on screen; cull_face="front" therefore removes the far side.
+    mode = _CULL_MODE
+
+    def apply(event=None):
+        node.update_gl_state(cull_face=mode)
+        node.update()
+
+    apply()
+    layer.events.blending.connect(apply)
+    layer.events.visible.connect(apply)
+    return True
+
+
+_CULL_MODE = "back"
+
+
 def add_surface_layers(
     viewer: napari.viewer.Viewer, meshes: list[SurfaceMesh], residual=None, liver_opacity: float = 0.4,
     prefix: str = "",
 ) -> list:
     """Add one napari Surface layer per mesh (vertices in world mm); tumours opaque, others translucent."""
-    tum = {2}
     out = []
-    ordered = sorted(meshes, key=lambda m: 0 if (m.label in tum or "tumo" in m.name.lower()) else 1)
-    for m in ordered:
-        is_tumour = m.label in tum or "tumo" in m.name.lower()
-        verts = m.world_vertices(residual)
-        colors = np.tile(np.asarray(m.color, float)[:4], (len(verts), 1))
-        name = f"{prefix}{m.name} surface"
-        if name in viewer.layers:
-            viewer.layers.remove(name)
-        lay = viewer.add_surface(
-            (verts, m.faces), name=name, vertex_colors=colors, shading="smooth",
-            opacity=1.0 if is_tumour else liver_opacity,
-            blending="translucent" if not is_tumour else "opaque",
-            metadata={"label": m.label, VIEW_TAG: True},
-        )
+    for lay in surface_layers(meshes, residual, liver_opacity, prefix=prefix):
+        if lay.name in viewer.layers:
+            viewer.layers.remove(lay.name)
+        viewer.layers.append(lay)
         out.append(lay)
     return out
