@@ -84,6 +84,8 @@ def cli_view(args) -> int:
     import napari
 
     viewer = napari.Viewer(title="napari-liverct")
+    if shots:
+        viewer.window.resize(1600, 1000)
     if not args.no_widgets:
         dock_widgets(viewer)
     if args.files:

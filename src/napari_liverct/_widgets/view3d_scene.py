@@ -236,7 +236,7 @@ def setup_3d_view(
             lay.rendering = "iso_categorical"
         out.liver.visible = not tumours_only
     for src in (image_layer, labels_layer):
-        if src is not None and src.visible and (src is not image_layer or out.image is not None or not show_image):
+        if src is not None and src.visible:
             src.visible = False
             out.hidden.append(src)
     # napari 0.9 fails computing the cursor status of a Labels layer added while in
@@ -465,8 +465,11 @@ def surface_layers(
         verts = m.world_vertices(residual)
         colors = np.tile(np.asarray(m.color, float)[:4], (len(verts), 1))
         t = is_tumour(m)
+        # SurfaceMesh faces are wound outwards in RAS/LPS; listing the vertices in
+        # napari's (S, P, L) order mirrors them, so reverse the winding to keep the
+        # normals (hence the lighting) pointing outwards
         out.append(Surface(
-            (verts, m.faces), name=f"{prefix}{m.name} surface", vertex_colors=colors, shading="smooth",
+            (verts, np.ascontiguousarray(m.faces[:, ::-1])), name=f"{prefix}{m.name} surface", vertex_colors=colors, shading="smooth",
             opacity=1.0 if t else float(liver_opacity), blending="opaque" if t else "translucent",
             metadata={"label": m.label, "tumour": t, VIEW_TAG: True},
         ))
@@ -485,21 +488,23 @@ def cull_back_faces(viewer: napari.viewer.Viewer, layer) -> bool:
     except (AttributeError, KeyError):
         return False
     node = visual.node
-    # outward-wound faces (view3d) are front-facing as seen from outside, but the
-    # axis order flip (zyx -> xyz) and the patient handedness flip each mirror
-    # the winding on screen; cull_face="front" therefore removes the far side.
-    mode = _CULL_MODE
+    original = visual._on_blending_change
 
     def apply(event=None):
-        node.update_gl_state(cull_face=mode)
+        node.update_gl_state(cull_face=_CULL_MODE)
         node.update()
 
-    apply()
+    def blending_then_cull(event=None):  # napari resets the GL state on reorder
+        original(event)
+        apply()
+
+    visual._on_blending_change = blending_then_cull
     layer.events.blending.connect(apply)
-    layer.events.visible.connect(apply)
+    apply()
     return True
 
 
+#: Which faces to cull: decided by looking at the rendering (see the GUI test).
 _CULL_MODE = "back"
 
 
