@@ -261,7 +261,16 @@ def test_cli_csv_and_table(files, capsys):
     assert cli.main(["stats", str(img_p), "--labels", str(lab_p)]) == 0
     out = capsys.readouterr().out
     assert "liver" in out and "tumour" in out and "Tumour burden" in out
+    # without --labels the paired ct_label.nii.gz is used, as the reader does
     assert cli.main(["stats", str(img_p), "--format", "json"]) == 0
+    paired = json.loads(capsys.readouterr().out)
+    assert cli.main(["stats", str(img_p), "--labels", str(lab_p), "--format", "json"]) == 0
+    explicit = json.loads(capsys.readouterr().out)
+    assert paired["labels"] == explicit["labels"] and len(paired["labels"]) == 2
+    # an image with no sibling gets image statistics only
+    lone = img_p.with_name("lone.nii.gz")
+    lone.write_bytes(img_p.read_bytes())
+    assert cli.main(["stats", str(lone), "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["labels"] == []
 
 
