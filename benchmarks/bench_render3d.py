@@ -11,7 +11,15 @@ Renders the synthetic phantom (image + labels) and times ``--frames`` redraws
   (image ``mip``, labels ``auto``/translucent), the baseline in the same process;
 * ``liverct 3D full``: this plugin's 3D view (attenuated MIP + two iso_categorical
   label layers) at full resolution;
-* ``liverct 3D 1/2`` and ``1/4``: the same with the downsampled view layers.
+* ``liverct 3D 1/2`` and ``1/4``: the same with the downsampled view layers;
+* ``labels only 1/4`` and ``full``: the 3D view with the CT left out;
+* ``CT 1/4 + labels 1/2``: a coarser CT under the labels;
+* ``surfaces``: liver and tumours as Surface layers (``mode="surfaces"``: meshes
+  from block-downsampled labels, smoothed, decimated; building them is part of
+  the setup time), CT left out; ``surfaces + CT 1/4`` / ``1/2``: with the CT as
+  a downsampled attenuated MIP.
+
+``--variants`` picks rows by name prefix (default: all).
 
 Prints the median and max frame time, the time to set the view up (texture
 upload), the ratio to the baseline and the peak RSS (psutil).  Timings are noisy on
@@ -21,6 +29,7 @@ a shared machine.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -53,16 +62,19 @@ def main(argv=None) -> int:
     ap.add_argument("--shape", type=int, nargs=3, default=(512, 512, 600))
     ap.add_argument("--spacing", type=float, nargs=3, default=(0.75, 0.75, 0.5))
     ap.add_argument("--frames", type=int, default=10)
+    ap.add_argument("--variants", nargs="*", default=None, help="row name prefixes to run (default all)")
     args = ap.parse_args(argv)
 
     from napari_liverct._display import ensure_display
+
+    load0 = os.getloadavg()
 
     ensure_display()
     import napari
     from napari.layers import Layer
 
     from napari_liverct._sample_data import phantom_layer_data
-    from napari_liverct._widgets.view3d_scene import setup_3d_view, teardown_3d_view
+    from napari_liverct._widgets.view3d_scene import setup_3d_view, teardown_3d_view, view_surfaces
 
     t0 = time.perf_counter()
     lds = phantom_layer_data(shape=tuple(args.shape), spacing=tuple(args.spacing))
@@ -80,17 +92,35 @@ def main(argv=None) -> int:
     rows.append(("napari default", setup, base))
     viewer.dims.ndisplay = 2
 
-    for factor in (1, 2, 4):
+    variants = [(f"liverct 3D {'full' if f == 1 else f'1/{f}'}", dict(factor=f)) for f in (1, 2, 4)]
+    variants += [
+        ("labels only 1/4", dict(factor=4, show_image=False)),
+        ("labels only full", dict(factor=1, show_image=False)),
+        ("CT 1/4 + labels 1/2", dict(factor=2, image_factor=4)),
+        ("surfaces", dict(mode="surfaces", show_image=False)),
+        ("surfaces + CT 1/4", dict(mode="surfaces", image_factor=4)),
+        ("surfaces + CT 1/2", dict(mode="surfaces", image_factor=2)),
+    ]
+    for name, kwargs in variants:
+        if args.variants and not any(name.startswith(v) for v in args.variants):
+            continue
         t0 = time.perf_counter()
-        view = setup_3d_view(viewer, image, labels, factor=factor)
+        if kwargs.get("mode") == "surfaces":
+            kwargs["meshes"] = view_surfaces(labels)
+            t_mesh = time.perf_counter() - t0
+        view = setup_3d_view(viewer, image, labels, **kwargs)
         viewer.screenshot(canvas_only=True)
         setup = time.perf_counter() - t0
-        rows.append((f"liverct 3D {'full' if factor == 1 else f'1/{factor}'}", setup, _frames(viewer, args.frames)))
+        if view.surfaces:
+            faces = ", ".join(f"{lay.metadata['name']} {len(lay.data[1])}" for lay in view.surfaces)
+            print(f"{name}: meshes built in {t_mesh:.2f} s (in the setup time), faces {faces}")
+        rows.append((name, setup, _frames(viewer, args.frames)))
         teardown_3d_view(viewer, view)
 
     h, w = viewer.canvas.size
     ref = statistics.median(rows[0][2])
     print(f"canvas {w}x{h} px, {args.frames} frames each, rotating camera")
+    print(f"load average before: {load0}, after: {os.getloadavg()}")
     print(f"{'view':<22}{'setup s':>9}{'median ms':>11}{'max ms':>9}{'fps':>7}{'vs default':>12}")
     for name, setup, times in rows:
         med = statistics.median(times)

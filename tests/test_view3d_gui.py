@@ -36,38 +36,54 @@ def viewer_widget(make_napari_viewer, phantom_files):
     assert widget.image_combo.currentText() == "liver"
     assert widget.labels_combo.currentText() == "liver_label"
     widget.resolution.setCurrentText("full")
+    widget.render_mode.setCurrentText("volume (exact)")
     return viewer, widget
 
 
-def test_3d_tumours_project_where_expected_and_tumours_only(viewer_widget, small_phantom):
-    from napari_liverct._widgets.view3d_scene import camera_of
+def _tumour_discs(shape, cam, ph, scale=1.0):
+    """Screen discs where each phantom tumour projects, seen from the feet (anterior up).
 
-    viewer, widget = viewer_widget
-    widget.show_3d()
-    assert viewer.dims.ndisplay == 3
-    assert widget.view.liver.rendering == "iso_categorical"
-    widget.view.image.visible = False  # judge the label colours alone
-    cam = camera_of(viewer)
-    # look from the feet, anterior up: a true (unmirrored) view shows the patient's
-    # left (world L increasing) on the right and posterior (world P) downwards
-    cam.set_view_direction((1.0, 0.0, 0.0), (0.0, -1.0, 0.0))
-    shot = viewer.screenshot(canvas_only=True)
-    h, w = shot.shape[:2]
-    green = _green(shot)
+    A true (unmirrored) view from the feet shows the patient's left (world L
+    increasing) on the right and posterior (world P) downwards; napari's zoom is
+    pixels per world mm, the camera centre is at the canvas centre.
+    """
+    h, w = shape[:2]
     zoom, centre = cam.zoom, np.asarray(cam.center)
     rows, cols = np.mgrid[0:h, 0:w]
-    union = np.zeros((h, w), bool)
-    for c_ras, radius in small_phantom.tumours:
-        s, p, l = ras_to_world(np.asarray(c_ras))
-        row = h / 2 + zoom * (p - centre[1])
-        col = w / 2 + zoom * (l - centre[2])
-        d = np.hypot(rows - row, cols - col)
-        core = d <= 0.5 * radius * zoom
+    out = []
+    for c_ras, radius in ph.tumours:
+        _s, p, l = ras_to_world(np.asarray(c_ras))
+        d = np.hypot(rows - (h / 2 + zoom * (p - centre[1])), cols - (w / 2 + zoom * (l - centre[2])))
+        out.append((d <= scale * radius * zoom, d <= radius * zoom + 2.5 * 2.2 * zoom + 3))  # + staircase
+    return out
+
+
+def _check_tumours_project(viewer, ph):
+    """Look from the feet; every tumour is green where it projects and nowhere else."""
+    from napari_liverct._widgets.view3d_scene import camera_of
+
+    cam = camera_of(viewer)
+    cam.set_view_direction((1.0, 0.0, 0.0), (0.0, -1.0, 0.0))
+    shot = viewer.screenshot(canvas_only=True)
+    green = _green(shot)
+    union = np.zeros(green.shape, bool)
+    for (core, disc), (c_ras, _r) in zip(_tumour_discs(shot.shape, cam, ph, 0.5), ph.tumours):
         assert green[core].mean() > 0.8, f"tumour at {c_ras} not seen where it projects"
-        union |= d <= radius * zoom + 2.5 * 2.2 * zoom + 3  # voxel staircase + a few pixels
+        union |= disc
     assert green.sum() > 100
     assert green[~union].sum() == 0, "tumour colour where no tumour projects"
     assert _liver(shot).sum() > 2000
+    return shot, green
+
+
+def test_3d_tumours_project_where_expected_and_tumours_only(viewer_widget, small_phantom):
+    viewer, widget = viewer_widget
+    widget.show_3d()
+    assert viewer.dims.ndisplay == 3
+    assert widget.view.mode == "volume"
+    assert widget.view.liver.rendering == "iso_categorical"
+    widget.view.image.visible = False  # judge the label colours alone
+    shot, green = _check_tumours_project(viewer, small_phantom)
     widget.set_tumours_only(True)
     shot2 = viewer.screenshot(canvas_only=True)
     assert _liver(shot2).sum() == 0
@@ -80,6 +96,61 @@ def test_3d_tumours_project_where_expected_and_tumours_only(viewer_widget, small
     assert viewer.dims.ndisplay == 2
     assert [lay.name for lay in viewer.layers] == ["liver", "liver_label"]
     assert all(lay.visible for lay in viewer.layers)
+
+
+def test_3d_surfaces_mode_tumours_liver_clipping(viewer_widget, small_phantom, qtbot):
+    from napari_liverct._widgets import view3d_scene as scene
+
+    viewer, widget = viewer_widget
+    # auto: this machine renders with Mesa llvmpipe (software), where the phantom's
+    # 1.02 M voxels are above the surfaces threshold
+    widget.render_mode.setCurrentText("auto")
+    assert scene.software_gl(viewer)
+    assert widget._mode() == "surfaces"
+    assert scene.auto_render_mode((160, 160, 40), software=False) == "volume"
+    widget.render_mode.setCurrentText("surfaces (fast)")
+    assert widget.show_3d() is not None  # the meshes are built in a worker thread
+    qtbot.waitUntil(lambda: widget.view is not None, timeout=10000)
+    view = widget.view
+    assert view.mode == "surfaces" and viewer.dims.ndisplay == 3
+    assert sorted(lay.metadata["tumour"] for lay in view.surfaces) == [False, True]
+    assert type(view.surfaces[0]).__name__ == "Surface"
+    assert not viewer.layers["liver_label"].visible  # the source is hidden
+    # fast while moving: the CT volume is hidden during camera moves, back when idle
+    assert view.image.visible
+    cam = scene.camera_of(viewer)
+    cam.angles = tuple(np.asarray(cam.angles, float) + (0.0, 10.0, 0.0))
+    assert not view.image.visible
+    qtbot.waitUntil(lambda: view.image.visible, timeout=3000)
+    view.image.visible = False
+    shot, green = _check_tumours_project(viewer, small_phantom)
+    # the liver is translucent: the tumours show through it, tinted
+    widget.set_tumours_only(True)
+    shot2 = viewer.screenshot(canvas_only=True)
+    assert _liver(shot2).sum() == 0
+    assert _green(shot2).sum() >= green.sum()
+    widget.set_tumours_only(False)
+    # clipping applies to the surfaces: keep world L >= -75 mm (patient's left of
+    # the plane); tumours entirely right of it vanish, the others stay
+    scene.set_clipping(view.layers, 2, -75.0, keep_above=True)
+    shot3 = viewer.screenshot(canvas_only=True)
+    green3 = _green(shot3)
+    kept = removed = 0
+    for (core, _disc), (c_ras, r) in zip(_tumour_discs(shot3.shape, cam, small_phantom, 0.5), small_phantom.tumours):
+        l_mm = ras_to_world(np.asarray(c_ras))[2]
+        if l_mm - r > -75.0 + 3:
+            assert green3[core].mean() > 0.8, f"tumour at {c_ras} clipped away"
+            kept += 1
+        elif l_mm + r < -75.0 - 3:
+            assert green3[core].sum() == 0, f"tumour at {c_ras} not clipped"
+            removed += 1
+    assert kept >= 1 and removed >= 1
+    # the meshes are cached: showing the view again reuses them
+    meshes = widget._view_meshes[widget._mesh_key(viewer.layers["liver_label"])]
+    widget.show_3d(blocking=True)
+    assert widget._view_meshes[widget._mesh_key(viewer.layers["liver_label"])] is meshes
+    widget.show_2d()
+    assert [lay.name for lay in viewer.layers] == ["liver", "liver_label"]
 
 
 def _expected_centroids(ph):
@@ -162,3 +233,33 @@ def test_snapshot_cli_writes_slices_through_the_lesion(phantom_files, tmp_path, 
         assert box.sum() > 20, f"{name}: the slice does not pass through lesion 2"
     assert main(["snapshot", str(img), "--out", str(tmp_path / "x"), "--lesion", "7"]) == 2
     assert "lesion 7 does not exist" in capsys.readouterr().err
+
+
+def test_block_fraction_and_downsampled_surface_stay_aligned():
+    """Pure check (kept here with the fast view it serves): block means and mesh position."""
+    import trimesh
+
+    from napari_liverct.view3d import block_fraction, mask_surface
+
+    rng = np.random.default_rng(0)
+    m = rng.random((7, 9, 5)) > 0.5
+    got = block_fraction(m, 2)
+    pad = np.zeros((8, 10, 6), bool)
+    pad[:7, :9, :5] = m
+    expected = np.array([[[pad[2 * i:2 * i + 2, 2 * j:2 * j + 2, 2 * k:2 * k + 2].mean()
+                           for k in range(3)] for j in range(5)] for i in range(4)])
+    np.testing.assert_allclose(got, expected)
+    # an off-centre ball (radius 12 voxels) with an anisotropic oblique-free affine:
+    # the block-downsampled mesh encloses the ball's volume and is centred on it
+    shape, centre, radius = (64, 60, 50), np.array([30.3, 27.6, 22.1]), 12.0
+    ijk = np.indices(shape).reshape(3, -1).T
+    ball = (np.linalg.norm(ijk - centre, axis=1) <= radius).reshape(shape)
+    affine = np.diag([0.8, -0.7, 2.0, 1.0])
+    affine[:3, 3] = (10.0, 20.0, -30.0)
+    true_mm3 = ball.sum() * abs(np.linalg.det(affine[:3, :3]))
+    centre_mm = apply_affine(affine, np.argwhere(ball).mean(0))
+    for f in (2, 3):
+        mesh = trimesh.Trimesh(*mask_surface(ball, affine, downsample=f), process=False)
+        assert abs(mesh.volume / true_mm3 - 1) < 0.06
+        # a block-centre offset error would shift it by (f - 1) / 2 voxels (>= 0.35 mm)
+        np.testing.assert_allclose(mesh.center_mass, centre_mm, atol=0.05)

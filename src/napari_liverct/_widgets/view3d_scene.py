@@ -44,6 +44,9 @@ __all__ = [
     "tumour_values",
     "auto_downsample",
     "auto_render_mode",
+    "software_gl",
+    "surface_layers",
+    "fix_surface_visual",
     "view_surfaces",
     "surface_downsample",
     "RENDER_MODES",
@@ -66,19 +69,39 @@ AUTO_DOWNSAMPLE_VOXELS = (16_000_000, 64_000_000)
 
 #: 3D rendering modes: ray-cast label volumes (exact voxels) or triangle meshes.
 RENDER_MODES = ("volume", "surfaces")
-#: Voxel count above which the widget's "auto" mode shows surfaces instead of
-#: ray-cast label volumes.  Under Mesa llvmpipe (no GPU) ray casting three volumes
-#: costs seconds per frame even downsampled (benchmarks/bench_render3d.py), while
-#: decimated meshes draw in a fraction of that; below this size (about
-#: 256 x 256 x 120) the exact volume view stays usable.
-AUTO_SURFACE_VOXELS = 8_000_000
+#: Voxel counts above which the widget's "auto" mode shows surfaces instead of
+#: ray-cast label volumes: (software OpenGL, GPU).  Under Mesa llvmpipe (no GPU)
+#: the volume view costs about 1 s per frame already at 160 x 160 x 40 and 2.5 s
+#: at 1/4 of 512 x 512 x 600, while the surfaces draw in ~20-30 ms
+#: (benchmarks/bench_render3d.py), so software GL switches at 1 M voxels (about
+#: 100^3); a GPU ray casts a full CT interactively, so it keeps the exact volume
+#: view up to the size where the volume view is downsampled by 4 anyway.
+AUTO_SURFACE_VOXELS = (1_000_000, 64_000_000)
 #: Target voxel count of the label grid the view's surfaces are built from.
 SURFACE_TARGET_VOXELS = 12_000_000
+_SOFTWARE_GL = ("llvmpipe", "softpipe", "swrast", "software", "swiftshader", "gdi generic")
 
 
-def auto_render_mode(shape: tuple[int, ...]) -> str:
-    """``"surfaces"`` for volumes above :data:`AUTO_SURFACE_VOXELS`, else ``"volume"``."""
-    return "surfaces" if int(np.prod(shape[:3])) > AUTO_SURFACE_VOXELS else "volume"
+def software_gl(viewer: napari.viewer.Viewer | None) -> bool:
+    """True when the viewer's OpenGL renderer is a software rasteriser (Mesa llvmpipe...).
+
+    Unknown (no canvas, no context) counts as software, the cautious choice.
+    """
+    try:
+        from vispy.gloo import gl
+
+        canvas = viewer.window._qt_viewer.canvas._scene_canvas
+        canvas.set_current()
+        renderer = str(gl.glGetParameter(gl.GL_RENDERER)).lower()
+    except Exception:  # noqa: BLE001 - any failure means "cannot tell"
+        return True
+    return any(k in renderer for k in _SOFTWARE_GL)
+
+
+def auto_render_mode(shape: tuple[int, ...], software: bool = True) -> str:
+    """``"surfaces"`` above :data:`AUTO_SURFACE_VOXELS` (software or GPU entry), else ``"volume"``."""
+    limit = AUTO_SURFACE_VOXELS[0 if software else 1]
+    return "surfaces" if int(np.prod(shape[:3])) > limit else "volume"
 
 
 def surface_downsample(shape: tuple[int, ...], target_voxels: int = SURFACE_TARGET_VOXELS) -> int:
@@ -109,6 +132,7 @@ class View3DLayers:
     liver: "napari.layers.Labels | None" = None
     hidden: list = field(default_factory=list)
     factor: int = 1
+    image_factor: int = 1
     mode: str = "volume"
     #: Surface layers (``mode == "surfaces"``), tumours first.
     surfaces: list = field(default_factory=list)
@@ -199,6 +223,7 @@ def setup_3d_view(
     out = View3DLayers(factor=int(factor), mode=mode)
     if image_factor is None:
         image_factor = max(out.factor, 2) if mode == "surfaces" else out.factor
+    out.image_factor = int(image_factor)
     if image_layer is not None and show_image:
         out.image = _view_layer(
             image_layer, "image", int(image_factor), "(3D)", rendering=rendering,
@@ -245,10 +270,9 @@ def setup_3d_view(
     for lay in out.layers:
         viewer.layers.append(lay)
     viewer.dims.ndisplay = 3
-    for lay in out.surfaces:
-        if not lay.metadata.get("tumour"):
-            cull_back_faces(viewer, lay)
     anterior_view(viewer)
+    for lay in out.surfaces:
+        fix_surface_visual(viewer, lay, cull=not lay.metadata.get("tumour"))
     return out
 
 
@@ -289,13 +313,16 @@ def teardown_3d_view(viewer: napari.viewer.Viewer, view: View3DLayers | None, nd
         for lay in view.layers:
             if lay in viewer.layers:
                 viewer.layers.remove(lay)
+        view.image = view.tumours = view.liver = None
+        view.surfaces = []
+    # leave 3D before showing the sources again: a full-resolution volume shown in
+    # 3D is sliced and uploaded as a 3D texture (seconds for a 512 x 512 x 600 CT)
+    viewer.dims.ndisplay = ndisplay
+    if view is not None:
         for src in view.hidden:
             if src in viewer.layers:
                 src.visible = True
-        view.image = view.tumours = view.liver = None
-        view.surfaces = []
         view.hidden = []
-    viewer.dims.ndisplay = ndisplay
 
 
 def set_clipping(layers: list, axis: int | None, position_mm: float = 0.0, keep_above: bool = True) -> None:
@@ -471,41 +498,68 @@ def surface_layers(
         out.append(Surface(
             (verts, np.ascontiguousarray(m.faces[:, ::-1])), name=f"{prefix}{m.name} surface", vertex_colors=colors, shading="smooth",
             opacity=1.0 if t else float(liver_opacity), blending="opaque" if t else "translucent",
-            metadata={"label": m.label, "tumour": t, VIEW_TAG: True},
+            metadata={"label": m.label, "name": m.name, "tumour": t, VIEW_TAG: True},
         ))
     return out
 
 
-def cull_back_faces(viewer: napari.viewer.Viewer, layer) -> bool:
-    """Draw only the front faces of a translucent Surface layer (one tint, not two).
+def fix_surface_visual(viewer: napari.viewer.Viewer, layer, cull: bool = False) -> bool:
+    """Light a Surface layer from the viewer's side and optionally cull its back faces.
 
-    napari has no public switch for face culling, so this sets the GL state of the
-    layer's vispy node (re-applied when its blending changes).  Returns False when
-    the node cannot be reached (the surface is then drawn with both faces).
+    * With the patient orientation of :data:`PATIENT_ORIENTATION_3D` the layer
+      transform is a mirror, and vispy's shading then uses the inward normal for
+      the faces turned to the viewer (its normal follows the winding, which a
+      mirror reverses on screen): napari's light (behind the camera, top right;
+      its own TODO notes axis flips break it) left surfaces almost black and lit
+      from behind.  The light is negated here so that they are lit from the front.
+    * A translucent surface drawn with both faces is tinted once or twice
+      depending on triangle order (blotchy); culling the far faces (``cull``)
+      gives one even tint, like the first-hit volume rendering.
+
+    napari has no public switch for either, so this patches the layer's vispy
+    visual (``viewer.window._qt_viewer``); returns False when it cannot be
+    reached, the surface is then drawn with napari's defaults.
     """
     try:
         visual = viewer.window._qt_viewer.canvas.layer_to_visual[layer]
     except (AttributeError, KeyError):
         return False
     node = visual.node
-    original = visual._on_blending_change
+    original_light, original_blending = visual._on_view_direction_change, visual._on_blending_change
 
-    def apply(event=None):
-        node.update_gl_state(cull_face=_CULL_MODE)
-        node.update()
+    def cull_mode() -> str:
+        # faces are wound outwards; the depth-axis flip mirrors the screen, so the
+        # faces turned towards the viewer wind clockwise and GL's "front"
+        # (counter-clockwise) faces are the far ones
+        return "front" if _depth_flipped(viewer) else "back"
 
-    def blending_then_cull(event=None):  # napari resets the GL state on reorder
-        original(event)
-        apply()
+    def light(view=None, up=None):
+        if view is not None and up is not None:
+            view, up = np.asarray(view, float), np.asarray(up, float)
+            sign = -1.0 if _depth_flipped(viewer) else 1.0
+            visual._light_direction = sign * (up - view + np.cross(up, view))
+            if cull:  # the orientation may have changed since the last call
+                node.update_gl_state(cull_face=cull_mode())
+        original_light()
 
-    visual._on_blending_change = blending_then_cull
-    layer.events.blending.connect(apply)
-    apply()
+    def blending(event=None):  # napari resets the whole GL state on reorder
+        original_blending(event)
+        if cull:
+            node.update_gl_state(cull_face=cull_mode())
+            node.update()
+
+    visual._on_view_direction_change, visual._on_blending_change = light, blending
+    if cull:
+        layer.events.blending.connect(blending)
+    cam = camera_of(viewer)
+    light(np.asarray(cam.view_direction, float)[::-1], np.asarray(cam.up_direction, float)[::-1])
+    blending()
     return True
 
 
-#: Which faces to cull: decided by looking at the rendering (see the GUI test).
-_CULL_MODE = "back"
+def _depth_flipped(viewer) -> bool:
+    orient = getattr(camera_of(viewer), "orientation", None)
+    return bool(orient) and str(orient[0]) == "away"
 
 
 def add_surface_layers(
@@ -518,5 +572,6 @@ def add_surface_layers(
         if lay.name in viewer.layers:
             viewer.layers.remove(lay.name)
         viewer.layers.append(lay)
+        fix_surface_visual(viewer, lay, cull=not lay.metadata.get("tumour"))
         out.append(lay)
     return out

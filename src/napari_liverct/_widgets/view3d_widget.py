@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-from qtpy.QtCore import Qt
+from qtpy.QtCore import Qt, QTimer
 from qtpy.QtWidgets import (
     QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
     QPushButton, QSlider, QSpinBox, QVBoxLayout, QWidget,
@@ -22,6 +22,14 @@ if TYPE_CHECKING:
     import napari
 
 _AXES = {"off": None, "S (axial)": 0, "P (coronal)": 1, "L (sagittal)": 2}
+#: "3D rendering" choices -> view3d_scene mode (None: by volume size).
+_MODES = {"auto": None, "volume (exact)": "volume", "surfaces (fast)": "surfaces"}
+#: CT downsampling of the surfaces view with "3D resolution: auto"
+#: (benchmarks/bench_render3d.py, 512 x 512 x 600, llvmpipe: ~0.4 s/frame at 1/4,
+#: ~0.8 s at 1/2, 26 ms for the surfaces alone).
+SURFACES_CT_FACTOR = 4
+#: Idle time (ms) after the last camera move before the CT is shown again.
+MOVING_IDLE_MS = 300
 
 
 class View3DWidget(QWidget):
@@ -35,6 +43,14 @@ class View3DWidget(QWidget):
         self.current = 0
         self.meshes: list = []
         self._worker = None
+        self._view_meshes: dict = {}  # (id(labels layer), id(data)) -> meshes of the fast view
+        self._watched: set = set()
+        self._idle = QTimer(self)
+        self._idle.setSingleShot(True)
+        self._idle.setInterval(MOVING_IDLE_MS)
+        self._idle.timeout.connect(self._camera_idle)
+        self._ct_hidden_moving = False
+        self._software: bool | None = None  # software OpenGL? (asked once)
 
         lay = QVBoxLayout(self)
         form = QFormLayout()
@@ -45,6 +61,22 @@ class View3DWidget(QWidget):
         self.resolution.addItems(["auto", "full", "1/2", "1/4"])
         self.resolution.setToolTip("downsampled 3D rendering stays interactive on large volumes")
         form.addRow("3D resolution", self.resolution)
+        self.render_mode = QComboBox()
+        self.render_mode.addItems(list(_MODES))
+        self.render_mode.setToolTip(
+            "volume: labels ray cast voxel by voxel (exact, slow without a GPU); surfaces: "
+            "smoothed meshes of the labels (fast, built once); auto: surfaces above "
+            f"{scene.AUTO_SURFACE_VOXELS[0] / 1e6:g} M voxels with software OpenGL "
+            f"(no GPU), above {scene.AUTO_SURFACE_VOXELS[1] / 1e6:g} M with a GPU"
+        )
+        form.addRow("3D rendering", self.render_mode)
+        self.hide_ct_moving = QCheckBox("Hide the CT while the camera moves")
+        self.hide_ct_moving.setChecked(True)
+        self.hide_ct_moving.setToolTip(
+            "surfaces mode: the CT is ray cast in software (~0.4 s per frame on a large volume); "
+            f"it is hidden while rotating/zooming and shown again {MOVING_IDLE_MS} ms after the last move"
+        )
+        form.addRow(self.hide_ct_moving)
         lay.addLayout(form)
         row = QHBoxLayout()
         self.btn_3d, self.btn_2d = QPushButton("Show in 3D"), QPushButton("Back to 2D")
@@ -105,7 +137,7 @@ class View3DWidget(QWidget):
         lay.addWidget(self.status)
         lay.addStretch(1)
 
-        self.btn_3d.clicked.connect(self.show_3d)
+        self.btn_3d.clicked.connect(lambda: self.show_3d())
         self.btn_2d.clicked.connect(self.show_2d)
         self.opacity.valueChanged.connect(lambda v: self.set_liver_opacity(v / 100.0))
         self.tumours_only.toggled.connect(self.set_tumours_only)
@@ -118,6 +150,9 @@ class View3DWidget(QWidget):
         ev = viewer.layers.events
         for e in (ev.inserted, ev.removed, ev.reordered):
             e.connect(self._refresh_layers)
+        cam = scene.camera_of(viewer)
+        for name in ("angles", "zoom", "center"):
+            getattr(cam.events, name).connect(self._camera_moved)
         self._refresh_layers()
 
     # -- layer choice ---------------------------------------------------------------
@@ -157,39 +192,121 @@ class View3DWidget(QWidget):
             return scene.auto_downsample(src.data.shape[-3:]) if src is not None else 1
         return {"full": 1, "1/2": 2, "1/4": 4}[choice]
 
-    def show_3d(self) -> None:
-        """Switch to the 3D view of the chosen image and labels."""
+    def _mode(self) -> str:
+        mode = _MODES[self.render_mode.currentText()]
+        if mode is None:
+            src = self.labels_layer or self.image_layer
+            if self._software is None:
+                self._software = scene.software_gl(self.viewer)
+            mode = scene.auto_render_mode(src.data.shape[-3:], self._software) if src is not None else "volume"
+        return mode
+
+    def _mesh_key(self, lab):
+        return (id(lab), id(lab.data))
+
+    def show_3d(self, blocking: bool = False):
+        """Switch to the 3D view of the chosen image and labels.
+
+        In surfaces mode the meshes are built once per labels layer (in a worker
+        thread unless ``blocking``; returned) and reused until the labels change.
+        """
         if self.image_layer is None and self.labels_layer is None:
             self.status.setText("open an image or labels first")
-            return
+            return None
+        lab, mode = self.labels_layer, self._mode()
+        if mode == "surfaces" and lab is not None and self._mesh_key(lab) not in self._view_meshes:
+            self._watch(lab)
+            key = self._mesh_key(lab)
+            if blocking:
+                self._view_meshes[key] = scene.view_surfaces(lab)
+            else:
+                from napari.qt.threading import thread_worker
+
+                worker = thread_worker(scene.view_surfaces, progress={"desc": "Building 3D surfaces"})(lab)
+
+                def done(meshes):
+                    self._view_meshes[key] = meshes
+                    self.show_3d(blocking=True)
+
+                worker.returned.connect(done)
+                worker.errored.connect(lambda e: self.status.setText(f"3D surfaces failed: {e}"))
+                self.status.setText("building the 3D surfaces…")
+                self._worker = worker
+                worker.start()
+                return worker
         self.show_2d()
+        meshes = self._view_meshes.get(self._mesh_key(lab)) if lab is not None else None
+        image_factor = None
+        if mode == "surfaces" and self.resolution.currentText() == "auto":
+            image_factor = max(SURFACES_CT_FACTOR, self._factor())
         self.view = scene.setup_3d_view(
-            self.viewer, self.image_layer, self.labels_layer, factor=self._factor(),
+            self.viewer, self.image_layer, lab, factor=self._factor(),
             liver_opacity=self.opacity.value() / 100.0, tumours_only=self.tumours_only.isChecked(),
+            mode=mode, meshes=meshes, image_factor=image_factor,
         )
         self._apply_clipping()
         f = self.view.factor
-        self.status.setText("3D view" + (f" at 1/{f} resolution" if f > 1 else ""))
+        if mode == "surfaces":
+            ct = "" if self.view.image is None else f", CT at 1/{self.view.image_factor}"
+            faces = ", ".join(f"{s.metadata['name']} {len(s.data[1])}" for s in self.view.surfaces)
+            self.status.setText(f"3D view: surfaces ({faces} faces{ct}); choose 'volume (exact)' for voxels")
+        else:
+            self.status.setText("3D view: volume" + (f" at 1/{f} resolution" if f > 1 else ""))
+        return None
+
+    def _watch(self, lab) -> None:
+        """Forget the cached meshes of ``lab`` when its labels are edited or replaced."""
+        if id(lab) in self._watched:
+            return
+        self._watched.add(id(lab))
+
+        def forget(event=None, lid=id(lab)):
+            for key in [k for k in self._view_meshes if k[0] == lid]:
+                del self._view_meshes[key]
+
+        for name in ("data", "paint", "labels_update"):
+            ev = getattr(lab.events, name, None)
+            if ev is not None:
+                ev.connect(forget)
 
     def show_2d(self, ndisplay: int = 2) -> None:
         """Remove the 3D view layers and go back to the 2D slices."""
+        self._idle.stop()
+        self._ct_hidden_moving = False
         scene.teardown_3d_view(self.viewer, self.view, ndisplay=ndisplay)
         self.view = None
+
+    # -- fast while moving ------------------------------------------------------------
+    def _camera_moved(self, event=None) -> None:
+        """Surfaces mode: hide the (slow) CT while the camera moves, see :meth:`_camera_idle`."""
+        v = self.view
+        if v is None or v.mode != "surfaces" or v.image is None or not self.hide_ct_moving.isChecked():
+            return
+        if v.image.visible and not self._ct_hidden_moving:
+            self._ct_hidden_moving = True
+            v.image.visible = False
+        if self._ct_hidden_moving:
+            self._idle.start()  # restarts the single shot: fires MOVING_IDLE_MS after the last move
+
+    def _camera_idle(self) -> None:
+        if self._ct_hidden_moving and self.view is not None and self.view.image is not None:
+            self.view.image.visible = True
+        self._ct_hidden_moving = False
 
     def set_liver_opacity(self, value: float) -> None:
         self.opacity.blockSignals(True)
         self.opacity.setValue(int(round(value * 100)))
         self.opacity.blockSignals(False)
-        if self.view is not None and self.view.liver is not None:
-            self.view.liver.opacity = float(value)
+        if self.view is not None:
+            self.view.set_liver_opacity(float(value))
 
     def set_tumours_only(self, flag: bool) -> None:
         """Hide (True) or show the liver and other non-tumour labels in 3D."""
         if self.tumours_only.isChecked() != bool(flag):
             self.tumours_only.setChecked(bool(flag))  # re-enters through the signal
             return
-        if self.view is not None and self.view.liver is not None:
-            self.view.liver.visible = not flag
+        if self.view is not None:
+            self.view.set_tumours_only(bool(flag))
 
     def set_clipping(self, axis: int | None, fraction: float = 0.5, keep_above: bool = True) -> None:
         """Clip the 3D view along world axis (0 S, 1 P, 2 L) at ``fraction`` of the volume extent."""
@@ -207,8 +324,8 @@ class View3DWidget(QWidget):
         if self.view is None or not self.view.layers:
             return
         axis = _AXES[self.clip_axis.currentText()]
-        ref = self.view.layers[0]
-        ext = np.asarray(ref.extent.world, float)[:, -3:]
+        exts = np.array([np.asarray(lay.extent.world, float)[:, -3:] for lay in self.view.layers])
+        ext = np.array([exts[:, 0].min(0), exts[:, 1].max(0)])
         pos = 0.0 if axis is None else ext[0, axis] + (ext[1, axis] - ext[0, axis]) * self.clip_pos.value() / 100
         scene.set_clipping(self.view.layers, axis, pos, keep_above=not self.clip_flip.isChecked())
 
