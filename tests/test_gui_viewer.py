@@ -36,7 +36,7 @@ def test_pair_opens_aligned_and_visible(make_napari_viewer, phantom_files, small
     viewer = make_napari_viewer(show=True)
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)  # e.g. napari's non-orthogonal slicing warning
-        layers = viewer.open(str(img_path), plugin="napari-liverct")
+        viewer.open(str(img_path), plugin="napari-liverct")
     assert [type(l).__name__ for l in viewer.layers] == ["Image", "Labels"]
     image, labels = viewer.layers
     assert labels.name == "liver_label"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sys
 import subprocess
-import warnings
 
 import nibabel as nib
 import numpy as np

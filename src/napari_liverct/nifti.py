@@ -11,7 +11,6 @@ asked to.
 
 from __future__ import annotations
 
-import gzip
 import io
 import os
 import struct

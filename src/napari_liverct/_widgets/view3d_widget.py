@@ -17,6 +17,7 @@ from qtpy.QtWidgets import (
 
 from ..view3d import COORDINATE_SYSTEMS, export_meshes
 from . import view3d_scene as scene
+from .view3d_surfaces import AUTO_SURFACE_VOXELS
 
 if TYPE_CHECKING:
     import napari
@@ -66,8 +67,8 @@ class View3DWidget(QWidget):
         self.render_mode.setToolTip(
             "volume: labels ray cast voxel by voxel (exact, slow without a GPU); surfaces: "
             "smoothed meshes of the labels (fast, built once); auto: surfaces above "
-            f"{scene.AUTO_SURFACE_VOXELS[0] / 1e6:g} M voxels with software OpenGL "
-            f"(no GPU), above {scene.AUTO_SURFACE_VOXELS[1] / 1e6:g} M with a GPU"
+            f"{AUTO_SURFACE_VOXELS[0] / 1e6:g} M voxels with software OpenGL "
+            f"(no GPU), above {AUTO_SURFACE_VOXELS[1] / 1e6:g} M with a GPU"
         )
         form.addRow("3D rendering", self.render_mode)
         self.hide_ct_moving = QCheckBox("Hide the CT while the camera moves")

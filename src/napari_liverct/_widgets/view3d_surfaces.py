@@ -1,0 +1,206 @@
+"""Surface (mesh) side of the 3D tumour view: fast rendering under software OpenGL.
+
+Marching-cubes meshes of liver and tumours shown as napari Surface layers draw in
+tens of milliseconds even with Mesa's llvmpipe, where ray casting label volumes
+takes seconds per frame; see ``benchmarks/bench_render3d.py``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..view3d import SurfaceMesh, label_surfaces
+from ._common import layer_disk_view
+
+if TYPE_CHECKING:
+    import napari
+    import napari.layers
+
+
+#: metadata key marking layers created by the 3D view (so they can be removed).
+VIEW_TAG = "liverct_view3d"
+
+#: Voxel counts above which the widget's "auto" mode shows surfaces instead of
+#: ray-cast label volumes: (software OpenGL, GPU).  Under Mesa llvmpipe (no GPU)
+#: the volume view costs about 1 s per frame already at 160 x 160 x 40 and 2.5 s
+#: at 1/4 of 512 x 512 x 600, while the surfaces draw in ~20-30 ms
+#: (benchmarks/bench_render3d.py), so software GL switches at 1 M voxels (about
+#: 100^3); a GPU ray casts a full CT interactively, so it keeps the exact volume
+#: view up to the size where the volume view is downsampled by 4 anyway.
+AUTO_SURFACE_VOXELS = (1_000_000, 64_000_000)
+#: Target voxel count of the label grid the view's surfaces are built from.
+SURFACE_TARGET_VOXELS = 12_000_000
+_SOFTWARE_GL = ("llvmpipe", "softpipe", "swrast", "software", "swiftshader", "gdi generic")
+
+
+def camera_of(viewer):
+    """The viewer's camera (``viewer.scene.camera`` in napari >= 0.9)."""
+    from .view3d_scene import camera_of as _camera_of
+
+    return _camera_of(viewer)
+
+
+def software_gl(viewer: napari.viewer.Viewer | None) -> bool:
+    """True when the viewer's OpenGL renderer is a software rasteriser (Mesa llvmpipe...).
+
+    Unknown (no canvas, no context) counts as software, the cautious choice.
+    """
+    try:
+        from vispy.gloo import gl
+
+        canvas = viewer.window._qt_viewer.canvas._scene_canvas
+        canvas.set_current()
+        renderer = str(gl.glGetParameter(gl.GL_RENDERER)).lower()
+    except Exception:  # noqa: BLE001 - any failure means "cannot tell"
+        return True
+    return any(k in renderer for k in _SOFTWARE_GL)
+
+
+def auto_render_mode(shape: tuple[int, ...], software: bool = True) -> str:
+    """``"surfaces"`` above :data:`AUTO_SURFACE_VOXELS` (software or GPU entry), else ``"volume"``."""
+    limit = AUTO_SURFACE_VOXELS[0 if software else 1]
+    return "surfaces" if int(np.prod(shape[:3])) > limit else "volume"
+
+
+def surface_downsample(shape: tuple[int, ...], target_voxels: int = SURFACE_TARGET_VOXELS) -> int:
+    """Smallest block size bringing ``shape`` to at most ``target_voxels`` (1, 2, 3...)."""
+    n = float(np.prod(shape[:3]))
+    return max(1, int(np.ceil((n / float(target_voxels)) ** (1.0 / 3.0) - 1e-9)))
+
+
+def build_surfaces(
+    labels_layer: "napari.layers.Labels", *, step_size: int = 1, smooth_iterations: int = 15, decimate: float = 0.0
+) -> list[SurfaceMesh]:
+    """Meshes of every label of a layer (RAS mm), computed on its stored-order view."""
+    disk, affine = layer_disk_view(labels_layer)
+    names = (labels_layer.metadata or {}).get("label_names")
+    return label_surfaces(
+        np.asarray(disk), affine, label_names=names, step_size=step_size,
+        smooth_iterations=smooth_iterations, decimate=decimate,
+    )
+
+
+def view_surfaces(
+    labels_layer: "napari.layers.Labels", *, target_voxels: int = SURFACE_TARGET_VOXELS,
+    smooth_iterations: int = 5, decimate: float = 0.5,
+) -> list[SurfaceMesh]:
+    """Light meshes for the fast 3D view: block-downsampled labels, smoothed, decimated.
+
+    The label grid is reduced by :func:`surface_downsample` blocks (anti-aliased
+    fractions, see :func:`napari_liverct.view3d.mask_surface`) to about
+    ``target_voxels``; ``decimate`` is skipped when ``fast-simplification`` is missing.
+    """
+    disk, affine = layer_disk_view(labels_layer)
+    names = (labels_layer.metadata or {}).get("label_names")
+    f = surface_downsample(disk.shape, target_voxels)
+    try:
+        import fast_simplification  # noqa: F401
+    except ImportError:
+        decimate = 0.0
+    return label_surfaces(
+        np.asarray(disk), affine, label_names=names, smooth_iterations=smooth_iterations,
+        decimate=decimate, downsample=f,
+    )
+
+
+def surface_layers(
+    meshes: list[SurfaceMesh], residual=None, liver_opacity: float = 0.4, tumour_labels=(2,), prefix: str = "",
+) -> list:
+    """One napari Surface layer per mesh (world mm), tumours first and opaque, others translucent."""
+    from napari.layers import Surface
+
+    tum = {int(t) for t in tumour_labels}
+
+    def is_tumour(m):
+        return m.label in tum or "tumo" in m.name.lower()
+
+    out = []
+    for m in sorted(meshes, key=lambda m: 0 if is_tumour(m) else 1):
+        verts = m.world_vertices(residual)
+        colors = np.tile(np.asarray(m.color, float)[:4], (len(verts), 1))
+        t = is_tumour(m)
+        # SurfaceMesh faces are wound outwards in RAS/LPS; listing the vertices in
+        # napari's (S, P, L) order mirrors them, so reverse the winding to keep the
+        # normals (hence the lighting) pointing outwards
+        out.append(Surface(
+            (verts, np.ascontiguousarray(m.faces[:, ::-1])), name=f"{prefix}{m.name} surface", vertex_colors=colors, shading="smooth",
+            opacity=1.0 if t else float(liver_opacity), blending="opaque" if t else "translucent",
+            metadata={"label": m.label, "name": m.name, "tumour": t, VIEW_TAG: True},
+        ))
+    return out
+
+
+def fix_surface_visual(viewer: napari.viewer.Viewer, layer, cull: bool = False) -> bool:
+    """Light a Surface layer from the viewer's side and optionally cull its back faces.
+
+    * With the patient orientation of :data:`PATIENT_ORIENTATION_3D` the layer
+      transform is a mirror, and vispy's shading then uses the inward normal for
+      the faces turned to the viewer (its normal follows the winding, which a
+      mirror reverses on screen): napari's light (behind the camera, top right;
+      its own TODO notes axis flips break it) left surfaces almost black and lit
+      from behind.  The light is negated here so that they are lit from the front.
+    * A translucent surface drawn with both faces is tinted once or twice
+      depending on triangle order (blotchy); culling the far faces (``cull``)
+      gives one even tint, like the first-hit volume rendering.
+
+    napari has no public switch for either, so this patches the layer's vispy
+    visual (``viewer.window._qt_viewer``); returns False when it cannot be
+    reached, the surface is then drawn with napari's defaults.
+    """
+    try:
+        visual = viewer.window._qt_viewer.canvas.layer_to_visual[layer]
+    except (AttributeError, KeyError):
+        return False
+    node = visual.node
+    original_light, original_blending = visual._on_view_direction_change, visual._on_blending_change
+
+    def cull_mode() -> str:
+        # faces are wound outwards; the depth-axis flip mirrors the screen, so the
+        # faces turned towards the viewer wind clockwise and GL's "front"
+        # (counter-clockwise) faces are the far ones
+        return "front" if _depth_flipped(viewer) else "back"
+
+    def light(view=None, up=None):
+        if view is not None and up is not None:
+            view, up = np.asarray(view, float), np.asarray(up, float)
+            sign = -1.0 if _depth_flipped(viewer) else 1.0
+            visual._light_direction = sign * (up - view + np.cross(up, view))
+            if cull:  # the orientation may have changed since the last call
+                node.update_gl_state(cull_face=cull_mode())
+        original_light()
+
+    def blending(event=None):  # napari resets the whole GL state on reorder
+        original_blending(event)
+        if cull:
+            node.update_gl_state(cull_face=cull_mode())
+            node.update()
+
+    visual._on_view_direction_change, visual._on_blending_change = light, blending
+    if cull:
+        layer.events.blending.connect(blending)
+    cam = camera_of(viewer)
+    light(np.asarray(cam.view_direction, float)[::-1], np.asarray(cam.up_direction, float)[::-1])
+    blending()
+    return True
+
+
+def _depth_flipped(viewer) -> bool:
+    orient = getattr(camera_of(viewer), "orientation", None)
+    return bool(orient) and str(orient[0]) == "away"
+
+
+def add_surface_layers(
+    viewer: napari.viewer.Viewer, meshes: list[SurfaceMesh], residual=None, liver_opacity: float = 0.4,
+    prefix: str = "",
+) -> list:
+    """Add one napari Surface layer per mesh (vertices in world mm); tumours opaque, others translucent."""
+    out = []
+    for lay in surface_layers(meshes, residual, liver_opacity, prefix=prefix):
+        if lay.name in viewer.layers:
+            viewer.layers.remove(lay.name)
+        viewer.layers.append(lay)
+        fix_surface_visual(viewer, lay, cull=not lay.metadata.get("tumour"))
+        out.append(lay)
+    return out
