@@ -57,6 +57,11 @@ def stats_to_csv(result: dict) -> str:
     columns: list[str] = []
     for r in rows:
         columns += [c for c in r if c not in columns]
+    return rows_to_csv(columns, rows)
+
+
+def rows_to_csv(columns: list[str], rows: list[dict]) -> str:
+    """CSV text of dict rows under ``columns``; None becomes an empty cell."""
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
     writer.writeheader()

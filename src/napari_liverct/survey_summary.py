@@ -26,14 +26,14 @@ dataset.json's ``labels``; only checked when a dataset.json declares labels).
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import re
 from collections import Counter
 
 import numpy as np
+
+from ._stats_report import rows_to_csv
 
 __all__ = ["summarize", "find_anomalies", "build_report", "report_to_json", "report_to_csv",
            "SPACING_MAD_K", "SPACING_FACTOR"]
@@ -235,9 +235,4 @@ def report_rows(report: dict) -> tuple[list[str], list[dict]]:
 def report_to_csv(report: dict) -> str:
     """One CSV row per case (empty cells for missing values)."""
     cols, table = report_rows(report)
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
-    writer.writeheader()
-    for row in table:
-        writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
-    return buf.getvalue()
+    return rows_to_csv(cols, table)
