@@ -101,3 +101,15 @@ def test_every_manifest_widget_docks_through_napari(make_napari_viewer):
     for name in names:
         dock, widget = viewer.window.add_plugin_dock_widget("napari-liverct", name)
         assert widget is not None, name
+
+
+def test_dropping_image_and_labels_together_adds_each_once(make_napari_viewer, phantom_files):
+    """A drop of both files (napari opens them one by one) must not pair the labels twice."""
+    img_path, lab_path = phantom_files
+    for order in ([img_path, lab_path], [lab_path, img_path]):
+        viewer = make_napari_viewer()
+        viewer.open([str(p) for p in order], plugin="napari-liverct")
+        assert sorted(type(l).__name__ for l in viewer.layers) == ["Image", "Labels"], order
+    viewer = make_napari_viewer()
+    viewer.open(str(img_path), plugin="napari-liverct")  # the image alone still brings its labels
+    assert [l.name for l in viewer.layers] == ["liver", "liver_label"]

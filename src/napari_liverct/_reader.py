@@ -45,6 +45,27 @@ def _already_open(path: Path) -> bool:
     return False
 
 
+def _opened_together() -> set[Path]:
+    """Files the current ``viewer.open`` call is opening (dragging several at once).
+
+    napari hands a drop of several files to the reader one file at a time; when the
+    image and its labels are dropped together, pairing must not add the labels a
+    second time.  napari keeps the list in ``ViewerModel.open``'s local ``paths_``;
+    if it cannot be found (other napari versions, plain Python), nothing is skipped.
+    """
+    frame = sys._getframe(1)
+    try:
+        while frame is not None:
+            if frame.f_code.co_name == "open" and "napari" in frame.f_code.co_filename:
+                paths = frame.f_locals.get("paths_")
+                if isinstance(paths, (list, tuple)):
+                    return {Path(p).resolve() for p in paths if isinstance(p, (str, os.PathLike))}
+            frame = frame.f_back
+    finally:
+        del frame
+    return set()
+
+
 def read_nifti_layers(
     path: str | os.PathLike | Sequence[str | os.PathLike],
     kind: str | None = None,
@@ -71,7 +92,7 @@ def read_nifti_layers(
         is added.
     """
     paths = [Path(p) for p in (path if isinstance(path, (list, tuple)) else [path])]
-    requested = {p.resolve() for p in paths if p.exists()}
+    requested = {p.resolve() for p in paths if p.exists()} | _opened_together()
     images: list[tuple] = []
     labels: list[tuple] = []
     for p in paths:
