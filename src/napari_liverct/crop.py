@@ -389,6 +389,7 @@ def cli_crop(args) -> int:
 
     Prints ``{"start": [...], "end": [...], "shape": [...]}`` (stored voxel order).
     """
+    from .geometry import grid_mismatch
     from .nifti import read_nifti, write_nifti
 
     inputs = [Path(args.image)] + ([Path(args.labels)] if args.labels else [])
@@ -408,12 +409,10 @@ def cli_crop(args) -> int:
     labels = None
     if args.labels:
         labels = read_nifti(args.labels)
-        if labels.data.shape[:3] != image.data.shape[:3] or not np.allclose(
-            labels.affine, image.affine, atol=1e-3
-        ):
+        why = grid_mismatch(labels.data.shape, labels.affine, image.data.shape, image.affine)
+        if why:
             raise ValueError(
-                f"{args.labels}: the labels grid (shape {labels.data.shape[:3]}) differs from "
-                f"the image {args.image} (shape {image.data.shape[:3]}) or its affine; "
+                f"{args.labels}: the labels grid differs from the image {args.image} ({why}); "
                 "they cannot be cropped with one box"
             )
         arrays["labels"] = labels.data

@@ -39,6 +39,7 @@ __all__ = [
     "reorient_to_disk",
     "ObliqueAffineWarning",
     "ras_to_world",
+    "grid_mismatch",
     "world_to_ras",
 ]
 
@@ -274,3 +275,18 @@ def world_to_ras(points_world: np.ndarray, residual: np.ndarray | None = None) -
         homo = homo @ np.asarray(residual, float).T
     out = (homo @ WORLD_TO_RAS.T)[:, :3]
     return out[0] if np.ndim(points_world) == 1 else out
+
+
+def grid_mismatch(shape_a, affine_a, shape_b, affine_b, tol_mm: float = 1e-3) -> str | None:
+    """Why two voxel grids differ (shape, or corner positions more than ``tol_mm`` apart), or None.
+
+    The one test of "same grid" used by statistics, crop, survey and the 3D view.
+    """
+    if tuple(shape_a[:3]) != tuple(shape_b[:3]):
+        return f"shapes differ: {tuple(shape_a[:3])} vs {tuple(shape_b[:3])}"
+    corners = np.array(np.meshgrid(*[[0, max(int(s) - 1, 0)] for s in shape_a[:3]], indexing="ij")).reshape(3, -1)
+    homo = np.vstack([corners, np.ones(corners.shape[1])])
+    dist = np.linalg.norm((np.asarray(affine_a, float) @ homo - np.asarray(affine_b, float) @ homo)[:3], axis=0)
+    if dist.max() > tol_mm:
+        return f"affines differ: voxel positions up to {dist.max():.4g} mm apart"
+    return None

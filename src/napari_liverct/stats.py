@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._stats_engine import PERCENTILES_IMAGE, image_stats, label_stats, voxel_volume_ml
+from .geometry import grid_mismatch
 
 __all__ = [
     "lesion_components",
@@ -360,18 +361,6 @@ def iter_compute_stats(
             out["tumour_burden"] = burden
     yield (total, total, "done")
     return out
-
-
-def grid_mismatch(shape_a, affine_a, shape_b, affine_b, tol_mm: float = 1e-3) -> str | None:
-    """Why two grids differ (shape, or corner positions more than ``tol_mm`` apart), or None."""
-    if tuple(shape_a[:3]) != tuple(shape_b[:3]):
-        return f"shapes differ: {tuple(shape_a[:3])} vs {tuple(shape_b[:3])}"
-    corners = np.array(np.meshgrid(*[[0, max(int(s) - 1, 0)] for s in shape_a[:3]], indexing="ij")).reshape(3, -1)
-    homo = np.vstack([corners, np.ones(corners.shape[1])])
-    dist = np.linalg.norm((np.asarray(affine_a, float) @ homo - np.asarray(affine_b, float) @ homo)[:3], axis=0)
-    if dist.max() > tol_mm:
-        return f"affines differ: voxel positions up to {dist.max():.4g} mm apart"
-    return None
 
 
 def resample_labels_nearest(labels: np.ndarray, labels_affine: np.ndarray, shape, affine: np.ndarray) -> np.ndarray:

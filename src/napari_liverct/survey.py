@@ -161,7 +161,7 @@ def survey_case(
 
 def _label_part(row: dict, vol, lvol, lab: np.ndarray, n_samples: int, seed: int) -> np.ndarray:
     """Fill the label fields of ``row``; return the foreground intensity sample."""
-    from .geometry import orientation_code
+    from .geometry import grid_mismatch, orientation_code
     from .stats import lesion_components
 
     laff = lvol.affine
@@ -171,7 +171,7 @@ def _label_part(row: dict, vol, lvol, lab: np.ndarray, n_samples: int, seed: int
     row.update(
         label_shape=lshape, label_orientation=orientation_code(laff),
         label_affine_missing=lmissing, label_affine_identity=lidentity,
-        grids_equal=bool(same_shape and np.allclose(laff, vol.affine, rtol=0, atol=GRID_ATOL)),
+        grids_equal=grid_mismatch(lshape, laff, row["shape"], vol.affine, tol_mm=GRID_ATOL) is None,
         grid_max_diff_mm=float(np.abs(laff - vol.affine).max()),
     )
     counts = _label_counts(lab)

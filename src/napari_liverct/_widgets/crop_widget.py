@@ -21,6 +21,7 @@ from ..crop import (
     EmptyForegroundError, apply_box, box_is_empty, describe_rule, disk_box_to_display_box,
     foreground_box,
 )
+from ..geometry import grid_mismatch
 from ..layers import array_to_layer_data
 from ._common import layer_disk_view
 
@@ -180,7 +181,7 @@ class CropWidget(Container):
             if ly is source or not isinstance(ly, Labels):
                 continue
             s, r = self._grid(ly)
-            if s == shape and np.allclose(r, ras, atol=1e-4):
+            if grid_mismatch(s, r, shape, ras, tol_mm=1e-4) is None:
                 out.append(ly)
         return out
 

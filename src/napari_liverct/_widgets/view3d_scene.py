@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..geometry import ras_to_world
+from ..geometry import grid_mismatch, ras_to_world
 from ..labels import TUMOUR_COLOR, label_colors
 from ..layers import array_to_layer_data
 from ..view3d import SurfaceMesh, downsample_affine, lesion_camera
@@ -341,7 +341,7 @@ def lesion_list(labels_layer: "napari.layers.Labels", image_layer=None, label: i
     image = None
     if image_layer is not None:
         idisk, iaff = layer_disk_view(image_layer)
-        if idisk.shape == disk.shape and np.allclose(iaff, affine, atol=1e-3):
+        if grid_mismatch(idisk.shape, iaff, disk.shape, affine) is None:
             image = idisk
     lesions = lesion_stats(image, np.asarray(disk), affine, label=value)
     residual = (labels_layer.metadata or {}).get("residual")
