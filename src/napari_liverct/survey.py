@@ -162,7 +162,7 @@ def survey_case(
 def _label_part(row: dict, vol, lvol, lab: np.ndarray, n_samples: int, seed: int) -> np.ndarray:
     """Fill the label fields of ``row``; return the foreground intensity sample."""
     from .geometry import grid_mismatch, orientation_code
-    from .stats import lesion_components
+    from .stats import lesion_components, voxel_volume_ml
 
     laff = lvol.affine
     lmissing, lidentity = _affine_flags(laff, lvol.header)
@@ -175,7 +175,7 @@ def _label_part(row: dict, vol, lvol, lab: np.ndarray, n_samples: int, seed: int
         grid_max_diff_mm=float(np.abs(laff - vol.affine).max()),
     )
     counts = _label_counts(lab)
-    voxel_ml = abs(float(np.linalg.det(laff[:3, :3]))) / 1000.0
+    voxel_ml = voxel_volume_ml(laff)
     row["label_values"] = sorted(counts)
     row["label_voxels"] = {str(v): c for v, c in counts.items()}
     row["volume_ml"] = {str(v): round(c * voxel_ml, 6) for v, c in counts.items() if v != 0}
