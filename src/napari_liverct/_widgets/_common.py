@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..geometry import layer_world_affine, ras_affine_from_world
-from ..layers import layer_to_disk
+from ..layers import array_to_layer_data, layer_to_disk
 
 if TYPE_CHECKING:
     import napari.layers
@@ -39,3 +39,21 @@ def layer_display_ras_affine(layer: "napari.layers.Layer") -> np.ndarray:
     """Voxel-to-RAS affine of the layer's *displayed* array (no reorientation)."""
     md = layer.metadata or {}
     return ras_affine_from_world(layer_world_affine(layer_meta(layer)), md.get("residual"))
+
+
+def layer_data_like(
+    layer: "napari.layers.Layer", data: np.ndarray, affine: np.ndarray, kind: str, **extra_metadata
+) -> tuple:
+    """LayerData for new stored-order ``data`` + RAS ``affine`` that stands in for ``layer``.
+
+    Keeps the layer's name, header, source path, label names and other metadata; the
+    geometry keys are recomputed (crop, image <-> labels conversion).
+    """
+    md = dict(layer.metadata or {})
+    ld = array_to_layer_data(
+        data, affine, kind=kind, name=layer.name, header=md.get("header"),
+        source_path=md.get("source_path"), label_names=md.get("label_names"),
+        extra_metadata=extra_metadata or None,
+    )
+    ld[1]["metadata"] = {**md, **ld[1]["metadata"]}
+    return ld

@@ -22,8 +22,7 @@ from ..crop import (
     foreground_box,
 )
 from ..geometry import grid_mismatch
-from ..layers import array_to_layer_data
-from ._common import layer_disk_view
+from ._common import layer_data_like, layer_disk_view
 
 if TYPE_CHECKING:
     import napari
@@ -300,15 +299,11 @@ class CropWidget(Container):
         if kind == "image" and self.pad_with.value == PAD_MIN and box_reaches_outside(start, end, disk):
             pad = np.min(disk)
         cropped, new_ras = apply_box(disk, ras, start, end, pad_value=pad)
-        md = dict(layer.metadata or {})
         if kind == "labels":  # painting the crop must not change the kept original
             cropped = np.array(cropped, copy=True)
-        crops = list(md.get("crops", [])) + [{"start": start.tolist(), "end": end.tolist()}]
-        ld = array_to_layer_data(cropped, new_ras, kind=kind, name=layer.name,
-                                 header=md.get("header"), source_path=md.get("source_path"),
-                                 label_names=md.get("label_names"), extra_metadata={"crops": crops})
-        ld[1]["metadata"] = {**md, **ld[1]["metadata"]}
-        return ld
+        crops = list((layer.metadata or {}).get("crops", []))
+        crops.append({"start": start.tolist(), "end": end.tolist()})
+        return layer_data_like(layer, cropped, new_ras, kind, crops=crops)
 
     def apply(self, *_) -> list:
         """Crop every chosen layer with the box; returns the layers changed or added."""
@@ -322,7 +317,7 @@ class CropWidget(Container):
             shape, ras = self._grid(self.source_layer.value)
             for ly in targets:
                 s, r = self._grid(ly)
-                if s != shape or not np.allclose(r, ras, atol=1e-4):
+                if grid_mismatch(s, r, shape, ras, tol_mm=1e-4) is not None:
                     raise ValueError(f"layer {ly.name!r} is not on the grid of "
                                      f"{self.source_layer.value.name!r}; it cannot share the box")
             lds = [(ly, self._cropped_layer_data(ly, start, end)) for ly in targets]

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from magicgui.widgets import ComboBox, Container, Label, PushButton, create_widget
 
-from ..layers import CT_WINDOWS, array_to_layer_data, layer_to_disk, window_limits
-from ._common import layer_meta
+from ..layers import CT_WINDOWS, window_limits
+from ._common import layer_data_like, layer_disk_view
 
 if TYPE_CHECKING:
     import napari
@@ -42,13 +42,8 @@ def convert_layer(viewer, layer, kind: str):
     ValueError
         When float data with non-integral values would become labels.
     """
-    disk, affine = layer_to_disk(layer.data, layer_meta(layer))
-    md = dict(layer.metadata)
-    data, kwargs, layer_type = array_to_layer_data(
-        disk, affine, kind=kind, name=layer.name, header=md.get("header"),
-        source_path=md.get("source_path"),
-        extra_metadata={k: v for k, v in md.items() if k not in ("ornt", "residual", "affine")},
-    )
+    disk, affine = layer_disk_view(layer)
+    data, kwargs, layer_type = layer_data_like(layer, disk, affine, kind)
     from napari.layers import Layer
 
     new = Layer.create(data, kwargs, layer_type)
