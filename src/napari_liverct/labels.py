@@ -32,6 +32,10 @@ __all__ = [
     "find_label_sibling",
     "parse_label_names",
     "integral_labels",
+    "is_lesion_name",
+    "is_organ_name",
+    "lesion_label_ids",
+    "organ_label_ids",
 ]
 
 DEFAULT_LABEL_NAMES = {0: "background", 1: "liver", 2: "tumour"}
@@ -155,6 +159,33 @@ def label_names_for(path: str | os.PathLike | None) -> dict[int, str]:
                     names.setdefault(0, "background")
                     return names
     return dict(DEFAULT_LABEL_NAMES)
+
+
+#: Words in a class name that make it a lesion class (tumour burden, lesion tables,
+#: the navigator, lesion matching).  Nothing else is ever treated as a lesion.
+LESION_WORDS = ("tumo", "lesion", "cancer", "metast", "neoplas", "carcinom", "nodule", "malignan", "hcc")
+
+
+def is_lesion_name(name: str) -> bool:
+    """True when a class name says tumour / lesion / cancer / metastasis / nodule."""
+    low = str(name).lower()
+    return any(w in low for w in LESION_WORDS)
+
+
+def is_organ_name(name: str, organ: str = "liver") -> bool:
+    """True when a class name names the organ (``liver``) and is not itself a lesion."""
+    low = str(name).lower()
+    return organ in low and not is_lesion_name(low)
+
+
+def lesion_label_ids(names: dict[int, str]) -> list[int]:
+    """Label values whose name says tumour/lesion; empty when none does (never a guess)."""
+    return sorted(int(k) for k, n in names.items() if int(k) != 0 and is_lesion_name(n))
+
+
+def organ_label_ids(names: dict[int, str], organ: str = "liver") -> list[int]:
+    """Label values whose name is the organ (default liver); empty when none is."""
+    return sorted(int(k) for k, n in names.items() if int(k) != 0 and is_organ_name(n, organ))
 
 
 def _color_for(index: int, name: str) -> tuple[float, float, float, float]:
