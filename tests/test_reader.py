@@ -153,10 +153,19 @@ def test_through_the_manifest(phantom_files):
 def test_labels_rule(tmp_path, write_nifti_file):
     lab = np.zeros((3, 3, 3), np.uint8)
     lab[1, 1, 1] = 2
-    for name in ["x_label.nii.gz", "x_seg.nii", "x_mask.nii.gz", "labelsTr/x.nii.gz", "y-labels.nii"]:
-        [(_, _, kind)] = read_nifti_layers(write_nifti_file(name, lab), pair=False)
+    ct = np.random.default_rng(0).integers(-1000, 1500, size=(40, 40, 10)).astype(np.int16)
+    names = ["x_label.nii.gz", "x_seg.nii", "x_mask.nii.gz", "labelsTr/x.nii.gz", "y-labels.nii",
+             "seg_total_fast.nii.gz", "lab_117_case1.nii.gz", "label_a.nii", "mask_b.nii.gz"]
+    for name in names:  # by name alone: CT-like content does not matter
+        [(_, _, kind)] = read_nifti_layers(write_nifti_file(name, ct), pair=False)
         assert kind == "labels", name
-    [(_, _, kind)] = read_nifti_layers(write_nifti_file("plain.nii.gz", lab))
+    [(_, _, kind)] = read_nifti_layers(write_nifti_file("plain.nii.gz", ct))
+    assert kind == "image"
+    # content rule: a plain-named integer volume with a few non-negative values
+    [(_, _, kind)] = read_nifti_layers(write_nifti_file("plain_mask.nii.gz", lab))
+    assert kind == "labels"
+    mr = np.random.default_rng(1).integers(0, 4000, size=(40, 40, 10)).astype(np.uint16)
+    [(_, _, kind)] = read_nifti_layers(write_nifti_file("t1.nii.gz", mr))
     assert kind == "image"
     [(_, _, kind)] = read_nifti_layers(write_nifti_file("intent.nii.gz", lab, intent_code=1002))
     assert kind == "labels"
@@ -255,6 +264,7 @@ def test_truncated_gz_and_absurd_header(tmp_path, write_nifti_file):
     hdr.set_data_shape((4, 4, 4))
     hdr.set_data_dtype(np.int16)
     hdr["dim"][1:4] = [30000, 30000, 30000]
+    hdr["vox_offset"] = 352
     (tmp_path / "huge.nii").write_bytes(hdr.binaryblock + b"\x00" * 4 + b"\x00" * 128)
     with pytest.raises(ValueError, match=r"huge\.nii.*(GiB|absurd|limit)"):
         read_nifti_layers(tmp_path / "huge.nii")

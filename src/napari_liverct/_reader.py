@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .labels import find_label_sibling, looks_like_labels
+from .labels import content_says_labels, find_label_sibling, looks_like_labels
 from .layers import volume_to_layer_data
 from .nifti import is_nifti_path, read_nifti
 
@@ -97,7 +97,9 @@ def read_nifti_layers(
     labels: list[tuple] = []
     for p in paths:
         vol = read_nifti(p)
-        this_kind = kind or ("labels" if looks_like_labels(p, vol.header) else "image")
+        this_kind = kind or (
+            "labels" if looks_like_labels(p, vol.header) or content_says_labels(vol.data) else "image"
+        )
         ld = volume_to_layer_data(vol, this_kind)
         (labels if this_kind == "labels" else images).append(ld)
         if pair and this_kind == "image" and kind is None:
@@ -106,6 +108,10 @@ def read_nifti_layers(
                 requested.add(sib.resolve())
                 sib_vol = read_nifti(sib)
                 labels.append(volume_to_layer_data(sib_vol, "labels"))
+    image_names = {ld[1]["name"] for ld in images}
+    for ld in labels:  # "X" and "X labels", not napari's "X" and "X [1]"
+        if ld[1]["name"] in image_names:
+            ld[1]["name"] = f"{ld[1]['name']} labels"
     return images + labels
 
 

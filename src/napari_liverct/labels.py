@@ -5,9 +5,27 @@ Rule for deciding whether a file is a segmentation (applied in this order):
 1. an explicit choice (the "open as labels" / "open as image" readers, ``kind=``);
 2. the file lies in a ``labelsTr``/``labelsTs``/``labels`` folder;
 3. the name (without .nii/.nii.gz) ends in ``_label``, ``_labels``, ``_seg``,
-   ``_segmentation``, ``_mask`` or ``_gt`` (also with ``-`` or ``.`` instead of ``_``);
-4. the header's intent code is NIFTI_INTENT_LABEL (1002) or NIFTI_INTENT_NEURONAME;
-5. otherwise the file is an image.
+   ``_segmentation``, ``_mask`` or ``_gt`` (also with ``-`` or ``.`` instead of ``_``),
+   or starts with ``seg_``, ``lab_``, ``label_``, ``labels_``, ``mask_`` or ``segmentation``;
+4. the header says labels: intent code NIFTI_INTENT_LABEL (1002) or
+   NIFTI_INTENT_NEURONAME (1007), or a Caret/Workbench XML extension with
+   ``<VolumeType>Label</VolumeType>`` or a ``<LabelTable>`` (TotalSegmentator);
+5. the content says labels: integer data whose strided sample (about 200k voxels) holds
+   only non-negative values and at most ``MAX_LABEL_CLASSES`` distinct ones (and at most
+   one per 16 sampled voxels); a CT or MR volume has thousands;
+6. otherwise the file is an image.
+
+Rule for label names (first that applies wins; see :func:`label_table_for`):
+
+1. names the user gives (a colour table loaded in the viewer, ``--label-names`` on the CLI);
+2. a sidecar JSON beside the file, ``<stem>.json``, mapping ids to names
+   (``{"1": "spleen", "5": "liver"}``, or the same under a ``"labels"`` key);
+3. the file's own label table (Caret / Workbench / TotalSegmentator XML extension);
+4. ``dataset.json`` beside the file or up to three folders above (MSD or nnU-Net);
+5. the liver task defaults 1 = liver, 2 = tumour, only where the data says liver: an
+   MSD ``Task03_Liver`` / nnU-Net ``Dataset003_Liver`` folder, or a ``liver_*`` or
+   LiTS-style (``segmentation-N``, ``volume-N``) file name;
+6. otherwise ``label N`` for every value present.
 """
 
 from __future__ import annotations
@@ -15,6 +33,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import warnings
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +53,14 @@ __all__ = [
     "find_label_sibling",
     "parse_label_names",
     "integral_labels",
+    "LabelTable",
+    "label_table_for",
+    "label_table_from_header",
+    "header_says_labels",
+    "content_says_labels",
+    "read_color_table",
+    "says_liver",
+    "distinct_color",
     "is_lesion_name",
     "is_organ_name",
     "lesion_label_ids",
@@ -55,6 +84,9 @@ _PALETTE = [
 
 _LABEL_DIRS = {"labelstr", "labelsts", "labels", "segmentations", "masks"}
 _LABEL_SUFFIX = re.compile(r"[_\-.](label|labels|seg|segmentation|mask|gt)$", re.IGNORECASE)
+_LABEL_PREFIX = re.compile(r"^(seg|lab|label|labels|mask|segmentation)[_\-.]|^segmentation", re.IGNORECASE)
+#: Most distinct values a strided sample of a labels volume may hold (TotalSegmentator: 117).
+MAX_LABEL_CLASSES = 255
 _LABEL_SIBLING_SUFFIXES = ("_label", "_labels", "_seg", "_segmentation", "_mask")
 NIFTI_INTENT_LABEL = 1002
 NIFTI_INTENT_NEURONAME = 1007
@@ -65,16 +97,39 @@ def looks_like_labels(path: str | os.PathLike, header=None) -> bool:
     p = Path(path)
     if p.parent.name.lower() in _LABEL_DIRS:
         return True
-    if _LABEL_SUFFIX.search(nifti_stem(p)):
+    stem = nifti_stem(p)
+    if _LABEL_SUFFIX.search(stem) or _LABEL_PREFIX.search(stem):
         return True
-    if header is not None:
-        try:
-            code = int(header["intent_code"])
-        except (KeyError, ValueError, TypeError):
-            code = 0
-        if code in (NIFTI_INTENT_LABEL, NIFTI_INTENT_NEURONAME):
-            return True
-    return False
+    return header is not None and header_says_labels(header)
+
+
+def header_says_labels(header) -> bool:
+    """Intent code 1002/1007, or a Caret XML extension with a label table / VolumeType Label."""
+    try:
+        code = int(header["intent_code"])
+    except (KeyError, ValueError, TypeError):
+        code = 0
+    if code in (NIFTI_INTENT_LABEL, NIFTI_INTENT_NEURONAME):
+        return True
+    info = _caret_info(header)
+    return info is not None and (info[0] or bool(info[1]))
+
+
+def content_says_labels(data: np.ndarray, target: int = 200_000) -> bool:
+    """Integer data with few distinct non-negative values in a strided sample.
+
+    A CT or MR volume holds thousands of distinct values (and CT negative ones); a
+    segmentation holds a handful, at most ``MAX_LABEL_CLASSES``.
+    """
+    if data.dtype.kind not in "iub" or data.size == 0:
+        return False
+    n = int(np.prod(data.shape[:3]))
+    step = max(1, int(round((n / target) ** (1 / 3))))
+    sample = np.asarray(data[(slice(None, None, step),) * 3])
+    if sample.size == 0 or sample.min() < 0:
+        return False
+    # the size cap keeps tiny volumes (an arange test volume) with many values images
+    return len(np.unique(sample)) <= min(MAX_LABEL_CLASSES, max(2, sample.size // 16))
 
 
 def _nifti_variants(folder: Path, stem: str) -> list[Path]:
@@ -125,40 +180,231 @@ def find_dataset_json(path: str | os.PathLike, levels: int = 3) -> Path | None:
 
 
 def parse_label_names(spec: dict) -> dict[int, str]:
-    """Parse MSD ``{"0": "background"}`` or nnU-Net ``{"background": 0}`` label maps."""
+    """Parse MSD ``{"0": "background"}`` or nnU-Net ``{"background": 0}`` label maps.
+
+    Entries that are not an integer id with a name (``"1.5"``, nested objects, ids
+    beyond 2**31) are skipped, never raised.
+    """
     names: dict[int, str] = {}
+    if not isinstance(spec, dict):
+        return names
     for key, value in spec.items():
         if isinstance(value, str) and _is_int(key):
-            names[int(key)] = value
-        elif isinstance(value, int) and not isinstance(value, bool):
-            names[int(value)] = str(key)
+            names[_as_int(key)] = value
+        elif isinstance(value, (int, float)) and not isinstance(value, bool) and _is_int(value):
+            names[_as_int(value)] = str(key)
         elif isinstance(value, (list, tuple)) and len(value) == 1 and _is_int(value[0]):
-            names[int(value[0])] = str(key)  # nnU-Net region with a single label
+            names[_as_int(value[0])] = str(key)  # nnU-Net region with a single label
     return dict(sorted(names.items()))
 
 
 def _is_int(v) -> bool:
-    try:
-        return float(v).is_integer()
-    except (TypeError, ValueError):
+    if isinstance(v, bool):
         return False
+    try:
+        f = float(v)
+    except (TypeError, ValueError, OverflowError):
+        return False
+    return f.is_integer() and 0 <= f < 2**31
 
 
-def label_names_for(path: str | os.PathLike | None) -> dict[int, str]:
-    """Label names from a dataset.json near ``path``, else 1 = liver, 2 = tumour."""
-    if path is not None and is_nifti_path(path):
-        ds = find_dataset_json(path)
-        if ds is not None:
+def _as_int(v) -> int:
+    return int(float(v))
+
+
+def _load_json(path: Path):
+    """Parse a small JSON file; None (with a warning naming it) when it is unusable."""
+    try:
+        if path.stat().st_size > 16 * 1024**2:
+            raise ValueError("larger than 16 MiB")
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError, UnicodeDecodeError) as exc:
+        warnings.warn(f"{path}: ignored, not readable JSON ({type(exc).__name__}: {str(exc)[:120]})", UserWarning, stacklevel=3)
+        return None
+
+
+@dataclass(frozen=True)
+class LabelTable:
+    """Names (and colours where the source gives them) of a labels volume, and where they came from."""
+
+    names: dict[int, str]
+    source: str
+    colors: dict[int, tuple] = field(default_factory=dict)
+
+    @property
+    def says_liver(self) -> bool:
+        return bool(organ_label_ids(self.names))
+
+
+def _caret_info(header) -> tuple[bool, dict[int, tuple[str, tuple]]] | None:
+    """(VolumeType is Label, {key: (name, rgba)}) from a Caret/Workbench XML extension."""
+    exts = getattr(header, "extensions", None) or []
+    for ext in exts:
+        try:
+            raw = ext.get_content()
+        except Exception:  # noqa: BLE001 - an unreadable extension is not ours to judge
+            continue
+        if isinstance(raw, str):
+            raw = raw.encode("utf-8", "replace")
+        if not isinstance(raw, (bytes, bytearray)) or b"CaretExtension" not in raw[:4096]:
+            continue
+        try:
+            root = ET.fromstring(bytes(raw).strip(b"\x00 \t\r\n"))
+        except ET.ParseError:
+            continue
+        is_label = any((el.text or "").strip().lower() == "label" for el in root.iter("VolumeType"))
+        table: dict[int, tuple[str, tuple]] = {}
+        for lab in root.iter("Label"):
+            key = lab.get("Key")
+            if not _is_int(key):
+                continue
             try:
-                spec = json.loads(ds.read_text()).get("labels")
-            except (OSError, ValueError, AttributeError):
-                spec = None
-            if isinstance(spec, dict):
-                names = parse_label_names(spec)
-                if names:
-                    names.setdefault(0, "background")
-                    return names
-    return dict(DEFAULT_LABEL_NAMES)
+                rgba = tuple(float(lab.get(c, d)) for c, d in (("Red", 0.8), ("Green", 0.8), ("Blue", 0.8), ("Alpha", 1.0)))
+            except ValueError:
+                rgba = (0.8, 0.8, 0.8, 1.0)
+            rgba = tuple(min(1.0, max(0.0, v)) if np.isfinite(v) else 0.8 for v in rgba)
+            table[_as_int(key)] = ((lab.text or "").strip() or f"label {_as_int(key)}", rgba)
+        return is_label, table
+    return None
+
+
+def label_table_from_header(header) -> LabelTable | None:
+    """The file's own label table (Caret / Workbench / TotalSegmentator XML), if any."""
+    info = _caret_info(header) if header is not None else None
+    if not info or not info[1]:
+        return None
+    table = info[1]
+    names = {k: n for k, (n, _) in sorted(table.items())}
+    names.setdefault(0, "background")
+    return LabelTable(names, "the file's own label table", {k: c for k, (_, c) in table.items() if k != 0})
+
+
+def read_color_table(path: str | os.PathLike) -> LabelTable:
+    """Read a 3D Slicer colour table (``.ctbl``/``.txt``) or an ITK-SNAP label description file.
+
+    Slicer: ``id name R G B A`` per line (0-255).  ITK-SNAP: ``id R G B A VIS MSH "name"``
+    with A in 0-1.  Lines starting with ``#`` are comments.
+
+    Raises
+    ------
+    ValueError
+        Naming the file, when no line can be parsed.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise ValueError(f"Cannot read colour table {path}: {exc}") from exc
+    names: dict[int, str] = {}
+    colors: dict[int, tuple] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        quoted = re.search(r'"([^"]*)"', line)
+        parts = line.split()
+        try:
+            if quoted:  # ITK-SNAP: IDX R G B A VIS MSH "LABEL"
+                idx, r, g, b, a = int(parts[0]), *map(float, parts[1:5])
+                names[idx] = quoted.group(1)
+                colors[idx] = (r / 255, g / 255, b / 255, max(0.0, min(1.0, a)))
+            else:  # Slicer: id name R G B A
+                idx = int(parts[0])
+                r, g, b, a = (float(v) for v in parts[2:6])
+                names[idx] = parts[1]
+                colors[idx] = (r / 255, g / 255, b / 255, a / 255)
+        except (ValueError, IndexError):
+            continue
+    if not names:
+        raise ValueError(f"Cannot read colour table {path}: no 'id name R G B A' or ITK-SNAP label lines found")
+    names.setdefault(0, "background")
+    colors.pop(0, None)
+    return LabelTable(dict(sorted(names.items())), f"colour table {path.name}", colors)
+
+
+def _sidecar(path: Path) -> LabelTable | None:
+    side = path.with_name(nifti_stem(path) + ".json")
+    if not side.is_file():
+        return None
+    spec = _load_json(side)
+    if isinstance(spec, dict) and isinstance(spec.get("labels"), dict):
+        spec = spec["labels"]
+    names = parse_label_names(spec) if isinstance(spec, dict) else {}
+    if not names:
+        if spec is not None:
+            warnings.warn(f"{side}: ignored, it maps no label ids to names", UserWarning, stacklevel=3)
+        return None
+    names.setdefault(0, "background")
+    return LabelTable(names, f"sidecar {side.name}")
+
+
+def _dataset_json(path: Path) -> LabelTable | None:
+    ds = find_dataset_json(path)
+    if ds is None:
+        return None
+    spec = _load_json(ds)
+    labels = spec.get("labels") if isinstance(spec, dict) else None
+    names = parse_label_names(labels) if isinstance(labels, dict) else {}
+    if not names:
+        if spec is not None:
+            warnings.warn(f"{ds}: ignored, it has no usable 'labels' map", UserWarning, stacklevel=3)
+        return None
+    names.setdefault(0, "background")
+    return LabelTable(names, f"dataset.json ({ds})")
+
+
+_LIVER_DIR = re.compile(r"^(task0?0?3_liver|dataset0?0?3_liver|lits)", re.IGNORECASE)
+_LIVER_NAME = re.compile(r"^(liver[_\-]|segmentation-\d+$|volume-\d+$)", re.IGNORECASE)
+
+
+def says_liver(path: str | os.PathLike | None) -> bool:
+    """True where the data says liver: MSD Task03_Liver / nnU-Net Dataset003_Liver / LiTS
+    folders, or a ``liver_*`` or LiTS-style (``segmentation-N``, ``volume-N``) file name."""
+    if path is None:
+        return False
+    p = Path(path)
+    if _LIVER_NAME.search(nifti_stem(p)):
+        return True
+    return any(_LIVER_DIR.search(part) for part in p.parts[-4:-1])
+
+
+def label_table_for(path: str | os.PathLike | None, header=None, present=None) -> LabelTable:
+    """Label names for a labels file, by the rule in the module docstring (user names aside).
+
+    ``present`` (label values in the volume, optional) is used only for the last
+    rule, ``label N``.
+    """
+    p = Path(path) if path is not None and is_nifti_path(path) else None
+    if p is not None:
+        for found in (_sidecar(p), label_table_from_header(header), _dataset_json(p)):
+            if found is not None:
+                return found
+    elif header is not None and (found := label_table_from_header(header)) is not None:
+        return found
+    if says_liver(p):
+        return LabelTable(dict(DEFAULT_LABEL_NAMES), "liver task defaults (the path says liver)")
+    names = {0: "background"}
+    for v in present if present is not None else ():
+        if int(v) != 0:
+            names[int(v)] = f"label {int(v)}"
+    return LabelTable(names, "no names found: label N")
+
+
+def label_names_for(path: str | os.PathLike | None, header=None, present=None) -> dict[int, str]:
+    """Label names for ``path`` by :func:`label_table_for` (never invented)."""
+    return dict(label_table_for(path, header, present).names)
+
+
+def present_labels(data: np.ndarray) -> list[int]:
+    """Sorted label values present in an integer volume (bincount for small ranges)."""
+    if data.size == 0:
+        return []
+    flat = np.asarray(data).ravel(order="K")
+    if data.dtype.kind in "ub" or (data.dtype.kind == "i" and data.dtype.itemsize <= 2):
+        lo = int(flat.min())
+        if lo >= 0 and int(flat.max()) < 1 << 16:
+            return [int(v) for v in np.flatnonzero(np.bincount(flat.astype(np.intp, copy=False) if flat.dtype.kind == "b" else flat))]
+    return [int(v) for v in np.unique(flat)]
 
 
 #: Words in a class name that make it a lesion class (tumour burden, lesion tables,
@@ -188,23 +434,50 @@ def organ_label_ids(names: dict[int, str], organ: str = "liver") -> list[int]:
     return sorted(int(k) for k, n in names.items() if int(k) != 0 and is_organ_name(n, organ))
 
 
+def distinct_color(index: int) -> tuple[float, float, float, float]:
+    """Colour ``index`` of a palette of 1024 distinguishable colours (golden-angle hues
+    over three saturations and three brightnesses); the same id always gets the same colour."""
+    import colorsys
+
+    i = int(index) % 1024
+    hue = (i * 0.618033988749895) % 1.0
+    sat = (0.85, 0.55, 1.0)[i % 3]
+    val = (1.0, 0.78, 0.58)[(i // 3) % 3]
+    r, g, b = colorsys.hsv_to_rgb(hue, sat, val)
+    return (r, g, b, 1.0)
+
+
 def _color_for(index: int, name: str) -> tuple[float, float, float, float]:
     low = name.lower()
-    if "liver" in low:
+    if is_organ_name(low):
         return LIVER_COLOR
-    if any(k in low for k in ("tumo", "cancer", "lesion", "metast")):
+    if is_lesion_name(low):
         return TUMOUR_COLOR
-    if any(k in low for k in ("vessel", "vein", "arter", "portal")):
+    if any(k in low for k in ("vessel", "portal vein", "hepatic vein")):
         return VESSEL_COLOR
-    return _PALETTE[(index - 1) % len(_PALETTE)]
+    return distinct_color(index)
 
 
-def label_colors(names: dict[int, str]) -> dict[int | None, tuple]:
-    """A fixed colour per class (liver brown-red, tumour green); background transparent."""
+def label_colors(names: dict[int, str], file_colors: dict[int, tuple] | None = None) -> dict[int | None, tuple]:
+    """A colour per class; background transparent.
+
+    The file's (or colour table's) own colours where given, as long as no two classes
+    share one (TotalSegmentator cycles 12 colours over 117 classes: those repeats get
+    palette colours instead); otherwise liver brown-red, tumour green, vessels blue,
+    and a distinct palette colour per id for everything else.
+    """
     colors: dict[int | None, tuple] = {0: (0.0, 0.0, 0.0, 0.0), None: (0.8, 0.8, 0.8, 1.0)}
+    seen: set[tuple] = set()
+    given = file_colors or {}
     for idx, name in names.items():
-        if idx != 0:
-            colors[idx] = _color_for(idx, name)
+        if idx == 0:
+            continue
+        rgba = given.get(idx)
+        key = tuple(round(float(v), 3) for v in rgba[:3]) if rgba is not None else None
+        if rgba is None or key in seen:
+            rgba = _color_for(idx, name)
+        seen.add(tuple(round(float(v), 3) for v in rgba[:3]))
+        colors[idx] = tuple(float(v) for v in rgba)
     return colors
 
 

@@ -21,7 +21,7 @@ from .geometry import (
     reorient_to_disk,
     warn_if_oblique,
 )
-from .labels import integral_labels, label_colors, label_names_for
+from .labels import LabelTable, integral_labels, label_colors, label_table_for, present_labels
 from .nifti import NiftiVolume, nifti_stem, write_nifti
 
 __all__ = [
@@ -76,7 +76,7 @@ def array_to_layer_data(
     name: str,
     header=None,
     source_path: str | os.PathLike | None = None,
-    label_names: dict[int, str] | None = None,
+    label_names: dict[int, str] | LabelTable | None = None,
     extra_metadata: dict | None = None,
 ) -> tuple:
     """Build a napari LayerData tuple from a stored-order array and its RAS affine.
@@ -112,9 +112,16 @@ def array_to_layer_data(
     kwargs: dict = {"name": name, "scale": scale, "translate": translate, "metadata": metadata}
     if kind == "labels":
         view = integral_labels(view, str(source_path or name))
-        names = dict(label_names) if label_names else label_names_for(source_path)
+        if isinstance(label_names, LabelTable):
+            table = label_names
+        elif label_names:
+            table = LabelTable(dict(label_names), "given by the caller")
+        else:
+            table = label_table_for(source_path, header, present=_present_if_needed(source_path, header, view))
+        names = dict(table.names)
         metadata["label_names"] = names
-        kwargs["colormap"] = label_colors(names)
+        metadata["label_names_source"] = table.source
+        kwargs["colormap"] = label_colors(names, table.colors)
         kwargs["features"] = {"index": list(names), "name": list(names.values())}
         kwargs["opacity"] = 0.6
         kwargs["blending"] = "translucent"
@@ -125,6 +132,14 @@ def array_to_layer_data(
             kwargs["contrast_limits"] = window_limits("abdomen")
         kwargs["interpolation3d"] = "linear"
     return (view, kwargs, kind)
+
+
+def _present_if_needed(source_path, header, data) -> list[int] | None:
+    """Label values present, only when no name source exists (the ``label N`` rule)."""
+    table = label_table_for(source_path, header, present=())
+    if table.source.startswith("no names"):
+        return present_labels(data)
+    return None
 
 
 def volume_to_layer_data(vol: NiftiVolume, kind: str, name: str | None = None) -> tuple:
