@@ -1,0 +1,239 @@
+"""Compare one prediction with its ground truth: arrays (:func:`compare_arrays`) or files."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .classes import ClassPlan, parse_map, plan_classes, relabel
+from .lesions import MATCH_RULES, compare_lesions
+from .results import CaseComparison, ClassMetrics
+from .surface import mask_box, surface_distances, surface_metrics
+
+__all__ = ["GridMismatchError", "compare_arrays", "compare_files", "DEFAULT_TOLERANCE_MM"]
+
+DEFAULT_TOLERANCE_MM = 2.0
+_CHUNK = 1 << 22  # voxels per joint-histogram chunk (bounds the intp temporary to 32 MB)
+
+
+class GridMismatchError(ValueError):
+    """Ground truth and prediction are not on the same voxel grid."""
+
+
+def _div(a: float, b: float) -> float:
+    return float(a) / float(b) if b else math.nan
+
+
+def _spacing_and_linear(affine: np.ndarray):
+    lin = np.asarray(affine, float)[:3, :3]
+    spacing = np.linalg.norm(lin, axis=0)
+    gram = lin.T @ lin
+    off = np.abs(gram - np.diag(np.diag(gram))).max()
+    # orthogonal axes (any rotation/flip): spacing alone gives the exact distances
+    return tuple(float(s) for s in spacing), (None if off <= 1e-6 * gram.max() else lin)
+
+
+def _joint_counts(g: np.ndarray, p: np.ndarray, k: int) -> np.ndarray:
+    """``J[a, b]`` = voxels with ground-truth class a and predicted class b (chunked bincount)."""
+    total = np.zeros(k * k, np.int64)
+    g2 = g.reshape(g.shape[0], -1)
+    p2 = p.reshape(p.shape[0], -1)
+    step = max(1, _CHUNK // max(1, g2.shape[1]))
+    for s in range(0, g2.shape[0], step):
+        idx = g2[s:s + step].astype(np.intp) * k
+        idx += p2[s:s + step]
+        total += np.bincount(idx.ravel(), minlength=k * k)
+    return total.reshape(k, k)
+
+
+def _values(arr: np.ndarray) -> list[int]:
+    a = np.asarray(arr)
+    if a.dtype == bool:
+        return [0, 1]
+    lo, hi = int(a.min()), int(a.max())
+    if lo >= 0 and hi < 256:
+        return [int(v) for v in np.flatnonzero(np.bincount(a.ravel(), minlength=hi + 1))]
+    return [int(v) for v in np.unique(a)]
+
+
+def compare_arrays(
+    gt: np.ndarray,
+    pred: np.ndarray,
+    affine: np.ndarray,
+    *,
+    mapping: dict[int, int] | Sequence[str] | None = None,
+    foreground: bool = False,
+    names: dict[int, str] | None = None,
+    lesion_labels: Sequence[int] | None = None,
+    connectivity: int = 26,
+    match: str = "overlap",
+    tolerance_mm: float = DEFAULT_TOLERANCE_MM,
+    surface: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> CaseComparison:
+    """Voxel, surface and lesion metrics of ``pred`` against ``gt`` on one grid.
+
+    Parameters
+    ----------
+    gt, pred
+        Integer label arrays of the same shape, in the stored order of the file.
+    affine
+        Their voxel-to-RAS affine (spacing for mm, voxel volume for mL, centroids).
+    mapping, foreground, names
+        Class mapping (see :mod:`napari_liverct.compare.classes`); ``mapping`` is
+        ``{pred: gt}`` or ``["P:G", ...]``.
+    lesion_labels
+        Ground-truth classes whose connected components are lesions.  None: the
+        classes whose name says tumour/lesion (:func:`napari_liverct.labels.lesion_label_ids`
+        on ``names``); an empty list or no such class skips the lesion analysis.
+    connectivity, match
+        Lesion components (6 or 26) and matching rule (``"overlap"`` or ``"iou50"``).
+    tolerance_mm
+        Normalised surface Dice tolerance tau.
+    surface
+        Compute HD, HD95, ASSD and NSD (the slowest part).
+    progress
+        Called with a short message before each step.
+
+    Returns
+    -------
+    CaseComparison
+        One :class:`ClassMetrics` per evaluated class (definitions in the package
+        docstring), and the :class:`LesionSummary` when there are lesion classes.
+    """
+    from ..labels import lesion_label_ids
+    from ..stats import voxel_volume_ml
+
+    t0 = time.perf_counter()
+    say = progress or (lambda _msg: None)
+    gt, pred = np.asarray(gt), np.asarray(pred)
+    if gt.shape != pred.shape:
+        raise GridMismatchError(f"ground truth and prediction differ in shape: {gt.shape} vs {pred.shape}")
+    if gt.ndim != 3:
+        raise ValueError(f"expected 3D label arrays, got shape {gt.shape}")
+    if match not in MATCH_RULES:
+        raise ValueError(f"match must be one of {MATCH_RULES}, not {match!r}")
+    if connectivity not in (6, 26):
+        raise ValueError(f"connectivity must be 6 or 26, not {connectivity}")
+    if not (tolerance_mm >= 0 and math.isfinite(tolerance_mm)):
+        raise ValueError(f"tolerance must be a finite number >= 0 mm, not {tolerance_mm}")
+    for what, arr in (("ground truth", gt), ("prediction", pred)):
+        if arr.dtype.kind == "f" and not np.all(np.mod(arr, 1) == 0):
+            raise ValueError(f"{what}: labels are not whole numbers")
+    mapping = mapping if isinstance(mapping, dict) else parse_map(mapping)
+    names = dict(names or {})
+    say("classes")
+    plan = plan_classes(_values(gt), _values(pred), mapping=mapping, foreground=foreground, names=names)
+    k = len(plan.labels) + 1
+    spacing, linear = _spacing_and_linear(affine)
+    vml = voxel_volume_ml(affine)
+    box = mask_box((gt != 0) | (pred != 0))
+    if box is None:
+        box = tuple(slice(0, 0) for _ in range(3))
+    gm = relabel(gt[box], plan.gt_lut, k)
+    pm = relabel(pred[box], plan.pred_lut, k)
+    say("voxel metrics")
+    joint = _joint_counts(gm, pm, k) if gm.size else np.zeros((k, k), np.int64)
+    total = int(gt.size)
+    classes = []
+    for c, (label, name, pvals) in enumerate(zip(plan.labels, plan.names, plan.pred_values), start=1):
+        say(f"class {label} ({name})")
+        tp = int(joint[c, c])
+        n_ref, n_pred = int(joint[c, :].sum()), int(joint[:, c].sum())
+        fp, fn = n_pred - tp, n_ref - tp
+        gt_ml, pred_ml = n_ref * vml, n_pred * vml
+        cm = ClassMetrics(
+            label=int(label), name=name, pred_values=tuple(int(v) for v in pvals), tp=tp, fp=fp, fn=fn,
+            tn=total - tp - fp - fn, dice=_div(2 * tp, 2 * tp + fp + fn), iou=_div(tp, tp + fp + fn),
+            sensitivity=_div(tp, n_ref), precision=_div(tp, n_pred), gt_ml=gt_ml, pred_ml=pred_ml,
+            volume_diff_ml=pred_ml - gt_ml, volume_diff_pct=100.0 * _div(n_pred - n_ref, n_ref),
+            ravd=_div(n_pred - n_ref, n_ref), tolerance_mm=float(tolerance_mm),
+            gt_empty=n_ref == 0, pred_empty=n_pred == 0, both_empty=n_ref == 0 and n_pred == 0,
+        )
+        if surface and not cm.both_empty:
+            sd = surface_distances(gm == c, pm == c, spacing, linear)
+            for key, val in surface_metrics(sd, tolerance_mm).items():
+                setattr(cm, key, val)
+        classes.append(cm)
+    if lesion_labels is None:
+        lesion_labels = lesion_label_ids(names) if plan.mode != "foreground" else []
+    lesion_idx = [plan.index_of(v) for v in lesion_labels if int(v) in plan.labels]
+    missing = [int(v) for v in lesion_labels if int(v) not in plan.labels]
+    notes = []
+    if missing:
+        notes.append(f"lesion classes {missing} are not among the evaluated classes {list(plan.labels)}")
+    lesions = None
+    if lesion_idx:
+        say("lesions")
+        lut = np.zeros(k, bool)
+        lut[lesion_idx] = True
+        lesions = compare_lesions(
+            lut[gm], lut[pm], affine, offset=[b.start for b in box],
+            labels=tuple(int(plan.labels[i - 1]) for i in lesion_idx), connectivity=connectivity, match=match,
+        )
+    return CaseComparison(
+        classes=classes, lesions=lesions, spacing_mm=spacing, shape=tuple(int(s) for s in gt.shape),
+        voxel_ml=vml, mode=plan.mode, tolerance_mm=float(tolerance_mm), notes=notes,
+        seconds=time.perf_counter() - t0,
+    )
+
+
+def _read_labels(path):
+    from ..labels import integral_labels
+    from ..nifti import read_nifti
+
+    vol = read_nifti(path)
+    data = integral_labels(np.asarray(vol.data), str(path))
+    if data.ndim == 4 and data.shape[3] == 1:
+        data = data[..., 0]
+    if data.ndim != 3:
+        raise ValueError(f"{path}: expected a 3D label volume, got shape {data.shape}")
+    return data, vol.affine
+
+
+def compare_files(
+    gt_path, pred_path, *, resample: bool = False, names: dict[int, str] | None = None, **kwargs
+) -> CaseComparison:
+    """:func:`compare_arrays` on two NIfTI label files.
+
+    Class names (and hence the default lesion classes) come from a dataset.json near
+    the ground truth (:func:`napari_liverct.labels.label_names_for`) unless ``names``
+    is given.
+
+    Raises
+    ------
+    GridMismatchError
+        When the two files are not on the same grid (naming both) and ``resample`` is
+        False; with ``resample`` the prediction is resampled onto the ground-truth grid
+        by nearest neighbour and the result's ``resampled`` and ``notes`` say so.
+    """
+    from ..geometry import grid_mismatch
+    from ..labels import label_names_for
+    from ..stats import resample_labels_nearest
+
+    gt, gaff = _read_labels(gt_path)
+    pred, paff = _read_labels(pred_path)
+    why = grid_mismatch(gt.shape, gaff, pred.shape, paff)
+    notes = []
+    if why is not None:
+        if not resample:
+            raise GridMismatchError(
+                f"{gt_path} (ground truth) and {pred_path} (prediction) are not on the same grid ({why}); "
+                "use --resample to resample the prediction onto the ground truth (nearest neighbour)"
+            )
+        pred = resample_labels_nearest(pred, paff, gt.shape, gaff)
+        notes.append(f"prediction resampled onto the ground-truth grid by nearest neighbour ({why})")
+    if names is None:
+        names = label_names_for(gt_path)
+    res = compare_arrays(gt, pred, gaff, names=names, **kwargs)
+    res.gt_file, res.pred_file = str(gt_path), str(pred_path)
+    res.resampled = why is not None
+    res.notes = notes + res.notes
+    return res
+
+
+def plan_for(gt, pred, **kwargs) -> ClassPlan:  # pragma: no cover - convenience for the widget
+    return plan_classes(_values(gt), _values(pred), **kwargs)
