@@ -57,3 +57,183 @@ def layer_data_like(
     )
     ld[1]["metadata"] = {**md, **ld[1]["metadata"]}
     return ld
+
+
+# ---------------------------------------------------------------- label roles
+def layer_label_names(layer: "napari.layers.Labels | None") -> dict[int, str]:
+    """The class names of a labels layer (``metadata["label_names"]``), else ``{}``."""
+    if layer is None:
+        return {}
+    return {int(k): str(v) for k, v in dict((layer.metadata or {}).get("label_names") or {}).items()}
+
+
+def labels_present(layer: "napari.layers.Labels", target: int = 2_000_000) -> list[int]:
+    """Non-zero label values of a layer: its named classes plus those seen in a strided sample.
+
+    Never a pass over the whole volume (a 61-class map of 512 x 512 x 600 voxels
+    would take seconds); a class too small to be hit by the sample still appears
+    when the layer's names list it.
+    """
+    data = layer.data
+    n = int(np.prod(data.shape[-3:]))
+    step = max(1, int(round((n / target) ** (1 / 3))))
+    sl = (Ellipsis,) + tuple(slice(None, None, step) for _ in range(3))
+    seen = {int(v) for v in np.unique(np.asarray(data[sl])) if v != 0}
+    return sorted(seen | {k for k in layer_label_names(layer) if k != 0})
+
+
+def default_label_roles(layer: "napari.layers.Labels | None") -> tuple[list[int], list[int]]:
+    """``(organ labels, lesion labels)`` from a layer's class names; never a guess by value."""
+    from ..labels import lesion_label_ids, organ_label_ids
+
+    names = layer_label_names(layer)
+    return organ_label_ids(names), lesion_label_ids(names)
+
+
+def parse_label_list(text: str, what: str = "labels") -> list[int]:
+    """``"1, 5 7"`` -> ``[1, 5, 7]``; empty text -> ``[]``; anything else: ValueError."""
+    import re
+
+    parts = [p for p in re.split(r"[,\s;]+", str(text).strip()) if p]
+    try:
+        values = sorted({int(p) for p in parts})
+    except ValueError:
+        raise ValueError(f"{what}: {text!r} is not a list of label numbers (e.g. '2' or '2, 3')") from None
+    if any(v <= 0 for v in values):
+        raise ValueError(f"{what}: label numbers must be positive (0 is the background), not {text!r}")
+    return values
+
+
+def format_label_list(values) -> str:
+    return ", ".join(str(int(v)) for v in values)
+
+
+def label_color(layer, value: int) -> tuple[float, float, float, float]:
+    """RGBA (0-1) the labels layer draws ``value`` with (its own colormap)."""
+    try:
+        c = np.asarray(layer.get_color(int(value)), float).ravel()
+    except Exception:  # noqa: BLE001 - colours are cosmetic
+        c = np.array([0.8, 0.8, 0.8, 1.0])
+    if c.size < 4:
+        c = np.r_[c[:3], 1.0]
+    return tuple(float(x) for x in c[:4])
+
+
+# ---------------------------------------------------------------- worker lifetime
+class WorkerGuard:
+    """Stops a widget's napari thread workers when the widget or its window goes away.
+
+    A ``thread_worker`` still running when Qt tears the window down emits into
+    deleted widgets, and a worker (or a Dask cluster inside a survey generator)
+    alive at interpreter exit can crash it ("Segmentation fault" at exit).  The
+    guard asks every tracked worker to quit (generator workers stop at their next
+    ``yield``; a survey's ``with dask_client()`` block then closes its cluster)
+    and waits for them, when
+
+    * the top-level window holding the widget is closed (event filter on
+      ``widget.window()``, installed when the widget is first shown/docked),
+    * the widget is destroyed,
+    * the application is about to quit.
+    """
+
+    def __init__(self, widget, timeout_ms: int = 15000) -> None:
+        import weakref
+
+        from qtpy.QtCore import QObject
+        from qtpy.QtWidgets import QApplication
+
+        self._workers: list = []
+        self._timeout_ms = int(timeout_ms)
+        # weak references only: the guard must not keep the widget or the viewer's
+        # window alive (napari's tests check that no QtViewer leaks)
+        self._widget = weakref.ref(widget)
+        self._window = lambda: None
+        guard_ref = weakref.ref(self)
+
+        class _Filter(QObject):
+            def eventFilter(self, obj, event):  # noqa: N802 - Qt API
+                from qtpy.QtCore import QEvent
+
+                guard = guard_ref()
+                if guard is None:
+                    return False
+                kind = event.type()
+                if kind == QEvent.Type.Close and obj is guard._window():
+                    guard.stop_all()
+                elif kind in (QEvent.Type.Show, QEvent.Type.ParentChange) and obj is guard._widget():
+                    guard.attach_window()
+                return False
+
+        self._filter = _Filter()
+        widget.installEventFilter(self._filter)
+        widget.destroyed.connect(self.stop_all)
+        app = QApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(self.stop_all)
+            widget.destroyed.connect(lambda *_: _safe_disconnect(app.aboutToQuit, self.stop_all))
+
+    def attach_window(self) -> None:
+        """Watch the widget's current top-level window for its Close event."""
+        import weakref
+
+        widget = self._widget()
+        try:
+            win = widget.window() if widget is not None else None
+        except RuntimeError:  # already deleted
+            return
+        if win is None or win is widget or win is self._window():
+            return
+        old = self._window()
+        if old is not None:
+            try:
+                old.removeEventFilter(self._filter)
+            except RuntimeError:
+                pass
+        self._window = weakref.ref(win)
+        win.installEventFilter(self._filter)
+
+    def track(self, worker):
+        """Remember ``worker`` until it finishes; returns it."""
+        self._workers.append(worker)
+
+        def forget(*_args, wk=worker):
+            if wk in self._workers:
+                self._workers.remove(wk)
+
+        worker.finished.connect(forget)
+        return worker
+
+    def stop_all(self, *_args) -> int:
+        """Ask every tracked worker to quit and wait for it; returns how many were alive."""
+        import time
+
+        from qtpy.QtCore import QThreadPool
+
+        alive = [w for w in self._workers if not _started_and_done(w)]
+        for w in alive:
+            try:
+                w.quit()
+            except RuntimeError:  # its Qt object is already gone
+                pass
+        if alive:
+            deadline = time.monotonic() + self._timeout_ms / 1000.0
+            pool = QThreadPool.globalInstance()
+            while any(getattr(w, "is_running", False) for w in alive) and time.monotonic() < deadline:
+                pool.waitForDone(50)
+        self._workers.clear()
+        return len(alive)
+
+
+def _started_and_done(worker) -> bool:
+    """True for a worker that ran and finished (or was never started)."""
+    try:
+        return not getattr(worker, "is_running", False)
+    except RuntimeError:
+        return True
+
+
+def _safe_disconnect(signal, slot) -> None:
+    try:
+        signal.disconnect(slot)
+    except (RuntimeError, TypeError):
+        pass

@@ -19,7 +19,9 @@ from qtpy.QtWidgets import (
     QSpinBox, QTableWidget, QTabWidget, QVBoxLayout, QWidget,
 )
 
+from .._napari_compat import layer_kind
 from ..dataset import Case, Dataset, decathlon_datalist, load_dataset
+from ._common import WorkerGuard
 from ._survey_view import TABLE_COLUMNS, fmt, fill_table, plot_survey
 
 if TYPE_CHECKING:
@@ -52,6 +54,8 @@ class DatasetWidget(QWidget):
         self.tabs = tabs
         lay = QVBoxLayout(self)
         lay.addWidget(tabs)
+        # a survey's Dask cluster lives inside its worker's generator: stop it with the window
+        self.workers = WorkerGuard(self)
 
     # ----------------------------------------------------------------- layout
     def _build_cases_tab(self) -> QWidget:
@@ -62,9 +66,9 @@ class DatasetWidget(QWidget):
         self.path_edit.setPlaceholderText("dataset folder or dataset.json")
         self.path_edit.returnPressed.connect(lambda: self.load(self.path_edit.text()))
         folder_btn = QPushButton("Folder…")
-        folder_btn.clicked.connect(self._pick_folder)
+        folder_btn.clicked.connect(lambda _checked=False: self._pick_folder())
         json_btn = QPushButton("json…")
-        json_btn.clicked.connect(self._pick_json)
+        json_btn.clicked.connect(lambda _checked=False: self._pick_json())
         row.addWidget(self.path_edit)
         row.addWidget(folder_btn)
         row.addWidget(json_btn)
@@ -83,9 +87,10 @@ class DatasetWidget(QWidget):
         self.prev_btn = QPushButton("◀ Previous")
         self.open_btn = QPushButton("Open")
         self.next_btn = QPushButton("Next ▶")
-        self.prev_btn.clicked.connect(self.previous_case)
-        self.open_btn.clicked.connect(self.open_selected)
-        self.next_btn.clicked.connect(self.next_case)
+        # clicked(bool) would pass `checked` into the slot: drop it explicitly
+        self.prev_btn.clicked.connect(lambda _checked=False: self.previous_case())
+        self.open_btn.clicked.connect(lambda _checked=False: self.open_selected())
+        self.next_btn.clicked.connect(lambda _checked=False: self.next_case())
         for b in (self.prev_btn, self.open_btn, self.next_btn):
             nav.addWidget(b)
         lay.addLayout(nav)
@@ -111,7 +116,7 @@ class DatasetWidget(QWidget):
         lay.addLayout(form)
         row = QHBoxLayout()
         self.run_btn = QPushButton("Run survey")
-        self.run_btn.clicked.connect(self._run_or_cancel)
+        self.run_btn.clicked.connect(lambda _checked=False: self._run_or_cancel())
         self.progress = QProgressBar()
         row.addWidget(self.run_btn)
         row.addWidget(self.progress)
@@ -122,7 +127,7 @@ class DatasetWidget(QWidget):
         self.table.setHorizontalHeaderLabels(TABLE_COLUMNS)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
-        self.table.cellDoubleClicked.connect(self._open_from_table)
+        self.table.cellDoubleClicked.connect(lambda row, col: self._open_from_table(row, col))
         lay.addWidget(self.table, stretch=2)
         self.figure = Figure(figsize=(5, 2.4), dpi=90)
         self.canvas = FigureCanvasQTAgg(self.figure)
@@ -228,6 +233,7 @@ class DatasetWidget(QWidget):
 
         worker = create_worker(_read_case, case, _ignore_errors=True)
         self._pending, self._open_worker = case, worker
+        self.workers.track(worker)
 
         def done(layer_data, wk=worker):
             if wk is self._open_worker:  # a later click wins over a slower earlier read
@@ -248,11 +254,12 @@ class DatasetWidget(QWidget):
         old = [lyr for lyr in self._case_layers if lyr in self.viewer.layers]
         state = {}
         for lyr in old:
-            keep = _IMAGE_KEEP if lyr._type_string == "image" else _LABELS_KEEP
+            kind = layer_kind(lyr)
+            keep = _IMAGE_KEEP if kind == "image" else _LABELS_KEEP
             st = {k: getattr(lyr, k) for k in keep}
             if "colormap" in st:
                 st["colormap"] = st["colormap"].name
-            state.setdefault(lyr._type_string, st)
+            state.setdefault(kind, st)
         index = min((self.viewer.layers.index(lyr) for lyr in old), default=len(self.viewer.layers))
         for lyr in old:
             self.viewer.layers.remove(lyr)
@@ -310,7 +317,7 @@ class DatasetWidget(QWidget):
         worker.returned.connect(self.set_report)
         worker.errored.connect(lambda exc: self.summary_label.setText(f"<b>Survey failed</b>: {exc}"))
         worker.finished.connect(self._on_finished)
-        self._worker = worker
+        self._worker = self.workers.track(worker)
         self.run_btn.setText("Cancel")
         where = scheduler or f"{min(workers, len(cases))} local worker processes"
         self.summary_label.setText(f"surveying {len(cases)} cases on {where}…")

@@ -68,6 +68,9 @@ class MonaiPipelineWidget(Container):
         viewer.layers.events.inserted.connect(self._refresh)
         viewer.layers.events.removed.connect(self._refresh)
         self.native.destroyed.connect(self._disconnect)
+        from ._common import WorkerGuard
+
+        self.workers = WorkerGuard(self.native)
         self._refresh()
 
     def _disconnect(self, *_) -> None:
@@ -163,6 +166,7 @@ class MonaiPipelineWidget(Container):
         worker.returned.connect(lambda res: self._on_done(res, names))
         worker.errored.connect(self._on_error)
         worker.finished.connect(lambda: setattr(self.run_button, "enabled", True))
+        self.workers.track(worker)
         self.run_button.enabled = False
         self.meta_info.value = "running LoadImaged -> ... -> CropForegroundd through DataLoader ..."
         worker.start()

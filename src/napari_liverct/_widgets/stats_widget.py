@@ -139,6 +139,9 @@ class StatsWidget(QWidget):
         self.lesion_table.currentCellChanged.connect(lambda row, *_: self.go_to_lesion(row))
         for event in ("inserted", "removed", "reordered"):
             getattr(viewer.layers.events, event).connect(self.reset_choices)
+        from ._common import WorkerGuard
+
+        self.workers = WorkerGuard(self)
         self.reset_choices()
 
     @staticmethod
@@ -208,7 +211,7 @@ class StatsWidget(QWidget):
         self.run_button.enabled = False
         self.progress.setVisible(True)
         self.progress.setValue(0)
-        self._worker = worker
+        self._worker = self.workers.track(worker)
         worker.start()
 
     def _on_progress(self, info) -> None:

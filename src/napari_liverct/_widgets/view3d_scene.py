@@ -5,12 +5,19 @@ Shared by :class:`~napari_liverct._widgets.view3d_widget.View3DWidget` and the
 *view layers* built from them (same array, no copy, unless downsampled) and hides
 the sources while it is shown.
 
-Liver semi-transparent with opaque tumours: napari's ``iso_categorical`` rendering
+Which labels mean what is never guessed from their values: the lesion classes are
+those whose *name* says tumour/lesion (:func:`napari_liverct.labels.lesion_label_ids`,
+possibly none) unless the caller passes ``lesion_labels``; every other shown class
+is context (the organ and the rest), each in the colour the labels layer gives it.
+
+Context semi-transparent with opaque lesions: napari's ``iso_categorical`` rendering
 stops each ray at the first labelled voxel, so a per-label alpha on one layer would
-hide the tumours inside the liver.  The view therefore uses two Labels layers over
-the same array: a *tumours* layer (only tumour values coloured, opaque) and above it
-a *liver* layer (tumour values transparent, i.e. background for the ray) drawn
-with ``translucent`` blending at ``liver_opacity``.
+hide the lesions inside the organ.  The volume view therefore uses two Labels layers
+over the same array: a *lesions* layer (only lesion values coloured, opaque) and
+above it a *context* layer (lesion values transparent, i.e. background for the
+ray) drawn with ``translucent`` blending at ``liver_opacity``.  The surfaces view
+likewise has at most two Surface layers (lesions, context), whatever the number
+of classes.
 """
 
 from __future__ import annotations
@@ -21,10 +28,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..geometry import grid_mismatch, ras_to_world
-from ..labels import TUMOUR_COLOR, label_colors
+from ..labels import lesion_label_ids
 from ..layers import array_to_layer_data
 from ..view3d import SurfaceMesh, downsample_affine, lesion_camera
-from ._common import layer_disk_view
+from ._common import label_color, labels_present, layer_disk_view, layer_label_names
 from .view3d_surfaces import (  # noqa: F401 - re-exported, used by the widget and tests
     VIEW_TAG,
     add_surface_layers,
@@ -79,10 +86,14 @@ AUTO_DOWNSAMPLE_VOXELS = (16_000_000, 64_000_000)
 #: 3D rendering modes: ray-cast label volumes (exact voxels) or triangle meshes.
 RENDER_MODES = ("volume", "surfaces")
 def tumour_values(label_names: dict[int, str]) -> list[int]:
-    """Label values whose name says tumour/lesion (default MSD: ``[2]``)."""
-    keys = ("tumo", "cancer", "lesion", "metast")
-    vals = [int(k) for k, n in label_names.items() if any(w in str(n).lower() for w in keys)]
-    return vals or [2]
+    """Label values whose name says tumour/lesion; empty when none does (never ``[2]`` by default)."""
+    return lesion_label_ids({int(k): str(v) for k, v in dict(label_names or {}).items()})
+
+
+def _lesion_ids(labels_layer, lesion_labels) -> list[int]:
+    if lesion_labels is not None:
+        return sorted({int(v) for v in lesion_labels})
+    return tumour_values(layer_label_names(labels_layer))
 
 
 def auto_downsample(shape: tuple[int, ...]) -> int:
@@ -102,8 +113,11 @@ class View3DLayers:
     factor: int = 1
     image_factor: int = 1
     mode: str = "volume"
-    #: Surface layers (``mode == "surfaces"``), tumours first.
+    #: Surface layers (``mode == "surfaces"``), lesions first.
     surfaces: list = field(default_factory=list)
+    #: Label values drawn as lesions, and all label values drawn.
+    lesion_labels: list = field(default_factory=list)
+    shown_labels: list = field(default_factory=list)
 
     @property
     def layers(self) -> list:
@@ -159,6 +173,8 @@ def setup_3d_view(
     image_factor: int | None = None,
     show_image: bool = True,
     meshes: list[SurfaceMesh] | None = None,
+    lesion_labels=None,
+    show_labels=None,
 ) -> View3DLayers:
     """Add the 3D view layers, hide their sources and switch the viewer to 3D.
 
@@ -176,9 +192,16 @@ def setup_3d_view(
     show_image
         False leaves the CT out of the view (labels only).
     meshes
-        Surfaces to show in ``"surfaces"`` mode (RAS mm, e.g. cached ones).
+        Surfaces to show in ``"surfaces"`` mode (RAS mm, e.g. cached ones);
+        only those of ``show_labels`` are shown.
+    lesion_labels
+        Label values drawn as opaque lesions (the navigator's lesions); None:
+        the classes whose name says tumour/lesion, possibly none.
+    show_labels
+        Label values to draw; None: every class of the layer (named, or seen in
+        a strided sample).
     liver_opacity
-        Opacity of the non-tumour labels (0-1).
+        Opacity of the non-lesion labels (0-1).
     window
         Contrast limits of the CT in HU.
     rendering
@@ -199,35 +222,41 @@ def setup_3d_view(
         )
         if rendering == "attenuated_mip":
             out.image.attenuation = 0.3
+    if labels_layer is not None:
+        lesions = _lesion_ids(labels_layer, lesion_labels)
+        shown = labels_present(labels_layer) if show_labels is None else sorted({int(v) for v in show_labels})
+        out.lesion_labels, out.shown_labels = lesions, shown
     if labels_layer is not None and mode == "surfaces":
         if meshes is None:
-            meshes = view_surfaces(labels_layer)
-        names = dict((labels_layer.metadata or {}).get("label_names") or {})
+            meshes = view_surfaces(labels_layer, label_values=shown)
+        colors = {v: label_color(labels_layer, v) for v in shown}
         out.surfaces = surface_layers(
-            meshes, (labels_layer.metadata or {}).get("residual"), liver_opacity=liver_opacity,
-            tumour_labels=tumour_values(names) if names else [2], prefix=f"{labels_layer.name} ",
+            [m for m in meshes if m.label in colors], (labels_layer.metadata or {}).get("residual"),
+            liver_opacity=liver_opacity, tumour_labels=lesions, prefix=f"{labels_layer.name} ",
+            colors=colors, merge=True,
         )
         out.set_tumours_only(tumours_only)
     elif labels_layer is not None:
-        names = dict((labels_layer.metadata or {}).get("label_names") or {0: "background", 1: "liver", 2: "tumour"})
-        tum = tumour_values(names)
-        base = label_colors(names)
         clear = (0.0, 0.0, 0.0, 0.0)
-        tum_colors = {k: (v if k in tum else clear) for k, v in base.items()}
-        tum_colors[None] = clear
-        for t in tum:
-            tum_colors.setdefault(t, TUMOUR_COLOR)
-        liv_colors = {k: (clear if k in tum else v) for k, v in base.items()}
-        liv_colors[None] = clear
-        out.tumours = _view_layer(labels_layer, "labels", out.factor, "tumours (3D)", opacity=1.0)
-        out.tumours.colormap = DirectLabelColormap(color_dict=tum_colors)
-        out.liver = _view_layer(
-            labels_layer, "labels", out.factor, "liver (3D)", opacity=float(liver_opacity), blending="translucent"
-        )
-        out.liver.colormap = DirectLabelColormap(color_dict=liv_colors)
+        colors = {v: label_color(labels_layer, v)[:3] + (1.0,) for v in shown}
+        tum_colors = {v: c for v, c in colors.items() if v in lesions}
+        liv_colors = {v: c for v, c in colors.items() if v not in lesions}
+        if tum_colors:
+            tum_colors.update({0: clear, None: clear})
+            out.tumours = _view_layer(labels_layer, "labels", out.factor, "lesions (3D)", opacity=1.0)
+            out.tumours.colormap = DirectLabelColormap(color_dict=tum_colors)
+        if liv_colors:
+            liv_colors.update({0: clear, None: clear})
+            out.liver = _view_layer(
+                labels_layer, "labels", out.factor, "labels (3D)", opacity=float(liver_opacity),
+                blending="translucent",
+            )
+            out.liver.colormap = DirectLabelColormap(color_dict=liv_colors)
         for lay in (out.tumours, out.liver):
-            lay.rendering = "iso_categorical"
-        out.liver.visible = not tumours_only
+            if lay is not None:
+                lay.rendering = "iso_categorical"
+        if out.liver is not None:
+            out.liver.visible = not tumours_only
     for src in (image_layer, labels_layer):
         if src is not None and src.visible:
             src.visible = False
@@ -327,23 +356,33 @@ def set_clipping(layers: list, axis: int | None, position_mm: float = 0.0, keep_
         lay.experimental_clipping_planes = [{"position": tuple(pos), "normal": tuple(normal), "enabled": True}]
 
 
-def lesion_list(labels_layer: "napari.layers.Labels", image_layer=None, label: int | None = None) -> list[dict]:
+def lesion_list(
+    labels_layer: "napari.layers.Labels", image_layer=None, label: int | None = None, lesion_labels=None,
+) -> list[dict]:
     """Lesions of a labels layer from :func:`napari_liverct.stats.lesion_stats`.
 
-    Each dict gains ``centroid_world`` (napari world ``(S, P, L)`` mm as displayed).
-    Lesion 1 is the largest.
+    The lesions are the connected components of ``label``, or of the union of
+    ``lesion_labels`` (default: the classes named tumour/lesion).  No lesion
+    class means no lesions (an empty list), never "label 2".  Each dict gains
+    ``centroid_world`` (napari world ``(S, P, L)`` mm as displayed).  Lesion 1 is
+    the largest.
     """
     from ..stats import lesion_stats
 
+    values = [int(label)] if label is not None else _lesion_ids(labels_layer, lesion_labels)
+    if not values:
+        return []
     disk, affine = layer_disk_view(labels_layer)
-    names = (labels_layer.metadata or {}).get("label_names") or {2: "tumour"}
-    value = tumour_values(names)[0] if label is None else int(label)
     image = None
     if image_layer is not None:
         idisk, iaff = layer_disk_view(image_layer)
         if grid_mismatch(idisk.shape, iaff, disk.shape, affine) is None:
             image = idisk
-    lesions = lesion_stats(image, np.asarray(disk), affine, label=value)
+    if len(values) == 1:
+        lesions = lesion_stats(image, np.asarray(disk), affine, label=values[0])
+    else:
+        mask = np.isin(np.asarray(disk), values).astype(np.uint8)
+        lesions = lesion_stats(image, mask, affine, label=1)
     residual = (labels_layer.metadata or {}).get("residual")
     for les in lesions:
         les["centroid_world"] = [float(v) for v in ras_to_world(np.asarray(les["centroid_mm"]), residual)]

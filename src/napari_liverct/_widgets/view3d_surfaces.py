@@ -47,15 +47,12 @@ def software_gl(viewer: napari.viewer.Viewer | None) -> bool:
 
     Unknown (no canvas, no context) counts as software, the cautious choice.
     """
-    try:
-        from vispy.gloo import gl
+    from .._napari_compat import gl_renderer
 
-        canvas = viewer.window._qt_viewer.canvas._scene_canvas
-        canvas.set_current()
-        renderer = str(gl.glGetParameter(gl.GL_RENDERER)).lower()
-    except Exception:  # noqa: BLE001 - any failure means "cannot tell"
+    renderer = gl_renderer(viewer) if viewer is not None else None
+    if renderer is None:
         return True
-    return any(k in renderer for k in _SOFTWARE_GL)
+    return any(k in renderer.lower() for k in _SOFTWARE_GL)
 
 
 def auto_render_mode(shape: tuple[int, ...], software: bool = True) -> str:
@@ -71,20 +68,22 @@ def surface_downsample(shape: tuple[int, ...], target_voxels: int = SURFACE_TARG
 
 
 def build_surfaces(
-    labels_layer: "napari.layers.Labels", *, step_size: int = 1, smooth_iterations: int = 15, decimate: float = 0.0
+    labels_layer: "napari.layers.Labels", *, step_size: int = 1, smooth_iterations: int = 15, decimate: float = 0.0,
+    label_values=None,
 ) -> list[SurfaceMesh]:
-    """Meshes of every label of a layer (RAS mm), computed on its stored-order view."""
+    """Meshes of the labels of a layer (RAS mm; ``label_values``, default all), on its stored-order view."""
     disk, affine = layer_disk_view(labels_layer)
     names = (labels_layer.metadata or {}).get("label_names")
     return label_surfaces(
         np.asarray(disk), affine, label_names=names, step_size=step_size,
         smooth_iterations=smooth_iterations, decimate=decimate,
+        label_values=None if label_values is None else [int(v) for v in label_values],
     )
 
 
 def view_surfaces(
     labels_layer: "napari.layers.Labels", *, target_voxels: int = SURFACE_TARGET_VOXELS,
-    smooth_iterations: int = 5, decimate: float = 0.5,
+    smooth_iterations: int = 5, decimate: float = 0.5, label_values=None,
 ) -> list[SurfaceMesh]:
     """Light meshes for the fast 3D view: block-downsampled labels, smoothed, decimated.
 
@@ -102,32 +101,57 @@ def view_surfaces(
     return label_surfaces(
         np.asarray(disk), affine, label_names=names, smooth_iterations=smooth_iterations,
         decimate=decimate, downsample=f,
+        label_values=None if label_values is None else [int(v) for v in label_values],
     )
 
 
-def surface_layers(
-    meshes: list[SurfaceMesh], residual=None, liver_opacity: float = 0.4, tumour_labels=(2,), prefix: str = "",
-) -> list:
-    """One napari Surface layer per mesh (world mm), tumours first and opaque, others translucent."""
-    from napari.layers import Surface
-
-    tum = {int(t) for t in tumour_labels}
-
-    def is_tumour(m):
-        return m.label in tum or "tumo" in m.name.lower()
-
-    out = []
-    for m in sorted(meshes, key=lambda m: 0 if is_tumour(m) else 1):
-        verts = m.world_vertices(residual)
-        colors = np.tile(np.asarray(m.color, float)[:4], (len(verts), 1))
-        t = is_tumour(m)
+def _merge(meshes: list[SurfaceMesh], residual, colors: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    verts, faces, cols, offset = [], [], [], 0
+    for m in meshes:
+        v = m.world_vertices(residual)
+        verts.append(v)
         # SurfaceMesh faces are wound outwards in RAS/LPS; listing the vertices in
         # napari's (S, P, L) order mirrors them, so reverse the winding to keep the
         # normals (hence the lighting) pointing outwards
+        faces.append(np.asarray(m.faces)[:, ::-1] + offset)
+        cols.append(np.tile(np.asarray(colors.get(m.label, m.color), float)[:4], (len(v), 1)))
+        offset += len(v)
+    return np.concatenate(verts), np.ascontiguousarray(np.concatenate(faces)), np.concatenate(cols)
+
+
+def surface_layers(
+    meshes: list[SurfaceMesh], residual=None, liver_opacity: float = 0.4, tumour_labels=(), prefix: str = "",
+    colors: dict | None = None, merge: bool = False,
+) -> list:
+    """Napari Surface layers (world mm): lesions (``tumour_labels``) first and opaque, others translucent.
+
+    ``merge=False``: one layer per mesh.  ``merge=True``: at most two layers, all
+    lesion meshes in one and all other meshes in another, each vertex in its
+    label's colour (``colors``: value -> RGBA, default the mesh's own), so a
+    61-class map adds two layers, not 61.  A mesh is a lesion only when its
+    value is in ``tumour_labels``; names are never guessed from.
+    """
+    from napari.layers import Surface
+
+    tum = {int(t) for t in tumour_labels}
+    colors = {int(k): v for k, v in (colors or {}).items()}
+    groups = [(True, [m for m in meshes if m.label in tum]), (False, [m for m in meshes if m.label not in tum])]
+    if not merge:
+        groups = [(m.label in tum, [m]) for _t, ms in groups for m in ms]
+    out = []
+    for t, ms in groups:
+        ms = [m for m in ms if len(m.faces)]
+        if not ms:
+            continue
+        verts, faces, vcols = _merge(ms, residual, colors)
+        if len(ms) == 1:
+            name, label = ms[0].name, ms[0].label
+        else:
+            name, label = f"{len(ms)} {'lesion classes' if t else 'labels'}", None
         out.append(Surface(
-            (verts, np.ascontiguousarray(m.faces[:, ::-1])), name=f"{prefix}{m.name} surface", vertex_colors=colors, shading="smooth",
+            (verts, faces), name=f"{prefix}{name} surface", vertex_colors=vcols, shading="smooth",
             opacity=1.0 if t else float(liver_opacity), blending="opaque" if t else "translucent",
-            metadata={"label": m.label, "name": m.name, "tumour": t, VIEW_TAG: True},
+            metadata={"label": label, "labels": [m.label for m in ms], "name": name, "tumour": t, VIEW_TAG: True},
         ))
     return out
 
@@ -145,45 +169,15 @@ def fix_surface_visual(viewer: napari.viewer.Viewer, layer, cull: bool = False) 
       depending on triangle order (blotchy); culling the far faces (``cull``)
       gives one even tint, like the first-hit volume rendering.
 
-    napari has no public switch for either, so this patches the layer's vispy
-    visual (``viewer.window._qt_viewer``); returns False when it cannot be
-    reached, the surface is then drawn with napari's defaults.
+    napari has no public switch for either, so this goes through
+    :func:`napari_liverct._napari_compat.install_surface_lighting`; returns False
+    when the visual cannot be reached, the surface is then drawn with napari's defaults.
     """
-    try:
-        visual = viewer.window._qt_viewer.canvas.layer_to_visual[layer]
-    except (AttributeError, KeyError):
-        return False
-    node = visual.node
-    original_light, original_blending = visual._on_view_direction_change, visual._on_blending_change
+    from .._napari_compat import install_surface_lighting
 
-    def cull_mode() -> str:
-        # faces are wound outwards; the depth-axis flip mirrors the screen, so the
-        # faces turned towards the viewer wind clockwise and GL's "front"
-        # (counter-clockwise) faces are the far ones
-        return "front" if _depth_flipped(viewer) else "back"
-
-    def light(view=None, up=None):
-        if view is not None and up is not None:
-            view, up = np.asarray(view, float), np.asarray(up, float)
-            sign = -1.0 if _depth_flipped(viewer) else 1.0
-            visual._light_direction = sign * (up - view + np.cross(up, view))
-            if cull:  # the orientation may have changed since the last call
-                node.update_gl_state(cull_face=cull_mode())
-        original_light()
-
-    def blending(event=None):  # napari resets the whole GL state on reorder
-        original_blending(event)
-        if cull:
-            node.update_gl_state(cull_face=cull_mode())
-            node.update()
-
-    visual._on_view_direction_change, visual._on_blending_change = light, blending
-    if cull:
-        layer.events.blending.connect(blending)
-    cam = camera_of(viewer)
-    light(np.asarray(cam.view_direction, float)[::-1], np.asarray(cam.up_direction, float)[::-1])
-    blending()
-    return True
+    return install_surface_lighting(
+        viewer, layer, depth_flipped=lambda: _depth_flipped(viewer), cull=cull, camera=camera_of(viewer),
+    )
 
 
 def _depth_flipped(viewer) -> bool:
@@ -193,11 +187,12 @@ def _depth_flipped(viewer) -> bool:
 
 def add_surface_layers(
     viewer: napari.viewer.Viewer, meshes: list[SurfaceMesh], residual=None, liver_opacity: float = 0.4,
-    prefix: str = "",
+    prefix: str = "", tumour_labels=(), colors: dict | None = None,
 ) -> list:
-    """Add one napari Surface layer per mesh (vertices in world mm); tumours opaque, others translucent."""
+    """Add one napari Surface layer per mesh (vertices in world mm); lesions opaque, others translucent."""
     out = []
-    for lay in surface_layers(meshes, residual, liver_opacity, prefix=prefix):
+    for lay in surface_layers(meshes, residual, liver_opacity, tumour_labels=tumour_labels, prefix=prefix,
+                              colors=colors):
         if lay.name in viewer.layers:
             viewer.layers.remove(lay.name)
         viewer.layers.append(lay)

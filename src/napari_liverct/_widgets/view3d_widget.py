@@ -10,13 +10,18 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from qtpy.QtCore import Qt, QTimer
+from qtpy.QtGui import QColor, QIcon, QPixmap
 from qtpy.QtWidgets import (
-    QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
-    QPushButton, QSlider, QSpinBox, QVBoxLayout, QWidget,
+    QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QFrame, QHBoxLayout, QLabel,
+    QLineEdit, QListWidget, QListWidgetItem, QPushButton, QScrollArea, QSlider, QSpinBox, QVBoxLayout,
+    QWidget,
 )
 
+from .._napari_compat import unwrap
 from ..view3d import COORDINATE_SYSTEMS, export_meshes
 from . import view3d_scene as scene
+from ._common import default_label_roles, format_label_list, label_color, labels_present, layer_label_names, \
+    parse_label_list
 from .view3d_surfaces import AUTO_SURFACE_VOXELS
 
 if TYPE_CHECKING:
@@ -53,8 +58,20 @@ class View3DWidget(QWidget):
         self._ct_hidden_moving = False
         self._software: bool | None = None  # software OpenGL? (asked once)
 
-        lay = QVBoxLayout(self)
+        # the controls sit in a scroll area: docked under another widget the dock
+        # gets short, and a plain layout would squash every row to a few pixels
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        content = QWidget()
+        scroll.setWidget(content)
+        outer.addWidget(scroll)
+        self.scroll = scroll
+        lay = QVBoxLayout(content)
         form = QFormLayout()
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.image_combo, self.labels_combo = QComboBox(), QComboBox()
         form.addRow("Image", self.image_combo)
         form.addRow("Labels", self.labels_combo)
@@ -79,6 +96,31 @@ class View3DWidget(QWidget):
         )
         form.addRow(self.hide_ct_moving)
         lay.addLayout(form)
+        lay.addWidget(QLabel("<b>Labels</b> (default from the class names)"))
+        roles = QFormLayout()
+        self.organ_edit, self.lesion_edit = QLineEdit(), QLineEdit()
+        self.organ_edit.setPlaceholderText("none, e.g. 1")
+        self.lesion_edit.setPlaceholderText("none, e.g. 2")
+        self.organ_edit.setToolTip("label numbers of the organ (comma separated)")
+        self.lesion_edit.setToolTip(
+            "label numbers drawn as opaque lesions and walked by the navigator; empty: no lesions "
+            "(a label is never a tumour because of its number)"
+        )
+        roles.addRow("Organ labels", self.organ_edit)
+        roles.addRow("Lesion labels", self.lesion_edit)
+        lay.addLayout(roles)
+        self.show_list = QListWidget()
+        self.show_list.setToolTip("the labels drawn in 3D, each in its labels-layer colour")
+        self.show_list.setMinimumHeight(70)
+        self.show_list.setMaximumHeight(130)
+        lay.addWidget(self.show_list)
+        row0 = QHBoxLayout()
+        self.btn_show_all = QPushButton("All")
+        self.btn_show_roles = QPushButton("Organ + lesions")
+        self.btn_show_none = QPushButton("None")
+        for b in (self.btn_show_all, self.btn_show_roles, self.btn_show_none):
+            row0.addWidget(b)
+        lay.addLayout(row0)
         row = QHBoxLayout()
         self.btn_3d, self.btn_2d = QPushButton("Show in 3D"), QPushButton("Back to 2D")
         row.addWidget(self.btn_3d)
@@ -88,8 +130,8 @@ class View3DWidget(QWidget):
         self.opacity = QSlider(Qt.Orientation.Horizontal)
         self.opacity.setRange(0, 100)
         self.opacity.setValue(35)
-        form2.addRow("Liver opacity", self.opacity)
-        self.tumours_only = QCheckBox("Tumours only")
+        form2.addRow("Other labels opacity", self.opacity)
+        self.tumours_only = QCheckBox("Lesions only")
         form2.addRow(self.tumours_only)
         self.clip_axis = QComboBox()
         self.clip_axis.addItems(list(_AXES))
@@ -138,23 +180,42 @@ class View3DWidget(QWidget):
         lay.addWidget(self.status)
         lay.addStretch(1)
 
-        self.btn_3d.clicked.connect(lambda: self.show_3d())
-        self.btn_2d.clicked.connect(self.show_2d)
+        # clicked(bool) passes `checked` (False) as the first argument: every slot
+        # with a parameter (show_2d(ndisplay), show_3d(blocking)...) is wrapped in a
+        # lambda that drops it (tests click the real buttons)
+        self.btn_3d.clicked.connect(lambda _checked=False: self.show_3d())
+        self.btn_2d.clicked.connect(lambda _checked=False: self.show_2d())
         self.opacity.valueChanged.connect(lambda v: self.set_liver_opacity(v / 100.0))
-        self.tumours_only.toggled.connect(self.set_tumours_only)
+        self.tumours_only.toggled.connect(lambda flag: self.set_tumours_only(bool(flag)))
         for w in (self.clip_axis.currentIndexChanged, self.clip_pos.valueChanged, self.clip_flip.toggled):
-            w.connect(self._apply_clipping)
-        self.btn_prev.clicked.connect(self.previous_lesion)
-        self.btn_next.clicked.connect(self.next_lesion)
-        self.btn_surf.clicked.connect(lambda: self.build_surfaces())
-        self.btn_export.clicked.connect(self._export_dialog)
+            w.connect(lambda *_: self._apply_clipping())
+        self.btn_prev.clicked.connect(lambda _checked=False: self.previous_lesion())
+        self.btn_next.clicked.connect(lambda _checked=False: self.next_lesion())
+        self.btn_surf.clicked.connect(lambda _checked=False: self.build_surfaces())
+        self.btn_export.clicked.connect(lambda _checked=False: self._export_dialog())
+        self.btn_show_all.clicked.connect(lambda _checked=False: self.set_shown_labels(None))
+        self.btn_show_none.clicked.connect(lambda _checked=False: self.set_shown_labels([]))
+        self.btn_show_roles.clicked.connect(
+            lambda _checked=False: self.set_shown_labels(self.organ_labels() + self.lesion_labels()))
+        self.labels_combo.currentTextChanged.connect(lambda _t: self._labels_changed())
+        self.lesion_edit.editingFinished.connect(self._roles_changed)
+        self.organ_edit.editingFinished.connect(self._roles_changed)
+        self._roles_for = None  # id of the labels layer the role fields were filled for
+        self._connections = []
         ev = viewer.layers.events
         for e in (ev.inserted, ev.removed, ev.reordered):
             e.connect(self._refresh_layers)
+            self._connections.append((e, self._refresh_layers))
         cam = scene.camera_of(viewer)
         for name in ("angles", "zoom", "center"):
             getattr(cam.events, name).connect(self._camera_moved)
+            self._connections.append((getattr(cam.events, name), self._camera_moved))
+        from ._common import WorkerGuard
+
+        self.workers = WorkerGuard(self)
+        self.destroyed.connect(lambda *_, c=list(self._connections): _disconnect_all(c))
         self._refresh_layers()
+        self._labels_changed()
 
     # -- layer choice ---------------------------------------------------------------
     def _refresh_layers(self, event=None) -> None:
@@ -173,9 +234,91 @@ class View3DWidget(QWidget):
                 combo.setCurrentText(current)
             combo.blockSignals(False)
 
+        self._labels_changed()
+
+    # -- label roles and the labels shown -------------------------------------------
+    def _labels_changed(self) -> None:
+        """Fill the role fields (from the class names) and the label list for a new labels layer."""
+        lab = self.labels_layer
+        if lab is None:
+            self._roles_for = None
+            self.show_list.clear()
+            return
+        if self._roles_for == id(lab):
+            return
+        self._roles_for = id(lab)
+        organ, lesion = default_label_roles(lab)
+        self.organ_edit.setText(format_label_list(organ))
+        self.lesion_edit.setText(format_label_list(lesion))
+        names = layer_label_names(lab)
+        self.show_list.blockSignals(True)
+        self.show_list.clear()
+        for v in labels_present(lab):
+            item = QListWidgetItem(f"{v}  {names.get(v, f'label {v}')}")
+            item.setData(Qt.ItemDataRole.UserRole, int(v))
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(Qt.CheckState.Checked)
+            pix = QPixmap(12, 12)
+            pix.fill(QColor.fromRgbF(*label_color(lab, v)[:3]))
+            item.setIcon(QIcon(pix))
+            self.show_list.addItem(item)
+        self.show_list.blockSignals(False)
+        self.lesions = []
+        self.current = 0
+        self.lesion_label.setText("no lesions yet" if lesion else
+                                  "no lesion class: name one in 'Lesion labels' to walk lesions")
+
+    def _roles_changed(self) -> None:
+        """The user edited the organ/lesion labels: the lesion list is recomputed on demand."""
+        try:
+            self.lesion_labels()
+            self.organ_labels()
+        except ValueError as exc:
+            self.status.setText(str(exc))
+            return
+        self.lesions = []
+        self.current = 0
+        self.lesion_label.setText("lesions: press Next" if self.lesion_labels() else "no lesion class chosen")
+
+    def organ_labels(self) -> list[int]:
+        """Label values the user says are the organ (default from the class names)."""
+        return parse_label_list(self.organ_edit.text(), "Organ labels")
+
+    def lesion_labels(self) -> list[int]:
+        """Label values the user says are lesions; empty: no lesions."""
+        return parse_label_list(self.lesion_edit.text(), "Lesion labels")
+
+    def set_label_roles(self, organ=None, lesion=None) -> None:
+        """Set the organ and/or lesion label values (as if typed)."""
+        if organ is not None:
+            self.organ_edit.setText(format_label_list(organ))
+        if lesion is not None:
+            self.lesion_edit.setText(format_label_list(lesion))
+        self._roles_changed()
+
+    def shown_labels(self) -> list[int]:
+        """Label values ticked in the list (drawn in 3D)."""
+        out = []
+        for i in range(self.show_list.count()):
+            item = self.show_list.item(i)
+            if item.checkState() == Qt.CheckState.Checked:
+                out.append(int(item.data(Qt.ItemDataRole.UserRole)))
+        return out
+
+    def set_shown_labels(self, values) -> None:
+        """Tick exactly ``values`` (None: all) in the list of labels to draw."""
+        keep = None if values is None else {int(v) for v in values}
+        for i in range(self.show_list.count()):
+            item = self.show_list.item(i)
+            on = keep is None or int(item.data(Qt.ItemDataRole.UserRole)) in keep
+            item.setCheckState(Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
+
     def _layer(self, combo):
         name = combo.currentText()
-        return self.viewer.layers[name] if name and name in self.viewer.layers else None
+        if not name or name not in self.viewer.layers:
+            return None
+        # the layer itself, not napari's per-access proxy: its id keys the mesh cache
+        return unwrap(self.viewer.layers[name])
 
     @property
     def image_layer(self):
@@ -202,8 +345,9 @@ class View3DWidget(QWidget):
             mode = scene.auto_render_mode(src.data.shape[-3:], self._software) if src is not None else "volume"
         return mode
 
-    def _mesh_key(self, lab):
-        return (id(lab), id(lab.data))
+    def _mesh_key(self, lab, shown=None):
+        shown = self.shown_labels() if shown is None else shown
+        return (id(lab), id(lab.data), tuple(shown))
 
     def show_3d(self, blocking: bool = False):
         """Switch to the 3D view of the chosen image and labels.
@@ -215,15 +359,22 @@ class View3DWidget(QWidget):
             self.status.setText("open an image or labels first")
             return None
         lab, mode = self.labels_layer, self._mode()
-        if mode == "surfaces" and lab is not None and self._mesh_key(lab) not in self._view_meshes:
+        try:
+            lesion_labels = self.lesion_labels()
+        except ValueError as exc:
+            self.status.setText(str(exc))
+            return None
+        shown = self.shown_labels()
+        if mode == "surfaces" and lab is not None and self._mesh_key(lab, shown) not in self._view_meshes:
             self._watch(lab)
-            key = self._mesh_key(lab)
+            key = self._mesh_key(lab, shown)
             if blocking:
-                self._view_meshes[key] = scene.view_surfaces(lab)
+                self._view_meshes[key] = scene.view_surfaces(lab, label_values=shown)
             else:
                 from napari.qt.threading import thread_worker
 
-                worker = thread_worker(scene.view_surfaces, progress={"desc": "Building 3D surfaces"})(lab)
+                worker = thread_worker(scene.view_surfaces, progress={"desc": "Building 3D surfaces"})(
+                    lab, label_values=shown)
 
                 def done(meshes):
                     self._view_meshes[key] = meshes
@@ -232,18 +383,19 @@ class View3DWidget(QWidget):
                 worker.returned.connect(done)
                 worker.errored.connect(lambda e: self.status.setText(f"3D surfaces failed: {e}"))
                 self.status.setText("building the 3D surfaces…")
-                self._worker = worker
+                self._worker = self.workers.track(worker)
                 worker.start()
                 return worker
         self.show_2d()
-        meshes = self._view_meshes.get(self._mesh_key(lab)) if lab is not None else None
+        meshes = self._view_meshes.get(self._mesh_key(lab, shown)) if lab is not None else None
         image_factor = None
         if mode == "surfaces" and self.resolution.currentText() == "auto":
             image_factor = max(SURFACES_CT_FACTOR, self._factor())
         self.view = scene.setup_3d_view(
             self.viewer, self.image_layer, lab, factor=self._factor(),
             liver_opacity=self.opacity.value() / 100.0, tumours_only=self.tumours_only.isChecked(),
-            mode=mode, meshes=meshes, image_factor=image_factor,
+            mode=mode, meshes=meshes, image_factor=image_factor, lesion_labels=lesion_labels,
+            show_labels=shown,
         )
         self._apply_clipping()
         f = self.view.factor
@@ -334,10 +486,15 @@ class View3DWidget(QWidget):
     def refresh_lesions(self) -> list[dict]:
         """Recompute the lesion list (``stats.lesion_stats``) of the chosen labels."""
         lab = self.labels_layer
-        self.lesions = scene.lesion_list(lab, self.image_layer) if lab is not None else []
+        values = self.lesion_labels() if lab is not None else []
+        self.lesions = scene.lesion_list(lab, self.image_layer, lesion_labels=values) if values else []
         self.current = 0
-        if not self.lesions:
-            self.lesion_label.setText("no lesions" if lab is not None else "choose a labels layer")
+        if lab is None:
+            self.lesion_label.setText("choose a labels layer")
+        elif not values:
+            self.lesion_label.setText("no lesion class: name one in 'Lesion labels' to walk lesions")
+        elif not self.lesions:
+            self.lesion_label.setText(f"no lesions (no voxel of label {format_label_list(values)})")
         return self.lesions
 
     def go_to_lesion(self, n: int) -> dict:
@@ -375,13 +532,23 @@ class View3DWidget(QWidget):
         if lab is None:
             self.status.setText("choose a labels layer")
             return None
+        shown = self.shown_labels()
+        if not shown:
+            self.status.setText("tick at least one label to build its surface")
+            return None
+        try:
+            lesion_labels = self.lesion_labels()
+        except ValueError as exc:
+            self.status.setText(str(exc))
+            return None
         opts = dict(step_size=self.step.value(), smooth_iterations=self.smooth.value(),
-                    decimate=self.decimate.value())
+                    decimate=self.decimate.value(), label_values=shown)
         residual = (lab.metadata or {}).get("residual")
+        colors = {v: label_color(lab, v) for v in shown}
 
         def done(meshes):
             self.meshes = meshes
-            scene.add_surface_layers(self.viewer, meshes, residual)
+            scene.add_surface_layers(self.viewer, meshes, residual, tumour_labels=lesion_labels, colors=colors)
             self.status.setText(", ".join(f"{m.name}: {len(m.faces)} faces" for m in meshes) or "no labels")
 
         if blocking:
@@ -393,7 +560,7 @@ class View3DWidget(QWidget):
         worker.returned.connect(done)
         worker.errored.connect(lambda e: self.status.setText(f"surfaces failed: {e}"))
         self.status.setText("building surfaces…")
-        self._worker = worker
+        self._worker = self.workers.track(worker)
         worker.start()
         return worker
 
@@ -413,3 +580,12 @@ class View3DWidget(QWidget):
                 self.export_surfaces(path)
             except (ValueError, OSError) as exc:
                 self.status.setText(str(exc))
+
+
+def _disconnect_all(connections) -> None:
+    """Disconnect (emitter, callback) pairs from napari's event emitters (widget destroyed)."""
+    for emitter, cb in connections:
+        try:
+            emitter.disconnect(cb)
+        except Exception:  # noqa: BLE001 - the viewer may be gone already
+            pass
