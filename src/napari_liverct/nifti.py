@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import struct
 import tempfile
 import warnings
@@ -30,6 +31,7 @@ __all__ = [
     "read_nifti",
     "read_header",
     "write_nifti",
+    "atomic_write",
     "MAX_BYTES",
     "MAX_HEADER_BYTES",
 ]
@@ -124,37 +126,45 @@ def _header_from_stream(path: Path, fh, file_size: int, gz: bool):
     first = _read_exact(path, fh, 348, "a NIfTI header")
     size_le, size_be = struct.unpack("<i", first[:4])[0], struct.unpack(">i", first[:4])[0]
     hsize = 348 if 348 in (size_le, size_be) else 540 if 540 in (size_le, size_be) else None
+    if hsize is None and first[344:348].rstrip(b"\x00") in (b"n+1", b"ni1"):
+        hsize = 348  # a corrupt sizeof_hdr with a NIfTI-1 magic: nibabel reads it (and fixes the field)
     if hsize is None:
         raise _fail(path, "not a NIfTI file (the header size field is neither 348 nor 540)")
     klass = _HEADER_KLASS[hsize]
     head = first + (_read_exact(path, fh, hsize - 348, "a NIfTI-2 header") if hsize > 348 else b"")
     try:
-        raw = klass(head, check=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            raw = klass(head, check=False)
     except Exception as exc:  # nibabel raises several types for garbage headers
         raise _fail(path, f"the NIfTI header is corrupt ({exc})") from exc
     magic = bytes(raw["magic"]).rstrip(b"\x00")
-    if magic not in (b"n+1", b"n+2"):
-        if magic in (b"ni1", b"ni2"):
-            raise _fail(path, "this is the header of a .hdr/.img pair; open the .hdr/.img files instead")
+    if magic not in (b"n+1", b"n+2", b"ni1", b"ni2"):
         raise _fail(path, f"not a NIfTI file (magic {magic!r})")
     vox = float(raw["vox_offset"])
-    if not np.isfinite(vox) or vox < hsize + 4 or vox != int(vox):
-        raise _fail(
-            path,
-            f"the header's vox_offset ({vox:g}) is invalid: the data of a single-file NIfTI "
-            f"starts at byte {hsize + 4} or later, at a whole byte",
-        )
+    if not np.isfinite(vox) or vox < 0:
+        raise _fail(path, f"the header's vox_offset ({vox:g}) is invalid")
     limit = min(MAX_HEADER_BYTES, file_size * (_MAX_DEFLATE_RATIO if gz else 1) + 1024)
     if vox > limit:
         raise _fail(path, f"the header's vox_offset ({vox:g}) points beyond the data the file can hold")
-    rest = _read_exact(path, fh, int(vox) - hsize, "the header extensions")
+    # nibabel reads extensions up to vox_offset and moves a too-small offset (1..351) to 352
+    end = max(int(vox), hsize + 4)
+    rest = _read_exact(path, fh, end - hsize, "the header extensions")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             hdr = klass.from_fileobj(io.BytesIO(head + rest))  # check=True, as nib.load
     except Exception as exc:  # HeaderDataError, ValueError, struct.error ...
         raise _fail(path, f"the NIfTI header is corrupt ({exc})") from exc
-    return hdr, int(vox)
+    if hdr.get_data_offset() < hsize + 4:  # 0: nibabel would read the header as voxels
+        if magic in (b"ni1", b"ni2"):
+            raise _fail(path, "this is the header of a .hdr/.img pair; open the .hdr/.img files instead")
+        raise _fail(
+            path,
+            f"the header's vox_offset ({vox:g}) is invalid: the data of a single-file NIfTI "
+            f"starts at byte {hsize + 4} or later",
+        )
+    return hdr, end
 
 
 def _check_dims(path: Path, hdr) -> tuple[tuple[int, ...], np.dtype, int, int]:
@@ -166,6 +176,9 @@ def _check_dims(path: Path, hdr) -> tuple[tuple[int, ...], np.dtype, int, int]:
     shape = tuple(int(d) for d in dim[1 : ndim + 1])
     if any(d <= 0 for d in shape):
         raise _fail(path, f"the header claims an empty or negative shape {shape}")
+    intent = int(hdr["intent_code"])
+    if 3000 <= intent < 3100:
+        raise _fail(path, f"this is a CIFTI-2 file (intent code {intent}): grayordinate data, not a volume")
     code = int(hdr["datatype"])
     try:
         dtype = hdr.get_data_dtype()
@@ -440,12 +453,49 @@ def write_nifti(
     img.header.set_data_dtype(data.dtype)
     img.header.set_slope_inter(1.0, 0.0)
     path.parent.mkdir(parents=True, exist_ok=True)
-    suffix = ".nii.gz" if path.name.lower().endswith(".gz") else ".nii"
-    fd, tmp = tempfile.mkstemp(prefix=".liverct-", suffix=suffix, dir=path.parent)
+    atomic_write(path, lambda tmp: nib.save(img, tmp))
+    return path
+
+
+def atomic_write(path: str | os.PathLike, write) -> Path:
+    """Write ``path`` atomically: ``write(tmp)`` into a temporary file beside it, fsync, rename.
+
+    The new file gets the permissions of the file it replaces, or the default for a
+    new file (0666 minus the umask), not mkstemp's 0600.  The temporary file is removed
+    on any failure, and stale temporaries of an earlier interrupted write to the same
+    path are removed first.
+    """
+    path = Path(path)
+    suffix = "".join(path.suffixes[-2:]) if path.name.lower().endswith(".gz") else path.suffix
+    prefix = f".{path.name}.liverct-tmp-"
+    for stale in path.parent.glob(prefix + "*"):
+        try:
+            if stale.stat().st_mtime < __import__("time").time() - 3600:
+                stale.unlink()
+        except OSError:
+            pass
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
     os.close(fd)
     try:
-        nib.save(img, tmp)
+        if path.exists():
+            mode = stat.S_IMODE(path.stat().st_mode)
+        else:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        write(tmp)
+        os.chmod(tmp, mode)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
         os.replace(tmp, path)
+        try:
+            dfd = os.open(path.parent, os.O_RDONLY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
+        except OSError:  # some file systems cannot fsync a folder
+            pass
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
