@@ -280,7 +280,7 @@ def test_grid_mismatch_names_both_files_and_resample_says_so(write_nifti_file):
 
 
 def test_package_never_imports_torch():
-    code = ("import sys, numpy as np; from napari_liverct import compare; "
+    code = ("import sys, numpy as np; from napari_liverct import compare, evaluate; "
             "from napari_liverct.compare import compare_arrays; "
             "compare_arrays(np.ones((4,4,4),np.uint8), np.ones((4,4,4),np.uint8), np.eye(4)); "
             "bad=[m for m in ('torch','monai','napari','qtpy','PyQt6') if m in sys.modules]; "

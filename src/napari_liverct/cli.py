@@ -1,4 +1,4 @@
-"""``napari-liverct`` command line: view, stats, crop, snapshot, survey.
+"""``napari-liverct`` command line: view, stats, crop, snapshot, survey, compare, evaluate.
 
 Every subcommand calls the same core functions as the widgets.  Heavy modules
 (napari, Qt, torch, MONAI) are imported only by the subcommand that needs them.
@@ -17,6 +17,21 @@ def _margin(values: list[float]) -> float | tuple[float, ...]:
     if len(values) not in (1, 3):
         raise argparse.ArgumentTypeError("--margin takes one number or three (one per axis)")
     return values[0] if len(values) == 1 else tuple(values)
+
+
+def _compare_options(p: argparse.ArgumentParser) -> None:
+    """Options shared by ``compare`` and ``evaluate`` (see napari_liverct.compare)."""
+    p.add_argument("--map", action="append", default=None, metavar="P:G",
+                   help="compare prediction value P with ground-truth class G (repeatable)")
+    p.add_argument("--foreground", action="store_true", help="compare any non-zero value with any non-zero value")
+    p.add_argument("--lesion-labels", type=int, nargs="+", default=None, metavar="G",
+                   help="ground-truth classes whose components are lesions (default: classes named tumour/lesion)")
+    p.add_argument("--connectivity", type=int, choices=(6, 26), default=26)
+    p.add_argument("--match", choices=("overlap", "iou50"), default="overlap",
+                   help="lesion matching: any overlap (LiTS) or IoU >= 0.5 one-to-one (panoptica)")
+    p.add_argument("--tolerance", type=float, default=2.0, metavar="MM", help="normalised surface Dice tolerance")
+    p.add_argument("--resample", action="store_true",
+                   help="resample the prediction onto the ground-truth grid (nearest neighbour) when they differ")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,6 +87,24 @@ def build_parser() -> argparse.ArgumentParser:
                     help="address of an existing Dask distributed scheduler")
     sv.add_argument("--out", default=None, help="write to this file instead of standard output")
     sv.set_defaults(handler="napari_liverct.dataset:cli_survey")
+
+    cp = sub.add_parser("compare", help="compare a predicted segmentation with its ground truth")
+    cp.add_argument("gt", help="ground-truth label file")
+    cp.add_argument("pred", help="predicted label file")
+    _compare_options(cp)
+    cp.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    cp.set_defaults(handler="napari_liverct.compare.report:cli_compare")
+
+    ev = sub.add_parser("evaluate", help="compare a folder of predictions with a dataset's ground truth, on Dask")
+    ev.add_argument("gt", metavar="GT_DIR_OR_DATASET", help="dataset folder, dataset.json or folder of label files")
+    ev.add_argument("pred_dir", metavar="PRED_DIR", help="folder of predictions named like the label files")
+    _compare_options(ev)
+    ev.add_argument("--format", choices=("json", "csv"), default=None, help="default: json (csv for --out *.csv)")
+    ev.add_argument("--workers", type=int, default=None)
+    ev.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                    help="address of an existing Dask distributed scheduler")
+    ev.add_argument("--out", default=None, help="write to this file instead of standard output")
+    ev.set_defaults(handler="napari_liverct.evaluate:cli_evaluate")
     return p
 
 

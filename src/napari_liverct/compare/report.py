@@ -1,0 +1,137 @@
+"""Text, CSV and JSON output of comparisons, and ``napari-liverct compare``.
+
+The CSV columns are the ``to_row()`` keys of :class:`~.results.ClassMetrics` and
+:class:`~.results.LesionRow`; the widget's export writes the same files.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import sys
+
+from .results import CaseComparison
+
+__all__ = ["CLASS_COLUMNS", "LESION_COLUMNS", "comparison_to_csv", "comparison_to_json", "format_table",
+           "cli_compare", "rows_to_csv"]
+
+CLASS_COLUMNS = ["label", "name", "pred_values", "dice", "iou", "sensitivity", "precision", "tp", "fp", "fn", "tn",
+                 "gt_ml", "pred_ml", "volume_diff_ml", "volume_diff_pct", "ravd", "hd", "hd95", "assd", "nsd",
+                 "tolerance_mm", "gt_empty", "pred_empty", "both_empty"]
+LESION_COLUMNS = ["id", "status", "gt_id", "pred_id", "matched", "gt_ml", "pred_ml", "dice", "iou", "diameter_mm",
+                  "centroid_r", "centroid_a", "centroid_s", "merged", "split"]
+
+
+def _cell(v):
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "nan"
+        if math.isinf(v):
+            return "inf" if v > 0 else "-inf"
+        return repr(v)
+    return v
+
+
+def rows_to_csv(columns: list[str], rows: list[dict]) -> str:
+    """CSV text of dict rows under ``columns``; NaN and infinity are written ``nan`` / ``inf``."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({k: _cell(r.get(k)) for k in columns})
+    return buf.getvalue()
+
+
+def comparison_to_csv(res: CaseComparison) -> str:
+    """Per-class rows, then (after an empty line) per-lesion rows when there are lesion classes."""
+    text = rows_to_csv(CLASS_COLUMNS, res.class_rows())
+    if res.lesions is not None:
+        text += "\n" + rows_to_csv(LESION_COLUMNS, res.lesion_rows())
+    return text
+
+
+def comparison_to_json(res: CaseComparison) -> str:
+    """Strict JSON (NaN/inf become null; the ``*_empty`` flags say why)."""
+    return json.dumps(res.to_json(), indent=2, allow_nan=False)
+
+
+def _f(v, digits=3) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, bool):
+        return "yes" if v else ""
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "nan"
+        if math.isinf(v):
+            return "inf"
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    line = "  ".join(h.rjust(w) for h, w in zip(headers, widths))
+    out = [line, "  ".join("-" * w for w in widths)]
+    out += ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in rows]
+    return "\n".join(out)
+
+
+def format_table(res: CaseComparison) -> str:
+    """Human-readable report: per-class metrics, the lesion summary and the lesion list."""
+    parts = []
+    if res.gt_file:
+        parts.append(f"ground truth: {res.gt_file}\nprediction:   {res.pred_file}")
+    parts.extend(f"note: {n}" for n in res.notes)
+    sp = " x ".join(f"{s:.4g}" for s in res.spacing_mm)
+    parts.append(f"grid {res.shape[0]} x {res.shape[1]} x {res.shape[2]}, spacing {sp} mm; "
+                 f"classes: {res.mode}; NSD tolerance {res.tolerance_mm:g} mm")
+    rows = []
+    for c in res.classes:
+        flag = "both empty" if c.both_empty else ("gt empty" if c.gt_empty else ("pred empty" if c.pred_empty else ""))
+        rows.append([str(c.label), c.name, _f(c.dice), _f(c.iou), _f(c.sensitivity), _f(c.precision),
+                     _f(c.gt_ml, 2), _f(c.pred_ml, 2), _f(c.volume_diff_pct, 1), _f(c.hd, 2), _f(c.hd95, 2),
+                     _f(c.assd, 2), _f(c.nsd), flag])
+    parts.append(_table(["label", "name", "Dice", "IoU", "sens", "prec", "gt mL", "pred mL", "dV %", "HD mm",
+                         "HD95 mm", "ASSD mm", "NSD", ""], rows))
+    les = res.lesions
+    if les is not None:
+        parts.append(
+            f"lesions (classes {list(les.labels)}, {les.connectivity}-connected, match {les.match}): "
+            f"{les.n_gt} true, {les.n_pred} predicted; TP {les.tp}, missed {les.fn}, invented {les.fp}; "
+            f"precision {_f(les.precision)}, recall {_f(les.recall)}, F1 {_f(les.f1)}; "
+            f"merges {les.merges}, splits {les.splits}; PQ {_f(les.pq)} = SQ {_f(les.sq)} x RQ {_f(les.rq)}")
+        lrows = [[r.id, r.status, " ".join(map(str, r.matched)), _f(r.gt_ml, 3), _f(r.pred_ml, 3), _f(r.dice),
+                  _f(r.diameter_mm, 1), ", ".join(f"{v:.1f}" for v in r.centroid_ras),
+                  ("merge " if r.merged else "") + ("split" if r.split else "")] for r in les.lesions]
+        if lrows:
+            parts.append(_table(["lesion", "status", "matched", "gt mL", "pred mL", "Dice", "diam mm",
+                                 "centroid RAS mm", ""], lrows))
+    parts.append(f"({res.seconds:.2f} s)")
+    return "\n\n".join(parts) + "\n"
+
+
+def cli_compare(args) -> int:
+    """``napari-liverct compare GT PRED``: print the comparison as a table, JSON or CSV.
+
+    A grid mismatch without ``--resample`` raises :class:`~.case.GridMismatchError`
+    (a ValueError: exit code 2, message naming both files).
+    """
+    from .case import compare_files
+
+    res = compare_files(
+        args.gt, args.pred, resample=args.resample, mapping=args.map or None, foreground=args.foreground,
+        lesion_labels=args.lesion_labels, connectivity=args.connectivity, match=args.match,
+        tolerance_mm=args.tolerance,
+    )
+    if res.resampled:
+        print(f"napari-liverct compare: {res.notes[0]}", file=sys.stderr)
+    fmt = args.format
+    text = comparison_to_json(res) + "\n" if fmt == "json" else comparison_to_csv(res) if fmt == "csv" \
+        else format_table(res)
+    sys.stdout.write(text)
+    return 0
