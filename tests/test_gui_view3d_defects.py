@@ -39,7 +39,8 @@ def _multiclass(tmp_path, n_classes=61, lesion_name=None):
     for v in range(1, n_classes + 1):
         i, j = divmod(v - 1, side)
         lab[2 + i * 5: 6 + i * 5, 2 + j * 5: 6 + j * 5, 6:18] = v
-    img = np.where(lab > 0, 60, -900).astype(np.int16)
+    rng = np.random.default_rng(0)  # CT-like: thousands of distinct values
+    img = (np.where(lab > 0, 60, -900) + rng.normal(0, 30, shape)).astype(np.int16)
     names = {"0": "background", **{str(v): f"organ_{v}" for v in range(1, n_classes + 1)}}
     if lesion_name:
         names["2"] = lesion_name

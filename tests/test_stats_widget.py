@@ -87,3 +87,66 @@ def test_widget_follows_layer_list_and_reports_grid_mismatch(viewer_with_widget,
     assert widget.result is None and "same grid" in widget.summary.text() and "other" in widget.summary.text()
     viewer.layers.remove(other)
     assert not any(c is other for c in widget.labels_combo.choices)
+
+
+def _click(widget, qtbot, button):
+    from qtpy.QtCore import Qt
+
+    widget.result = None
+    qtbot.mouseClick(button.native, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: widget.result is not None, timeout=30000)
+
+
+def test_organ_and_lesion_labels_drive_burden_and_lesions(viewer_with_widget, qtbot):
+    """Issue 10: the user's organ/lesion choice, not label 2, drives the lesion table and burden."""
+    _viewer, widget, _img, _lab = viewer_with_widget
+    assert (widget.organ_text.value, widget.lesion_text.value) == ("1", "2")  # from the names liver/tumour
+    _click(widget, qtbot, widget.run_button)
+    assert widget.lesion_table.rowCount() == 3 and "tumour burden" in widget.summary.text()
+    # no lesion class: no lesion table, no burden
+    widget.lesion_text.value = ""
+    _click(widget, qtbot, widget.run_button)
+    assert widget.result["lesions"] == [] and widget.result.get("tumour_burden") is None
+    assert widget.lesion_table.rowCount() == 0
+    assert "no lesion labels chosen" in widget.summary.text() and "% of the" not in widget.summary.text()
+    # the other way round (the user says the liver is the lesion): whatever they say is used
+    widget.organ_text.value, widget.lesion_text.value = "2", "1"
+    _click(widget, qtbot, widget.run_button)
+    assert len(widget.result["lesions"]) >= 1 and all(r["label"] == 1 for r in widget.result["lesions"])
+    widget.organ_text.value = "x"
+    widget.run_button.native.click()
+    assert "organ labels" in widget.summary.text()
+
+
+def test_many_classes_no_default_lesion_and_legend_outside(make_napari_viewer, qtbot, tmp_path):
+    import nibabel as nib
+
+    from napari_liverct._widgets._histogram import MAX_LEGEND_ENTRIES
+    from napari_liverct._widgets.stats_widget import StatsWidget
+
+    lab = np.zeros((40, 40, 10), np.uint8)
+    for v in range(1, 31):
+        i, j = divmod(v - 1, 6)
+        lab[2 + i * 6: 6 + i * 6, 2 + j * 6: 6 + j * 6, 2:8] = v
+    rng = np.random.default_rng(0)  # CT-like: thousands of distinct values
+    img = (np.where(lab > 0, 40 + lab, -1000) + rng.normal(0, 30, lab.shape)).astype(np.int16)
+    nib.save(nib.Nifti1Image(img, np.eye(4)), tmp_path / "ct.nii.gz")
+    nib.save(nib.Nifti1Image(lab, np.eye(4)), tmp_path / "seg_total.nii.gz")
+    viewer = make_napari_viewer()
+    viewer.open(str(tmp_path / "ct.nii.gz"), plugin="napari-liverct")
+    viewer.open(str(tmp_path / "seg_total.nii.gz"), plugin="napari-liverct", layer_type="labels")
+    widget = StatsWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    widget.labels_combo.value = viewer.layers["seg_total"]
+    assert widget.lesion_text.value == ""  # label 2 is not a tumour by default
+    _click(widget, qtbot, widget.run_button)
+    assert widget.result["lesions"] == [] and widget.result.get("tumour_burden") is None
+    assert widget.label_table.rowCount() == 30
+    canvas = widget.histogram
+    canvas.figure.canvas.draw()
+    leg = canvas.axes.get_legend()
+    assert len(leg.get_texts()) <= MAX_LEGEND_ENTRIES + 2
+    r = canvas.figure.canvas.get_renderer()
+    lb, ab = leg.get_window_extent(r), canvas.axes.get_window_extent(r)
+    assert lb.x0 >= ab.x1 - 1, "legend covers the plot"
+    assert lb.x1 <= canvas.figure.bbox.x1 + 1, "legend cut off"

@@ -6,14 +6,18 @@ import numpy as np
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
 
-__all__ = ["HistogramCanvas"]
+__all__ = ["HistogramCanvas", "MAX_LEGEND_ENTRIES"]
+
+#: Legend entries shown (the labels with most voxels); the rest are summarised.
+MAX_LEGEND_ENTRIES = 8
 
 
 class HistogramCanvas(FigureCanvasQTAgg):
     """Step histograms of intensity per label on a log count axis, dark like napari."""
 
     def __init__(self, parent=None) -> None:
-        self.figure = Figure(figsize=(4, 2.6), tight_layout=True, facecolor="#262930")
+        # constrained layout keeps the legend (outside, right of the axes) in the figure
+        self.figure = Figure(figsize=(4, 2.6), layout="constrained", facecolor="#262930")
         super().__init__(self.figure)
         self.setParent(parent)
         self.axes = self.figure.add_subplot(111)
@@ -64,7 +68,25 @@ class HistogramCanvas(FigureCanvasQTAgg):
         ax.set_xlabel(xlabel, fontsize=8)
         ax.set_ylabel("voxels (log)", fontsize=8)
         if counts or whole is not None:
-            leg = ax.legend(fontsize=7, facecolor="#262930", edgecolor="#888888")
-            for text in leg.get_texts():
-                text.set_color("#dddddd")
+            self._legend(counts, whole)
         self.draw_idle()
+
+    def _legend(self, counts: dict, whole) -> None:
+        """Legend outside the plot (right); with many classes only the largest are listed."""
+        ax = self.axes
+        handles, labels = ax.get_legend_handles_labels()
+        by_name = dict(zip(labels, handles))
+        ranked = sorted(counts, key=lambda n: -float(np.sum(counts[n])))
+        keep = ranked[:MAX_LEGEND_ENTRIES]
+        names = (["image (all voxels)"] if "image (all voxels)" in by_name else []) + keep
+        shown_h, shown_l = [by_name[n] for n in names if n in by_name], [n for n in names if n in by_name]
+        rest = len(ranked) - len(keep)
+        if rest > 0:
+            from matplotlib.lines import Line2D
+
+            shown_h.append(Line2D([], [], color="none"))
+            shown_l.append(f"+ {rest} more (largest shown)")
+        leg = ax.legend(shown_h, shown_l, fontsize=7, facecolor="#262930", edgecolor="#888888",
+                        loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, frameon=True)
+        for text in leg.get_texts():
+            text.set_color("#dddddd")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-from magicgui.widgets import ComboBox, Container, PushButton, SpinBox
+from magicgui.widgets import ComboBox, Container, LineEdit, PushButton
 from qtpy.QtWidgets import (
     QFileDialog,
     QLabel,
@@ -24,7 +24,7 @@ from qtpy.QtWidgets import (
 )
 
 from ..geometry import ras_to_world
-from ._common import layer_disk_view
+from ._common import default_label_roles, format_label_list, layer_disk_view, parse_label_list
 
 if TYPE_CHECKING:
     import napari.layers
@@ -72,12 +72,49 @@ def _layer_choices(kind: str):
     return choices
 
 
-def _compute(image, labels, affine, names, connectivity, lesion_label, residual):
-    """Generator run in the worker thread: yields (done, total, message), returns results."""
-    from .._stats_engine import label_histograms
+def _stats_steps(image, labels, affine, names, connectivity, organ_labels, lesion_labels):
+    """``iter_compute_stats`` driven by the user's organ and lesion labels.
+
+    Uses the core's ``organ_labels``/``lesion_labels`` keywords when it has them;
+    with an older core it runs per lesion label and fixes burden itself, so the
+    widget never falls back to "label 2 is the tumour".
+    """
+    import inspect
+
     from ..stats import iter_compute_stats
 
-    steps = iter_compute_stats(image, labels, affine, names, connectivity, lesion_label)
+    params = inspect.signature(iter_compute_stats).parameters
+    if "lesion_labels" in params:
+        out = yield from iter_compute_stats(image, labels, affine, names, connectivity,
+                                            organ_labels=organ_labels, lesion_labels=lesion_labels)
+        return out
+    from ..stats import burden_from_counts, lesion_stats
+
+    # older core: one lesion label, burden from the names; redo both from the choice
+    out = yield from iter_compute_stats(image, labels, affine, names, connectivity,
+                                        lesion_label=lesion_labels[0] if lesion_labels else -1)
+    out.pop("tumour_burden", None)
+    out["lesion_labels"], out["organ_labels"] = list(lesion_labels), list(organ_labels)
+    if labels is None or not lesion_labels:
+        out["lesions"] = []
+        return out
+    if len(lesion_labels) > 1:
+        mask = np.isin(np.asarray(labels), lesion_labels).astype(np.uint8)
+        out["lesions"] = lesion_stats(image, mask, affine, label=1, connectivity=connectivity)
+    counts = {r["label"]: r["voxels"] for r in out["labels"]}
+    burden = burden_from_counts(sum(counts.get(v, 0) for v in organ_labels),
+                                sum(counts.get(v, 0) for v in lesion_labels))
+    if organ_labels and burden is not None:
+        out["tumour_burden"] = burden
+    return out
+
+
+def _compute(image, labels, affine, names, connectivity, organ_labels, lesion_labels, residual):
+    """Generator run in the worker thread: yields (done, total, message), returns results."""
+    from .._stats_engine import label_histograms
+
+    steps = _stats_steps(image, labels, affine, names, connectivity, organ_labels, lesion_labels)
+    total = 3
     while True:
         try:
             done, total, message = next(steps)
@@ -112,11 +149,19 @@ class StatsWidget(QWidget):
         for w in (self.image_combo, self.labels_combo):
             w._liverct_viewer = viewer
         self.connectivity_combo = ComboBox(label="connectivity", choices=[26, 6], value=26)
-        self.lesion_spin = SpinBox(label="lesion label", value=2, min=1, max=65535)
+        # which labels are the organ and which the lesions: from the class names by
+        # default (possibly none), never "label 2"; burden = lesions / (organ + lesions)
+        self.organ_text = LineEdit(label="organ labels", value="")
+        self.lesion_text = LineEdit(label="lesion labels", value="")
+        self.organ_text.tooltip = "label numbers of the organ, e.g. '1' (burden is relative to it)"
+        self.lesion_text.tooltip = ("label numbers whose connected components are the lesions, e.g. '2'; "
+                                    "empty: no lesion table and no tumour burden")
         self.run_button = PushButton(text="Compute")
         self.export_button = PushButton(text="Export CSV...", enabled=False)
         self.controls = Container(widgets=[self.image_combo, self.labels_combo, self.connectivity_combo,
-                                           self.lesion_spin, self.run_button, self.export_button])
+                                           self.organ_text, self.lesion_text, self.run_button,
+                                           self.export_button])
+        self._roles_for = None
         self.progress = QProgressBar()
         self.progress.setVisible(False)
         self.summary = QLabel("Pick the layers and press Compute.")
@@ -134,8 +179,9 @@ class StatsWidget(QWidget):
         for w in (self.controls.native, self.progress, self.summary, self.tabs):
             layout.addWidget(w)
 
-        self.run_button.changed.connect(self.compute)
-        self.export_button.changed.connect(lambda: self.export_csv())
+        self.run_button.changed.connect(lambda *_: self.compute())
+        self.export_button.changed.connect(lambda *_: self.export_csv())
+        self.labels_combo.changed.connect(lambda *_: self._fill_roles())
         self.lesion_table.currentCellChanged.connect(lambda row, *_: self.go_to_lesion(row))
         for event in ("inserted", "removed", "reordered"):
             getattr(viewer.layers.events, event).connect(self.reset_choices)
@@ -164,6 +210,25 @@ class StatsWidget(QWidget):
                 combo.value = active
             elif combo.value is None and layers:
                 combo.value = layers[-1]
+        self._fill_roles()
+
+    def _fill_roles(self) -> None:
+        """Default organ/lesion labels from the class names of a newly chosen labels layer."""
+        from .._napari_compat import unwrap
+
+        lab = self.labels_combo.value
+        key = id(unwrap(lab)) if lab is not None else None
+        if key == self._roles_for:
+            return
+        self._roles_for = key
+        organ, lesion = default_label_roles(lab)
+        self.organ_text.value = format_label_list(organ)
+        self.lesion_text.value = format_label_list(lesion)
+
+    def label_roles(self) -> tuple[list[int], list[int]]:
+        """``(organ labels, lesion labels)`` as typed (ValueError with a readable message)."""
+        return (parse_label_list(self.organ_text.value, "organ labels"),
+                parse_label_list(self.lesion_text.value, "lesion labels"))
 
     # ------------------------------------------------------------------ compute
     def compute(self, *_args) -> None:
@@ -202,9 +267,14 @@ class StatsWidget(QWidget):
             if arr is not None and arr.ndim != 3:
                 self.summary.setText(f"Layer '{layer.name}' is not 3D (shape {arr.shape}).")
                 return
+        try:
+            organ, lesion = self.label_roles()
+        except ValueError as exc:
+            self.summary.setText(str(exc))
+            return
         self._labels_layer = labels_layer
         worker = thread_worker(_compute)(image, labels, affine, names, int(self.connectivity_combo.value),
-                                         int(self.lesion_spin.value), residual)
+                                         organ, lesion, residual)
         worker.yielded.connect(self._on_progress)
         worker.returned.connect(self._on_result)
         worker.errored.connect(self._on_error)
@@ -255,9 +325,19 @@ class StatsWidget(QWidget):
                          f"mean {img['mean']:.1f}, std {img['std']:.1f}, p0.5/p50/p99.5 "
                          f"{img['p00_5']:.0f}/{img['p50']:.0f}/{img['p99_5']:.0f}")
         if self.labels_combo.value is not None:
-            parts.append(f"{len(res.get('lesions', []))} lesion(s) ({res.get('connectivity')}-connectivity)")
+            lesion = res.get("lesion_labels")
+            if lesion is None:
+                lesion = self.label_roles()[1]
+            if lesion:
+                parts.append(f"{len(res.get('lesions', []))} lesion(s) of label {format_label_list(lesion)} "
+                             f"({res.get('connectivity')}-connectivity)")
+            else:
+                parts.append("no lesion labels chosen: no lesion table, no tumour burden")
         if res.get("tumour_burden") is not None:
-            parts.append(f"tumour burden {100 * res['tumour_burden']:.2f} % of the liver")
+            organ = res.get("organ_labels") or self.label_roles()[0]
+            names = {r["label"]: r["name"] for r in res.get("labels", [])}
+            what = " + ".join(names.get(v, f"label {v}") for v in organ) or "organ"
+            parts.append(f"tumour burden {100 * res['tumour_burden']:.2f} % of the {what}")
         self.summary.setText("; ".join(parts))
 
     def _write_features(self) -> None:
