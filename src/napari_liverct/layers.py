@@ -7,6 +7,7 @@ import: a LayerData tuple is ``(data, kwargs, layer_type)``.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -28,6 +29,8 @@ __all__ = [
     "CT_WINDOWS",
     "looks_like_hu",
     "window_limits",
+    "choose_window",
+    "dataset_modality",
     "array_to_layer_data",
     "volume_to_layer_data",
     "layer_to_disk",
@@ -66,6 +69,83 @@ def looks_like_hu(data: np.ndarray) -> bool:
         return False
     lo, hi = float(np.nanmin(s)), float(np.nanmax(s))
     return -1100.0 <= lo <= -500.0 and 0.0 <= hi <= 4000.0
+
+
+#: Share of the body (voxels above -950 HU) in the lung range (-950..-500 HU) from
+#: which a CT opens in the lung window: a chest CT is ~30-60 % lung, an abdominal CT
+#: with the lung bases in its top slices ~5-15 %.
+LUNG_SHARE = 0.25
+#: Percentiles of the window for data that is not CT (MR, PET, unknown units).
+PERCENTILE_WINDOW = (0.5, 99.5)
+_CT_WORDS = ("ct", "computed tomography")
+
+
+def dataset_modality(source_path: str | os.PathLike | None) -> str | None:
+    """The imaging modality a dataset.json near ``source_path`` declares, e.g. ``"CT"``/``"MRI"``.
+
+    MSD ``"modality": {"0": "CT"}`` and nnU-Net v2 ``"channel_names": {"0": "CT"}``;
+    several channels (e.g. ``FLAIR, T1w...``) give the first; None when unknown.
+    """
+    if not source_path:
+        return None
+    from .labels import find_dataset_json
+
+    try:
+        ds = find_dataset_json(source_path)
+        spec = json.loads(ds.read_text()) if ds is not None else None
+    except (OSError, ValueError):
+        return None
+    if not isinstance(spec, dict):
+        return None
+    for key in ("modality", "channel_names"):
+        value = spec.get(key)
+        if isinstance(value, dict) and value:
+            first = value.get("0", next(iter(value.values())))
+            return str(first)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def _is_ct(modality: str) -> bool:
+    low = modality.strip().lower()
+    return low in _CT_WORDS or low.startswith("ct") or "computed tomography" in low
+
+
+def choose_window(data: np.ndarray, modality: str | None = None) -> tuple[str, tuple[float, float]] | None:
+    """Display window of an image by modality and content, from a strided sample.
+
+    Returns ``(name, (low, high))``:
+
+    * ``"lung"`` for CT (by ``modality``, or values that look like HU) where at
+      least :data:`LUNG_SHARE` of the body (> -950 HU) is in the lung range
+      -950..-500 HU (chest / lung CT);
+    * ``"abdomen"`` for other CT;
+    * ``"percentile"`` (:data:`PERCENTILE_WINDOW` of the sample) for data that is
+      not CT: a declared non-CT modality (MR, PET...), or values that are not HU;
+
+    None for an empty or constant sample (napari's default then applies).
+    """
+    if data.dtype.kind not in "iuf":
+        return None
+    s = _sample(data)
+    s = s[np.isfinite(s)] if s.dtype.kind == "f" else s.ravel()
+    if s.size == 0:
+        return None
+    declared_ct = modality is not None and _is_ct(modality)
+    declared_other = modality is not None and not declared_ct
+    if not declared_other and looks_like_hu(data):
+        body = s > -950
+        lung = body & (s < -500)
+        share = float(lung.sum()) / max(1, int(body.sum()))
+        name = "lung" if share >= LUNG_SHARE else "abdomen"
+        return name, window_limits(name)
+    lo, hi = (float(v) for v in np.percentile(s, PERCENTILE_WINDOW))
+    if not hi > lo:
+        lo, hi = float(s.min()), float(s.max())
+        if not hi > lo:
+            return None
+    return "percentile", (lo, hi)
 
 
 def array_to_layer_data(
@@ -127,9 +207,12 @@ def array_to_layer_data(
         kwargs["blending"] = "translucent"
     else:
         kwargs["colormap"] = "gray"
-        if looks_like_hu(view):
-            metadata["ct_window"] = "abdomen"
-            kwargs["contrast_limits"] = window_limits("abdomen")
+        modality = dataset_modality(source_path)
+        window = choose_window(view, modality)
+        if modality is not None:
+            metadata["modality"] = modality
+        if window is not None:
+            metadata["ct_window"], kwargs["contrast_limits"] = window[0], window[1]
         kwargs["interpolation3d"] = "linear"
     return (view, kwargs, kind)
 

@@ -7,20 +7,28 @@ from typing import TYPE_CHECKING
 import numpy as np
 from magicgui.widgets import ComboBox, Container, Label, PushButton, create_widget
 
-from ..layers import CT_WINDOWS, window_limits
+from ..layers import CT_WINDOWS, PERCENTILE_WINDOW, choose_window, window_limits
 from ._common import layer_data_like, layer_disk_view
 
 if TYPE_CHECKING:
     import napari
 
-PRESETS = [*CT_WINDOWS, "full range"]
+PERCENTILE = f"{PERCENTILE_WINDOW[0]:g}-{PERCENTILE_WINDOW[1]:g} % (MR, any)"
+PRESETS = [*CT_WINDOWS, PERCENTILE, "full range"]
 
 
 def preset_limits(name: str, data) -> tuple[float, float]:
-    """Contrast limits of a preset; "full range" is the data's min and max."""
+    """Contrast limits of a preset; "full range" is the data's min and max; the
+    percentile preset is :data:`napari_liverct.layers.PERCENTILE_WINDOW` of a strided sample."""
     if name == "full range":
         arr = np.asarray(data)
         return float(arr.min()), float(arr.max())
+    if name == PERCENTILE:
+        chosen = choose_window(np.asarray(data), modality="other")
+        if chosen is None:
+            arr = np.asarray(data)
+            return float(arr.min()), float(arr.max()) + 1.0
+        return chosen[1]
     return window_limits(name)
 
 
