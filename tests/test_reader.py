@@ -226,7 +226,9 @@ def test_ct_window_without_full_pass(phantom_files):
     mr = np.random.default_rng(0).integers(0, 800, (8, 8, 8)).astype(np.int16)
     nib.save(nib.Nifti1Image(mr, np.eye(4)), img_path.parent / "mr.nii")
     [(_, kw, _)] = read_nifti_layers(img_path.parent / "mr.nii")
-    assert "contrast_limits" not in kw
+    assert kw["metadata"]["ct_window"] == "percentile"  # not an HU window for non-CT data
+    lo, hi = np.percentile(mr, [0.5, 99.5])
+    assert kw["contrast_limits"][0] == pytest.approx(lo, abs=20) and kw["contrast_limits"][1] == pytest.approx(hi, abs=20)
 
 
 def test_4d_file_gets_a_leading_slider_axis(write_nifti_file):

@@ -220,12 +220,28 @@ def test_tumour_burden_and_compute_stats(synthetic):
     n1, n2 = int((lab == 1).sum()), int((lab == 2).sum())
     assert tumour_burden(lab) == pytest.approx(n2 / (n1 + n2))
     assert tumour_burden(np.where(lab == 2, 0, lab)) is None
-    res = compute_stats(img, lab, AFFINE)
+    liver_names = {0: "background", 1: "liver", 2: "tumour"}
+    res = compute_stats(img, lab, AFFINE, liver_names)
     assert set(res) >= {"image", "labels", "lesions", "tumour_burden"}
     assert res["tumour_burden"] == pytest.approx(n2 / (n1 + n2))
+    assert res["organ_labels"] == [1] and res["lesion_labels"] == [2]
     assert [r["label"] for r in res["labels"]] == [1, 2]
     assert len(res["lesions"]) == 3
-    assert "tumour_burden" not in compute_stats(img, (lab == 1).astype(np.uint8), AFFINE)
+    assert "tumour_burden" not in compute_stats(img, (lab == 1).astype(np.uint8), AFFINE, liver_names)
+    # no names: nothing is a tumour, no burden, no lesion table (never "label 2 is the tumour")
+    bare = compute_stats(img, lab, AFFINE)
+    assert bare["lesions"] == [] and "tumour_burden" not in bare and bare["lesion_labels"] == []
+    # a heart and a kidney are not tumours
+    other = compute_stats(img, lab, AFFINE, {0: "background", 1: "heart", 2: "kidney_right"})
+    assert other["lesions"] == [] and "tumour_burden" not in other
+    # the user's choice drives burden and lesions whatever the names say
+    chosen = compute_stats(img, lab, AFFINE, {1: "spleen", 2: "kidney_right"}, organ_labels=[1], lesion_labels=[2])
+    assert chosen["tumour_burden"] == pytest.approx(n2 / (n1 + n2)) and len(chosen["lesions"]) == 3
+    # several lesion classes are labelled together
+    both = compute_stats(img, lab, AFFINE, lesion_labels=[1, 2])
+    from scipy import ndimage as ndi
+
+    assert len(both["lesions"]) == ndi.label(lab > 0, structure=np.ones((3, 3, 3)))[1]
     only_img = compute_stats(img, None, AFFINE)
     assert only_img["labels"] == [] and only_img["image"]["voxels"] == img.size
 
@@ -236,7 +252,7 @@ def test_tumour_burden_and_compute_stats(synthetic):
 @pytest.fixture
 def files(synthetic, write_nifti_file):
     img, lab = synthetic
-    return write_nifti_file("ct.nii.gz", img, AFFINE), write_nifti_file("ct_label.nii.gz", lab, AFFINE)
+    return write_nifti_file("liver_7.nii.gz", img, AFFINE), write_nifti_file("liver_7_label.nii.gz", lab, AFFINE)
 
 
 def test_cli_json_equals_python(files, capsys):

@@ -16,7 +16,22 @@ __all__ = ["main", "build_parser"]
 def _margin(values: list[float]) -> float | tuple[float, ...]:
     if len(values) not in (1, 3):
         raise argparse.ArgumentTypeError("--margin takes one number or three (one per axis)")
+    for v in values:
+        if not (v == v and abs(v) <= 100_000):  # NaN, inf, 1e12: no box can have that margin
+            raise argparse.ArgumentTypeError(f"--margin {v:g} is not a usable number of voxels (|margin| <= 100000)")
     return values[0] if len(values) == 1 else tuple(values)
+
+
+def _label_roles(p: argparse.ArgumentParser) -> None:
+    """--organ / --lesion / --label-names: the user's say over what the labels mean."""
+    p.add_argument("--organ", type=int, nargs="+", default=None, metavar="V",
+                   help="label values of the organ, for tumour burden (default: classes named liver)")
+    p.add_argument("--lesion", type=int, nargs="+", default=None, metavar="V",
+                   help="label values whose components are lesions (default: classes named tumour/lesion; "
+                        "none when no class says so)")
+    p.add_argument("--label-names", default=None, metavar="FILE",
+                   help="names for the label values: a 3D Slicer colour table (.ctbl/.txt) or an ITK-SNAP "
+                        "label description file")
 
 
 def _compare_options(p: argparse.ArgumentParser) -> None:
@@ -57,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--format", choices=("table", "csv", "json"), default="table")
     s.add_argument("--resample-labels", action="store_true",
                    help="resample labels onto the image grid (nearest neighbour) when the grids differ")
+    _label_roles(s)
     s.set_defaults(handler="napari_liverct.stats:cli_stats")
 
     c = sub.add_parser("crop", help="crop image and labels to the foreground, MONAI CropForeground semantics")
@@ -70,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--margin", type=float, nargs="+", default=[0.0])
     c.add_argument("--k-divisible", type=int, nargs="+", default=[1])
     c.add_argument("--allow-smaller", action="store_true")
+    c.add_argument("--resample-labels", action="store_true",
+                   help="resample labels onto the image grid (nearest neighbour) when the grids really differ")
     c.set_defaults(handler="napari_liverct.crop:cli_crop")
 
     sn = sub.add_parser("snapshot", help="render axial/coronal/sagittal slices and a 3D view to PNG")
@@ -77,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     sn.add_argument("--labels", default=None)
     sn.add_argument("--out", required=True, metavar="DIR")
     sn.add_argument("--lesion", type=int, default=None, help="lesion id (default: the largest)")
+    sn.add_argument("--lesion-labels", type=int, nargs="+", default=None, metavar="V",
+                    help="label values whose components are lesions (default: classes named tumour/lesion)")
     sn.set_defaults(handler="napari_liverct.snapshot:cli_snapshot")
 
     sv = sub.add_parser("survey", help="dataset fingerprint of an MSD/nnU-Net folder")
@@ -131,6 +151,13 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError, RuntimeError) as exc:
         print(f"napari-liverct {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"napari-liverct {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - a user sees a message, never a traceback
+        print(f"napari-liverct {args.command}: internal error ({type(exc).__name__}: {exc}); "
+              "please report it", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -389,7 +389,7 @@ def cli_crop(args) -> int:
 
     Prints ``{"start": [...], "end": [...], "shape": [...]}`` (stored voxel order).
     """
-    from .geometry import grid_mismatch
+    from .geometry import conform_to_grid
     from .nifti import read_nifti, write_nifti
 
     inputs = [Path(args.image)] + ([Path(args.labels)] if args.labels else [])
@@ -409,13 +409,15 @@ def cli_crop(args) -> int:
     labels = None
     if args.labels:
         labels = read_nifti(args.labels)
-        why = grid_mismatch(labels.data.shape, labels.affine, image.data.shape, image.affine)
-        if why:
-            raise ValueError(
-                f"{args.labels}: the labels grid differs from the image {args.image} ({why}); "
-                "they cannot be cropped with one box"
-            )
-        arrays["labels"] = labels.data
+        arrays["labels"], note = conform_to_grid(
+            labels.data, labels.affine, image.data.shape, image.affine,
+            resample=bool(getattr(args, "resample_labels", False)), names=(str(args.labels), str(args.image)),
+            hint="they cannot be cropped with one box; use --resample-labels to resample the labels "
+                 "onto the image grid (nearest neighbour)",
+        )
+        if note:
+            print(f"napari-liverct crop: {note}; the cropped labels are written in the image's axis order",
+                  file=sys.stderr)
     source = getattr(args, "source", "image") or "image"
     threshold = args.threshold
     if source == "labels":

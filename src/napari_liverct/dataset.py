@@ -133,9 +133,9 @@ def _locate_json(root: str | os.PathLike) -> tuple[Path, Path | None]:
 
 def _read_json(path: Path) -> dict:
     try:
-        spec = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"{path}: cannot read the dataset.json ({exc})") from exc
+        spec = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:
+        raise ValueError(f"{path}: cannot read the dataset.json ({type(exc).__name__}: {str(exc)[:200]})") from exc
     if not isinstance(spec, dict):
         raise ValueError(f"{path}: dataset.json must hold a JSON object")
     return spec
@@ -190,10 +190,19 @@ def _nnunet_cases(base: Path, spec: dict, json_path: Path) -> list[Case]:
     mapping = spec.get("dataset")
     if isinstance(mapping, dict):  # nnU-Net v2 explicit file list
         for cid, entry in mapping.items():
-            imgs = [_join(base, p) for p in entry.get("images", [])]
+            if not isinstance(entry, dict):
+                raise ValueError(f"{json_path}: 'dataset' entry {str(cid)[:60]!r} must be an object with 'images'")
+            images = entry.get("images", [])
+            if isinstance(images, str):
+                images = [images]
+            if not isinstance(images, list) or not all(isinstance(p, str) for p in images):
+                raise ValueError(f"{json_path}: 'images' of case {str(cid)[:60]!r} must be a list of paths")
+            imgs = [_join(base, p) for p in images]
             if not imgs:
                 continue
             lab = entry.get("label")
+            if lab is not None and not isinstance(lab, str):
+                raise ValueError(f"{json_path}: 'label' of case {str(cid)[:60]!r} must be a path")
             cases.append(Case(str(cid), imgs[0], _join(base, lab) if lab else None, "training", tuple(imgs[1:])))
         return cases
     for sub, lab_sub, split in (("imagesTr", "labelsTr", "training"), ("imagesTs", "labelsTs", "test")):

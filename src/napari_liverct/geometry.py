@@ -27,6 +27,10 @@ import numpy as np
 from nibabel import orientations as nio
 
 __all__ = [
+    "GridMismatchError",
+    "reorient_onto",
+    "resample_nearest",
+    "conform_to_grid",
     "RAS_TO_WORLD",
     "WORLD_TO_RAS",
     "DisplayGeometry",
@@ -290,3 +294,79 @@ def grid_mismatch(shape_a, affine_a, shape_b, affine_b, tol_mm: float = 1e-3) ->
     if dist.max() > tol_mm:
         return f"affines differ: voxel positions up to {dist.max():.4g} mm apart"
     return None
+
+
+class GridMismatchError(ValueError):
+    """Two volumes are not on the same grid, even up to an axis flip or permutation."""
+
+
+def reorient_onto(data: np.ndarray, affine: np.ndarray, ref_shape, ref_affine, tol_mm: float = 1e-3):
+    """``data`` viewed on the reference grid when the two grids differ only by axis flips
+    or permutations (the same voxel centres in world space), else None.
+
+    Returns ``(view, description)``: a zero-copy transpose/flip view whose axes follow
+    the reference's, and what was done ("axes permuted and flipped ..."), or
+    ``(data, None)`` when the grids are already identical.
+    """
+    affine = np.asarray(affine, float)
+    ref_affine = np.asarray(ref_affine, float)
+    if grid_mismatch(data.shape, affine, ref_shape, ref_affine, tol_mm) is None:
+        return data, None
+    try:
+        ornt = nio.ornt_transform(nio.io_orientation(affine), nio.io_orientation(ref_affine))
+    except ValueError:
+        return None
+    view = nio.apply_orientation(data, ornt) if data.ndim >= 3 else data
+    new_affine = affine @ nio.inv_ornt_aff(ornt, data.shape[:3])
+    if grid_mismatch(view.shape, new_affine, ref_shape, ref_affine, tol_mm) is not None:
+        return None
+    perm = [int(a) for a in ornt[:, 0]]
+    flips = [i for i in range(3) if ornt[i, 1] < 0]
+    parts = []
+    if perm != [0, 1, 2]:
+        parts.append(f"axes permuted {perm}")
+    if flips:
+        parts.append(f"axes {flips} flipped")
+    return view, " and ".join(parts) + " (same grid up to axis order; no resampling)"
+
+
+def resample_nearest(data: np.ndarray, affine: np.ndarray, shape, ref_affine: np.ndarray) -> np.ndarray:
+    """Resample a (label) volume onto another grid by nearest neighbour, 0 outside.
+
+    Output voxel ``v`` takes the value at ``inv(affine) @ ref_affine @ v`` (scipy
+    ``affine_transform``, order 0).
+    """
+    from scipy import ndimage as ndi
+
+    vox2vox = np.linalg.inv(np.asarray(affine, float)) @ np.asarray(ref_affine, float)
+    return ndi.affine_transform(
+        np.asarray(data), vox2vox, output_shape=tuple(int(s) for s in shape[:3]),
+        order=0, mode="constant", cval=0, output=np.asarray(data).dtype,
+    )
+
+
+def conform_to_grid(
+    data: np.ndarray,
+    affine: np.ndarray,
+    ref_shape,
+    ref_affine: np.ndarray,
+    *,
+    resample: bool = False,
+    names: tuple[str, str] = ("labels", "image"),
+    hint: str = "resample one onto the other (nearest neighbour)",
+) -> tuple[np.ndarray, str | None]:
+    """``data`` on the reference grid, and a note saying what was done (None: nothing).
+
+    Same grid: unchanged.  Same grid up to axis flips/permutations: a zero-copy view.
+    A real difference (spacing, origin, extent): nearest-neighbour resampling when
+    ``resample`` is true, else :class:`GridMismatchError` naming both ``names``.
+    """
+    found = reorient_onto(data, affine, ref_shape, ref_affine)
+    if found is not None:
+        view, how = found
+        return view, (f"{names[0]}: {how}" if how else None)
+    why = grid_mismatch(data.shape, affine, ref_shape, ref_affine)
+    if not resample:
+        raise GridMismatchError(f"{names[1]} and {names[0]} are not on the same grid ({why}); {hint}")
+    return (resample_nearest(data, affine, ref_shape, ref_affine),
+            f"{names[0]}: resampled onto the grid of {names[1]} by nearest neighbour ({why})")

@@ -434,17 +434,27 @@ def organ_label_ids(names: dict[int, str], organ: str = "liver") -> list[int]:
     return sorted(int(k) for k, n in names.items() if int(k) != 0 and is_organ_name(n, organ))
 
 
-def distinct_color(index: int) -> tuple[float, float, float, float]:
-    """Colour ``index`` of a palette of 1024 distinguishable colours (golden-angle hues
-    over three saturations and three brightnesses); the same id always gets the same colour."""
-    import colorsys
+@__import__("functools").lru_cache(maxsize=1)
+def _palette() -> np.ndarray:
+    """256 colours chosen by farthest-point sampling of an RGB grid (as glasbey does),
+    skipping near-black and near-white; deterministic."""
+    levels = np.linspace(0.1, 1.0, 10)
+    grid = np.array(np.meshgrid(levels, levels, levels, indexing="ij")).reshape(3, -1).T
+    grid = grid[(grid.sum(axis=1) > 0.6) & (grid.min(axis=1) < 0.85)]
+    chosen = [int(np.argmin(np.linalg.norm(grid - (1.0, 0.85, 0.1), axis=1)))]
+    dist = np.linalg.norm(grid - grid[chosen[0]], axis=1)
+    for _ in range(255):
+        nxt = int(np.argmax(dist))
+        chosen.append(nxt)
+        dist = np.minimum(dist, np.linalg.norm(grid - grid[nxt], axis=1))
+    return grid[chosen]
 
-    i = int(index) % 1024
-    hue = (i * 0.618033988749895) % 1.0
-    sat = (0.85, 0.55, 1.0)[i % 3]
-    val = (1.0, 0.78, 0.58)[(i // 3) % 3]
-    r, g, b = colorsys.hsv_to_rgb(hue, sat, val)
-    return (r, g, b, 1.0)
+
+def distinct_color(index: int) -> tuple[float, float, float, float]:
+    """Colour of label ``index`` from a palette of 256 distinguishable colours (farthest-point
+    sampling, as glasbey palettes are made); the same id always gets the same colour."""
+    r, g, b = _palette()[(int(index) - 1) % 256]
+    return (float(r), float(g), float(b), 1.0)
 
 
 def _color_for(index: int, name: str) -> tuple[float, float, float, float]:

@@ -11,6 +11,8 @@ Nothing here imports napari, Qt, torch or MONAI.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from ._stats_engine import PERCENTILES_IMAGE, image_stats, label_stats, voxel_volume_ml
@@ -43,15 +45,15 @@ def _check_connectivity(connectivity: int) -> int:
     return int(connectivity)
 
 
-def lesion_components(labels: np.ndarray, label: int = 2, connectivity: int = 26) -> tuple[np.ndarray, int]:
-    """Connected components of one label value.
+def lesion_components(labels: np.ndarray, label=2, connectivity: int = 26) -> tuple[np.ndarray, int]:
+    """Connected components of one label value (or of the union of several).
 
     Parameters
     ----------
     labels
         Integer label volume (3D).
     label
-        The label value whose components are wanted (2 = tumour in MSD liver).
+        The label value whose components are wanted, or a sequence of values.
     connectivity
         26 (faces, edges, corners) or 6 (faces only).
 
@@ -64,7 +66,7 @@ def lesion_components(labels: np.ndarray, label: int = 2, connectivity: int = 26
     import cc3d
 
     _check_connectivity(connectivity)
-    mask = np.asarray(labels) == label
+    mask = _label_mask(labels, label)
     cc, n = cc3d.connected_components(mask, connectivity=connectivity, return_N=True)
     return cc, int(n)
 
@@ -146,7 +148,17 @@ def _mask_box(mask: np.ndarray) -> tuple[slice, slice, slice] | None:
     return tuple(slice(int(b[0]), int(b[-1]) + 1) for b in box)
 
 
-def _sorted_components(labels: np.ndarray, label: int, connectivity: int):
+def _label_mask(labels: np.ndarray, label) -> np.ndarray:
+    """``labels == label`` for one value, ``isin`` for several (lesions of several classes)."""
+    if np.ndim(label) == 0:
+        return np.asarray(labels) == int(label)
+    values = [int(v) for v in label]
+    if len(values) == 1:
+        return np.asarray(labels) == values[0]
+    return np.isin(np.asarray(labels), values)
+
+
+def _sorted_components(labels: np.ndarray, label, connectivity: int):
     """Components of ``labels == label`` inside its bounding box, largest first.
 
     Returns None when the label is absent, else ``(box, cc, order, counts, boxes,
@@ -158,7 +170,7 @@ def _sorted_components(labels: np.ndarray, label: int, connectivity: int):
     import cc3d
 
     _check_connectivity(connectivity)
-    mask = np.asarray(labels) == label
+    mask = _label_mask(labels, label)
     box = _mask_box(mask)
     if box is None:
         return None
@@ -172,7 +184,7 @@ def _sorted_components(labels: np.ndarray, label: int, connectivity: int):
     return box, cc, np.argsort(-counts, kind="stable"), counts, boxes, cents
 
 
-def lesion_label_map(labels: np.ndarray, label: int = 2, connectivity: int = 26) -> tuple[np.ndarray, int]:
+def lesion_label_map(labels: np.ndarray, label=2, connectivity: int = 26) -> tuple[np.ndarray, int]:
     """Volume (stored order) where lesion ``id`` of :func:`lesion_stats` has value ``id``.
 
     Returns ``(map, n)``; the map is uint16 when n < 65535, else uint32, 0 elsewhere.
@@ -195,10 +207,10 @@ def lesion_stats(
     image: np.ndarray | None,
     labels: np.ndarray,
     affine: np.ndarray,
-    label: int = 2,
+    label=2,
     connectivity: int = 26,
 ) -> list[dict]:
-    """Measure every connected component (lesion) of one label.
+    """Measure every connected component (lesion) of one label, or of several together.
 
     Parameters
     ----------
@@ -209,7 +221,8 @@ def lesion_stats(
     affine
         4x4 voxel-to-RAS+ affine shared by both arrays.
     label
-        Label value of the lesions (2 = tumour).
+        Label value of the lesions, or a sequence of values whose union is labelled
+        (for example every class whose name says tumour).
     connectivity
         26 (default) or 6.
 
@@ -250,7 +263,7 @@ def lesion_stats(
             mean = float(np.sum(img_box[sl][crop], dtype=np.float64) / counts[idx])
         out.append(
             {
-                "label": int(label),
+                "label": int(label) if np.ndim(label) == 0 else _dominant(labels, box, sl, crop),
                 "id": new_id,
                 "voxels": int(counts[idx]),
                 "volume_ml": float(counts[idx] * vml),
@@ -264,6 +277,13 @@ def lesion_stats(
             }
         )
     return out
+
+
+def _dominant(labels: np.ndarray, box, sl, crop) -> int:
+    """The most frequent label value inside one lesion (lesions of several classes)."""
+    vals = np.asarray(labels)[box][sl][crop]
+    uniq, counts = np.unique(vals, return_counts=True)
+    return int(uniq[np.argmax(counts)])
 
 
 def tumour_burden(labels: np.ndarray, liver_label: int = 1, tumour_label: int = 2) -> float | None:
@@ -292,7 +312,9 @@ def compute_stats(
     affine: np.ndarray,
     names: dict[int, str] | None = None,
     connectivity: int = 26,
-    lesion_label: int = 2,
+    *,
+    organ_labels: Sequence[int] | None = None,
+    lesion_labels: Sequence[int] | None = None,
 ) -> dict:
     """Image, per-label and per-lesion statistics in one JSON-ready dict.
 
@@ -303,22 +325,26 @@ def compute_stats(
     affine
         Their voxel-to-RAS+ affine.
     names
-        Label value -> name (default: 1 liver, 2 tumour).
+        Label value -> name.  None: every value is ``label N`` and nothing is a lesion.
     connectivity
         Lesion connectivity, 26 (default) or 6.
-    lesion_label
-        Label value whose connected components are the lesions.
+    organ_labels, lesion_labels
+        The organ (for tumour burden) and lesion classes.  None: from the names
+        (:func:`napari_liverct.labels.organ_label_ids`, ``lesion_label_ids``: classes
+        whose name says liver, and tumour/lesion).  Never a guess: with no lesion
+        class there is no lesion table and no burden.
 
     Returns
     -------
     dict
         ``{"image": image_stats or None, "labels": [label_stats rows],
-        "lesions": [lesion_stats rows], "connectivity": ..., "lesion_label": ...}``
-        plus ``"tumour_burden"`` (tumour / whole liver volume) when both the liver
-        (the label named "liver", else 1) and the lesion label are present.  All
-        ``centroid_mm`` are RAS+ mm.
+        "lesions": [lesion_stats rows], "connectivity": ..., "organ_labels": [...],
+        "lesion_labels": [...]}`` plus ``"tumour_burden"`` (lesion volume / (organ +
+        lesion) volume) when both an organ class and a lesion class are present.
+        All ``centroid_mm`` are RAS+ mm.
     """
-    steps = iter_compute_stats(image, labels, affine, names, connectivity, lesion_label)
+    steps = iter_compute_stats(image, labels, affine, names, connectivity,
+                               organ_labels=organ_labels, lesion_labels=lesion_labels)
     while True:
         try:
             next(steps)
@@ -332,64 +358,70 @@ def iter_compute_stats(
     affine: np.ndarray,
     names: dict[int, str] | None = None,
     connectivity: int = 26,
-    lesion_label: int = 2,
+    *,
+    organ_labels: Sequence[int] | None = None,
+    lesion_labels: Sequence[int] | None = None,
 ):
     """Generator form of :func:`compute_stats` for progress reporting.
 
     Yields ``(done, total, next_step_description)`` before each step and returns
     the same dict as :func:`compute_stats` (``StopIteration.value``).
     """
-    from .labels import DEFAULT_LABEL_NAMES
+    from .labels import lesion_label_ids, organ_label_ids
 
     _check_connectivity(connectivity)
-    names = dict(names) if names else dict(DEFAULT_LABEL_NAMES)
+    names = dict(names) if names else {}
+    organ = sorted(int(v) for v in (organ_label_ids(names) if organ_labels is None else organ_labels))
+    lesion = sorted(int(v) for v in (lesion_label_ids(names) if lesion_labels is None else lesion_labels))
     total = 3
-    out: dict = {"image": None, "labels": [], "lesions": [],
-                 "connectivity": int(connectivity), "lesion_label": int(lesion_label)}
+    out: dict = {"image": None, "labels": [], "lesions": [], "connectivity": int(connectivity),
+                 "organ_labels": organ, "lesion_labels": lesion}
     yield (0, total, "image statistics")
     if image is not None:
         out["image"] = image_stats(image, affine)
     if labels is not None:
         yield (1, total, "per-label statistics")
+        if not names:
+            names = {0: "background"}
         out["labels"] = label_stats(image, labels, affine, names)
         yield (2, total, "lesions")
-        out["lesions"] = lesion_stats(image, labels, affine, label=lesion_label, connectivity=connectivity)
-        liver = next((int(k) for k, v in names.items() if str(v).lower() == "liver"), 1)
+        if lesion:
+            out["lesions"] = lesion_stats(image, labels, affine, label=lesion, connectivity=connectivity)
         counts = {r["label"]: r["voxels"] for r in out["labels"]}
-        burden = burden_from_counts(counts.get(liver, 0), counts.get(lesion_label, 0))
-        if burden is not None:
-            out["tumour_burden"] = burden
+        if organ and lesion:
+            burden = burden_from_counts(sum(counts.get(v, 0) for v in organ), sum(counts.get(v, 0) for v in lesion))
+            if burden is not None:
+                out["tumour_burden"] = burden
     yield (total, total, "done")
     return out
 
 
 def resample_labels_nearest(labels: np.ndarray, labels_affine: np.ndarray, shape, affine: np.ndarray) -> np.ndarray:
-    """Resample a label volume onto another grid by nearest neighbour (0 outside).
+    """Resample a label volume onto another grid by nearest neighbour (0 outside);
+    see :func:`napari_liverct.geometry.resample_nearest`."""
+    from .geometry import resample_nearest
 
-    Uses the two voxel-to-RAS affines: output voxel ``v`` takes the label at
-    ``inv(labels_affine) @ affine @ v`` (scipy ``affine_transform``, order 0).
-    """
-    from scipy import ndimage as ndi
-
-    vox2vox = np.linalg.inv(np.asarray(labels_affine, float)) @ np.asarray(affine, float)
-    return ndi.affine_transform(
-        np.asarray(labels), vox2vox, output_shape=tuple(int(s) for s in shape[:3]),
-        order=0, mode="constant", cval=0, output=np.asarray(labels).dtype,
-    )
+    return resample_nearest(labels, labels_affine, shape, affine)
 
 
 def stats_for_files(
-    image_path, labels_path=None, connectivity: int = 26, resample_labels: bool = False
+    image_path, labels_path=None, connectivity: int = 26, resample_labels: bool = False, *,
+    organ_labels: Sequence[int] | None = None, lesion_labels: Sequence[int] | None = None,
+    label_names: dict[int, str] | None = None,
 ) -> dict:
     """:func:`compute_stats` for NIfTI files (intensities after scl_slope/scl_inter).
 
+    Labels stored with axes flipped or permuted relative to the image are viewed on
+    the image grid (no resampling) and ``"grid_note"`` says so.
+
     Raises
     ------
-    ValueError
-        When image and labels are not on the same grid (naming both files) and
-        ``resample_labels`` is False; unreadable files raise NiftiReadError.
+    GridMismatchError
+        When image and labels are on really different grids (naming both files)
+        and ``resample_labels`` is False; unreadable files raise NiftiReadError.
     """
-    from .labels import label_names_for
+    from .geometry import conform_to_grid
+    from .labels import integral_labels, label_names_for, present_labels
     from .nifti import read_nifti
 
     _check_connectivity(connectivity)
@@ -398,26 +430,24 @@ def stats_for_files(
         raise ValueError(f"{image_path}: expected a 3D image, got shape {img.data.shape}")
     labels = None
     names = None
+    note = None
     if labels_path is not None:
         lab = read_nifti(labels_path)
         labels = lab.data
         if labels.ndim != 3:
             raise ValueError(f"{labels_path}: expected a 3D label volume, got shape {labels.shape}")
-        if labels.dtype.kind == "f":
-            if not np.all(np.equal(np.mod(labels, 1), 0)):
-                raise ValueError(f"{labels_path}: labels are not whole numbers")
-            labels = labels.astype(np.int32)
-        why = grid_mismatch(img.data.shape, img.affine, labels.shape, lab.affine)
-        if why is not None:
-            if not resample_labels:
-                raise ValueError(
-                    f"{image_path} and {labels_path} are not on the same grid ({why}); "
-                    "use --resample-labels to resample the labels onto the image grid (nearest neighbour)"
-                )
-            labels = resample_labels_nearest(labels, lab.affine, img.data.shape, img.affine)
-        names = label_names_for(labels_path)
-    out = compute_stats(img.data, labels, img.affine, names=names, connectivity=connectivity)
+        labels = integral_labels(labels, str(labels_path))
+        labels, note = conform_to_grid(
+            labels, lab.affine, img.data.shape, img.affine, resample=resample_labels,
+            names=(str(labels_path), str(image_path)),
+            hint="use --resample-labels to resample the labels onto the image grid (nearest neighbour)",
+        )
+        names = dict(label_names) if label_names else label_names_for(labels_path, lab.header, present_labels(labels))
+    out = compute_stats(img.data, labels, img.affine, names=names, connectivity=connectivity,
+                        organ_labels=organ_labels, lesion_labels=lesion_labels)
     out["files"] = {"image": str(image_path), "labels": str(labels_path) if labels_path else None}
+    if note:
+        out["grid_note"] = note
     return out
 
 
@@ -429,9 +459,14 @@ def cli_stats(args) -> int:
     """
     from ._stats_report import print_stats_table, stats_to_csv, stats_to_json
 
+    from .labels import read_color_table
+
+    table = getattr(args, "label_names", None)
     result = stats_for_files(
         args.image, getattr(args, "labels", None), connectivity=getattr(args, "connectivity", 26),
         resample_labels=getattr(args, "resample_labels", False),
+        organ_labels=getattr(args, "organ", None), lesion_labels=getattr(args, "lesion", None),
+        label_names=read_color_table(table).names if table else None,
     )
     fmt = getattr(args, "format", "table")
     if fmt == "json":

@@ -101,6 +101,7 @@ def survey_case(
     split: str = "training",
     n_samples: int = N_SAMPLES,
     seed: int = SEED,
+    lesion_labels: Sequence[int] | None = None,
 ) -> tuple[dict, np.ndarray]:
     """Fingerprint of one case, read from disk.
 
@@ -112,6 +113,10 @@ def survey_case(
         Copied into the row.
     n_samples, seed
         Foreground intensities sampled for the dataset percentiles.
+    lesion_labels
+        Label values counted as lesions; None: classes whose name says tumour/lesion
+        (names by :func:`napari_liverct.labels.label_table_for`), and
+        ``lesion_count`` is None when there is no such class.
 
     Returns
     -------
@@ -154,20 +159,23 @@ def survey_case(
         except Exception as exc:  # noqa: BLE001
             row["label_error"] = str(exc) if str(label) in str(exc) else f"{label}: {exc}"
         else:
-            samples = _label_part(row, vol, lvol, lab, n_samples, seed)
+            samples = _label_part(row, vol, lvol, lab, n_samples, seed, lesion_labels)
     row["seconds"] = time.perf_counter() - t0
     return row, samples
 
 
-def _label_part(row: dict, vol, lvol, lab: np.ndarray, n_samples: int, seed: int) -> np.ndarray:
+def _label_part(row: dict, vol, lvol, lab: np.ndarray, n_samples: int, seed: int,
+                lesion_labels: Sequence[int] | None = None) -> np.ndarray:
     """Fill the label fields of ``row``; return the foreground intensity sample."""
     from .geometry import grid_mismatch, orientation_code
     from .stats import lesion_components, voxel_volume_ml
 
+    from .geometry import reorient_onto
+    from .labels import label_table_for, lesion_label_ids
+
     laff = lvol.affine
     lmissing, lidentity = _affine_flags(laff, lvol.header)
     lshape = [int(s) for s in lab.shape[:3]]
-    same_shape = lshape == row["shape"]
     row.update(
         label_shape=lshape, label_orientation=orientation_code(laff),
         label_affine_missing=lmissing, label_affine_identity=lidentity,
@@ -179,11 +187,20 @@ def _label_part(row: dict, vol, lvol, lab: np.ndarray, n_samples: int, seed: int
     row["label_values"] = sorted(counts)
     row["label_voxels"] = {str(v): c for v, c in counts.items()}
     row["volume_ml"] = {str(v): round(c * voxel_ml, 6) for v, c in counts.items() if v != 0}
-    row["lesion_count"] = lesion_components(lab, 2)[1] if counts.get(2) else 0
+    table = label_table_for(row.get("label"), lvol.header, present=sorted(counts))
+    lesion = [v for v in (lesion_label_ids(table.names) if lesion_labels is None else lesion_labels) if counts.get(v)]
+    row["label_names_source"] = table.source
+    row["lesion_labels"] = sorted(int(v) for v in (lesion_label_ids(table.names) if lesion_labels is None else lesion_labels))
+    row["lesion_count"] = (lesion_components(lab, lesion)[1] if lesion else 0) if row["lesion_labels"] else None
     fg_stats = dict.fromkeys(("fg_p00_5", "fg_p50", "fg_p99_5", "fg_mean", "fg_std", "fg_min", "fg_max"))
     row.update(fg_voxels=0, **fg_stats)
-    if not same_shape or lab.ndim != 3 or vol.data.ndim != 3:
+    on_grid = reorient_onto(lab, laff, row["shape"], vol.affine, tol_mm=GRID_ATOL) if lab.ndim == 3 else None
+    row["grids_equivalent"] = on_grid is not None
+    if on_grid is None or vol.data.ndim != 3:
         return np.zeros(0, np.float32)
+    lab, how = on_grid
+    if how:
+        row["grid_note"] = f"labels {how}"
     fg = np.asarray(vol.data)[lab > 0]
     row["fg_voxels"] = int(fg.size)
     if fg.size == 0:
@@ -284,7 +301,7 @@ def _run_on(client, fields, n_samples, seed):
     futures = {}
     for i, (img, lab, cid, split) in enumerate(fields):
         fut = client.submit(
-            survey_case, img, lab, cid, split, n_samples, seed, key=f"liverct-survey-{i}-{cid}-{time.time_ns()}",
+            survey_case, img, lab, cid, split, n_samples, seed, key=f"liverct-survey-{i}-{time.time_ns()}",  # no file name: keys must encode as UTF-8
             pure=False,
         )
         futures[fut] = i
