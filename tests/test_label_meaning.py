@@ -265,3 +265,14 @@ def test_crop_margin_nonsense_is_a_clear_error(flipped_pair, tmp_path, margin, c
         cli.main(["crop", str(img), "--out-dir", str(tmp_path / "o"), "--margin", margin])
     assert exc.value.code == 2
     assert "--margin" in capsys.readouterr().err
+
+
+def test_negative_labels_error_names_the_file(tmp_path, capsys):
+    ct, mask = _ct_and_mask()
+    lab = mask.astype(np.int16)
+    lab[0, 0, 0] = -1
+    nib.save(nib.Nifti1Image(ct, AFF), tmp_path / "n.nii.gz")
+    nib.save(nib.Nifti1Image(lab, AFF), tmp_path / "n_label.nii.gz")
+    assert cli.main(["stats", str(tmp_path / "n.nii.gz"), "--format", "json"]) == 2
+    err = capsys.readouterr().err
+    assert "n_label.nii.gz" in err and "negative" in err

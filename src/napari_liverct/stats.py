@@ -443,8 +443,11 @@ def stats_for_files(
             hint="use --resample-labels to resample the labels onto the image grid (nearest neighbour)",
         )
         names = dict(label_names) if label_names else label_names_for(labels_path, lab.header, present_labels(labels))
-    out = compute_stats(img.data, labels, img.affine, names=names, connectivity=connectivity,
-                        organ_labels=organ_labels, lesion_labels=lesion_labels)
+    try:
+        out = compute_stats(img.data, labels, img.affine, names=names, connectivity=connectivity,
+                            organ_labels=organ_labels, lesion_labels=lesion_labels)
+    except ValueError as exc:  # e.g. negative label values: say which file
+        raise ValueError(f"{labels_path or image_path}: {exc}") from exc
     out["files"] = {"image": str(image_path), "labels": str(labels_path) if labels_path else None}
     if note:
         out["grid_note"] = note
