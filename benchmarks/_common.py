@@ -177,7 +177,7 @@ def run_child(args: Sequence[str], timeout: float = 900.0, env: dict | None = No
 
 
 # ------------------------------------------------------------------------ test data
-def ct_like_volume(shape: tuple[int, int, int] = (512, 512, 600), seed: int = 0) -> np.ndarray:
+def ct_like_volume(shape: tuple[int, int, int] = (512, 512, 600), seed: int = 0, air_noise: float = 5.0) -> np.ndarray:
     """A CT-like int16 volume in HU, stored (x, y, z) like a NIfTI file.
 
     Outside the scanner's circular field of view the value is -1024 (as scanners
@@ -205,7 +205,7 @@ def ct_like_volume(shape: tuple[int, int, int] = (512, 512, 600), seed: int = 0)
         base[inner] = 40.0
         base[liver & inner] = 60.0
         base[spine] = 700.0
-        sigma = np.where(body, np.float32(20.0), np.float32(5.0))
+        sigma = np.where(body, np.float32(20.0), np.float32(air_noise))
         sl = base + sigma * rng.standard_normal((nx, ny), dtype=np.float32)
         sl[~fov] = -1024.0
         out[:, :, k] = np.rint(sl).astype(np.int16)
@@ -219,9 +219,12 @@ def ct_test_file(
     folder: Path | None = None,
     spacing: tuple[float, float, float] = (0.78, 0.78, 1.0),
     compresslevel: int = 6,
+    kind: str = "noisy",
 ) -> Path:
     """Path of a cached CT-like NIfTI file of ``shape`` (written on first use).
 
+    ``kind`` "noisy" has noise in the air too; "air" has clean air outside the body
+    (a highly compressible, mostly-air file).
     The affine is LPS-on-disk like most CT converted from DICOM (first two axes
     flipped relative to RAS), so the readers have to reorient as on real data.  The
     file is written atomically, gzip level ``compresslevel`` (what most converters use).
@@ -231,10 +234,12 @@ def ct_test_file(
     folder = Path(folder or BENCH_DIR)
     folder.mkdir(parents=True, exist_ok=True)
     tag = "x".join(str(int(s)) for s in shape)
-    path = folder / f"ct_{tag}_int16{suffix}"
+    path = folder / f"ct_{tag}_int16{'' if kind == 'noisy' else '_' + kind}{suffix}"
     if path.exists():
         return path
-    data = ct_like_volume(shape)
+    # "noisy": noise in the air too (gzip ratio ~2.5); "air": clean air outside the body,
+    # as scanners that clip air write it (gzip ratio ~4-5, inflating dominates less)
+    data = ct_like_volume(shape, air_noise=5.0 if kind == "noisy" else 0.0)
     affine = np.diag([-spacing[0], -spacing[1], spacing[2], 1.0])
     affine[:3, 3] = [spacing[0] * shape[0] / 2, spacing[1] * shape[1] / 2, -spacing[2] * shape[2]]
     img = nib.Nifti1Image(data, affine)

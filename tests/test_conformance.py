@@ -266,3 +266,25 @@ def test_writer_cleans_up_on_failure(tmp_path):
     with pytest.raises(Exception):
         write_nifti(tmp_path / "x.nii.gz", data.astype(object), aff)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_both_inflaters_agree_with_nibabel(tmp_path, monkeypatch):
+    """Mostly-air volumes take the one-shot libdeflate path, noisy ones ISA-L streaming;
+    multi-member files always stream.  Each equals nibabel."""
+    import napari_liverct.nifti as nifti
+
+    calls = []
+    real = nifti._inflate_rest
+    monkeypatch.setattr(nifti, "_inflate_rest", lambda *a: calls.append("stream") or real(*a))
+    air = np.full((64, 64, 40), -1024, np.int16)
+    air[20:40, 20:44, 10:30] = np.random.default_rng(0).integers(-100, 200, (20, 24, 20))
+    noisy = np.random.default_rng(1).integers(-1024, 2000, (64, 64, 40)).astype(np.int16)
+    for name, data, expect in (("air.nii.gz", air, []), ("noisy.nii.gz", noisy, ["stream"])):
+        calls.clear()
+        nib.save(nib.Nifti1Image(data, np.eye(4)), tmp_path / name)
+        np.testing.assert_array_equal(read_nifti(tmp_path / name).data, data)
+        assert calls == expect, name
+    calls.clear()
+    mm = oracle.multi_member_gzip(tmp_path / "air.nii.gz", tmp_path / "air_mm.nii.gz", first=200, block=1 << 16)
+    np.testing.assert_array_equal(read_nifti(mm).data, air)
+    assert calls == ["stream"]
