@@ -148,8 +148,11 @@ def _header_from_stream(path: Path, fh, file_size: int, gz: bool):
     if vox > limit:
         raise _fail(path, f"the header's vox_offset ({vox:g}) points beyond the data the file can hold")
     # nibabel reads extensions up to vox_offset and moves a too-small offset (1..351) to 352
-    end = max(int(vox), hsize + 4)
-    rest = _read_exact(path, fh, end - hsize, "the header extensions")
+    rest = _read_exact(path, fh, 4, "the NIfTI extension flag")
+    end = hsize + 4
+    if rest[:1] != b"\x00":  # extensions follow: read them up to vox_offset, as nibabel does
+        end = max(int(vox), end)
+        rest += _read_exact(path, fh, end - hsize - 4, "the header extensions")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
