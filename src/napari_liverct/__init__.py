@@ -6,15 +6,13 @@ features that use them.
 
 __version__ = "0.1.0"
 
-from ._reader import napari_get_reader, read_as_image, read_as_labels, read_nifti_layers
+from ._reader import napari_get_reader, read_nifti_layers
 from ._sample_data import make_sample_data
 from ._writer import write_single_layer
 
 __all__ = [
     "napari_get_reader",
     "read_nifti_layers",
-    "read_as_image",
-    "read_as_labels",
     "make_sample_data",
     "write_single_layer",
 ]

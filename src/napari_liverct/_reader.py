@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -22,48 +23,54 @@ def napari_get_reader(path) -> Callable | None:
     paths = path if isinstance(path, (list, tuple)) else [path]
     if not paths or not all(isinstance(p, (str, os.PathLike)) and is_nifti_path(p) for p in paths):
         return None
-    return read_nifti_layers
+    return read_for_napari
 
 
-def _already_open(path: Path) -> bool:
-    """True when the current napari viewer already shows a layer read from ``path``."""
+#: metadata key of a labels layer that was opened as the pair of an image
+PAIRED_KEY = "opened_as_pair_of"
+
+
+def _open_layers(target: Path) -> list:
+    """Metadata of the current viewer's layers read from ``target`` (public napari API only)."""
     if "napari" not in sys.modules:
-        return False
+        return []
     try:
         import napari
 
         viewer = napari.current_viewer()
     except Exception:  # noqa: BLE001 - no viewer, nothing open
-        return False
+        return []
     if viewer is None:
-        return False
-    target = str(path.resolve())
+        return []
+    target_s = str(target.resolve())
+    out = []
     for layer in viewer.layers:
-        src = (layer.metadata or {}).get("source_path")
-        if src and str(Path(src).resolve()) == target:
-            return True
-    return False
+        md = layer.metadata or {}
+        src = md.get("source_path")
+        if src and str(Path(src).resolve()) == target_s:
+            out.append(md)
+    return out
 
 
-def _opened_together() -> set[Path]:
-    """Files the current ``viewer.open`` call is opening (dragging several at once).
+def _already_open(path: Path) -> bool:
+    """True when the current napari viewer already shows a layer read from ``path``."""
+    return bool(_open_layers(path))
 
-    napari hands a drop of several files to the reader one file at a time; when the
-    image and its labels are dropped together, pairing must not add the labels a
-    second time.  napari keeps the list in ``ViewerModel.open``'s local ``paths_``;
-    if it cannot be found (other napari versions, plain Python), nothing is skipped.
+
+def read_for_napari(path) -> list[tuple]:
+    """The npe2 reader command: :func:`read_nifti_layers`, aware of pairs already open.
+
+    napari hands a drop of several files to the reader one file at a time.  When an
+    image was read first, its labels were opened with it (tagged ``opened_as_pair_of``);
+    reading those labels again returns napari's documented "nothing to add" sentinel
+    ``[(None,)]`` instead of a second copy.  When the labels come first, the image
+    does not pair them (they are open already).
     """
-    frame = sys._getframe(1)
-    try:
-        while frame is not None:
-            if frame.f_code.co_name == "open" and "napari" in frame.f_code.co_filename:
-                paths = frame.f_locals.get("paths_")
-                if isinstance(paths, (list, tuple)):
-                    return {Path(p).resolve() for p in paths if isinstance(p, (str, os.PathLike))}
-            frame = frame.f_back
-    finally:
-        del frame
-    return set()
+    paths = [Path(p) for p in (path if isinstance(path, (list, tuple)) else [path])]
+    if len(paths) == 1 and any(md.get(PAIRED_KEY) for md in _open_layers(paths[0])):
+        warnings.warn(f"{paths[0]} is already open (with its image); not adding it twice", UserWarning, stacklevel=2)
+        return [(None,)]
+    return read_nifti_layers(path)
 
 
 def read_nifti_layers(
@@ -92,7 +99,7 @@ def read_nifti_layers(
         is added.
     """
     paths = [Path(p) for p in (path if isinstance(path, (list, tuple)) else [path])]
-    requested = {p.resolve() for p in paths if p.exists()} | _opened_together()
+    requested = {p.resolve() for p in paths if p.exists()}
     images: list[tuple] = []
     labels: list[tuple] = []
     for p in paths:
@@ -107,19 +114,11 @@ def read_nifti_layers(
             if sib is not None and sib.resolve() not in requested and not _already_open(sib):
                 requested.add(sib.resolve())
                 sib_vol = read_nifti(sib)
-                labels.append(volume_to_layer_data(sib_vol, "labels"))
+                ld = volume_to_layer_data(sib_vol, "labels")
+                ld[1]["metadata"][PAIRED_KEY] = str(p)
+                labels.append(ld)
     image_names = {ld[1]["name"] for ld in images}
     for ld in labels:  # "X" and "X labels", not napari's "X" and "X [1]"
         if ld[1]["name"] in image_names:
             ld[1]["name"] = f"{ld[1]['name']} labels"
     return images + labels
-
-
-def read_as_labels(path) -> list[tuple]:
-    """Reader command that forces a Labels layer (no pairing)."""
-    return read_nifti_layers(path, kind="labels", pair=False)
-
-
-def read_as_image(path) -> list[tuple]:
-    """Reader command that forces an Image layer (no pairing)."""
-    return read_nifti_layers(path, kind="image", pair=False)
