@@ -276,3 +276,19 @@ def test_negative_labels_error_names_the_file(tmp_path, capsys):
     assert cli.main(["stats", str(tmp_path / "n.nii.gz"), "--format", "json"]) == 2
     err = capsys.readouterr().err
     assert "n_label.nii.gz" in err and "negative" in err
+
+
+def test_survey_report_flags_flipped_labels_as_handled_and_keeps_rows(flipped_pair):
+    import copy
+
+    from napari_liverct.survey import survey_case
+    from napari_liverct.survey_summary import build_report
+
+    img, same, flipped = flipped_pair
+    rows, samples = zip(*(survey_case(img, lab, cid) for lab, cid in ((same, "a"), (flipped, "b"))))
+    before = copy.deepcopy(list(rows))
+    rep = build_report(list(rows), list(samples))
+    assert list(rows) == before  # the input rows are not written into
+    kinds = {c["id"]: c["anomalies"] for c in rep["cases"]}
+    assert "labels_axes_differ" in kinds["b"] and "grid_mismatch" not in kinds["b"]
+    assert "labels_axes_differ" not in kinds["a"]

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 import sys
 import time
 from contextlib import contextmanager
@@ -158,6 +159,7 @@ def survey_case(
             lab = integral_labels(np.asarray(lvol.data), str(label))
         except Exception as exc:  # noqa: BLE001
             row["label_error"] = str(exc) if str(label) in str(exc) else f"{label}: {exc}"
+            row["label_error_kind"] = "missing" if not Path(label).exists() else "unreadable"
         else:
             samples = _label_part(row, vol, lvol, lab, n_samples, seed, lesion_labels)
     row["seconds"] = time.perf_counter() - t0

@@ -140,13 +140,18 @@ def _row_anomalies(r: dict, ctx: dict) -> list[dict]:
             if far and ratio > SPACING_FACTOR:
                 out.append(_anomaly(r, "spacing_outlier", f"spacing {name} = {s:.3g} mm, dataset median {med[ax]:.3g} mm"))
     if r.get("label_error"):
-        kind = "missing_labels" if "no such file" in r["label_error"] else "label_read_error"
+        kind = "missing_labels" if r.get("label_error_kind") == "missing" else "label_read_error"
         out.append(_anomaly(r, kind, r["label_error"]))
     elif not r.get("label"):
         if r.get("split") in ("training", "unlabelled"):
             out.append(_anomaly(r, "missing_labels", "no label file for this case"))
     else:
-        if r.get("grids_equal") is False:
+        if r.get("grids_equal") is False and r.get("grids_equivalent"):
+            out.append(_anomaly(
+                r, "labels_axes_differ",
+                f"labels stored with other axis order/flips ({r.get('label_orientation')}) than the image "
+                f"({r.get('orientation')}); same grid, handled without resampling"))
+        elif r.get("grids_equal") is False:
             out.append(_anomaly(
                 r, "grid_mismatch",
                 f"image {r['shape']} and labels {r['label_shape']} are on different grids "
@@ -172,12 +177,12 @@ def find_anomalies(rows: list[dict], label_names: dict[int, str] | None = None) 
 def build_report(rows: list[dict], samples: list, label_names: dict[int, str] | None = None) -> dict:
     """``{"cases": rows, "summary": ..., "anomalies": ...}`` (rows get an ``anomalies`` list of kinds)."""
     ctx = _context(rows, label_names)
-    anomalies = []
-    for r in rows:
-        found = _row_anomalies(r, ctx)
-        r["anomalies"] = [a["kind"] for a in found]
+    cases, anomalies = [], []
+    for r in rows:  # new dicts: the input rows stay as they were
+        found = _row_anomalies(r, ctx) if r else []
+        cases.append(dict(r, anomalies=[a["kind"] for a in found]))
         anomalies += found
-    return {"cases": rows, "summary": summarize(rows, samples, label_names), "anomalies": anomalies}
+    return {"cases": cases, "summary": summarize(rows, samples, label_names), "anomalies": anomalies}
 
 
 def _clean(obj):
