@@ -322,35 +322,30 @@ def read_color_table(path: str | os.PathLike) -> LabelTable:
     return LabelTable(dict(sorted(names.items())), f"colour table {path.name}", colors)
 
 
-def _sidecar(path: Path) -> LabelTable | None:
-    side = path.with_name(nifti_stem(path) + ".json")
-    if not side.is_file():
-        return None
-    spec = _load_json(side)
-    if isinstance(spec, dict) and isinstance(spec.get("labels"), dict):
-        spec = spec["labels"]
-    names = parse_label_names(spec) if isinstance(spec, dict) else {}
+def _table_from_json(json_path: Path, source: str, sidecar: bool) -> LabelTable | None:
+    """Names from a JSON file (a sidecar maps ids to names, at the top or under "labels";
+    dataset.json under "labels"); None, with a warning naming the file, when unusable."""
+    spec = _load_json(json_path)
+    labels = spec.get("labels") if isinstance(spec, dict) else None
+    if sidecar and not isinstance(labels, dict):
+        labels = spec
+    names = parse_label_names(labels) if isinstance(labels, dict) else {}
     if not names:
         if spec is not None:
-            warnings.warn(f"{side}: ignored, it maps no label ids to names", UserWarning, stacklevel=3)
+            warnings.warn(f"{json_path}: ignored, it maps no label ids to names", UserWarning, stacklevel=3)
         return None
     names.setdefault(0, "background")
-    return LabelTable(names, f"sidecar {side.name}")
+    return LabelTable(names, source)
+
+
+def _sidecar(path: Path) -> LabelTable | None:
+    side = path.with_name(nifti_stem(path) + ".json")
+    return _table_from_json(side, f"sidecar {side.name}", sidecar=True) if side.is_file() else None
 
 
 def _dataset_json(path: Path) -> LabelTable | None:
     ds = find_dataset_json(path)
-    if ds is None:
-        return None
-    spec = _load_json(ds)
-    labels = spec.get("labels") if isinstance(spec, dict) else None
-    names = parse_label_names(labels) if isinstance(labels, dict) else {}
-    if not names:
-        if spec is not None:
-            warnings.warn(f"{ds}: ignored, it has no usable 'labels' map", UserWarning, stacklevel=3)
-        return None
-    names.setdefault(0, "background")
-    return LabelTable(names, f"dataset.json ({ds})")
+    return _table_from_json(ds, f"dataset.json ({ds})", sidecar=False) if ds is not None else None
 
 
 _LIVER_DIR = re.compile(r"^(task0?0?3_liver|dataset0?0?3_liver|lits)", re.IGNORECASE)
