@@ -279,6 +279,22 @@ def test_grid_mismatch_names_both_files_and_resample_says_so(write_nifti_file):
         res2.classes[0].tp, int(np.sum((gt[:-2] == 1) & (pred[2:] == 1))))  # pred voxel i+2 sits on gt voxel i
 
 
+def test_prediction_stored_flipped_is_viewed_not_resampled(write_nifti_file):
+    gt, pred = _blobby_pair(9)
+    g = write_nifti_file("gt_seg.nii.gz", gt, LPS)
+    flipped = LPS.copy()
+    flipped[0, 0] = 0.8  # axis 0 stored the other way round (RPS), same voxel centres
+    flipped[0, 3] = -0.8 * (gt.shape[0] - 1)
+    p = write_nifti_file("pred_seg.nii.gz", pred[::-1], flipped)
+    a = compare_arrays(gt, pred, LPS)
+    b = compare_files(g, p, names={})
+    assert not b.resampled and "flipped" in b.notes[0]
+    for ca, cb in zip(a.classes, b.classes):
+        assert (ca.tp, ca.fp, ca.fn) == (cb.tp, cb.fp, cb.fn)
+        for key in ("hd", "hd95", "assd", "nsd", "gt_ml"):
+            assert getattr(ca, key) == pytest.approx(getattr(cb, key), rel=1e-6)  # float32 header affine
+
+
 def test_package_never_imports_torch():
     code = ("import sys, numpy as np; from napari_liverct import compare, evaluate; "
             "from napari_liverct.compare import compare_arrays; "

@@ -8,7 +8,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .classes import ClassPlan, parse_map, plan_classes, relabel
+from ..geometry import GridMismatchError
+from .classes import parse_map, plan_classes, relabel
 from .lesions import MATCH_RULES, compare_lesions
 from .results import CaseComparison, ClassMetrics
 from .surface import mask_box, surface_distances, surface_metrics
@@ -17,10 +18,6 @@ __all__ = ["GridMismatchError", "compare_arrays", "compare_files", "DEFAULT_TOLE
 
 DEFAULT_TOLERANCE_MM = 2.0
 _CHUNK = 1 << 22  # voxels per joint-histogram chunk (bounds the intp temporary to 32 MB)
-
-
-class GridMismatchError(ValueError):
-    """Ground truth and prediction are not on the same voxel grid."""
 
 
 def _div(a: float, b: float) -> float:
@@ -50,12 +47,15 @@ def _joint_counts(g: np.ndarray, p: np.ndarray, k: int) -> np.ndarray:
 
 
 def _values(arr: np.ndarray) -> list[int]:
+    """Values present in ``arr`` (few small labels: one vectorised compare each, no copy)."""
     a = np.asarray(arr)
+    if a.size == 0:
+        return []
     if a.dtype == bool:
         return [0, 1]
     lo, hi = int(a.min()), int(a.max())
-    if lo >= 0 and hi < 256:
-        return [int(v) for v in np.flatnonzero(np.bincount(a.ravel(), minlength=hi + 1))]
+    if lo >= 0 and hi < 64:
+        return [v for v in range(lo, hi + 1) if v in (lo, hi) or bool((a == v).any())]
     return [int(v) for v in np.unique(a)]
 
 
@@ -126,13 +126,13 @@ def compare_arrays(
     mapping = mapping if isinstance(mapping, dict) else parse_map(mapping)
     names = dict(names or {})
     say("classes")
-    plan = plan_classes(_values(gt), _values(pred), mapping=mapping, foreground=foreground, names=names)
+    box = mask_box((gt != 0) | (pred != 0))  # everything outside is background in both
+    if box is None:
+        box = tuple(slice(0, 0) for _ in range(3))
+    plan = plan_classes(_values(gt[box]), _values(pred[box]), mapping=mapping, foreground=foreground, names=names)
     k = len(plan.labels) + 1
     spacing, linear = _spacing_and_linear(affine)
     vml = voxel_volume_ml(affine)
-    box = mask_box((gt != 0) | (pred != 0))
-    if box is None:
-        box = tuple(slice(0, 0) for _ in range(3))
     gm = relabel(gt[box], plan.gt_lut, k)
     pm = relabel(pred[box], plan.pred_lut, k)
     say("voxel metrics")
@@ -206,34 +206,30 @@ def compare_files(
     Raises
     ------
     GridMismatchError
-        When the two files are not on the same grid (naming both) and ``resample`` is
-        False; with ``resample`` the prediction is resampled onto the ground-truth grid
-        by nearest neighbour and the result's ``resampled`` and ``notes`` say so.
+        (:class:`napari_liverct.geometry.GridMismatchError`, a ValueError) when the two
+        files are not on the same grid, naming both, and ``resample`` is False; with
+        ``resample`` the prediction is resampled onto the ground-truth grid by nearest
+        neighbour and the result's ``resampled`` and ``notes`` say so.  A prediction
+        stored with flipped or permuted axes but the same voxel centres is viewed on
+        the ground-truth grid without resampling (noted in ``notes``).
     """
-    from ..geometry import grid_mismatch
+    from ..geometry import conform_to_grid
     from ..labels import label_names_for
-    from ..stats import resample_labels_nearest
 
     gt, gaff = _read_labels(gt_path)
     pred, paff = _read_labels(pred_path)
-    why = grid_mismatch(gt.shape, gaff, pred.shape, paff)
-    notes = []
-    if why is not None:
-        if not resample:
-            raise GridMismatchError(
-                f"{gt_path} (ground truth) and {pred_path} (prediction) are not on the same grid ({why}); "
-                "use --resample to resample the prediction onto the ground truth (nearest neighbour)"
-            )
-        pred = resample_labels_nearest(pred, paff, gt.shape, gaff)
-        notes.append(f"prediction resampled onto the ground-truth grid by nearest neighbour ({why})")
+    # same grid: as is; same voxel centres up to axis flips/permutations: a zero-copy view;
+    # otherwise an error naming both files, or nearest-neighbour resampling when asked
+    pred, note = conform_to_grid(
+        pred, paff, gt.shape, gaff, resample=resample,
+        names=(f"{pred_path} (prediction)", f"{gt_path} (ground truth)"),
+        hint="use --resample to resample the prediction onto the ground truth (nearest neighbour)",
+    )
+    notes = [note] if note else []
     if names is None:
         names = label_names_for(gt_path)
     res = compare_arrays(gt, pred, gaff, names=names, **kwargs)
     res.gt_file, res.pred_file = str(gt_path), str(pred_path)
-    res.resampled = why is not None
+    res.resampled = bool(note and "resampled" in note)
     res.notes = notes + res.notes
     return res
-
-
-def plan_for(gt, pred, **kwargs) -> ClassPlan:  # pragma: no cover - convenience for the widget
-    return plan_classes(_values(gt), _values(pred), **kwargs)
