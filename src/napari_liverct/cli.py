@@ -1,4 +1,4 @@
-"""``napari-liverct`` command line: view, stats, crop, snapshot, survey, compare, evaluate.
+"""``napari-liverct`` command line: view, stats, crop, snapshot, survey, compare, evaluate, report.
 
 Every subcommand calls the same core functions as the widgets.  Heavy modules
 (napari, Qt, torch, MONAI) are imported only by the subcommand that needs them.
@@ -125,6 +125,17 @@ def build_parser() -> argparse.ArgumentParser:
                     help="address of an existing Dask distributed scheduler")
     ev.add_argument("--out", default=None, help="write to this file instead of standard output")
     ev.set_defaults(handler="napari_liverct.evaluate:cli_evaluate")
+
+    rp = sub.add_parser("report", help="static HTML QC report of a dataset (summary, anomalies, overlays, evaluation)")
+    rp.add_argument("dataset", metavar="DATASET", help="dataset folder or dataset.json")
+    rp.add_argument("--predictions", default=None, metavar="PRED_DIR",
+                    help="folder of predictions named like the label files: adds the evaluation")
+    _compare_options(rp)
+    rp.add_argument("--out", required=True, metavar="DIR", help="folder to write index.html and its pictures into")
+    rp.add_argument("--workers", type=int, default=None)
+    rp.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                    help="address of an existing Dask distributed scheduler")
+    rp.set_defaults(handler="napari_liverct.report.build:cli_report")
     return p
 
 

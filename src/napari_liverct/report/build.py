@@ -1,0 +1,223 @@
+"""Build the QC report of a dataset: per-case Dask tasks, the survey's summary, the page data.
+
+:func:`build_report` runs :func:`napari_liverct.report.case.report_case` once per case
+(on local Dask worker processes, an existing scheduler, or ``"synchronous"``), then:
+
+* the dataset summary and anomalies are the survey's own
+  (:func:`napari_liverct.survey_summary.build_report` on the same rows and samples),
+  and ``survey.json`` in the output folder is byte for byte what ``napari-liverct
+  survey --format json`` writes (apart from the ``seconds`` timings);
+* with predictions, the evaluation summary is :func:`napari_liverct.evaluate.summarise`
+  of the same per-case rows, and ``evaluation.json`` has the layout of ``napari-liverct
+  evaluate``'s JSON;
+* ``index.html`` shows those numbers (:mod:`napari_liverct.report.html`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+__all__ = ["build_report", "iter_report_cases", "cli_report"]
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(text))[:60] or "case"
+
+
+def iter_report_cases(tasks: list[dict], *, workers=None, scheduler=None, client=None, processes=True):
+    """Run :func:`report_case` per task dict; yield ``(index, result)`` as they finish."""
+    from ..survey import dask_client
+    from .case import report_case
+
+    if not tasks:
+        return
+    if scheduler == "synchronous":
+        for i, t in enumerate(tasks):
+            yield i, report_case(**t)
+        return
+    if client is not None:
+        yield from _run_on(client, tasks)
+        return
+    if workers is not None and workers < 1:
+        raise ValueError(f"workers must be at least 1, not {workers}")
+    n = min(int(workers or os.cpu_count() or 1), len(tasks))
+    with dask_client(n, scheduler, processes) as cl:
+        yield from _run_on(cl, tasks)
+
+
+def _run_on(client, tasks):
+    from distributed import as_completed
+
+    from .case import report_case
+
+    futures = {client.submit(report_case, **t, key=f"liverct-report-{i}-{time.time_ns()}", pure=False): i
+               for i, t in enumerate(tasks)}
+    try:
+        for fut in as_completed(futures):
+            i = futures[fut]
+            try:
+                res = fut.result()
+            except Exception as exc:  # noqa: BLE001 - a worker died: the case gets a row with the reason
+                t = tasks[i]
+                res = {"row": {"id": t["case_id"], "split": t["split"], "image": t["image"], "label": t["label"],
+                               "error": f"{t['image']}: the report task failed on its worker ({exc})",
+                               "label_error": None},
+                       "samples": np.zeros(0, np.float32), "evaluation": None, "stats": None, "pictures": [],
+                       "png": {}, "notes": []}
+            yield i, res
+    finally:
+        client.cancel(list(futures))
+
+
+def _evaluation_json(gt_root, pred_dir, rows: list[dict], extra: list[str], summary: dict) -> dict:
+    """The layout of ``napari-liverct evaluate``'s JSON (see :func:`napari_liverct.evaluate.evaluate`)."""
+    from ..compare.results import json_safe
+
+    cases = []
+    for r in rows:
+        c = {"id": r["id"], "gt": r["gt"], "pred": r["pred"], "error": r["error"], "error_kind": r["error_kind"],
+             "seconds": r.get("seconds")}
+        if r.get("result") is not None:
+            c.update(r["result"].to_json())
+        cases.append(json_safe(c))
+    return json_safe({
+        "gt": str(gt_root), "predictions": str(pred_dir), "cases": cases,
+        "errors": [{"id": r["id"], "kind": r["error_kind"], "error": r["error"]} for r in rows if r["error"]],
+        "extra_predictions": extra,
+        "summary": {k: v for k, v in summary.items() if k not in ("metric_per_case", "mean", "foreground_mean")},
+        "metric_per_case": summary["metric_per_case"], "mean": summary["mean"],
+        "foreground_mean": summary["foreground_mean"],
+    })
+
+
+def build_report(
+    dataset, out_dir, *, predictions=None, options: dict | None = None, workers: int | None = None,
+    scheduler: str | None = None, client=None, processes: bool = True,
+    progress: bool | Callable[[int, int, dict], None] = True, max_px: int = 288, title: str | None = None,
+) -> dict:
+    """Write the report site (``index.html``, ``survey.json``, pictures) into ``out_dir``.
+
+    Parameters
+    ----------
+    dataset
+        Dataset folder or dataset.json (:func:`napari_liverct.dataset.load_dataset`).
+    out_dir
+        Output folder (created; existing report files are overwritten).
+    predictions
+        Folder of predictions named like the label files (as ``napari-liverct evaluate``).
+    options
+        Keyword arguments of :func:`napari_liverct.compare.compare_files` (``mapping``,
+        ``lesion_labels``, ``connectivity``, ``match``, ``tolerance_mm``, ``resample``...).
+    workers, scheduler, client, processes
+        As :func:`napari_liverct.survey.iter_survey`.
+    progress
+        True for a progress bar on standard error, or ``callable(done, total, row)``.
+    max_px
+        Longest side of a picture in pixels.
+
+    Returns
+    -------
+    dict
+        ``{"index": path, "survey": survey report, "evaluation": evaluate-style dict or
+        None, "page": the data embedded in the page, "seconds": wall time}``.
+    """
+    from ..dataset import load_dataset
+    from ..survey import N_SAMPLES, SEED
+    from ..survey_summary import build_report as survey_build_report
+    from ..survey_summary import report_to_json
+    from .html import write_page
+    from .page import page_data
+    from .plots import summary_plots
+
+    t0 = time.perf_counter()
+    ds = load_dataset(dataset)
+    if not ds.cases:
+        raise ValueError(f"{ds.root}: no NIfTI cases found (expected dataset.json, imagesTr/ or NIfTI files)")
+    out = Path(out_dir)
+    (out / "cases").mkdir(parents=True, exist_ok=True)
+    pred_for: dict[str, str | None] = {}
+    extra: list[str] = []
+    opts = dict(options or {})
+    if predictions is not None:
+        from ..evaluate import pair_cases
+
+        pairs, extra, names = pair_cases(dataset, predictions)
+        pred_for = {p["id"]: p["pred"] for p in pairs}
+        if names and "names" not in opts:  # as evaluate() does
+            opts["names"] = names
+    tasks = [dict(image=str(c.image), label=str(c.label) if c.label else None, case_id=c.id, split=c.split,
+                  pred=pred_for.get(c.id), options=opts, n_samples=N_SAMPLES, seed=SEED, max_px=max_px,
+                  evaluate=predictions is not None and c.id in pred_for)
+             for c in ds.cases]
+    results: list = [None] * len(tasks)
+    dirs = [f"c{i:05d}_{_slug(c.id)}" for i, c in enumerate(ds.cases)]
+
+    def keep(i, res):
+        png = res.pop("png", {})
+        if png:
+            d = out / "cases" / dirs[i]
+            d.mkdir(parents=True, exist_ok=True)
+            for name, data in png.items():
+                (d / name).write_bytes(data)
+        results[i] = res
+
+    it = iter_report_cases(tasks, workers=workers, scheduler=scheduler, client=client, processes=processes)
+    if progress is True:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        with Progress(TextColumn("report"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      TextColumn("{task.description}"), console=Console(stderr=True)) as bar:
+            task = bar.add_task("", total=len(tasks))
+            for i, res in it:
+                keep(i, res)
+                bar.update(task, advance=1, description=str(res["row"].get("id")))
+    else:
+        for done, (i, res) in enumerate(it, 1):
+            keep(i, res)
+            if callable(progress):
+                progress(done, len(tasks), res["row"])
+
+    rows = [r["row"] for r in results]
+    survey = survey_build_report(rows, [r["samples"] for r in results], ds.label_names)
+    survey["summary"]["dataset"] = {"name": ds.name, "root": str(ds.root), "layout": ds.layout,
+                                    "json": str(ds.json_path) if ds.json_path else None}
+    (out / "survey.json").write_text(report_to_json(survey))
+    evaluation = None
+    if predictions is not None:
+        from ..evaluate import summarise
+
+        ev_rows = [r["evaluation"] for r in results if r.get("evaluation") is not None]
+        evaluation = _evaluation_json(dataset, predictions, ev_rows, extra, summarise(ev_rows))
+        (out / "evaluation.json").write_text(json.dumps(evaluation, indent=2, allow_nan=False) + "\n")
+    plots = summary_plots(survey, [r["samples"] for r in results], evaluation, out / "img")
+    data = page_data(ds, survey, results, dirs, evaluation, plots, title=title)
+    index = write_page(out, data)
+    seconds = time.perf_counter() - t0
+    return {"index": index, "survey": survey, "evaluation": evaluation, "page": data, "seconds": seconds}
+
+
+def cli_report(args) -> int:
+    """``napari-liverct report DATASET --out DIR [--predictions PRED_DIR] ...``."""
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers must be at least 1, not {args.workers}")
+    options = None
+    if args.predictions:
+        options = {"mapping": args.map or None, "foreground": args.foreground, "lesion_labels": args.lesion_labels,
+                   "connectivity": args.connectivity, "match": args.match, "tolerance_mm": args.tolerance,
+                   "resample": args.resample}
+    res = build_report(args.dataset, args.out, predictions=args.predictions, options=options,
+                       workers=args.workers, scheduler=args.scheduler, progress=True)
+    s = res["survey"]["summary"]
+    msg = (f"report of {s['n_cases']} cases ({s['n_failed']} failed, {len(res['survey']['anomalies'])} anomalies)"
+           f" in {res['seconds']:.1f} s -> {res['index']}")
+    print(msg, file=sys.stderr)
+    return 0

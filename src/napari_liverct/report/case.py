@@ -1,0 +1,171 @@
+"""One case of the QC report: the survey row, the evaluation, the label table and the pictures.
+
+:func:`report_case` is a plain, picklable function of file paths that never raises, so
+it runs as a Dask task exactly like :func:`napari_liverct.survey.survey_case` (which it
+calls, together with :func:`napari_liverct.evaluate.evaluate_case`, so the report's
+numbers are the survey's and the evaluation's).  Pictures come back as PNG bytes, so
+workers on another machine need not see the output folder.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+__all__ = ["report_case", "focus_point", "MAX_LESION_PICTURES"]
+
+#: Extra axial pictures through missed / false lesions, per case.
+MAX_LESION_PICTURES = 6
+VIEW_NAMES = ("axial", "coronal", "sagittal")
+
+
+def focus_point(stats: dict, affine: np.ndarray, shape) -> tuple[list[float], str]:
+    """RAS mm point the three planes go through, and why.
+
+    The centroid of the largest lesion; else of the organ classes (named liver, or the
+    user's); else of all labels; else the volume centre.
+    """
+    lesions = stats.get("lesions") or []
+    if lesions:
+        les = lesions[0]
+        return list(les["centroid_mm"]), (f"largest lesion (1 of {len(lesions)}): {les['volume_ml']:.1f} mL, "
+                                          f"max diameter {les['max_diameter_mm']:.0f} mm")
+    rows = [r for r in stats.get("labels") or [] if r.get("voxels")]
+    organ = [r for r in rows if r["label"] in set(stats.get("organ_labels") or [])]
+    for chosen, why in ((organ, "organ centroid (no lesion)"), (rows, "labels centroid (no lesion, no organ)")):
+        if chosen:
+            w = np.array([r["voxels"] for r in chosen], float)
+            c = np.array([r["centroid_mm"] for r in chosen], float)
+            return (w[:, None] * c).sum(0) / w.sum(), why
+    centre = (np.asarray(shape[:3], float) - 1) / 2
+    return (np.asarray(affine, float) @ np.append(centre, 1.0))[:3].tolist(), "volume centre (no labels)"
+
+
+def report_case(image: str, label: str | None, case_id: str, split: str, pred: str | None,
+                options: dict | None, n_samples: int, seed: int, max_px: int = 288,
+                evaluate: bool = False) -> dict:
+    """Everything the report shows of one case; never raises.
+
+    Returns a dict: ``row`` and ``samples`` (from :func:`~napari_liverct.survey.survey_case`),
+    ``evaluation`` (the row of :func:`~napari_liverct.evaluate.evaluate_case`, when
+    ``evaluate`` and the case has ground truth), ``stats`` (label and lesion tables,
+    :func:`napari_liverct.stats.compute_stats`), ``focus`` / ``focus_why``, ``pictures``
+    (``[{"file", "view", "caption", "kind"}]``) with ``png`` (file name -> bytes) and
+    ``notes`` (why a picture or table is missing).
+    """
+    from ..survey import survey_case
+
+    t0 = time.perf_counter()
+    row, samples = survey_case(image, label, case_id, split, n_samples, seed)
+    out = {"row": row, "samples": samples, "evaluation": None, "stats": None, "focus": None, "focus_why": None,
+           "pictures": [], "png": {}, "notes": []}
+    if evaluate and label:
+        from ..evaluate import evaluate_case
+
+        out["evaluation"] = evaluate_case(case_id, str(label), pred, dict(options or {}))
+    if not row.get("error"):
+        try:
+            _pictures(out, image, label, max_px)
+        except Exception as exc:  # noqa: BLE001 - the row still shows; the reason goes in the page
+            out["notes"].append(f"pictures: {exc}")
+    out["seconds"] = time.perf_counter() - t0
+    return out
+
+
+def _read_on_grid(path, img, what: str, notes: list, resample: bool = False):
+    """Labels file viewed on the image grid (flips/permutations free; resampled only if asked)."""
+    from ..geometry import GridMismatchError, conform_to_grid
+    from ..labels import integral_labels
+    from ..nifti import read_nifti
+
+    vol = read_nifti(path)
+    lab = integral_labels(np.asarray(vol.data), str(path))
+    if lab.ndim != 3:
+        notes.append(f"{what}: {path} is not a 3D label volume ({lab.shape})")
+        return None, vol
+    try:
+        on, how = conform_to_grid(lab, vol.affine, img.data.shape[:3], img.affine, resample=resample,
+                                  names=(str(path), str(img.path)))
+    except GridMismatchError as exc:
+        notes.append(f"{what} not drawn: {exc}")
+        return None, vol
+    if how:
+        notes.append(f"{what}: {how}")
+    return on, vol
+
+
+def _pictures(out: dict, image, label, max_px: int) -> None:
+    from ..labels import label_names_for, present_labels
+    from ..nifti import read_nifti
+    from ..stats import compute_stats
+    from .thumbnails import (FALSE_COLOR, MISSED_COLOR, display_volume, png_bytes, render_plane,
+                             world_index)
+
+    notes = out["notes"]
+    img = read_nifti(image)
+    ct = display_volume(img.data, img.affine, kind="image", name=out["row"]["id"], header=img.header,
+                        source_path=img.path)
+    lab, labels_dv, lvol = None, None, None
+    if label:
+        try:
+            lab, lvol = _read_on_grid(label, img, "labels", notes)
+        except Exception as exc:  # noqa: BLE001 - unreadable labels are in the survey row already
+            notes.append(f"labels not drawn: {exc}")
+    if lab is not None and img.data.ndim == 3:
+        names = label_names_for(label, lvol.header, present_labels(lab))
+        out["stats"] = compute_stats(img.data, lab, img.affine, names=names)
+        labels_dv = display_volume(lab, img.affine, kind="labels", name=f"{out['row']['id']} labels",
+                                   header=lvol.header, source_path=label)
+        out["colors"] = {int(k): [float(x) for x in v] for k, v in labels_dv.colors.items() if k}
+        out["names"] = {int(k): str(v) for k, v in labels_dv.names.items()}
+    elif img.data.ndim == 3:
+        out["stats"] = compute_stats(img.data, None, img.affine)
+    focus, why = focus_point(out["stats"] or {}, img.affine, img.data.shape)
+    out["focus"], out["focus_why"] = [float(v) for v in focus], why
+    centre = np.clip(np.round(world_index(ct, focus)).astype(int), 0, np.array(ct.data.shape) - 1)
+    window = f"{ct.window} window" if ct.window else "data range"
+    lo, hi = ct.contrast_limits
+
+    def add(name, im, view, caption, kind):
+        fname = f"{name}.png"
+        out["png"][fname] = png_bytes(im)
+        out["pictures"].append({"file": fname, "view": view, "caption": caption, "kind": kind,
+                                "width": im.width, "height": im.height})
+
+    for ax, view in enumerate(VIEW_NAMES):
+        im = render_plane(ct, view, int(centre[ax]), labels=labels_dv, max_px=max_px)
+        add(view, im, view, f"{view} {'SPL'[ax]} index {int(centre[ax])}, {window} {lo:g}..{hi:g}", "labels")
+    ev = out.get("evaluation")
+    res = ev.get("result") if ev else None
+    if res is None or lab is None:
+        return
+    opts_resample = bool(res.resampled)
+    try:
+        pred, _ = _read_on_grid(ev["pred"], img, "prediction", notes, resample=opts_resample)
+    except Exception as exc:  # noqa: BLE001
+        notes.append(f"prediction not drawn: {exc}")
+        return
+    if pred is None:
+        return
+    gt_dv = display_volume(lab, img.affine, kind="labels", name="gt", label_names={0: "background"})
+    pred_dv = display_volume(pred, img.affine, kind="labels", name="pred", label_names={0: "background"})
+    rings = []
+    lesion_rows = [r for r in (res.lesions.lesions if res.lesions else []) if r.status in ("FN", "FP")]
+    for r in lesion_rows:
+        rings.append((world_index(ct, r.centroid_ras), max(float(r.diameter_mm) / 2, 2.0),
+                      MISSED_COLOR if r.status == "FN" else FALSE_COLOR))
+    for ax, view in enumerate(VIEW_NAMES):
+        im = render_plane(ct, view, int(centre[ax]), gt=gt_dv, pred=pred_dv, rings=rings, max_px=max_px)
+        add(f"{view}_compare", im, view, f"{view}: ground truth and prediction", "compare")
+    for r in lesion_rows[:MAX_LESION_PICTURES]:
+        idx = world_index(ct, r.centroid_ras)
+        s = int(np.clip(round(float(idx[0])), 0, ct.data.shape[0] - 1))
+        what = "missed" if r.status == "FN" else "false"
+        ml = r.gt_ml if r.status == "FN" else r.pred_ml
+        im = render_plane(ct, "axial", s, gt=gt_dv, pred=pred_dv, rings=rings, max_px=max_px)
+        add(f"lesion_{r.id}", im, "axial",
+            f"{what} lesion {r.id}: {ml:.2f} mL, {r.diameter_mm:.0f} mm, axial S index {s}", r.status)
+    if len(lesion_rows) > MAX_LESION_PICTURES:
+        notes.append(f"{len(lesion_rows) - MAX_LESION_PICTURES} more missed/false lesions are ringed but "
+                     "have no picture of their own")
