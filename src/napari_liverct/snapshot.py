@@ -18,6 +18,12 @@ Views (napari world is ``(S, P, L)`` mm, see :mod:`napari_liverct.geometry`):
 The slices pass through the centroid of the largest tumour (lesion 1 of
 :func:`napari_liverct.stats.lesion_stats`), or of lesion ``N``; without tumours,
 through the centroid of all labels; without labels, through the volume centre.
+
+Framing: each view is zoomed so that the organ and lesion classes (from the class
+names; all labels when none is named) fill the picture, with the lesion at least
+:data:`MIN_LESION_FILL` of the smaller side and at most :data:`MAX_LESION_FILL`,
+and always in view.  The caption is drawn by the plugin in a band above the
+picture (wrapped to its width), not by napari's text overlay, so it is never cut.
 """
 
 from __future__ import annotations
@@ -36,6 +42,113 @@ VIEWS: dict[str, tuple[tuple[int, int, int], tuple[str, str]]] = {
     "sagittal": ((2, 0, 1), ("up", "right")),
 }
 _AXIS_NAMES = ("S", "P", "L")
+#: Share of the canvas' smaller side the organ/lesion box fills.
+ORGAN_FILL = 0.9
+#: The lesion's diameter spans at least / at most this share of the smaller side.
+MIN_LESION_FILL, MAX_LESION_FILL = 0.12, 0.85
+#: Lesions smaller than this are framed as this size (keeps some context).
+MIN_FRAMED_MM = 15.0
+
+
+def focus_values(labels_layer) -> list[int]:
+    """Label values to frame: the organ and lesion classes by name, else every label."""
+    from .labels import lesion_label_ids, organ_label_ids
+
+    names = {int(k): str(v) for k, v in dict((labels_layer.metadata or {}).get("label_names") or {}).items()}
+    return sorted(set(organ_label_ids(names)) | set(lesion_label_ids(names)))
+
+
+def world_box(labels_layer, values=None) -> np.ndarray | None:
+    """World ``(S, P, L)`` bounding box ``[[lo...], [hi...]]`` (voxel edges) of ``values`` (default > 0)."""
+    data = np.asarray(labels_layer.data)
+    mask = np.isin(data, list(values)) if values else data > 0
+    if mask.ndim > 3:
+        mask = mask.any(axis=tuple(range(mask.ndim - 3)))
+    nz = [np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != ax))) for ax in range(3)]
+    if any(len(n) == 0 for n in nz):
+        return None
+    lo = np.array([n[0] for n in nz], float) - 0.5
+    hi = np.array([n[-1] for n in nz], float) + 0.5
+    pad = [0.0] * (labels_layer.ndim - 3)
+    a = np.asarray(labels_layer.data_to_world(pad + list(lo)), float)[-3:]
+    b = np.asarray(labels_layer.data_to_world(pad + list(hi)), float)[-3:]
+    return np.array([np.minimum(a, b), np.maximum(a, b)])
+
+
+def frame_2d(box: np.ndarray | None, lesion_c, lesion_d: float, axes, canvas_hw) -> tuple[np.ndarray, float]:
+    """Camera centre (on ``axes``, world mm) and zoom (px/mm) framing ``box`` and a lesion.
+
+    Parameters
+    ----------
+    box
+        World box of the organ (+ lesion) or None.
+    lesion_c, lesion_d
+        Lesion centre (world ``(S, P, L)``) and diameter in mm; ``lesion_c`` None: no lesion.
+    axes
+        The two world axes shown (rows, columns).
+    canvas_hw
+        Canvas (height, width) in pixels.
+    """
+    h, w = (float(v) for v in canvas_hw)
+    side = min(h, w)
+    axes = list(axes)
+    if box is None and lesion_c is None:
+        raise ValueError("nothing to frame")
+    if box is None:
+        c = np.asarray(lesion_c, float)
+        box = np.array([c - lesion_d / 2, c + lesion_d / 2])
+    ext = np.maximum(box[1] - box[0], 1e-3)[axes]
+    centre = ((box[0] + box[1]) / 2)[axes]
+    zoom = ORGAN_FILL * min(h / ext[0], w / ext[1])
+    if lesion_c is not None:
+        d = max(float(lesion_d or 0.0), MIN_FRAMED_MM)
+        zoom = min(max(zoom, MIN_LESION_FILL * side / d), MAX_LESION_FILL * side / d)
+        lc = np.asarray(lesion_c, float)[axes]
+        half = np.array([h, w]) / (2 * zoom)
+        room = half - 0.55 * d  # keep the whole lesion (and a margin) in view
+        centre = np.where(room > 0, np.clip(centre, lc - room, lc + room), lc)
+    return centre, float(zoom)
+
+
+def _marker_only_if_small(viewer, lesion, zoom: float) -> None:
+    """Keep the ring that points at the lesion only where the lesion is small on screen."""
+    if lesion is None or "lesion marker" not in viewer.layers:
+        return
+    on_screen = float(lesion.get("max_diameter_mm") or 0.0) * float(zoom)
+    marker = viewer.layers["lesion marker"]
+    # hidden, not removed: removing a layer here left the labels drawn under the CT
+    marker.visible = on_screen <= 0.15 * min(viewer.canvas.size)
+    marker.border_width = 0.06
+
+
+def caption_image(path, lines: list[str], font_size: int = 15) -> None:
+    """Redraw the PNG at ``path`` with ``lines`` in a dark band above it, wrapped to its width."""
+    import textwrap
+
+    from PIL import Image, ImageDraw, ImageFont
+
+    img = Image.open(path).convert("RGBA")
+    try:
+        font = ImageFont.load_default(size=font_size)
+    except TypeError:  # Pillow < 10.1
+        font = ImageFont.load_default()
+    draw = ImageDraw.Draw(img)
+    margin = 8
+    avg = max(1.0, draw.textlength("abcdefghijklmnopqrstuvwxyz0123456789 ", font=font) / 37.0)
+    width_chars = max(10, int((img.width - 2 * margin) / avg))
+    wrapped = [part for line in lines for part in (textwrap.wrap(line, width_chars) or [""])]
+    # shrink the odd line that is still too wide (long words)
+    while any(draw.textlength(t, font=font) > img.width - 2 * margin for t in wrapped) and width_chars > 10:
+        width_chars -= 2
+        wrapped = [part for line in lines for part in (textwrap.wrap(line, width_chars) or [""])]
+    line_h = font_size + 5
+    band = margin * 2 + line_h * len(wrapped)
+    out = Image.new("RGBA", (img.width, img.height + band), (20, 20, 24, 255))
+    out.paste(img, (0, band))
+    draw = ImageDraw.Draw(out)
+    for n, text in enumerate(wrapped):
+        draw.text((margin, margin + n * line_h), text, fill=(255, 230, 0, 255), font=font)
+    out.save(path)
 
 
 def _load_layers(image_path, labels_path):
@@ -89,11 +202,16 @@ def _settle(viewer=None) -> None:
     """Let Qt finish resizes and re-slice the layers (napari slices only the visible region)."""
     from qtpy.QtWidgets import QApplication
 
+    import time
+
     QApplication.processEvents()
     if viewer is not None:
-        for lay in viewer.layers:
-            lay.refresh()
-    QApplication.processEvents()
+        for _ in range(2):  # a camera move re-slices asynchronously: refresh twice, with a pause
+            for lay in viewer.layers:
+                lay.refresh()
+            QApplication.processEvents()
+            time.sleep(0.05)
+            QApplication.processEvents()
 
 
 def render_snapshots(
@@ -148,26 +266,34 @@ def render_snapshots(
         viewer.layers.append(image_layer)
         if labels_layer is not None:
             viewer.layers.append(labels_layer)
-        viewer.text_overlay.visible = True
-        viewer.text_overlay.font_size = 11
-        viewer.text_overlay.color = "yellow"
         cam = camera_of(viewer)
         _settle()
         viewer.screenshot(canvas_only=True)  # warm-up: the first frame can predate the resize
         fake = {"centroid_world": list(centre), "max_diameter_mm": les["max_diameter_mm"] if les else 0.0}
+        box = None
+        if labels_layer is not None:
+            box = world_box(labels_layer, focus_values(labels_layer) or None)
+            if box is None:
+                box = world_box(labels_layer)
+        if box is None:
+            box = np.asarray(image_layer.extent.world, float)[:, -3:]
         for name, (order, orient) in VIEWS.items():
             viewer.dims.ndisplay = 2
             viewer.dims.order = order
             cam.orientation2d = orient
             viewer.reset_view()
-            go_to_lesion(viewer, fake, marker=les is not None, fill=0.15)
-            if les is None or "lesion marker" not in viewer.layers:
-                viewer.reset_view()
+            go_to_lesion(viewer, fake, marker=les is not None, fill=0.3)
+            axes = [d - (viewer.dims.ndim - 3) for d in viewer.dims.displayed]
+            c2, zoom = frame_2d(box, centre if les is not None else None,
+                                les["max_diameter_mm"] if les else 0.0, axes, viewer.canvas.size)
+            cam.center = tuple([float(centre[order[0]])] + [float(v) for v in c2])
+            cam.zoom = zoom
+            _marker_only_if_small(viewer, les, zoom)
             ax = order[0]
-            viewer.text_overlay.text = f"{name}  {_AXIS_NAMES[ax]} = {centre[ax]:.1f} mm   {caption}"
             p = out / f"{name}.png"
             _settle(viewer)
             viewer.screenshot(str(p), canvas_only=True)
+            caption_image(p, [f"{name}   {_AXIS_NAMES[ax]} = {centre[ax]:.1f} mm", caption])
             paths.append(p)
         viewer.dims.order = (0, 1, 2)
         cam.orientation2d = VIEWS["axial"][1]
@@ -178,11 +304,12 @@ def render_snapshots(
         if les is not None:
             go_to_lesion(viewer, les, marker=True)
         if labels_layer is not None:
-            frame_labels(viewer, labels_layer)
-        viewer.text_overlay.text = f"3D, anterior view   {caption}"
+            frame_labels(viewer, labels_layer, values=focus_values(labels_layer) or None)
+        _marker_only_if_small(viewer, les, cam.zoom)
         p = out / "3d.png"
         _settle(viewer)
         viewer.screenshot(str(p), canvas_only=True)
+        caption_image(p, ["3D, anterior view (patient's right on the left)", caption])
         paths.append(p)
     finally:
         viewer.close()

@@ -423,6 +423,7 @@ def go_to_lesion(
             pts = viewer.layers[name]
             pts.data = pos[None]
             pts.size = size
+            pts.visible = True
         else:
             pts = viewer.add_points(
                 pos[None], name=name, size=size, face_color="transparent", border_color="yellow",
@@ -432,10 +433,13 @@ def go_to_lesion(
         viewer.layers.selection.active = pts
 
 
-def frame_labels(viewer: napari.viewer.Viewer, labels_layer, fill: float = 0.8) -> None:
-    """Zoom the camera so that all labelled voxels fill ``fill`` of the canvas (any view)."""
+def frame_labels(viewer: napari.viewer.Viewer, labels_layer, fill: float = 0.8, values=None) -> None:
+    """Zoom the camera so that the labelled voxels (``values``, default all) fill ``fill`` of the canvas."""
     data = np.asarray(labels_layer.data)
-    nz = [np.flatnonzero((data > 0).any(axis=tuple(a for a in range(3) if a != ax))) for ax in range(3)]
+    mask = np.isin(data, list(values)) if values else data > 0
+    if not mask.any():
+        mask = data > 0
+    nz = [np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != ax))) for ax in range(3)]
     if any(len(n) == 0 for n in nz):
         return
     lo = np.asarray(labels_layer.data_to_world([n[0] for n in nz]), float)[-3:]
@@ -446,4 +450,3 @@ def frame_labels(viewer: napari.viewer.Viewer, labels_layer, fill: float = 0.8) 
     cam = camera_of(viewer)
     cam.center = tuple(centre)
     cam.zoom = fill * min(h, w) / float(ext.max())
-
