@@ -99,8 +99,7 @@ def _pictures(out: dict, image, label, max_px: int) -> None:
     from ..labels import label_names_for, present_labels
     from ..nifti import read_nifti
     from ..stats import compute_stats
-    from .thumbnails import (FALSE_COLOR, MISSED_COLOR, display_volume, png_bytes, render_plane,
-                             world_index)
+    from .thumbnails import FALSE_COLOR, MISSED_COLOR, display_volume, png_bytes, render_plane, world_index
 
     notes = out["notes"]
     img = read_nifti(image)
