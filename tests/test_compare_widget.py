@@ -1,0 +1,268 @@
+"""Compare segmentations widget: layer building (pure) and the widget in a real viewer (Xvfb)."""
+
+from __future__ import annotations
+
+import json
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from napari_liverct._widgets import compare_layers as cl
+from napari_liverct.compare import compare_arrays
+from napari_liverct.view3d import mask_surface
+
+
+# ------------------------------------------------------------------ pure: signed surface distance
+def _sphere_grid(spacing, half=20.0):
+    n = [int(2 * half / s) for s in spacing]
+    aff = np.diag([*spacing, 1.0])
+    aff[:3, 3] = -half
+    idx = np.indices(n).reshape(3, -1).T
+    r = np.linalg.norm(idx * np.asarray(spacing) - half, axis=1).reshape(n)
+    return r, aff
+
+
+@pytest.mark.parametrize("spacing", [(0.5, 0.5, 0.5), (0.5, 0.6, 1.0)])
+@pytest.mark.parametrize("r_pred", [14.0, 7.0])
+def test_signed_distance_of_concentric_spheres(spacing, r_pred):
+    """Prediction sphere of radius r around a true sphere of radius 10 mm: distance r - 10 mm
+    (positive outside, negative inside), against the analytic distance of each vertex."""
+    r, aff = _sphere_grid(spacing)
+    gt, pred = r <= 10.0, r <= r_pred
+    verts, _faces = mask_surface(pred, aff)
+    d = cl.signed_surface_distance(verts, gt, aff)
+    analytic = np.linalg.norm(verts, axis=1) - 10.0  # distance of each vertex to the ideal true sphere
+    # the true surface is itself a voxel staircase within half a voxel of the ideal sphere
+    assert np.abs(d - analytic).max() <= max(spacing) / 2 + 1e-6
+    assert np.median(d) == pytest.approx(r_pred - 10.0, abs=max(spacing) / 2)
+    assert np.all(np.sign(d) == np.sign(r_pred - 10.0))
+
+
+def test_distance_surface_layer_is_symmetric_and_in_world_mm():
+    r, aff = _sphere_grid((1.0, 1.0, 1.0))
+    gt = (r <= 10).astype(np.uint8)
+    pred = (r <= 13).astype(np.uint8)
+    res = compare_arrays(gt, pred, aff, names={1: "liver"})
+    gm, pm = cl.class_index_maps(gt, pred, res)
+    surf = cl.distance_surface(gm, pm, res, 1, aff)
+    (verts, faces, values), kwargs, kind = surf.layer_data()
+    assert kind == "surface" and kwargs["colormap"] == cl.DISTANCE_COLORMAP
+    lo, hi = kwargs["contrast_limits"]
+    assert lo == -hi and hi >= np.abs(values).max() - 1e-6
+    # world (S, P, L) = (z, -y, -x) of RAS
+    np.testing.assert_allclose(verts[:, 0], surf.vertices_ras[:, 2])
+    np.testing.assert_allclose(verts[:, 2], -surf.vertices_ras[:, 0])
+    assert cl.distance_surface(gm, pm, res, 7, aff) is None
+
+
+# ------------------------------------------------------------------ pure: errors maps
+def test_voxel_errors_with_a_class_map_match_numpy():
+    rng = np.random.default_rng(0)
+    gt = rng.integers(0, 3, (12, 10, 8)).astype(np.uint8)  # 1 liver, 2 tumour
+    pred = rng.choice([0, 5, 6, 9], (12, 10, 8)).astype(np.uint8)  # 5 liver, 6 tumour, 9 unmapped
+    res = compare_arrays(gt, pred, np.eye(4), mapping=["5:1", "6:2"], names={1: "liver", 2: "tumour"},
+                         lesion_labels=[], surface=False)
+    gm, pm = cl.class_index_maps(gt, pred, res)
+    err, feats = cl.voxel_errors(gm, pm, res)
+    p = np.select([pred == 5, pred == 6], [1, 2], 0)  # 9 is background
+    kind = np.where(err > 0, (err.astype(int) - 1) % 4 + 1, 0)
+    cls = np.where(err > 0, (err.astype(int) - 1) // 4 + 1, 0)
+    assert np.array_equal(kind == 1, (gt > 0) & (gt == p))
+    assert np.array_equal(kind == 2, (gt > 0) & (p == 0))
+    assert np.array_equal(kind == 3, (gt == 0) & (p > 0))
+    assert np.array_equal(kind == 4, (gt > 0) & (p > 0) & (gt != p))
+    assert np.array_equal(cls[gt > 0], gt[gt > 0]) and np.array_equal(cls[(gt == 0) & (p > 0)], p[(gt == 0) & (p > 0)])
+    # the per-class counts agree with the metrics: FN = missed + wrong class of the class
+    for c, cm in enumerate(res.classes, start=1):
+        row = {k: feats["voxels"][feats["index"].index(4 * (c - 1) + k)] for k in (1, 2, 3, 4)}
+        assert row[1] == cm.tp and row[2] + row[4] == cm.fn
+        assert feats["name"][feats["index"].index(4 * (c - 1) + 2)] == f"{cm.name}: missed (FN)"
+
+
+def _lesion_pair():
+    gt = np.zeros((40, 40, 20), np.uint8)
+    gt[2:38, 2:38, 2:18] = 1
+    gt[5:12, 5:12, 5:12] = 2  # G1 (largest): detected
+    gt[25:29, 25:29, 5:9] = 2  # G2: missed
+    pred = gt.copy()
+    pred[25:29, 25:29, 5:9] = 1
+    pred[5:11, 5:12, 5:12] = 2
+    pred[30:33, 8:11, 10:13] = 2  # invented
+    return gt, pred
+
+
+def test_lesion_errors_paint_status_per_lesion():
+    gt, pred = _lesion_pair()
+    res = compare_arrays(gt, pred, np.eye(4), names={1: "liver", 2: "tumour"})
+    gm, pm = cl.class_index_maps(gt, pred, res)
+    err, feats, colors = cl.lesion_errors(gm, pm, res)
+    status = {row.id: row.status for row in res.lesions.lesions}
+    assert status == {"G1": "TP", "G2": "FN", "P2": "FP"}
+    value = {row.id: r + 1 for r, row in enumerate(res.lesions.lesions)}
+    assert np.array_equal(err == value["G2"], gt_box(gt.shape, (25, 29), (25, 29), (5, 9)))
+    assert np.array_equal(err == value["P2"], gt_box(gt.shape, (30, 33), (8, 11), (10, 13)))
+    assert np.array_equal(err == value["G1"], (gt == 2) & ~(err == value["G2"]))
+    assert colors[value["G2"]] == cl.STATUS_COLORS["FN"] and colors[value["P2"]] == cl.STATUS_COLORS["FP"]
+    assert feats["name"][feats["index"].index(value["G2"])] == "G2: missed"
+    assert feats["status"][feats["index"].index(value["P2"])] == "FP"
+
+
+def gt_box(shape, a, b, c):
+    m = np.zeros(shape, bool)
+    m[a[0]:a[1], b[0]:b[1], c[0]:c[1]] = True
+    return m
+
+
+def test_suggest_map_from_names():
+    assert cl.suggest_map({1: "liver", 2: "liver tumour"}, {5: "Liver", 6: "liver_tumour"}) == ["5:1", "6:2"]
+    assert cl.suggest_map({1: "liver", 2: "tumour"}, {1: "liver", 2: "tumour"}) == []
+    assert cl.suggest_map({1: "liver"}, {1: "label 1"}) == []
+
+
+# ------------------------------------------------------------------ GUI: the widget in a real viewer
+@pytest.fixture
+def compare_files(tmp_path, small_phantom):
+    """Ground truth (MSD layout with dataset.json) and a prediction that shifts the liver by one
+    voxel, misses the smallest tumour and invents one; the prediction is stored with axis 0 flipped."""
+    import cc3d
+
+    ph = small_phantom
+    gt = ph.labels.astype(np.uint8)
+    cc, n = cc3d.connected_components(gt == 2, connectivity=26, return_N=True)
+    sizes = np.bincount(cc.ravel())[1:]
+    smallest = int(np.argmin(sizes)) + 1
+    pred = np.roll(gt, 1, axis=1)
+    missed = cc == smallest
+    pred[np.roll(missed, 1, axis=1)] = 1
+    liver = np.argwhere((gt == 1) & (np.roll(gt, 1, axis=1) == 1))
+    # an invented tumour well inside the liver and away from the true tumours
+    far = np.ones(len(liver), bool)
+    for t in range(1, n + 1):
+        c = np.argwhere(cc == t).mean(axis=0)
+        far &= np.linalg.norm((liver - c) * ph.spacing, axis=1) > 40
+    centre = liver[far][len(liver[far]) // 2]
+    i, j, k = np.indices(gt.shape)
+    ball = ((i - centre[0]) * 2.2) ** 2 + ((j - centre[1]) * 2.2) ** 2 + ((k - centre[2]) * 5.0) ** 2 <= 7.0 ** 2
+    pred[ball & (pred == 1)] = 2
+    root = tmp_path / "Task03_Liver"
+    (root / "labelsTr").mkdir(parents=True)
+    (root / "dataset.json").write_text(json.dumps({"labels": {"0": "background", "1": "liver", "2": "cancer"},
+                                                   "modality": {"0": "CT"}}))
+    gt_path = root / "labelsTr" / "liver_7.nii.gz"
+    nib.save(nib.Nifti1Image(gt, ph.affine), gt_path)
+    flip = ph.affine.copy()
+    flip[:3, 0] *= -1
+    flip[:3, 3] = ph.affine[:3, :3] @ [gt.shape[0] - 1, 0, 0] + ph.affine[:3, 3]
+    pred_path = tmp_path / "predictions" / "liver_7.nii.gz"
+    pred_path.parent.mkdir()
+    nib.save(nib.Nifti1Image(np.ascontiguousarray(pred[::-1]), flip), pred_path)
+    return gt_path, pred_path, missed, ball & (pred == 2)
+
+
+def _cli_json(capsys, gt_path, pred_path):
+    from napari_liverct.cli import main
+
+    capsys.readouterr()
+    assert main(["compare", str(gt_path), str(pred_path), "--format", "json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def _cli_csv(capsys, gt_path, pred_path):
+    from napari_liverct.cli import main
+
+    capsys.readouterr()
+    assert main(["compare", str(gt_path), str(pred_path), "--format", "csv"]) == 0
+    return capsys.readouterr().out
+
+
+@pytest.mark.gui
+def test_compare_widget_matches_cli_and_navigates(make_napari_viewer, qtbot, compare_files, capsys, tmp_path):
+    from qtpy.QtCore import Qt
+
+    from napari_liverct._reader import read_nifti_layers
+    from napari_liverct._widgets.compare_widget import CLASS_TABLE, CompareWidget, fmt_cell
+    from napari_liverct._widgets.view3d_scene import camera_of
+    from napari_liverct.geometry import ras_to_world
+
+    gt_path, pred_path, _missed, _invented = compare_files
+    viewer = make_napari_viewer()
+    for path in (gt_path, pred_path):
+        for data, kwargs, _kind in read_nifti_layers(str(path), kind="labels", pair=False):
+            kwargs["name"] = "truth" if path == gt_path else "prediction"
+            viewer.add_labels(data, **kwargs)
+    gt_layer, pred_layer = viewer.layers["truth"], viewer.layers["prediction"]
+    widget = CompareWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    assert widget.gt_combo.value is gt_layer and widget.pred_combo.value is pred_layer
+    assert widget.lesion_text.value == "2"  # from the name "cancer", not from the value
+    assert widget.surface_combo.value == 1 and widget.map_text.value == ""
+
+    widget.run_button.native.click()
+    qtbot.waitUntil(lambda: widget.outcome is not None, timeout=60000)
+    ref = _cli_json(capsys, gt_path, pred_path)
+    got = widget.result.to_json()
+    assert got["classes"] == ref["classes"]
+    assert got["lesions"] == ref["lesions"]
+    assert got["nnunet"]["metrics"] == ref["nnunet"]["metrics"]
+    # the per-class table shows the CLI's numbers
+    for i, row in enumerate(ref["classes"]):
+        for j, (_, key) in enumerate(CLASS_TABLE):
+            val = row[key]
+            val = " ".join(map(str, val)) if isinstance(val, list) else val
+            want = fmt_cell(key, val) if val is not None else widget.class_table.item(i, j).text()
+            assert widget.class_table.item(i, j).text() == want, (i, key)
+    # a missed and a false lesion, with their status in the table
+    rows = ref["lesions"]["lesions"]
+    status = [r["status"] for r in rows]
+    assert status.count("FN") == 1 and status.count("FP") == 1 and status.count("TP") == 2
+    fn_row, fp_row = status.index("FN"), status.index("FP")
+    assert widget.lesion_table.item(fn_row, 1).text() == "FN (missed)"
+    assert widget.lesion_table.item(fp_row, 1).text() == "FP (false)"
+
+    # errors layer by voxel: FN / FP exactly where numpy says, on the displayed arrays
+    err_layer = widget.errors_layer
+    assert err_layer is not None and err_layer.data.shape == gt_layer.data.shape
+    g, p, e = np.asarray(gt_layer.data), np.asarray(pred_layer.data), np.asarray(err_layer.data).astype(int)
+    kind = np.where(e > 0, (e - 1) % 4 + 1, 0)
+    assert np.array_equal(kind == 2, (g > 0) & (p == 0))
+    assert np.array_equal(kind == 3, (g == 0) & (p > 0))
+    assert np.array_equal(kind == 1, (g > 0) & (g == p))
+    assert np.array_equal(kind == 4, (g > 0) & (p > 0) & (g != p))
+    np.testing.assert_allclose(err_layer.scale, gt_layer.scale)
+    np.testing.assert_allclose(err_layer.translate, gt_layer.translate)
+    assert "liver: missed (FN)" in list(err_layer.features["name"])
+
+    # by lesion: the missed lesion is painted where the true lesion is
+    widget.mode_combo.value = "by lesion"
+    e = np.asarray(err_layer.data)
+    fn_mask = e == fn_row + 1
+    assert fn_mask.any() and np.all(g[fn_mask] == 2)
+    assert np.all(p[e == fp_row + 1] == 2) and not np.any(g[e == fp_row + 1] == 2)
+
+    # clicking the missed lesion's row moves the 2D slice to it
+    table = widget.lesion_table
+    item = table.item(fn_row, 0)
+    qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=table.visualItemRect(item).center())
+    target = ras_to_world(np.asarray([rows[fn_row][k] for k in ("centroid_ras",)][0], float))
+    scale = np.asarray(gt_layer.scale)
+    assert np.all(np.abs(np.asarray(viewer.dims.point[-3:]) - target) <= scale / 2 + 1e-6)
+    idx = np.round(np.asarray(gt_layer.world_to_data(viewer.dims.point))).astype(int)
+    assert gt_layer.data[tuple(idx)] == 2 and e[tuple(idx)] == fn_row + 1
+
+    # the distance surface: symmetric limits, colour bar on
+    surf = widget.surface_layer
+    assert surf is not None and surf.contrast_limits[0] == -surf.contrast_limits[1]
+    assert surf.colorbar.visible
+    # in 3D the camera centres on a clicked lesion
+    viewer.dims.ndisplay = 3
+    item = table.item(fp_row, 0)
+    qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=table.visualItemRect(item).center())
+    np.testing.assert_allclose(camera_of(viewer).center, ras_to_world(np.asarray(rows[fp_row]["centroid_ras"])),
+                               atol=1e-6)
+
+    # exports are the CLI's text
+    out_csv = widget.export("csv", str(tmp_path / "c.csv"))
+    assert open(out_csv).read() == _cli_csv(capsys, gt_path, pred_path)
+    out_json = json.loads(open(widget.export("json", str(tmp_path / "c.json"))).read())
+    assert out_json["classes"] == ref["classes"] and out_json["lesions"] == ref["lesions"]
