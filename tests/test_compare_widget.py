@@ -37,6 +37,11 @@ def test_signed_distance_of_concentric_spheres(spacing, r_pred):
     assert np.abs(d - analytic).max() <= max(spacing) / 2 + 1e-6
     assert np.median(d) == pytest.approx(r_pred - 10.0, abs=max(spacing) / 2)
     assert np.all(np.sign(d) == np.sign(r_pred - 10.0))
+    # with the widget's Taubin smoothing of both surfaces: the staircase is gone
+    verts, _faces = mask_surface(pred, aff, smooth_iterations=cl.SMOOTH_ITERATIONS)
+    d = cl.signed_surface_distance(verts, gt, aff, cl.SMOOTH_ITERATIONS)
+    assert np.median(d) == pytest.approx(r_pred - 10.0, abs=0.1)
+    assert np.abs(d - (r_pred - 10.0)).max() <= 1.25 * max(spacing)
 
 
 def test_distance_surface_layer_is_symmetric_and_in_world_mm():
@@ -54,6 +59,15 @@ def test_distance_surface_layer_is_symmetric_and_in_world_mm():
     np.testing.assert_allclose(verts[:, 0], surf.vertices_ras[:, 2])
     np.testing.assert_allclose(verts[:, 2], -surf.vertices_ras[:, 0])
     assert cl.distance_surface(gm, pm, res, 7, aff) is None
+    # an organ's surface with its lesions included: the tumour leaves no cavity
+    gt2, pred2 = gt.copy(), pred.copy()
+    gt2[r <= 3] = pred2[r <= 3] = 2
+    res2 = compare_arrays(gt2, pred2, aff, names={1: "liver", 2: "tumour"})
+    gm2, pm2 = cl.class_index_maps(gt2, pred2, res2)
+    hollow = cl.distance_surface(gm2, pm2, res2, 1, aff)
+    whole = cl.distance_surface(gm2, pm2, res2, 1, aff, include=[2])
+    assert len(whole.vertices_ras) < len(hollow.vertices_ras) and whole.name == "liver + tumour"
+    assert np.all(np.linalg.norm(whole.vertices_ras, axis=1) > 10)
 
 
 # ------------------------------------------------------------------ pure: errors maps

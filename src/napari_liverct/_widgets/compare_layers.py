@@ -15,12 +15,14 @@ Errors layer, by voxel
     1     agreement        ground truth c and prediction (mapped to) c
     2     missed (FN)      ground truth c, prediction background
     3     extra (FP)       prediction c, ground truth background
-    4     wrong class      ground truth c, prediction another evaluated class
+    4     missed, other    ground truth c, prediction another evaluated class
+          class predicted  (a tumour predicted as liver is a missed tumour)
     ====  ===============  ======================================================
 
     A class's FN count is kind 2 + kind 4 of that class, its FP count kind 3 + the
     kind-4 voxels of the other classes that the prediction calls ``c``.  The colour
-    depends on the kind only; the class shows on hover (``features``).
+    depends on the kind only (kind 4 a darker shade of the FN colour); the class
+    shows on hover (``features``).
 
 Errors layer, by lesion
     Value ``r + 1`` paints lesion row ``r`` of the comparison (``G<n>`` rows, then
@@ -64,20 +66,23 @@ __all__ = [
 ]
 
 #: kind -> name of the by-voxel errors layer
-ERROR_KINDS = {1: "agreement", 2: "missed (FN)", 3: "extra (FP)", 4: "wrong class"}
-#: Three clearly different colours (green / orange-red / blue), plus yellow for a
-#: voxel given the wrong class; distinct for red-green colour vision too by lightness.
+ERROR_KINDS = {1: "agreement", 2: "missed (FN)", 3: "extra (FP)", 4: "missed (FN), other class predicted"}
+#: Three clearly different colours: green agreement, orange missed, blue extra (orange
+#: and blue stay apart for red-green colour vision); a missed voxel that the
+#: prediction gave another class is a crimson shade of "missed".
 KIND_COLORS = {
-    1: (0.25, 0.80, 0.30, 1.0),
-    2: (1.00, 0.30, 0.05, 1.0),
-    3: (0.15, 0.45, 1.00, 1.0),
-    4: (1.00, 0.90, 0.10, 1.0),
+    1: (0.20, 0.78, 0.30, 0.45),  # see-through: the CT under agreement stays readable
+    2: (1.00, 0.55, 0.00, 1.0),
+    3: (0.10, 0.45, 1.00, 1.0),
+    4: (0.85, 0.05, 0.30, 1.0),
 }
 STATUS_NAMES = {"TP": "matched", "FN": "missed", "FP": "false"}
 STATUS_COLORS = {"TP": KIND_COLORS[1], "FN": KIND_COLORS[2], "FP": KIND_COLORS[3]}
 #: Diverging colour map of the distance surface: blue inside the truth, red outside.
 DISTANCE_COLORMAP = "RdBu_r"
 _TRANSPARENT = (0.0, 0.0, 0.0, 0.0)
+#: Taubin smoothing passes of both surfaces of the distance view.
+SMOOTH_ITERATIONS = 10
 
 
 # ------------------------------------------------------------------ classes
@@ -209,11 +214,13 @@ def error_layer_data(err: np.ndarray, affine: np.ndarray, *, name: str, features
 
 
 # ------------------------------------------------------------------ surface distance
-def signed_surface_distance(points_ras: np.ndarray, gt_mask: np.ndarray, affine: np.ndarray) -> np.ndarray:
+def signed_surface_distance(points_ras: np.ndarray, gt_mask: np.ndarray, affine: np.ndarray,
+                            smooth_iterations: int = 0) -> np.ndarray:
     """Signed distance in mm from each point to the surface of ``gt_mask``.
 
     The surface is the marching-cubes iso-surface (level 0.5) of the mask, the same
-    construction as the prediction's surface, in RAS mm.  The distance is to the
+    construction as the prediction's surface (with the same Taubin smoothing when
+    ``smooth_iterations`` > 0), in RAS mm.  The distance is to the
     nearest of its vertices and triangle centroids (KD-tree), so it over-estimates
     the true point-to-surface distance by at most about a quarter of a voxel on a
     voxel staircase (0 where the surfaces coincide).  The sign is negative inside
@@ -229,7 +236,7 @@ def signed_surface_distance(points_ras: np.ndarray, gt_mask: np.ndarray, affine:
     pts = np.asarray(points_ras, float).reshape(-1, 3)
     if len(pts) == 0:
         return np.zeros(0)
-    verts, faces = mask_surface(np.asarray(gt_mask, bool), affine)
+    verts, faces = mask_surface(np.asarray(gt_mask, bool), affine, smooth_iterations=int(smooth_iterations))
     if len(verts) == 0:
         return np.full(len(pts), np.inf)
     samples = np.vstack([verts, verts[faces].mean(axis=1)])
@@ -277,11 +284,16 @@ class DistanceSurface:
 
 
 def distance_surface(gm: np.ndarray, pm: np.ndarray, res: CaseComparison, label: int, affine: np.ndarray,
+                     *, include=(), smooth_iterations: int = SMOOTH_ITERATIONS,
                      step_size: int | None = None) -> DistanceSurface | None:
     """The prediction's surface of ground-truth class ``label``, coloured by signed distance.
 
-    None when the class is not evaluated; an empty surface when the prediction is empty.
-    ``step_size`` (marching cubes) defaults to 1, or 2 for masks of more than 8 M voxels.
+    ``include``: more ground-truth classes whose voxels count as part of ``label`` on
+    both sides (the liver's outer surface encloses its tumours, so the widget passes
+    the lesion classes for an organ).  Both surfaces get ``smooth_iterations`` Taubin
+    passes (volume-preserving; removes the voxel staircase).  None when the class is
+    not evaluated; an empty surface when the prediction is empty.  ``step_size``
+    (marching cubes) defaults to 1, or 2 for masks of more than 8 M voxels.
     """
     from ..compare.surface import mask_box
     from ..view3d import mask_surface
@@ -291,13 +303,16 @@ def distance_surface(gm: np.ndarray, pm: np.ndarray, res: CaseComparison, label:
         return None
     c = labels.index(int(label)) + 1
     name = res.classes[c - 1].name
-    pmask, gmask = pm == c, gm == c
+    idx = [c] + [labels.index(int(v)) + 1 for v in include if int(v) in labels and int(v) != int(label)]
+    pmask, gmask = np.isin(pm, idx), np.isin(gm, idx)
+    if len(idx) > 1:
+        name += " + " + " + ".join(res.classes[i - 1].name for i in idx[1:])
     if step_size is None:
         box = mask_box(pmask)
         n = 0 if box is None else int(np.prod([s.stop - s.start for s in box]))
         step_size = 2 if n > 8_000_000 else 1
-    verts, faces = mask_surface(pmask, affine, step_size=int(step_size))
-    dist = signed_surface_distance(verts, gmask, affine) if len(verts) else np.zeros(0)
+    verts, faces = mask_surface(pmask, affine, step_size=int(step_size), smooth_iterations=int(smooth_iterations))
+    dist = signed_surface_distance(verts, gmask, affine, smooth_iterations) if len(verts) else np.zeros(0)
     return DistanceSurface(int(label), name, verts, faces, dist)
 
 

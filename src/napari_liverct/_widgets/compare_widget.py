@@ -133,7 +133,9 @@ def _run(gt, gaff, pred, paff, names, opts, say, layer_names, residual):
     if res.mode == "foreground":
         label = 1
     if label is not None:
-        surf = cl.distance_surface(gm, pm, res, label, gaff)
+        # an organ's surface encloses its lesions (no cavities around the tumours)
+        lesions = [] if res.mode == "foreground" or label in opts["lesion_labels"] else opts["lesion_labels"]
+        surf = cl.distance_surface(gm, pm, res, label, gaff, include=lesions)
     yield (4, total, "done")
     return CompareOutcome(res, voxel_ld, lesion_ld, surf, residual)
 
@@ -172,10 +174,16 @@ class CompareWidget(QWidget):
         self.run_button = PushButton(text="Compare")
         self.csv_button = PushButton(text="Export CSV...", enabled=False)
         self.json_button = PushButton(text="Export JSON...", enabled=False)
+        self.options_button = PushButton(text="Options \u25b8")
+        self.option_widgets = Container(widgets=[
+            self.map_text, self.foreground_check, self.lesion_text, self.connectivity_combo, self.match_combo,
+            self.tolerance_spin, self.resample_check,
+        ])
+        self.option_widgets.visible = False
         self.controls = Container(widgets=[
-            self.gt_combo, self.pred_combo, self.map_text, self.foreground_check, self.lesion_text,
-            self.connectivity_combo, self.match_combo, self.tolerance_spin, self.surface_combo,
-            self.resample_check, self.mode_combo, self.run_button,
+            self.gt_combo, self.pred_combo, self.surface_combo, self.mode_combo,
+            Container(widgets=[self.run_button, self.options_button], layout="horizontal", labels=False),
+            self.option_widgets,
             Container(widgets=[self.csv_button, self.json_button], layout="horizontal", labels=False),
         ])
         self.progress = QProgressBar()
@@ -199,6 +207,7 @@ class CompareWidget(QWidget):
         self.csv_button.changed.connect(lambda *_: self.export("csv"))
         self.json_button.changed.connect(lambda *_: self.export("json"))
         self.mode_combo.changed.connect(lambda *_: self._show_errors())
+        self.options_button.changed.connect(lambda *_: self.toggle_options())
         self.gt_combo.changed.connect(lambda *_: self._fill_defaults())
         self.pred_combo.changed.connect(lambda *_: self._fill_defaults())
         self.lesion_table.currentCellChanged.connect(lambda row, *_: self.go_to_lesion(row))
@@ -255,6 +264,12 @@ class CompareWidget(QWidget):
         organ = organ_label_ids(gnames)
         values = [v for _, v in self._surface_choices()]
         self.surface_combo.value = organ[0] if organ and organ[0] in values else (values[0] if values else None)
+
+    def toggle_options(self, show: bool | None = None) -> None:
+        """Show or hide the comparison options (class map, lesions, matching, tolerance)."""
+        show = not self.option_widgets.visible if show is None else bool(show)
+        self.option_widgets.visible = show
+        self.options_button.text = "Options \u25be" if show else "Options \u25b8"
 
     def options(self) -> dict:
         """The comparison options as typed (ValueError with a readable message)."""
@@ -419,6 +434,9 @@ class CompareWidget(QWidget):
         self.surface_layer = self.viewer.add_surface(data, **kwargs)
         if hasattr(self.surface_layer, "colorbar"):
             self.surface_layer.colorbar.visible = True
+        from .view3d_surfaces import fix_surface_visual
+
+        fix_surface_visual(self.viewer, self.surface_layer)  # lit from the viewer's side in 3D
         self._show_legend()
         if self.errors_layer is not None:
             self.viewer.layers.selection.active = self.errors_layer
@@ -442,7 +460,10 @@ class CompareWidget(QWidget):
         target = self.lesion_target(row)
         if target is None:
             return
-        go_to_lesion(self.viewer, target, marker=True)
+        # a wider view than the 3D navigator's (at least 12 cm across): the errors
+        # around the lesion matter too
+        fill = min(0.4, max(float(target["max_diameter_mm"] or 0.0), 1.0) / 120.0)
+        go_to_lesion(self.viewer, target, marker=True, fill=fill)
         if self.errors_layer is not None and self.errors_layer in self.viewer.layers:
             self.viewer.layers.selection.active = self.errors_layer
 
