@@ -210,6 +210,17 @@ def test_pictures_in_viewer_orientation_window_and_colours(order):
         assert abs(h / w - rest[0] / rest[1]) < 0.02
 
 
+def test_views_are_the_viewer_cameras():
+    """Each picture is the plane ``napari-liverct snapshot`` shows with napari's camera: the fixed axis is
+    dims.order[0], and rows are flipped exactly where the camera's vertical orientation is "up"."""
+    from napari_liverct.report.thumbnails import VIEWS
+    from napari_liverct.snapshot import VIEWS as CAMERA
+
+    for name, (order, (vertical, horizontal)) in CAMERA.items():
+        axis, flip, _ = VIEWS[name]
+        assert axis == order[0] and flip == (vertical == "up") and horizontal == "right"
+
+
 # ---------------------------------------------------------------- the page in a real browser
 
 def _chrome_paths():
@@ -333,6 +344,10 @@ def test_page_in_chromium(built, browser, tmp_path):
     d.find_element("css selector", "#anomalies a.caselink").click()
     sec = _wait(lambda: d.find_elements("css selector", "tr.detail section.case-section"))[0]
     assert sec.get_attribute("data-id") == "liver_3" and "Failed to read" in sec.text
+    # a link to a case opens it
+    d.get((out / "index.html").as_uri() + "#case=liver_2")
+    sec = _wait(lambda: d.find_elements("css selector", "tr.detail section.case-section"))[0]
+    assert sec.get_attribute("data-id") == "liver_2" and "organ centroid" not in sec.text
 
     errors = [e for e in d.get_log("browser") if e["level"] == "SEVERE"]
     assert errors == [], errors

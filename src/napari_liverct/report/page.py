@@ -129,6 +129,7 @@ def page_data(ds, survey: dict, results: list[dict], dirs: list[str], evaluation
         ev = ev_by_id.get(row.get("id")) if evaluation is not None else None
         cases.append({
             "i": i, "id": row.get("id"), "error": row.get("error"), "label_error": row.get("label_error"),
+            "cpu_seconds": res.get("cpu_seconds"),
             "anomalies": row.get("anomalies") or [], "messages": messages.get(str(row.get("id")), []),
             "cells": _cells(row, ev, columns),
             "section": _section(res, ev, f"cases/{dirs[i]}"),

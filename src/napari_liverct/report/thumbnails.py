@@ -211,7 +211,7 @@ def render_plane(
 
 
 def png_bytes(im) -> bytes:
-    """PNG file bytes of a Pillow image (optimised: thumbnails add up at 1,000 cases)."""
+    """PNG file bytes of a Pillow image (zlib level 6: ``optimize=True`` saves 5 % for 5x the time)."""
     buf = io.BytesIO()
-    im.save(buf, format="PNG", optimize=True)
+    im.save(buf, format="PNG")
     return buf.getvalue()

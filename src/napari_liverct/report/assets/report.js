@@ -194,8 +194,11 @@
     if (openIndex !== null && rowsEls[openIndex]) rowsEls[openIndex].classList.remove("open");
     openIndex = null;
   }
+  function setHash(h) {  /* a link to the open case; some browsers refuse this on file:// pages */
+    try { history.replaceState(null, "", h || location.pathname); } catch (e) { /* not needed to work */ }
+  }
   function toggle(i) {
-    if (openIndex === i) { closeSection(); history.replaceState(null, "", location.pathname); return; }
+    if (openIndex === i) { closeSection(); setHash(""); return; }
     openCase(i, false);
   }
   function openById(id, scroll) {
@@ -214,7 +217,7 @@
     var tr = el("tr", { class: "detail" }, [td]);
     row.parentNode.insertBefore(tr, row.nextSibling);
     openIndex = i;
-    history.replaceState(null, "", "#case=" + encodeURIComponent(c.id));
+    setHash("#case=" + encodeURIComponent(c.id));
     if (scroll) row.scrollIntoView({ block: "start" });
   }
   function caseSection(c) {
@@ -274,7 +277,11 @@
 
   buildSummary();
   buildTable();
-  var m = /^#case=(.*)$/.exec(location.hash);
-  if (m) openById(decodeURIComponent(m[1]), true);
+  function fromHash() {  /* index.html#case=ID opens that case (also when only the hash changes) */
+    var m = /^#case=(.*)$/.exec(location.hash);
+    if (m && (openIndex === null || String(DATA.cases[openIndex].id) !== decodeURIComponent(m[1]))) openById(decodeURIComponent(m[1]), true);
+  }
+  window.addEventListener("hashchange", fromHash);
+  fromHash();
   document.body.setAttribute("data-ready", "1");
 })();
