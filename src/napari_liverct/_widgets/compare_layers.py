@@ -103,17 +103,28 @@ def class_index_maps(gt: np.ndarray, pred: np.ndarray, res: CaseComparison) -> t
 
 def voxel_errors(gm: np.ndarray, pm: np.ndarray, res: CaseComparison) -> tuple[np.ndarray, dict]:
     """By-voxel errors map (module docstring) and its ``features`` columns (one row per value)."""
+    from ..compare.surface import mask_box
+
     n = len(res.classes)
     dtype = np.uint8 if 4 * n < 255 else np.uint16
-    cls = np.where(gm > 0, gm, pm).astype(dtype)  # the class a voxel is reported under
-    kind = np.zeros(gm.shape, dtype)
-    gpos, ppos = gm > 0, pm > 0
-    kind[gpos & (pm == gm)] = 1
-    kind[gpos & ~ppos] = 2
-    kind[~gpos & ppos] = 3
-    kind[gpos & ppos & (pm != gm)] = 4
-    err = np.where(kind > 0, 4 * (cls.astype(np.int64) - 1) + kind, 0).astype(dtype)
-    counts = np.bincount(err.ravel(), minlength=4 * n + 1)
+    out = np.zeros(gm.shape, dtype)
+    box = mask_box((gm > 0) | (pm > 0))  # all temporaries in the joint box only
+    counts = np.zeros(4 * n + 1, np.int64)
+    if box is not None:
+        g, p = gm[box], pm[box]
+        cls = np.where(g > 0, g, p).astype(dtype)  # the class a voxel is reported under
+        kind = np.zeros(g.shape, dtype)
+        gpos, ppos = g > 0, p > 0
+        kind[gpos & (p == g)] = 1
+        kind[gpos & ~ppos] = 2
+        kind[~gpos & ppos] = 3
+        kind[gpos & ppos & (p != g)] = 4
+        on = kind > 0
+        vals = (4 * (cls[on].astype(np.int64) - 1) + kind[on]).astype(dtype)
+        kind[on] = vals
+        out[box] = kind
+        counts += np.bincount(vals, minlength=4 * n + 1)
+    err = out
     feats: dict[str, list] = {k: [] for k in ("index", "name", "class_label", "class_name", "kind", "voxels",
                                               "volume_ml", "dice", "iou", "hd95", "assd", "nsd")}
     feats["index"].append(0)
@@ -137,20 +148,24 @@ def voxel_errors(gm: np.ndarray, pm: np.ndarray, res: CaseComparison) -> tuple[n
 
 
 def _lesion_components(gm, pm, res: CaseComparison):
+    """Lesion ids of both maps inside the lesions' joint box: ``(box, gcc, pcc)`` (box None: no lesion)."""
+    from ..compare.surface import mask_box
     from ..stats import lesion_label_map
 
     les = res.lesions
     idx = [i for i, c in enumerate(res.classes, start=1) if int(c.label) in set(les.labels)]
-    gmask = np.isin(gm, idx).view(np.uint8)
-    pmask = np.isin(pm, idx).view(np.uint8)
+    gmask, pmask = np.isin(gm, idx), np.isin(pm, idx)
+    box = mask_box(gmask | pmask)
+    if box is None:
+        return None, None, None
     # the same numbering as compare_lesions (largest first, cc3d raster order on ties;
     # cropping keeps that order)
-    gcc, ng = lesion_label_map(gmask, label=1, connectivity=les.connectivity)
-    pcc, npr = lesion_label_map(pmask, label=1, connectivity=les.connectivity)
+    gcc, ng = lesion_label_map(gmask[box].view(np.uint8), label=1, connectivity=les.connectivity)
+    pcc, npr = lesion_label_map(pmask[box].view(np.uint8), label=1, connectivity=les.connectivity)
     if (ng, npr) != (les.n_gt, les.n_pred):
         raise RuntimeError(f"lesion components differ from the comparison's ({ng}, {npr}) vs "
                            f"({les.n_gt}, {les.n_pred})")
-    return gcc, pcc
+    return box, gcc, pcc
 
 
 def lesion_errors(gm: np.ndarray, pm: np.ndarray, res: CaseComparison) -> tuple[np.ndarray, dict, dict]:
@@ -166,20 +181,25 @@ def lesion_errors(gm: np.ndarray, pm: np.ndarray, res: CaseComparison) -> tuple[
     colors: dict = {0: _TRANSPARENT, None: _TRANSPARENT}
     if not rows:
         return err, feats, colors
-    gcc, pcc = _lesion_components(gm, pm, res)
-    gt_any = gcc > 0
-    order = ([r for r, row in enumerate(rows) if row.status == "TP"] + [r for r, row in enumerate(rows)
-             if row.status == "FP"] + [r for r, row in enumerate(rows) if row.status == "FN"])
-    for r in order:
-        row = rows[r]
+    box, gcc, pcc = _lesion_components(gm, pm, res)
+    if box is None:
+        return err, feats, colors
+    # one look-up per side instead of a pass per lesion: a true lesion's voxels show its
+    # row (matched or missed); elsewhere a predicted lesion shows its own row (false) or
+    # the row of the true lesion it is matched with
+    g_val = np.zeros(les.n_gt + 1, dtype)
+    p_val = np.zeros(les.n_pred + 1, dtype)
+    for r, row in enumerate(rows, start=1):
         if row.status == "FP":
-            err[(pcc == row.pred_id) & (err == 0)] = r + 1
-        elif row.status == "FN":
-            err[gcc == row.gt_id] = r + 1
+            p_val[row.pred_id] = r
         else:
-            err[gcc == row.gt_id] = r + 1
-            if row.matched:
-                err[np.isin(pcc, list(row.matched)) & ~gt_any & (err == 0)] = r + 1
+            g_val[row.gt_id] = r
+    for r, row in enumerate(rows, start=1):
+        if row.status == "TP":
+            for p in row.matched:
+                if p_val[p] == 0:
+                    p_val[p] = r
+    err[box] = np.where(gcc > 0, g_val[gcc], p_val[pcc])
     table = [row.to_row() for row in rows]
     feats = {"index": [0], "name": ["background"], **{key: [None] for key in table[0]}}
     for r, (row, t) in enumerate(zip(rows, table), start=1):
