@@ -280,3 +280,33 @@ def test_compare_widget_matches_cli_and_navigates(make_napari_viewer, qtbot, com
     assert open(out_csv).read() == _cli_csv(capsys, gt_path, pred_path)
     out_json = json.loads(open(widget.export("json", str(tmp_path / "c.json"))).read())
     assert out_json["classes"] == ref["classes"] and out_json["lesions"] == ref["lesions"]
+
+
+@pytest.mark.gui
+def test_compare_widget_grid_mismatch_and_resample(make_napari_viewer, qtbot):
+    """Different grids: a readable error naming both layers; with 'resample' it runs and says so."""
+    from napari_liverct._widgets.compare_widget import CompareWidget
+    from napari_liverct.layers import array_to_layer_data
+
+    gt = np.zeros((20, 20, 10), np.uint8)
+    gt[5:15, 5:15, 2:8] = 1
+    fine = np.zeros((40, 40, 10), np.uint8)
+    fine[10:30, 10:30, 2:8] = 1  # the same box on a grid twice as fine in-plane
+    viewer = make_napari_viewer()
+    for data, aff, name in ((gt, np.diag([2.0, 2.0, 3.0, 1.0]), "truth"), (fine, np.diag([1.0, 1.0, 3.0, 1.0]), "fine")):
+        d, kw, _ = array_to_layer_data(data, aff, kind="labels", name=name, label_names={1: "liver"})
+        viewer.add_labels(d, **kw)
+    widget = CompareWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    widget.gt_combo.value, widget.pred_combo.value = viewer.layers["truth"], viewer.layers["fine"]
+    widget.run_button.native.click()
+    qtbot.waitUntil(lambda: widget.summary.text().startswith("Comparison failed"), timeout=30000)
+    assert "'fine' (prediction)" in widget.summary.text() and "'truth' (ground truth)" in widget.summary.text()
+    assert widget.outcome is None and widget.run_button.enabled
+    widget.options_button.native.click()
+    assert not widget.option_widgets.native.isHidden()
+    widget.resample_check.value = True
+    widget.run_button.native.click()
+    qtbot.waitUntil(lambda: widget.outcome is not None, timeout=30000)
+    assert widget.result.resampled and "resampled" in widget.summary.text()
+    assert widget.result.classes[0].dice > 0.8

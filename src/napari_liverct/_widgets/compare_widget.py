@@ -267,8 +267,8 @@ class CompareWidget(QWidget):
 
     def toggle_options(self, show: bool | None = None) -> None:
         """Show or hide the comparison options (class map, lesions, matching, tolerance)."""
-        show = not self.option_widgets.visible if show is None else bool(show)
-        self.option_widgets.visible = show
+        show = self.option_widgets.native.isHidden() if show is None else bool(show)
+        self.option_widgets.native.setVisible(show)
         self.options_button.text = "Options \u25be" if show else "Options \u25b8"
 
     def options(self) -> dict:
@@ -290,6 +290,8 @@ class CompareWidget(QWidget):
         """Start the comparison in a worker thread (the viewer stays responsive)."""
         from napari.qt.threading import thread_worker
 
+        from ..geometry import grid_mismatch, reorient_onto
+
         gt_layer, pred_layer = self.gt_combo.value, self.pred_combo.value
         if gt_layer is None or pred_layer is None:
             self.summary.setText("Pick a ground-truth and a prediction Labels layer.")
@@ -308,6 +310,14 @@ class CompareWidget(QWidget):
             if arr.ndim != 3:
                 self.summary.setText(f"Layer '{layer.name}' is not 3D (shape {arr.shape}).")
                 return
+        if not opts["resample"] and reorient_onto(pred, paff, gt.shape, gaff) is None:
+            # checked here (cheap: affines only), so the expected error is a message, not a worker failure
+            why = grid_mismatch(gt.shape, gaff, pred.shape, paff)
+            self.summary.setText(
+                f"Comparison failed: '{gt_layer.name}' (ground truth) and '{pred_layer.name}' (prediction) are not "
+                f"on the same grid ({why}); tick 'resample prediction' under Options to resample it onto the "
+                "ground truth (nearest neighbour).")
+            return
         md = gt_layer.metadata or {}
         names = layer_label_names(gt_layer)
         opts["files"] = (md.get("source_path") or gt_layer.name,
