@@ -122,6 +122,22 @@ def test_lesion_errors_paint_status_per_lesion():
     assert feats["status"][feats["index"].index(value["P2"])] == "FP"
 
 
+def test_lesion_errors_iou50_keep_a_missed_lesion_under_a_false_one():
+    """IoU >= 0.5 rule: a prediction overlapping a true lesion too little is false, the lesion missed;
+    the missed lesion's voxels show 'missed', the rest of the false lesion 'false'."""
+    gt = np.zeros((30, 30, 10), np.uint8)
+    gt[5:10, 5:10, 2:7] = 2
+    pred = np.zeros_like(gt)
+    pred[8:20, 5:10, 2:7] = 2  # IoU 10/60: not a match
+    res = compare_arrays(gt, pred, np.eye(4), names={2: "tumour"}, match="iou50")
+    gm, pm = cl.class_index_maps(gt, pred, res)
+    err, feats, colors = cl.lesion_errors(gm, pm, res)
+    status = {row.id: (r + 1, row.status) for r, row in enumerate(res.lesions.lesions)}
+    assert status["G1"][1] == "FN" and status["P1"][1] == "FP"
+    assert np.array_equal(err == status["G1"][0], gt == 2)
+    assert np.array_equal(err == status["P1"][0], (pred == 2) & (gt != 2))
+
+
 def gt_box(shape, a, b, c):
     m = np.zeros(shape, bool)
     m[a[0]:a[1], b[0]:b[1], c[0]:c[1]] = True
@@ -246,6 +262,13 @@ def test_compare_widget_matches_cli_and_navigates(make_napari_viewer, qtbot, com
     np.testing.assert_allclose(err_layer.scale, gt_layer.scale)
     np.testing.assert_allclose(err_layer.translate, gt_layer.translate)
     assert "liver: missed (FN)" in list(err_layer.features["name"])
+    # napari's status bar names the error under the mouse (features of the hovered value)
+    fn_voxel = np.argwhere((kind == 2) & (g == 1))[0]
+    where = np.asarray(err_layer.data_to_world(fn_voxel), float)
+    viewer.dims.point = tuple(where)  # the status is read on the slice shown
+    status = err_layer.get_status(tuple(where), world=True)
+    text = status["coordinates"] if isinstance(status, dict) else str(status)
+    assert "liver: missed (FN)" in text, text
 
     # by lesion: the missed lesion is painted where the true lesion is
     widget.mode_combo.value = "by lesion"
