@@ -304,6 +304,24 @@ def test_compare_widget_matches_cli_and_navigates(make_napari_viewer, qtbot, com
     out_json = json.loads(open(widget.export("json", str(tmp_path / "c.json"))).read())
     assert out_json["classes"] == ref["classes"] and out_json["lesions"] == ref["lesions"]
 
+    # a second run with other options (IoU >= 0.5, 6-connectivity, tau 1 mm) replaces the layers
+    # and still equals the CLI with the same options
+    first = widget.outcome
+    widget.match_combo.value, widget.connectivity_combo.value, widget.tolerance_spin.value = "iou50", 6, 1.0
+    widget.run_button.native.click()
+    qtbot.waitUntil(lambda: widget.outcome is not first, timeout=60000)
+    from napari_liverct.cli import main
+
+    capsys.readouterr()
+    main(["compare", str(gt_path), str(pred_path), "--format", "json", "--match", "iou50", "--connectivity", "6",
+          "--tolerance", "1"])
+    ref2 = json.loads(capsys.readouterr().out)
+    got2 = widget.result.to_json()
+    assert got2["classes"] == ref2["classes"] and got2["lesions"] == ref2["lesions"]
+    assert got2["lesions"]["match"] == "iou50" and got2["classes"][0]["tolerance_mm"] == 1.0
+    kinds = [type(lay).__name__ for lay in viewer.layers]
+    assert kinds.count("Surface") == 1 and sum(lay.name.startswith("errors") for lay in viewer.layers) == 1
+
 
 @pytest.mark.gui
 def test_compare_widget_grid_mismatch_and_resample(make_napari_viewer, qtbot):

@@ -322,7 +322,15 @@ class CompareWidget(QWidget):
         names = layer_label_names(gt_layer)
         opts["files"] = (md.get("source_path") or gt_layer.name,
                          (pred_layer.metadata or {}).get("source_path") or pred_layer.name)
-        worker = thread_worker(_run)(gt, gaff, pred, paff, names, opts, self._messages.message.emit,
+        messages = self._messages
+
+        def say(text: str) -> None:
+            try:
+                messages.message.emit(text)
+            except RuntimeError:  # the widget was closed while the worker ran
+                pass
+
+        worker = thread_worker(_run)(gt, gaff, pred, paff, names, opts, say,
                                      (gt_layer.name, pred_layer.name), md.get("residual"))
         worker.yielded.connect(self._on_progress)
         worker.returned.connect(self._on_result)
