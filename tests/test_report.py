@@ -210,6 +210,28 @@ def test_pictures_in_viewer_orientation_window_and_colours(order):
         assert abs(h / w - rest[0] / rest[1]) < 0.02
 
 
+def test_pictures_use_what_napari_reads(built):
+    """The arrays, transform, window and colours behind the pictures are those of the layers napari
+    gets from this plugin's reader (through the npe2 manifest)."""
+    import npe2
+
+    from napari_liverct.nifti import read_nifti
+    from napari_liverct.report.thumbnails import display_volume
+
+    npe2.PluginManager.instance().discover()
+    img_path = built["root"] / "imagesTr" / "liver_0.nii.gz"
+    lab_path = built["root"] / "labelsTr" / "liver_0.nii.gz"
+    layers = {t: (d, k) for d, k, t in npe2.read([str(img_path)], plugin_name="napari-liverct", stack=False)}
+    (idata, ikw), (ldata, lkw) = layers["image"], layers["labels"]
+    img, lab = read_nifti(img_path), read_nifti(lab_path)
+    ct = display_volume(img.data, img.affine, kind="image", header=img.header, source_path=img.path)
+    labels = display_volume(lab.data, lab.affine, kind="labels", header=lab.header, source_path=lab.path)
+    assert np.array_equal(ct.data, np.asarray(idata)) and np.array_equal(labels.data, np.asarray(ldata))
+    assert tuple(ct.scale) == tuple(ikw["scale"]) and tuple(ct.translate) == tuple(ikw["translate"])
+    assert ct.contrast_limits == tuple(ikw["contrast_limits"])
+    assert {k: v for k, v in lkw["colormap"].items() if k is not None} == labels.colors
+
+
 def test_views_are_the_viewer_cameras():
     """Each picture is the plane ``napari-liverct snapshot`` shows with napari's camera: the fixed axis is
     dims.order[0], and rows are flipped exactly where the camera's vertical orientation is "up"."""

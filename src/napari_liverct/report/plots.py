@@ -42,6 +42,8 @@ def _hist(ax, values, title: str, xlabel: str) -> None:
         ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
     elif np.ptp(v) == 0:
         ax.bar([v[0]], [v.size], width=max(abs(v[0]) * 0.05, 0.05), color="#4c72b0")
+        ax.text(0.5, 0.5, f"all {v.size}: {v[0]:g}", ha="center", va="center", transform=ax.transAxes,
+                color="white", fontsize=11, fontweight="bold")
     else:
         ax.hist(v, bins=min(30, max(5, int(np.sqrt(v.size)) * 2)), color="#4c72b0")
     ax.set_title(title)
