@@ -20,8 +20,8 @@ def _ras_to_world(xyz):
 def _canvas_pixel(viewer, shot, world):
     """Canvas pixel (row, col) of a world point in the 2D view, from the camera alone."""
     h, w = shot.shape[:2]
-    center = np.asarray(viewer.camera.center)[-2:]
-    zoom = viewer.camera.zoom
+    center = np.asarray(viewer.scene.camera.center)[-2:]
+    zoom = viewer.scene.camera.zoom
     row = h / 2 + (world[1] - center[0]) * zoom
     col = w / 2 + (world[2] - center[1]) * zoom
     return int(round(row)), int(round(col))

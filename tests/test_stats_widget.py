@@ -69,7 +69,7 @@ def test_widget_matches_cli_and_navigates(viewer_with_widget, qtbot, tmp_path):
 
     viewer.dims.ndisplay = 3
     widget.lesion_table.selectRow(0)
-    np.testing.assert_allclose(viewer.camera.center, ras_to_world(np.array(ref["lesions"][0]["centroid_mm"])),
+    np.testing.assert_allclose(viewer.scene.camera.center, ras_to_world(np.array(ref["lesions"][0]["centroid_mm"])),
                                atol=1e-6)
 
     out = widget.export_csv(str(tmp_path / "stats.csv"))

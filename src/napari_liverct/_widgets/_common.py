@@ -237,3 +237,20 @@ def _safe_disconnect(signal, slot) -> None:
         signal.disconnect(slot)
     except (RuntimeError, TypeError):
         pass
+
+
+# ---------------------------------------------------------------- layout
+#: Room the dock's title bar needs beside its text (close / float / hide buttons, margins).
+_DOCK_TITLE_CHROME_PX = 110
+
+
+def fit_dock_title(widget, display_name: str, plugin: str = "napari-liverct") -> int:
+    """Give ``widget`` the minimum width at which napari's dock title is not cut.
+
+    napari titles a plugin dock "<display name> (<plugin>)"; at its default width
+    the title read "CT window and layer type (na".  Returns the width set.
+    """
+    fm = widget.fontMetrics()
+    need = fm.horizontalAdvance(f"{display_name} ({plugin})") + _DOCK_TITLE_CHROME_PX
+    widget.setMinimumWidth(max(widget.minimumWidth(), need))
+    return need

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
 from qtpy.QtGui import QColor
 from qtpy.QtWidgets import QTableWidget, QTableWidgetItem
 
 __all__ = ["TABLE_COLUMNS", "fill_table", "plot_survey", "fmt"]
+
+#: Boxes in the label-volume plot; more classes show the largest (by median volume).
+MAX_BOXES = 8
 
 TABLE_COLUMNS = ["id", "split", "orientation", "shape", "spacing x, y, z (mm)", "foreground HU p50",
                  "lesions", "anomalies", "error"]
@@ -21,18 +25,32 @@ def plot_survey(fig, report: dict) -> None:
         ax1.hist(per_axis, bins=min(20, max(4, len(rows))), label=["x", "y", "z"])
     ax1.set_xlabel("spacing (mm)")
     ax1.set_ylabel("cases")
-    ax1.set_title("voxel spacing")
+    ax1.set_title("voxel spacing", fontsize=9)
     ax1.legend(fontsize=7)
     names = (report["summary"].get("label_names") or {})
     values = sorted({int(v) for r in rows for v in (r.get("volume_ml") or {})})
     data = [[(r.get("volume_ml") or {}).get(str(v), 0.0) for r in rows if r.get("volume_ml") is not None]
             for v in values]
+    title = "label volume per case"
+    if len(values) > MAX_BOXES:
+        # many classes (61 in a TotalSegmentator map) cannot be labelled legibly side
+        # by side: show the largest ones and say so
+        order = sorted(range(len(values)), key=lambda i: -float(np.median(data[i])) if data[i] else 0.0)
+        keep = sorted(order[:MAX_BOXES])
+        title = f"label volume per case\n({MAX_BOXES} largest of {len(values)} labels)"
+        values, data = [values[i] for i in keep], [data[i] for i in keep]
     if data:
         ax2.boxplot(data, showfliers=True)
-        ax2.set_xticks(range(1, len(values) + 1), [names.get(str(v), str(v)) for v in values])
+        ax2.set_xticks(range(1, len(values) + 1), [_short(names.get(str(v), str(v))) for v in values],
+                      rotation=40, ha="right", rotation_mode="anchor", fontsize=7)
     ax2.set_ylabel("volume (mL)")
-    ax2.set_title("label volume per case")
-    fig.tight_layout()
+    ax2.set_title(title, fontsize=9)
+    if fig.get_layout_engine() is None:  # the widget's figure lays itself out at each draw
+        fig.tight_layout()
+
+
+def _short(name: str, n: int = 14) -> str:
+    return name if len(name) <= n else name[: n - 1] + "…"
 
 
 def fill_table(table: QTableWidget, report: dict) -> None:

@@ -65,8 +65,16 @@ def _ornt(layer) -> np.ndarray:
 class CropWidget(Container):
     """Crop image and labels layers to the foreground, keeping world positions."""
 
+    @property
+    def native(self):
+        """The scroll area around the form: napari docks ``.native``, and magicgui's
+        ``scrollable=True`` alone would leave the form unscrolled in the dock."""
+        return self.root_native_widget
+
     def __init__(self, viewer: napari.viewer.Viewer):
-        super().__init__(labels=True)
+        # scrollable: 14 rows must not force the window taller than the screen when
+        # docked under another widget
+        super().__init__(labels=True, scrollable=True)
         self._viewer = viewer
         self._undo: list[tuple[str, list]] = []
         self._box: tuple[np.ndarray, np.ndarray] | None = None
@@ -106,6 +114,12 @@ class CropWidget(Container):
         viewer.dims.events.ndisplay.connect(self._redraw)
         viewer.dims.events.order.connect(self._redraw)
         self.native.destroyed.connect(self._disconnect)
+        from ._common import fit_dock_title
+
+        self.native.setMinimumHeight(180)  # a handful of rows stay visible when stacked
+        self.native.widget().layout().addStretch(1)  # rows packed at the top, not spread out
+        self.target_layers.native.setMaximumHeight(90)  # a few layer names, not half the dock
+        fit_dock_title(self.native, "Crop foreground")
         self._sync_rule_widgets()
         self._on_layers_changed()
 

@@ -56,6 +56,9 @@ class DatasetWidget(QWidget):
         lay.addWidget(tabs)
         # a survey's Dask cluster lives inside its worker's generator: stop it with the window
         self.workers = WorkerGuard(self)
+        from ._common import fit_dock_title
+
+        fit_dock_title(self, "Dataset browser")
 
     # ----------------------------------------------------------------- layout
     def _build_cases_tab(self) -> QWidget:
@@ -129,9 +132,9 @@ class DatasetWidget(QWidget):
         self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         self.table.cellDoubleClicked.connect(lambda row, col: self._open_from_table(row, col))
         lay.addWidget(self.table, stretch=2)
-        self.figure = Figure(figsize=(5, 2.4), dpi=90)
+        self.figure = Figure(figsize=(5, 2.4), dpi=90, layout="constrained")  # re-laid out at every size
         self.canvas = FigureCanvasQTAgg(self.figure)
-        self.canvas.setMinimumHeight(200)
+        self.canvas.setMinimumHeight(160)
         lay.addWidget(self.canvas, stretch=2)
         row = QHBoxLayout()
         self.csv_btn = QPushButton("Export CSV…")

@@ -80,6 +80,9 @@ class DisplayWidget(Container):
         self._preset.changed.connect(self._on_apply)
         self._to_labels.changed.connect(lambda: self._on_convert("labels"))
         self._to_image.changed.connect(lambda: self._on_convert("image"))
+        from ._common import fit_dock_title
+
+        fit_dock_title(self.native, "CT window and layer type")
 
     def _on_apply(self, *_):
         layer = self._image.value

@@ -29,8 +29,16 @@ __all__ = ["MonaiPipelineWidget"]
 class MonaiPipelineWidget(Container):
     """Run the tutorial's MONAI pre-processing on the current image and labels files."""
 
+    @property
+    def native(self):
+        """The scroll area around the form: napari docks ``.native``, and magicgui's
+        ``scrollable=True`` alone would leave the form unscrolled in the dock."""
+        return self.root_native_widget
+
     def __init__(self, viewer: napari.viewer.Viewer):
-        super().__init__(labels=True)
+        # scrollable: its 20 rows made the window grow to 1049 px when docked with
+        # another widget; in a scroll area the dock can be as short as the screen allows
+        super().__init__(labels=True, scrollable=True)
         self._viewer = viewer
         self._tmp: tempfile.TemporaryDirectory | None = None
         self.image_layer = ComboBox(label="image", choices=self._image_choices, nullable=True)
@@ -71,6 +79,11 @@ class MonaiPipelineWidget(Container):
         from ._common import WorkerGuard
 
         self.workers = WorkerGuard(self.native)
+        from ._common import fit_dock_title
+
+        self.native.setMinimumHeight(180)  # a handful of rows stay visible when stacked
+        self.native.widget().layout().addStretch(1)  # rows packed at the top, not spread out
+        fit_dock_title(self.native, "MONAI pipeline")
         self._refresh()
 
     def _disconnect(self, *_) -> None:

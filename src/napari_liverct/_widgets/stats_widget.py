@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-from magicgui.widgets import ComboBox, Container, LineEdit, PushButton
+from magicgui.widgets import CheckBox, ComboBox, Container, LineEdit, PushButton
 from qtpy.QtWidgets import (
     QFileDialog,
     QLabel,
@@ -43,6 +43,10 @@ LESION_COLUMNS = [
     ("id", "id"), ("voxels", "voxels"), ("volume mL", "volume_ml"), ("max diameter mm", "max_diameter_mm"),
     ("centroid world mm (z,y,x)", "centroid_world"), ("mean", "mean"), ("slices", "slice_range"),
 ]
+#: Columns shown by default (the rest with "all columns", and in each row's tooltip):
+#: all fifteen needed horizontal scrolling in a docked widget.
+LABEL_BRIEF = ("label", "name", "volume_ml", "share", "mean", "std", "median")
+LESION_BRIEF = ("id", "volume_ml", "max_diameter_mm", "mean", "slice_range")
 RING_COLOR = np.array([0.0, 0.9, 1.0, 0.9])
 SELECTED_COLOR = np.array([1.0, 0.9, 0.0, 1.0])
 
@@ -158,9 +162,10 @@ class StatsWidget(QWidget):
                                     "empty: no lesion table and no tumour burden")
         self.run_button = PushButton(text="Compute")
         self.export_button = PushButton(text="Export CSV...", enabled=False)
+        self.all_columns = CheckBox(text="all columns (bounding boxes, centroids, percentiles)", value=False)
         self.controls = Container(widgets=[self.image_combo, self.labels_combo, self.connectivity_combo,
                                            self.organ_text, self.lesion_text, self.run_button,
-                                           self.export_button])
+                                           self.export_button, self.all_columns])
         self._roles_for = None
         self.progress = QProgressBar()
         self.progress.setVisible(False)
@@ -182,6 +187,11 @@ class StatsWidget(QWidget):
         self.run_button.changed.connect(lambda *_: self.compute())
         self.export_button.changed.connect(lambda *_: self.export_csv())
         self.labels_combo.changed.connect(lambda *_: self._fill_roles())
+        self.all_columns.changed.connect(lambda *_: self._show_columns())
+        from ._common import fit_dock_title
+
+        fit_dock_title(self, "Statistics")
+        self._show_columns()
         self.lesion_table.currentCellChanged.connect(lambda row, *_: self.go_to_lesion(row))
         for event in ("inserted", "removed", "reordered"):
             getattr(viewer.layers.events, event).connect(self.reset_choices)
@@ -190,10 +200,21 @@ class StatsWidget(QWidget):
         self.workers = WorkerGuard(self)
         self.reset_choices()
 
+    def _show_columns(self) -> None:
+        """Brief columns (fit the dock without scrolling) or all of them."""
+        every = bool(self.all_columns.value)
+        for table, cols, brief in ((self.label_table, LABEL_COLUMNS, LABEL_BRIEF),
+                                   (self.lesion_table, LESION_COLUMNS, LESION_BRIEF)):
+            for j, (_h, key) in enumerate(cols):
+                table.setColumnHidden(j, not (every or key in brief))
+            table.resizeColumnsToContents()
+            table.horizontalHeader().setStretchLastSection(not every)
+
     @staticmethod
     def _table(headers: list[str]) -> QTableWidget:
         t = QTableWidget(0, len(headers))
         t.setHorizontalHeaderLabels(headers)
+        t.verticalHeader().setVisible(False)
         t.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         t.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         t.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
@@ -313,8 +334,11 @@ class StatsWidget(QWidget):
             table.blockSignals(True)
             table.setRowCount(len(rows))
             for i, row in enumerate(rows):
+                tip = "\n".join(f"{h}: {_fmt(key, row.get(key))}" for h, key in cols)
                 for j, (_, key) in enumerate(cols):
-                    table.setItem(i, j, QTableWidgetItem(_fmt(key, row.get(key))))
+                    item = QTableWidgetItem(_fmt(key, row.get(key)))
+                    item.setToolTip(tip)
+                    table.setItem(i, j, item)
             table.resizeColumnsToContents()
             table.blockSignals(False)
         img = res.get("image")
@@ -418,7 +442,9 @@ class StatsWidget(QWidget):
             point[a] = v
         self.viewer.dims.point = point
         displayed = [d for d in self.viewer.dims.displayed]
-        self.viewer.camera.center = tuple(point[d] for d in displayed)
+        from .view3d_scene import camera_of
+
+        camera_of(self.viewer).center = tuple(point[d] for d in displayed)
         if self._points is not None and self._points in self.viewer.layers:
             colors = np.tile(RING_COLOR, (len(lesions), 1))
             colors[row] = SELECTED_COLOR

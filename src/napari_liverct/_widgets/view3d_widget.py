@@ -69,6 +69,10 @@ class View3DWidget(QWidget):
         scroll.setWidget(content)
         outer.addWidget(scroll)
         self.scroll = scroll
+        scroll.setMinimumHeight(200)  # a useful handful of rows even when stacked
+        from ._common import fit_dock_title
+
+        fit_dock_title(self, "3D tumour view")
         lay = QVBoxLayout(content)
         form = QFormLayout()
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
@@ -179,6 +183,14 @@ class View3DWidget(QWidget):
         self.status.setWordWrap(True)
         lay.addWidget(self.status)
         lay.addStretch(1)
+        # wide enough for the rows and a vertical scroll bar: no horizontal scrolling
+        # (combo boxes do not widen the dock to fit long layer names)
+        for combo in content.findChildren(QComboBox):
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(8)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self._content = content
+        self._fit_width()
 
         # clicked(bool) passes `checked` (False) as the first argument: every slot
         # with a parameter (show_2d(ndisplay), show_3d(blocking)...) is wrapped in a
@@ -235,6 +247,15 @@ class View3DWidget(QWidget):
             combo.blockSignals(False)
 
         self._labels_changed()
+
+    def _fit_width(self) -> None:
+        need = self._content.minimumSizeHint().width() + self.scroll.verticalScrollBar().sizeHint().width() + 4
+        if need > self.minimumWidth():
+            self.setMinimumWidth(need)
+
+    def showEvent(self, event):  # noqa: N802 - Qt API
+        self._fit_width()
+        super().showEvent(event)
 
     # -- label roles and the labels shown -------------------------------------------
     def _labels_changed(self) -> None:
