@@ -232,6 +232,40 @@ def test_pictures_use_what_napari_reads(built):
     assert {k: v for k, v in lkw["colormap"].items() if k is not None} == labels.colors
 
 
+def test_flipped_labels_4d_and_unlabelled_cases(tmp_path):
+    """Labels stored with flipped axes draw exactly as same-grid labels; a 4D image shows its first
+    volume; an image without labels still gets its pictures (volume centre); labels on another grid
+    are not drawn, and the page says why."""
+    from napari_liverct.report import build_report
+
+    ph = make_phantom(shape=(48, 48, 12), spacing=(7.5, 7.5, 20.0), seed=3)
+    ds = tmp_path / "plain"
+    ds.mkdir()
+    ornt = nio.ornt_transform(nio.io_orientation(ph.affine), nio.axcodes2ornt(("R", "A", "S")))
+    flipped = nio.apply_orientation(ph.labels, ornt), ph.affine @ nio.inv_ornt_aff(ornt, ph.labels.shape)
+    for name, img, lab in (("liver_same", ph.image, (ph.labels, ph.affine)), ("liver_flip", ph.image, flipped),
+                           ("liver_4d", np.stack([ph.image, ph.image], -1), (ph.labels, ph.affine)),
+                           ("liver_nolab", ph.image, None), ("liver_off", ph.image, (ph.labels[:, :, :6], ph.affine))):
+        nib.save(nib.Nifti1Image(img, ph.affine), ds / f"{name}.nii.gz")
+        if lab is not None:
+            nib.save(nib.Nifti1Image(lab[0], lab[1]), ds / f"{name}_label.nii.gz")
+    res = build_report(ds, tmp_path / "site", scheduler="synchronous", progress=False)
+    cases = {c["id"]: c for c in res["page"]["cases"]}
+    site = tmp_path / "site"
+
+    def png(cid, view):
+        return (site / cases[cid]["section"]["dir"] / f"{view}.png").read_bytes()
+
+    for view in ("axial", "coronal", "sagittal"):
+        assert png("liver_flip", view) == png("liver_same", view) == png("liver_4d", view)
+    assert "flipped" in " ".join(cases["liver_flip"]["section"]["notes"])
+    assert "first volume" in " ".join(cases["liver_4d"]["section"]["notes"])
+    assert cases["liver_nolab"]["section"]["focus"].startswith("volume centre") and "missing_labels" in cases[
+        "liver_nolab"]["anomalies"]
+    assert "not on the same grid" in " ".join(cases["liver_off"]["section"]["notes"])
+    assert len(cases["liver_off"]["section"]["pictures"]) == 3
+
+
 def test_views_are_the_viewer_cameras():
     """Each picture is the plane ``napari-liverct snapshot`` shows with napari's camera: the fixed axis is
     dims.order[0], and rows are flipped exactly where the camera's vertical orientation is "up"."""

@@ -112,15 +112,20 @@ def _pictures(out: dict, image, label, max_px: int) -> None:
             lab, lvol = _read_on_grid(label, img, "labels", notes)
         except Exception as exc:  # noqa: BLE001 - unreadable labels are in the survey row already
             notes.append(f"labels not drawn: {exc}")
-    if lab is not None and img.data.ndim == 3:
+    vol3 = np.asarray(img.data)
+    if vol3.ndim > 3:  # time/channels: the first volume, as the viewer's slider starts there
+        vol3 = vol3[(slice(None),) * 3 + (0,) * (vol3.ndim - 3)]
+        notes.append(f"{vol3.ndim + (img.data.ndim - 3)}D image {tuple(img.data.shape)}: the first volume is shown "
+                     "and measured")
+    if lab is not None:
         names = label_names_for(label, lvol.header, present_labels(lab))
-        out["stats"] = compute_stats(img.data, lab, img.affine, names=names)
+        out["stats"] = compute_stats(vol3, lab, img.affine, names=names)
         labels_dv = display_volume(lab, img.affine, kind="labels", name=f"{out['row']['id']} labels",
                                    header=lvol.header, source_path=label)
         out["colors"] = {int(k): [float(x) for x in v] for k, v in labels_dv.colors.items() if k}
         out["names"] = {int(k): str(v) for k, v in labels_dv.names.items()}
-    elif img.data.ndim == 3:
-        out["stats"] = compute_stats(img.data, None, img.affine)
+    else:
+        out["stats"] = compute_stats(vol3, None, img.affine)
     focus, why = focus_point(out["stats"] or {}, img.affine, img.data.shape)
     out["focus"], out["focus_why"] = [float(v) for v in focus], why
     centre = np.clip(np.round(world_index(ct, focus)).astype(int), 0, np.array(ct.data.shape) - 1)
