@@ -1,4 +1,4 @@
-"""Dataset summary plots of the QC report (matplotlib, Agg, no display).
+"""Dataset summary plots of the QC report (matplotlib Figure objects on the Agg canvas, no pyplot).
 
 Each plot is drawn from the survey report (and the evaluation) the page shows, so a
 plot never disagrees with the tables.  Written at 110 dpi, about 800 px wide, with
@@ -18,22 +18,16 @@ _AXES = "xyz"
 
 
 def _fig(ncols: int, height: float = 2.8):
-    import matplotlib
+    # a plain Figure (Agg canvas), not pyplot: no global backend switch inside napari, thread-safe
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    plt.rcParams.update({"font.size": 10, "axes.titlesize": 11})
-    fig, axes = plt.subplots(1, ncols, figsize=(7.2, height), dpi=DPI, squeeze=False)
-    return fig, axes[0]
+    fig = Figure(figsize=(7.2, height), dpi=DPI)
+    return fig, fig.subplots(1, ncols, squeeze=False)[0]
 
 
 def _save(fig, path: Path) -> None:
-    import matplotlib.pyplot as plt
-
     fig.tight_layout()
     fig.savefig(path, dpi=DPI)
-    plt.close(fig)
 
 
 def _hist(ax, values, title: str, xlabel: str) -> None:
@@ -61,6 +55,13 @@ def _class_colors(classes: dict) -> dict[str, tuple]:
 
 def summary_plots(survey: dict, samples: list, evaluation: dict | None, folder: Path) -> list[dict]:
     """Write the summary PNGs into ``folder``; return ``[{"file", "title", "caption"}]`` (relative paths)."""
+    import matplotlib
+
+    with matplotlib.rc_context({"font.size": 10, "axes.titlesize": 11}):
+        return _plots(survey, samples, evaluation, folder)
+
+
+def _plots(survey: dict, samples: list, evaluation: dict | None, folder: Path) -> list[dict]:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     rows = [r for r in survey["cases"] if not r.get("error")]
