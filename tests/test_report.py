@@ -230,6 +230,10 @@ def test_pictures_use_what_napari_reads(built):
     assert tuple(ct.scale) == tuple(ikw["scale"]) and tuple(ct.translate) == tuple(ikw["translate"])
     assert ct.contrast_limits == tuple(ikw["contrast_limits"])
     assert {k: v for k, v in lkw["colormap"].items() if k is not None} == labels.colors
+    # the summary's class colours (plots, tables) are the layer's too
+    data = page_data(built["out"] / "index.html")
+    for v, c in data["classes"].items():
+        assert tuple(c["color"]) == tuple(lkw["colormap"][int(v)])
 
 
 def test_flipped_labels_4d_and_unlabelled_cases(tmp_path):

@@ -138,7 +138,7 @@ def build_report(
     from ..survey_summary import build_report as survey_build_report
     from ..survey_summary import report_to_json
     from .html import write_page
-    from .page import page_data
+    from .page import class_info, page_data
     from .plots import summary_plots
 
     t0 = time.perf_counter()
@@ -206,7 +206,7 @@ def build_report(
         ev_rows = [r["evaluation"] for r in results if r.get("evaluation") is not None]
         evaluation = _evaluation_json(dataset, predictions, ev_rows, extra, summarise(ev_rows))
         (out / "evaluation.json").write_text(json.dumps(evaluation, indent=2, allow_nan=False) + "\n")
-    plots = summary_plots(survey, [r["samples"] for r in results], evaluation, out / "img")
+    plots = summary_plots(survey, [r["samples"] for r in results], evaluation, out / "img", class_info(results))
     data = page_data(ds, survey, results, dirs, evaluation, plots, title=title)
     index = write_page(out, data)
     seconds = time.perf_counter() - t0

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import time
 
-__all__ = ["page_data", "LABEL_COLUMNS", "LESION_COLUMNS", "MAX_LESION_ROWS"]
+__all__ = ["page_data", "class_info", "LABEL_COLUMNS", "LESION_COLUMNS", "MAX_LESION_ROWS"]
 
 #: Keys of a label-table row shown per case (napari_liverct.stats label rows).
 LABEL_COLUMNS = ("label", "name", "voxels", "volume_ml", "mean", "std", "median", "p05", "p95", "min", "max")
@@ -31,8 +31,9 @@ def _v(x):
     return x
 
 
-def _columns(survey: dict, evaluation: dict | None) -> list[dict]:
+def _columns(survey: dict, evaluation: dict | None, info: dict | None = None) -> list[dict]:
     classes = {v: c for v, c in (survey["summary"].get("classes") or {}).items() if v != "0"}
+    info = info or {}
     cols = [
         {"key": "id", "label": "case", "type": "text"},
         {"key": "split", "label": "split", "type": "text"},
@@ -43,7 +44,8 @@ def _columns(survey: dict, evaluation: dict | None) -> list[dict]:
         {"key": "spacing_z", "label": "z mm", "type": "num", "digits": 3},
     ]
     for v, c in classes.items():
-        cols.append({"key": f"volume_ml_{v}", "label": f"{c.get('name') or 'label ' + v} mL", "type": "num",
+        name = c.get("name") or (info.get(v) or {}).get("name") or f"label {v}"
+        cols.append({"key": f"volume_ml_{v}", "label": f"{name} mL", "type": "num",
                      "digits": 1})
     cols += [{"key": "lesion_count", "label": "lesions", "type": "num", "digits": 0},
              {"key": "fg_p50", "label": "FG median", "type": "num", "digits": 0}]
@@ -116,10 +118,20 @@ def _section(res: dict, ev: dict | None, folder: str) -> dict:
     return _v(sec)
 
 
+def class_info(results: list[dict]) -> dict[str, dict]:
+    """Label value -> ``{"name", "color"}`` as the viewer's labels layers have them (first case that has
+    the value), so plots and tables use the colours and names the napari layers show."""
+    classes: dict[str, dict] = {}
+    for res in results:
+        for k, c in (res.get("colors") or {}).items():
+            classes.setdefault(str(k), {"color": list(c), "name": (res.get("names") or {}).get(k)})
+    return classes
+
+
 def page_data(ds, survey: dict, results: list[dict], dirs: list[str], evaluation: dict | None,
               plots: list[dict], title: str | None = None) -> dict:
     """Everything the page shows, as one JSON-ready dict."""
-    columns = _columns(survey, evaluation)
+    columns = _columns(survey, evaluation, class_info(results))
     ev_by_id = {c["id"]: c for c in (evaluation or {}).get("cases", [])}
     messages: dict[str, list[str]] = {}
     for a in survey["anomalies"]:
@@ -135,10 +147,7 @@ def page_data(ds, survey: dict, results: list[dict], dirs: list[str], evaluation
             "section": _section(res, ev, f"cases/{dirs[i]}"),
         })
     s = survey["summary"]
-    classes = {}
-    for res in results:
-        for k, c in (res.get("colors") or {}).items():
-            classes.setdefault(str(k), {"color": c, "name": (res.get("names") or {}).get(k)})
+    classes = class_info(results)
     ev_summary = None
     if evaluation is not None:
         es = evaluation["summary"]

@@ -45,23 +45,32 @@ def _hist(ax, values, title: str, xlabel: str) -> None:
     ax.set_ylabel("cases")
 
 
-def _class_colors(classes: dict) -> dict[str, tuple]:
+def _class_style(classes: dict, info: dict | None) -> tuple[dict[str, str], dict[str, tuple]]:
+    """Names (dataset.json's, else the viewer layer's) and the viewer layer's colours of the classes."""
     from ..labels import label_colors
 
-    names = {int(v): (c.get("name") or f"label {v}") for v, c in classes.items()}
-    cols = label_colors(names)
-    return {str(v): tuple(cols.get(v, (0.5, 0.5, 0.5, 1.0))[:3]) for v in names}
+    info = info or {}
+    names = {v: c.get("name") or (info.get(v) or {}).get("name") or f"label {v}" for v, c in classes.items()}
+    fallback = label_colors({int(v): n for v, n in names.items()})
+    colors = {v: tuple((info.get(v) or {}).get("color") or fallback.get(int(v), (0.5, 0.5, 0.5, 1.0)))[:3]
+              for v in names}
+    return names, colors
 
 
-def summary_plots(survey: dict, samples: list, evaluation: dict | None, folder: Path) -> list[dict]:
-    """Write the summary PNGs into ``folder``; return ``[{"file", "title", "caption"}]`` (relative paths)."""
+def summary_plots(survey: dict, samples: list, evaluation: dict | None, folder: Path,
+                  class_info: dict | None = None) -> list[dict]:
+    """Write the summary PNGs into ``folder``; return ``[{"file", "title", "caption"}]`` (relative paths).
+
+    ``class_info``: label value -> ``{"name", "color"}`` of the viewer's labels layers
+    (:func:`napari_liverct.report.page.class_info`).
+    """
     import matplotlib
 
     with matplotlib.rc_context({"font.size": 10, "axes.titlesize": 11}):
-        return _plots(survey, samples, evaluation, folder)
+        return _plots(survey, samples, evaluation, folder, class_info)
 
 
-def _plots(survey: dict, samples: list, evaluation: dict | None, folder: Path) -> list[dict]:
+def _plots(survey: dict, samples: list, evaluation: dict | None, folder: Path, info: dict | None) -> list[dict]:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     rows = [r for r in survey["cases"] if not r.get("error")]
@@ -101,11 +110,11 @@ def _plots(survey: dict, samples: list, evaluation: dict | None, folder: Path) -
 
     classes = {v: c for v, c in (s.get("classes") or {}).items() if v != "0"}
     if classes:
-        colors = _class_colors(classes)
+        cnames, colors = _class_style(classes, info)
         lab_rows = [r for r in rows if r.get("volume_ml") is not None]
         fig, axes = _fig(2, 3.0)
         keys = list(classes)
-        names = [classes[k].get("name") or f"label {k}" for k in keys]
+        names = [cnames[k] for k in keys]
         axes[0].barh(names, [100 * (classes[k]["cases_share"] or 0) for k in keys], color=[colors[k] for k in keys])
         axes[0].set_xlabel("% of labelled cases containing the class")
         axes[0].set_xlim(0, 100)
