@@ -98,6 +98,15 @@ def _evaluation_json(gt_root, pred_dir, rows: list[dict], extra: list[str], summ
     })
 
 
+def _remove_stale(cases_dir: Path, keep: set[str]) -> None:
+    """Remove picture folders of an earlier report into the same folder (only ours: ``cNNNNN_*``)."""
+    import shutil
+
+    for d in cases_dir.iterdir():
+        if d.is_dir() and d.name not in keep and re.fullmatch(r"c\d{5}_[A-Za-z0-9_.-]*", d.name):
+            shutil.rmtree(d, ignore_errors=True)
+
+
 def _import_matplotlib() -> None:
     import matplotlib.figure  # noqa: F401
 
@@ -163,11 +172,14 @@ def build_report(
              for c in ds.cases]
     results: list = [None] * len(tasks)
     dirs = [f"c{i:05d}_{_slug(c.id)}" for i, c in enumerate(ds.cases)]
+    _remove_stale(out / "cases", set(dirs))
 
     def keep(i, res):
         png = res.pop("png", {})
+        d = out / "cases" / dirs[i]
+        for old in d.glob("*.png") if d.is_dir() else ():  # pictures of an earlier report
+            old.unlink()
         if png:
-            d = out / "cases" / dirs[i]
             d.mkdir(parents=True, exist_ok=True)
             for name, data in png.items():
                 (d / name).write_bytes(data)
