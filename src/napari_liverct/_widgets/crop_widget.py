@@ -21,7 +21,7 @@ from ..crop import (
     EmptyForegroundError, apply_box, box_is_empty, describe_rule, disk_box_to_display_box,
     foreground_box,
 )
-from ..geometry import grid_mismatch
+from ..geometry import grid_mismatch, reorient_onto
 from ._common import layer_data_like, layer_disk_view
 
 if TYPE_CHECKING:
@@ -185,17 +185,38 @@ class CropWidget(Container):
         return tuple(disk.shape[:3]), ras
 
     def same_grid_layers(self, source) -> list:
-        """The source and every labels layer with the same stored shape and affine."""
+        """The source and every labels layer on its grid, up to axis flips/permutations."""
         from napari.layers import Labels
 
-        shape, ras = self._grid(source)
         out = [source]
         for _, ly in self._volume_layers():
             if ly is source or not isinstance(ly, Labels):
                 continue
-            s, r = self._grid(ly)
-            if grid_mismatch(s, r, shape, ras, tol_mm=1e-4) is None:
+            if self._on_source_grid(ly, source) is not None:
                 out.append(ly)
+        return out
+
+    def _on_source_grid(self, layer, source):
+        """``(stored array viewed on the source's grid, note)`` or None on another grid."""
+        disk, ras = layer_disk_view(layer)
+        sdisk, sras = layer_disk_view(source)
+        return reorient_onto(disk, ras, sdisk.shape[:3], sras, tol_mm=1e-4)
+
+    def left_out(self, targets) -> list[str]:
+        """Labels layers not cropped with the box, each with the reason (never silently)."""
+        from napari.layers import Labels
+
+        src = self.source_layer.value
+        out = []
+        for _, ly in self._volume_layers():
+            if not isinstance(ly, Labels) or ly is src or any(ly is t for t in targets):
+                continue
+            if self._on_source_grid(ly, src) is None:
+                s, r = self._grid(ly)
+                shape, ras = self._grid(src)
+                out.append(f"{ly.name!r} ({grid_mismatch(s, r, shape, ras, tol_mm=1e-4)})")
+            else:
+                out.append(f"{ly.name!r} (not chosen)")
         return out
 
     def compute_box(self) -> tuple[np.ndarray, np.ndarray]:
@@ -213,10 +234,10 @@ class CropWidget(Container):
             lab = self.rule_labels_layer.value
             if lab is None:
                 raise ValueError("choose the labels layer whose labels > 0 define the foreground")
-            ldisk, lras = layer_disk_view(lab)
-            if ldisk.shape[:3] != disk.shape[:3] or not np.allclose(lras, ras, atol=1e-4):
+            found = self._on_source_grid(lab, src)  # the one grid rule (flips/permutations are the same grid)
+            if found is None:
                 raise ValueError(f"labels layer {lab.name!r} is not on the grid of {src.name!r}")
-            disk, name = ldisk, lab.name
+            disk, name = found[0], lab.name
         start, end = foreground_box(disk, threshold=threshold, margin=margin, k_divisible=k,
                                     allow_smaller=bool(self.allow_smaller.value))
         if box_is_empty(start, end):
@@ -307,8 +328,13 @@ class CropWidget(Container):
     def _cropped_layer_data(self, layer, start, end) -> tuple:
         from napari.layers import Labels
 
-        disk, ras = layer_disk_view(layer)
         kind = "labels" if isinstance(layer, Labels) else "image"
+        found = self._on_source_grid(layer, self.source_layer.value)
+        if found is None:
+            raise ValueError(f"layer {layer.name!r} is not on the grid of {self.source_layer.value.name!r}; "
+                             "it cannot share the box")
+        disk, _ = found  # flipped/permuted storage: viewed on the source's grid, no resampling
+        ras = layer_disk_view(self.source_layer.value)[1]
         pad = 0
         if kind == "image" and self.pad_with.value == PAD_MIN and box_reaches_outside(start, end, disk):
             pad = np.min(disk)
@@ -328,13 +354,8 @@ class CropWidget(Container):
             targets = list(self.target_layers.value)
             if not targets:
                 raise ValueError("choose at least one layer to crop")
-            shape, ras = self._grid(self.source_layer.value)
-            for ly in targets:
-                s, r = self._grid(ly)
-                if grid_mismatch(s, r, shape, ras, tol_mm=1e-4) is not None:
-                    raise ValueError(f"layer {ly.name!r} is not on the grid of "
-                                     f"{self.source_layer.value.name!r}; it cannot share the box")
             lds = [(ly, self._cropped_layer_data(ly, start, end)) for ly in targets]
+            skipped = self.left_out(targets)
         except ValueError as exc:
             self.box_info.value = f"⚠ {exc}"
             show_warning(str(exc))
@@ -360,7 +381,8 @@ class CropWidget(Container):
         self.undo_button.enabled = True
         self.box_info.value = (f"cropped {len(out)} layer(s): foreground_start_coord "
                                f"{start.tolist()}, foreground_end_coord {end.tolist()}, shape "
-                               f"{(end - start).tolist()} (stored order)")
+                               f"{(end - start).tolist()} (stored order)"
+                               + (f"; not cropped: {', '.join(skipped)}" if skipped else ""))
         self._box = None
         self._draw_preview()
         return out

@@ -163,8 +163,11 @@ class StatsWidget(QWidget):
         self.run_button = PushButton(text="Compute")
         self.export_button = PushButton(text="Export CSV...", enabled=False)
         self.all_columns = CheckBox(text="all columns (bounding boxes, centroids, percentiles)", value=False)
+        self.resample_check = CheckBox(text="resample labels onto the image grid if they differ", value=False)
+        self.resample_check.tooltip = ("labels stored with flipped or permuted axes are used as they are; only a "
+                                       "real difference (spacing, origin, extent) needs nearest-neighbour resampling")
         self.controls = Container(widgets=[self.image_combo, self.labels_combo, self.connectivity_combo,
-                                           self.organ_text, self.lesion_text, self.run_button,
+                                           self.organ_text, self.lesion_text, self.resample_check, self.run_button,
                                            self.export_button, self.all_columns])
         self._roles_for = None
         self.progress = QProgressBar()
@@ -257,6 +260,7 @@ class StatsWidget(QWidget):
         from napari.qt.threading import thread_worker
 
         image_layer, labels_layer = self.image_combo.value, self.labels_combo.value
+        self._grid_note = None
         if image_layer is None and labels_layer is None:
             self.summary.setText("Pick an image layer and/or a labels layer.")
             return
@@ -266,22 +270,28 @@ class StatsWidget(QWidget):
         names, residual = {}, None
         if labels_layer is not None:
             labels, lab_affine = layer_disk_view(labels_layer)
-            from ..stats import grid_mismatch
+            from ..geometry import GridMismatchError, conform_to_grid
 
+            self._grid_note = None
             if image is not None:
-                why = grid_mismatch(image.shape, affine, labels.shape, lab_affine)
-                if why is not None:
-                    self.summary.setText(f"Layers '{image_layer.name}' and '{labels_layer.name}' are not on "
-                                         f"the same grid ({why}); resample one of them first.")
+                try:
+                    labels, self._grid_note = conform_to_grid(
+                        labels, lab_affine, image.shape, affine, resample=bool(self.resample_check.value),
+                        names=(f"labels '{labels_layer.name}'", f"image '{image_layer.name}'"),
+                        hint="tick 'resample labels onto the image grid' to resample them (nearest neighbour)",
+                    )
+                except GridMismatchError as exc:
+                    self.summary.setText(str(exc))
                     return
-            affine = lab_affine
+            else:
+                affine = lab_affine
             md = labels_layer.metadata or {}
             names = dict(md.get("label_names") or {})
             if not names:
                 from ..labels import label_names_for
 
                 names = label_names_for(md.get("source_path"))
-            residual = md.get("residual")
+            residual = md.get("residual") if image is None else (image_layer.metadata or {}).get("residual")
         elif image_layer is not None:
             residual = (image_layer.metadata or {}).get("residual")
         for arr, layer in ((image, image_layer), (labels, labels_layer)):
@@ -322,6 +332,8 @@ class StatsWidget(QWidget):
         self.export_button.enabled = True
         self.progress.setVisible(False)
         self._fill_tables()
+        if getattr(self, "_grid_note", None):
+            self.summary.setText(f"{self.summary.text()}\n{self._grid_note}")
         self._write_features()
         self._update_points()
         self._plot_histogram()
