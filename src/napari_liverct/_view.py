@@ -26,14 +26,27 @@ def dock_widgets(viewer, names=DOCKED_WIDGETS) -> list[str]:
     return failed
 
 
-def focus_slice(viewer, label: int = 2) -> None:
-    """Move the 2D slider to the slice with most voxels of ``label`` (or any label)."""
+def focus_slice(viewer, label: int | None = None) -> None:
+    """Move the 2D slider to the slice with most lesion voxels (or of ``label``, or any label).
+
+    The lesion classes come from the labels layer's class names
+    (:func:`napari_liverct.labels.lesion_label_ids`); a map without one (a heart
+    mask, a 61-class organ map) goes to the slice with most labelled voxels,
+    never to "label 2".
+    """
     from napari.layers import Labels
+
+    from .labels import lesion_label_ids
 
     for layer in reversed(list(viewer.layers)):
         if isinstance(layer, Labels) and layer.data.ndim == 3:
             data = np.asarray(layer.data)
-            counts = (data == label).sum(axis=(1, 2))
+            if label is not None:
+                values = [int(label)]
+            else:
+                names = dict((layer.metadata or {}).get("label_names") or {})
+                values = lesion_label_ids({int(k): str(v) for k, v in names.items()})
+            counts = np.isin(data, values).sum(axis=(1, 2)) if values else np.zeros(data.shape[0], int)
             if counts.max() == 0:
                 counts = (data > 0).sum(axis=(1, 2))
             if counts.max() == 0:

@@ -143,6 +143,7 @@ class WorkerGuard:
         from qtpy.QtWidgets import QApplication
 
         self._workers: list = []
+        self._closers: dict = {}
         self._timeout_ms = int(timeout_ms)
         # weak references only: the guard must not keep the widget or the viewer's
         # window alive (napari's tests check that no QtViewer leaks)
@@ -192,13 +193,24 @@ class WorkerGuard:
         self._window = weakref.ref(win)
         win.installEventFilter(self._filter)
 
-    def track(self, worker):
-        """Remember ``worker`` until it finishes; returns it."""
+    def track(self, worker, on_stop=None):
+        """Remember ``worker`` until it finishes; returns it.
+
+        ``on_stop`` (optional, idempotent) runs in the main thread once the worker
+        has stopped, also after a cancel: superqt's generator workers leave an
+        aborted generator suspended, so whatever it holds open (a survey's Dask
+        cluster in a ``with`` block) stays open until ``on_stop`` closes it.
+        """
         self._workers.append(worker)
+        if on_stop is not None:
+            self._closers[id(worker)] = on_stop
 
         def forget(*_args, wk=worker):
             if wk in self._workers:
                 self._workers.remove(wk)
+            closer = self._closers.pop(id(wk), None)
+            if closer is not None:
+                _call_quietly(closer)
 
         worker.finished.connect(forget)
         return worker
@@ -220,8 +232,20 @@ class WorkerGuard:
             pool = QThreadPool.globalInstance()
             while any(getattr(w, "is_running", False) for w in alive) and time.monotonic() < deadline:
                 pool.waitForDone(50)
+        for closer in list(self._closers.values()):
+            _call_quietly(closer)
+        self._closers.clear()
         self._workers.clear()
         return len(alive)
+
+
+def _call_quietly(fn) -> None:
+    import warnings
+
+    try:
+        fn()
+    except Exception as exc:  # noqa: BLE001 - shutting down: report, never raise
+        warnings.warn(f"napari-liverct: cleaning up a worker failed: {exc}", RuntimeWarning, stacklevel=2)
 
 
 def _started_and_done(worker) -> bool:

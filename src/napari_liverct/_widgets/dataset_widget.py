@@ -315,12 +315,25 @@ class DatasetWidget(QWidget):
         cases, names = list(self.dataset.cases), self.dataset.label_names
         self.progress.setRange(0, len(cases))
         self.progress.setValue(0)
-        worker = create_worker(_survey_gen, cases, names, scheduler, workers, client, _ignore_errors=True)
+        # the generator is ours, so that a cancelled or interrupted survey can be
+        # closed (its `with dask_client()` then shuts the local cluster down)
+        gen = _survey_gen(cases, names, scheduler, workers, client)
+
+        def run():
+            return (yield from gen)
+
+        worker = create_worker(run, _ignore_errors=True)
+        # superqt stops an aborted generator without closing it: close it right
+        # there, in the worker's thread (Dask's client must exit in the context it
+        # entered), so the local cluster shuts down at cancel / viewer close
+        from qtpy.QtCore import Qt
+
+        worker.aborted.connect(gen.close, Qt.ConnectionType.DirectConnection)
         worker.yielded.connect(self._on_progress)
         worker.returned.connect(self.set_report)
         worker.errored.connect(lambda exc: self.summary_label.setText(f"<b>Survey failed</b>: {exc}"))
         worker.finished.connect(self._on_finished)
-        self._worker = self.workers.track(worker)
+        self._worker = self.workers.track(worker, on_stop=gen.close)
         self.run_btn.setText("Cancel")
         where = scheduler or f"{min(workers, len(cases))} local worker processes"
         self.summary_label.setText(f"surveying {len(cases)} cases on {where}…")
@@ -388,7 +401,10 @@ def _survey_gen(cases, label_names, scheduler, workers, client):
     rows: list = [None] * len(cases)
     samples: list = [None] * len(cases)
     it = iter_survey(cases, workers=workers, scheduler=scheduler, client=client)
-    for done, (i, row, smp) in enumerate(it, 1):
-        rows[i], samples[i] = row, smp
-        yield done, len(cases), row.get("id")
+    try:
+        for done, (i, row, smp) in enumerate(it, 1):
+            rows[i], samples[i] = row, smp
+            yield done, len(cases), row.get("id")
+    finally:
+        it.close()  # closes the Dask cluster of an unfinished survey now, not at garbage collection
     return build_report(rows, samples, label_names)
