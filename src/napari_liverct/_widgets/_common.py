@@ -144,6 +144,8 @@ class WorkerGuard:
 
         self._workers: list = []
         self._closers: dict = {}
+        #: True once the window closed / the widget was destroyed: late results are dropped.
+        self.closed = False
         self._timeout_ms = int(timeout_ms)
         # weak references only: the guard must not keep the widget or the viewer's
         # window alive (napari's tests check that no QtViewer leaks)
@@ -221,7 +223,15 @@ class WorkerGuard:
 
         from qtpy.QtCore import QThreadPool
 
+        self.closed = True
         alive = [w for w in self._workers if not _started_and_done(w)]
+        for w in self._workers:
+            # results must not reach a widget that is being torn down
+            for name in ("returned", "yielded", "errored"):
+                try:
+                    getattr(w, name).disconnect()
+                except (TypeError, RuntimeError, AttributeError):  # nothing connected / gone
+                    pass
         for w in alive:
             try:
                 w.quit()
@@ -278,3 +288,19 @@ def fit_dock_title(widget, display_name: str, plugin: str = "napari-liverct") ->
     need = fm.horizontalAdvance(f"{display_name} ({plugin})") + _DOCK_TITLE_CHROME_PX
     widget.setMinimumWidth(max(widget.minimumWidth(), need))
     return need
+
+
+def preload_worker_imports() -> None:
+    """Import in the main thread what the widgets' worker threads import lazily.
+
+    Two workers importing ``scipy.spatial`` at the same time (statistics and the
+    3D surfaces, both started at once) failed with "cannot import name
+    'euclidean' from partially initialized module 'scipy.spatial.distance'".
+    """
+    import importlib
+
+    for name in ("scipy.ndimage", "scipy.spatial", "scipy.spatial.distance", "skimage.measure", "trimesh"):
+        try:
+            importlib.import_module(name)
+        except ImportError:  # optional extras; the worker reports a clear error
+            pass

@@ -304,6 +304,9 @@ class StatsWidget(QWidget):
             self.summary.setText(str(exc))
             return
         self._labels_layer = labels_layer
+        from ._common import preload_worker_imports
+
+        preload_worker_imports()
         worker = thread_worker(_compute)(image, labels, affine, names, int(self.connectivity_combo.value),
                                          organ, lesion, residual)
         worker.yielded.connect(self._on_progress)
@@ -327,6 +330,8 @@ class StatsWidget(QWidget):
         self.summary.setText(f"Statistics failed: {exc}")
 
     def _on_result(self, value) -> None:
+        if self.workers.closed:
+            return
         self.result, self.histograms = value
         self.run_button.enabled = True
         self.export_button.enabled = True

@@ -394,10 +394,15 @@ class View3DWidget(QWidget):
             else:
                 from napari.qt.threading import thread_worker
 
+                from ._common import preload_worker_imports
+
+                preload_worker_imports()
                 worker = thread_worker(scene.view_surfaces, progress={"desc": "Building 3D surfaces"})(
                     lab, label_values=shown)
 
                 def done(meshes):
+                    if self.workers.closed:
+                        return
                     self._view_meshes[key] = meshes
                     self.show_3d(blocking=True)
 
@@ -568,6 +573,8 @@ class View3DWidget(QWidget):
         colors = {v: label_color(lab, v) for v in shown}
 
         def done(meshes):
+            if self.workers.closed:
+                return
             self.meshes = meshes
             scene.add_surface_layers(self.viewer, meshes, residual, tumour_labels=lesion_labels, colors=colors)
             self.status.setText(", ".join(f"{m.name}: {len(m.faces)} faces" for m in meshes) or "no labels")
@@ -577,6 +584,9 @@ class View3DWidget(QWidget):
             return None
         from napari.qt.threading import thread_worker
 
+        from ._common import preload_worker_imports
+
+        preload_worker_imports()
         worker = thread_worker(scene.build_surfaces, progress={"desc": "Building surfaces"})(lab, **opts)
         worker.returned.connect(done)
         worker.errored.connect(lambda e: self.status.setText(f"surfaces failed: {e}"))
