@@ -120,7 +120,7 @@ def _plots(survey: dict, samples: list, evaluation: dict | None, folder: Path, i
         axes[0].set_xlim(0, 100)
         axes[0].invert_yaxis()
         vols = [[r["volume_ml"].get(k, 0.0) for r in lab_rows] for k in keys]
-        bp = axes[1].boxplot(vols, vert=False, patch_artist=True, widths=0.6)
+        bp = axes[1].boxplot(vols, orientation="horizontal", patch_artist=True, widths=0.6)
         axes[1].set_yticks(range(1, len(keys) + 1), names)
         for patch, k in zip(bp["boxes"], keys):
             patch.set_facecolor(colors[k])
