@@ -10,7 +10,7 @@ spreads over everyone.
 Competitors
 -----------
 ours            napari_liverct.nifti.read_nifti(path).data
-ours-reader     napari_liverct._reader.read_nifti_layers(path) (the full npe2 reader)
+ours-reader     napari_liverct.io.reader.read_nifti_layers(path) (the full npe2 reader)
 nibabel         np.asanyarray(nib.load(path).dataobj)
 SimpleITK       sitk.GetArrayViewFromImage(sitk.ReadImage(path))
 MONAI           monai.transforms.LoadImage(image_only=True, reader="NibabelReader")(path)
@@ -79,7 +79,7 @@ def _loader(name: str):
 
         return lambda p: read_nifti(p).data
     if name == "ours-reader":
-        from napari_liverct._reader import read_nifti_layers
+        from napari_liverct.io.reader import read_nifti_layers
 
         return lambda p: read_nifti_layers(p)[0][0]
     if name == "nibabel":
@@ -129,7 +129,7 @@ def _instrument_reader(plugin: str) -> list[float]:
     """Wrap the plugin's reader function to record how long reading took inside open()."""
     spent: list[float] = []
     if plugin == "napari-liverct":
-        import napari_liverct._reader as mod
+        import napari_liverct.io.reader as mod
 
         attr = "read_nifti_layers"
     else:
@@ -158,7 +158,7 @@ def child_frame(plugin: str, path: str, warm: bool = False) -> None:
     one-time initialisation (unit registry, scipy.ndimage import, layer controls),
     which no reader can avoid, is not counted; the plugin itself stays cold.
     """
-    from napari_liverct._display import ensure_display
+    from napari_liverct.cli.xvfb import ensure_display
 
     ensure_display()
     import napari

@@ -43,7 +43,7 @@ def _rss_mb() -> float:
 
 
 def _frames(viewer, n: int) -> list[float]:
-    from napari_liverct._widgets.view3d_scene import camera_of
+    from napari_liverct._napari.scene3d import camera_of
 
     cam = camera_of(viewer)
     base = np.asarray(cam.angles, float)
@@ -65,7 +65,7 @@ def main(argv=None) -> int:
     ap.add_argument("--variants", nargs="*", default=None, help="row name prefixes to run (default all)")
     args = ap.parse_args(argv)
 
-    from napari_liverct._display import ensure_display
+    from napari_liverct.cli.xvfb import ensure_display
 
     load0 = os.getloadavg()
 
@@ -73,8 +73,8 @@ def main(argv=None) -> int:
     import napari
     from napari.layers import Layer
 
-    from napari_liverct._sample_data import phantom_layer_data
-    from napari_liverct._widgets.view3d_scene import setup_3d_view, teardown_3d_view, view_surfaces
+    from napari_liverct.io.sample_data import phantom_layer_data
+    from napari_liverct._napari.scene3d import setup_3d_view, teardown_3d_view, view_surfaces
 
     t0 = time.perf_counter()
     lds = phantom_layer_data(shape=tuple(args.shape), spacing=tuple(args.spacing))

@@ -9,7 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from napari_liverct._display import ensure_display
+from napari_liverct.cli.xvfb import ensure_display
 
 
 def _settle(viewer, seconds: float = 0.5) -> None:
@@ -27,12 +27,12 @@ def main(out: str = "docs/screenshots") -> None:
     ensure_display()
     import napari
 
-    from napari_liverct._view import focus_slice
-    from napari_liverct._widgets.crop_widget import CropWidget
-    from napari_liverct._widgets.stats_widget import StatsWidget
-    from napari_liverct._widgets.view3d_widget import View3DWidget
+    from napari_liverct._napari.session import focus_slice
+    from napari_liverct._qt.crop_widget import CropWidget
+    from napari_liverct._qt.stats_widget import StatsWidget
+    from napari_liverct._qt.view3d_widget import View3DWidget
     from napari_liverct.phantom import write_phantom
-    from napari_liverct.snapshot import render_snapshots
+    from napari_liverct._napari.snapshot import render_snapshots
 
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,7 @@ os.environ.pop("QT_QPA_PLATFORM", None) if os.environ.get("QT_QPA_PLATFORM") == 
 
 
 def pytest_configure(config):
-    from napari_liverct._display import ensure_display
+    from napari_liverct.cli.xvfb import ensure_display
 
     try:
         ensure_display()

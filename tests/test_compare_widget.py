@@ -8,9 +8,9 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from napari_liverct._widgets import compare_layers as cl
+from napari_liverct._napari import compare_layers as cl
 from napari_liverct.compare import compare_arrays
-from napari_liverct.view3d import mask_surface
+from napari_liverct.mesh import mask_surface
 
 
 # ------------------------------------------------------------------ pure: signed surface distance
@@ -210,9 +210,9 @@ def _cli_csv(capsys, gt_path, pred_path):
 def test_compare_widget_matches_cli_and_navigates(make_napari_viewer, qtbot, compare_files, capsys, tmp_path):
     from qtpy.QtCore import Qt
 
-    from napari_liverct._reader import read_nifti_layers
-    from napari_liverct._widgets.compare_widget import CLASS_TABLE, CompareWidget, fmt_cell
-    from napari_liverct._widgets.view3d_scene import camera_of
+    from napari_liverct.io.reader import read_nifti_layers
+    from napari_liverct._qt.compare_widget import CLASS_TABLE, CompareWidget, fmt_cell
+    from napari_liverct._napari.scene3d import camera_of
     from napari_liverct.geometry import ras_to_world
 
     gt_path, pred_path, _missed, _invented = compare_files
@@ -326,7 +326,7 @@ def test_compare_widget_matches_cli_and_navigates(make_napari_viewer, qtbot, com
 @pytest.mark.gui
 def test_compare_widget_grid_mismatch_and_resample(make_napari_viewer, qtbot):
     """Different grids: a readable error naming both layers; with 'resample' it runs and says so."""
-    from napari_liverct._widgets.compare_widget import CompareWidget
+    from napari_liverct._qt.compare_widget import CompareWidget
     from napari_liverct.layers import array_to_layer_data
 
     gt = np.zeros((20, 20, 10), np.uint8)

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 import _nifti_oracle as oracle
-from napari_liverct._reader import read_nifti_layers
+from napari_liverct.io.reader import read_nifti_layers
 from napari_liverct.nifti import NiftiReadError, read_nifti, write_nifti
 
 

@@ -264,8 +264,8 @@ def test_cli_crop_empty_foreground(tmp_path, write_nifti_file, capsys):
 
 
 def test_importing_crop_and_widget_does_not_import_torch():
-    code = ("import sys, napari_liverct.crop, napari_liverct._widgets.crop_widget, "
-            "napari_liverct._widgets.monai_widget, napari_liverct.monai_pipeline; "
+    code = ("import sys, napari_liverct.crop, napari_liverct._qt.crop_widget, "
+            "napari_liverct._qt.monai_widget, napari_liverct.monai_pipeline; "
             "bad = [m for m in ('torch', 'monai') if m in sys.modules]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -48,7 +48,7 @@ def _check_world_position(layer, path):
 
 
 def test_browse_open_next_keeps_settings(make_napari_viewer, msd, qtbot):
-    from napari_liverct._widgets.dataset_widget import DatasetWidget
+    from napari_liverct._qt.dataset_widget import DatasetWidget
 
     viewer = make_napari_viewer()
     w = DatasetWidget(viewer)
@@ -94,7 +94,7 @@ def test_browse_open_next_keeps_settings(make_napari_viewer, msd, qtbot):
 def test_data_dicts_match_monai(make_napari_viewer, msd):
     from monai.data import load_decathlon_datalist
 
-    from napari_liverct._widgets.dataset_widget import DatasetWidget
+    from napari_liverct._qt.dataset_widget import DatasetWidget
 
     w = DatasetWidget(make_napari_viewer())
     assert w.data_dicts() == []
@@ -105,7 +105,7 @@ def test_data_dicts_match_monai(make_napari_viewer, msd):
 def test_survey_tab(make_napari_viewer, msd, qtbot, tmp_path):
     from distributed import LocalCluster
 
-    from napari_liverct._widgets.dataset_widget import DatasetWidget
+    from napari_liverct._qt.dataset_widget import DatasetWidget
     from napari_liverct.survey import survey
 
     viewer = make_napari_viewer()
@@ -145,7 +145,7 @@ def test_survey_tab(make_napari_viewer, msd, qtbot, tmp_path):
 
 
 def test_rapid_next_and_unreadable_case(make_napari_viewer, msd, qtbot):
-    from napari_liverct._widgets.dataset_widget import DatasetWidget
+    from napari_liverct._qt.dataset_widget import DatasetWidget
 
     (msd / "labelsTr" / "liver_2.nii.gz").write_bytes(b"not a nifti file")
     viewer = make_napari_viewer()

@@ -95,7 +95,7 @@ def test_compare_cli_grid_mismatch_is_exit_2_without_traceback(tmp_path, capsys)
 
 def test_evaluate_synchronous_reports_each_failure_and_aggregates(dataset):
     from napari_liverct.compare import compare_arrays
-    from napari_liverct.evaluate import evaluate
+    from napari_liverct.compare.evaluate import evaluate
 
     root, preds, truth = dataset
     rep = evaluate(root, preds, scheduler="synchronous", progress=False)

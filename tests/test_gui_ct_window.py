@@ -8,7 +8,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from napari_liverct._reader import read_nifti_layers
+from napari_liverct.io.reader import read_nifti_layers
 from napari_liverct.layers import choose_window, window_limits
 
 
@@ -80,7 +80,7 @@ def test_reader_uses_dataset_json_modality_and_content(tmp_path):
 
 @pytest.mark.gui
 def test_display_widget_percentile_preset(make_napari_viewer):
-    from napari_liverct._widgets.display import PERCENTILE, DisplayWidget
+    from napari_liverct._qt.window_widget import PERCENTILE, DisplayWidget
 
     viewer = make_napari_viewer()
     rng = np.random.default_rng(2)

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from napari_liverct import cli
-from napari_liverct._reader import read_nifti_layers
-from napari_liverct._widgets._common import layer_disk_view
+from napari_liverct.io.reader import read_nifti_layers
+from napari_liverct._napari.layer_utils import layer_disk_view
 
 pytestmark = pytest.mark.gui
 
@@ -48,7 +48,7 @@ def _add(viewer, path):
 
 
 def test_stats_widget_on_flipped_labels_equals_cli(make_napari_viewer, flipped_files, qtbot, capsys):
-    from napari_liverct._widgets.stats_widget import StatsWidget
+    from napari_liverct._qt.stats_widget import StatsWidget
 
     img_p, lab_p, other_p, _ = flipped_files
     viewer = make_napari_viewer()
@@ -79,7 +79,7 @@ def test_stats_widget_on_flipped_labels_equals_cli(make_napari_viewer, flipped_f
 
 
 def test_crop_widget_crops_flipped_labels_too(make_napari_viewer, flipped_files, qtbot):
-    from napari_liverct._widgets.crop_widget import RULE_LABELS, CropWidget
+    from napari_liverct._qt.crop_widget import RULE_LABELS, CropWidget
 
     img_p, lab_p, other_p, mask = flipped_files
     viewer = make_napari_viewer()

@@ -32,7 +32,7 @@ def _shot(viewer, name):
 
 
 def _window(viewer):
-    from napari_liverct._napari_compat import qt_main_window
+    from napari_liverct._napari.compat import qt_main_window
 
     return qt_main_window(viewer)
 
@@ -107,7 +107,7 @@ def test_survey_plot_labels_do_not_overlap(viewer_1280, tmp_path):
     _dock, widget = viewer_1280.window.add_plugin_dock_widget("napari-liverct", "Dataset browser")
     widget.load(root)
     from napari_liverct.survey import iter_survey
-    from napari_liverct.survey_summary import build_report
+    from napari_liverct.survey.summary import build_report
 
     rows, samples = [None] * 3, [None] * 3
     for i, row, smp in iter_survey(widget.dataset.cases, scheduler="synchronous"):

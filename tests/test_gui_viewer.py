@@ -68,7 +68,7 @@ def test_pair_opens_aligned_and_visible(make_napari_viewer, phantom_files, small
 
 
 def test_display_widget_presets_and_conversion(make_napari_viewer, phantom_files):
-    from napari_liverct._widgets.display import DisplayWidget
+    from napari_liverct._qt.window_widget import DisplayWidget
 
     img_path, lab_path = phantom_files
     viewer = make_napari_viewer(show=True)

@@ -282,7 +282,7 @@ def test_survey_report_flags_flipped_labels_as_handled_and_keeps_rows(flipped_pa
     import copy
 
     from napari_liverct.survey import survey_case
-    from napari_liverct.survey_summary import build_report
+    from napari_liverct.survey.summary import build_report
 
     img, same, flipped = flipped_pair
     rows, samples = zip(*(survey_case(img, lab, cid) for lab, cid in ((same, "a"), (flipped, "b"))))

@@ -298,7 +298,7 @@ def test_opening_does_not_import_torch(phantom_files):
     code = (
         "import sys, napari_liverct, npe2; npe2.PluginManager.instance().discover();"
         f"npe2.read([{str(img_path)!r}], stack=False, plugin_name='napari-liverct');"
-        "import napari_liverct._widgets.display;"
+        "import napari_liverct._qt.window_widget;"
         "print('torch' in sys.modules, 'monai' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

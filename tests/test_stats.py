@@ -14,7 +14,7 @@ from scipy import ndimage as ndi
 from scipy.spatial.distance import pdist
 
 from napari_liverct import cli
-from napari_liverct._stats_engine import hist_percentiles
+from napari_liverct.stats._engine import hist_percentiles
 from napari_liverct.stats import (
     compute_stats,
     image_stats,

@@ -7,7 +7,7 @@ import csv
 import numpy as np
 import pytest
 
-from napari_liverct._reader import read_nifti_layers
+from napari_liverct.io.reader import read_nifti_layers
 from napari_liverct.geometry import ras_to_world
 from napari_liverct.stats import stats_for_files
 
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.gui
 
 @pytest.fixture
 def viewer_with_widget(make_napari_viewer, phantom_files, qtbot):
-    from napari_liverct._widgets.stats_widget import StatsWidget
+    from napari_liverct._qt.stats_widget import StatsWidget
 
     viewer = make_napari_viewer()
     img_p, lab_p = phantom_files
@@ -121,8 +121,8 @@ def test_organ_and_lesion_labels_drive_burden_and_lesions(viewer_with_widget, qt
 def test_many_classes_no_default_lesion_and_legend_outside(make_napari_viewer, qtbot, tmp_path):
     import nibabel as nib
 
-    from napari_liverct._widgets._histogram import MAX_LEGEND_ENTRIES
-    from napari_liverct._widgets.stats_widget import StatsWidget
+    from napari_liverct._qt._histogram import MAX_LEGEND_ENTRIES
+    from napari_liverct._qt.stats_widget import StatsWidget
 
     lab = np.zeros((40, 40, 10), np.uint8)
     for v in range(1, 31):

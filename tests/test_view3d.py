@@ -1,4 +1,4 @@
-"""Pure tests of napari_liverct.view3d: meshes in RAS/world mm, smoothing, decimation, export."""
+"""Pure tests of napari_liverct.mesh: meshes in RAS/world mm, smoothing, decimation, export."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from nibabel.affines import apply_affine
 
 from napari_liverct.geometry import RAS_TO_WORLD
 from napari_liverct.layers import array_to_layer_data
-from napari_liverct.view3d import (
+from napari_liverct.mesh import (
     SurfaceMesh,
     downsample_affine,
     export_meshes,

@@ -27,7 +27,7 @@ def _liver(img):
 
 @pytest.fixture
 def viewer_widget(make_napari_viewer, phantom_files):
-    from napari_liverct._widgets.view3d_widget import View3DWidget
+    from napari_liverct._qt.view3d_widget import View3DWidget
 
     viewer = make_napari_viewer(show=True)  # napari 0.9 renders empty 3D canvases when hidden
     viewer.open(str(phantom_files[0]), plugin="napari-liverct")  # pairs liver_label.nii.gz
@@ -60,7 +60,7 @@ def _tumour_discs(shape, cam, ph, scale=1.0):
 
 def _check_tumours_project(viewer, ph):
     """Look from the feet; every tumour is green where it projects and nowhere else."""
-    from napari_liverct._widgets.view3d_scene import camera_of
+    from napari_liverct._napari.scene3d import camera_of
 
     cam = camera_of(viewer)
     cam.set_view_direction((1.0, 0.0, 0.0), (0.0, -1.0, 0.0))
@@ -99,7 +99,7 @@ def test_3d_tumours_project_where_expected_and_tumours_only(viewer_widget, small
 
 
 def test_3d_surfaces_mode_tumours_liver_clipping(viewer_widget, small_phantom, qtbot):
-    from napari_liverct._widgets import view3d_scene as scene
+    from napari_liverct._napari import scene3d as scene
 
     viewer, widget = viewer_widget
     # auto: this machine renders with Mesa llvmpipe (software), where the phantom's
@@ -166,7 +166,7 @@ def _expected_centroids(ph):
 
 
 def test_go_to_lesion_centres_camera(viewer_widget, small_phantom):
-    from napari_liverct._widgets.view3d_scene import camera_of
+    from napari_liverct._napari.scene3d import camera_of
 
     viewer, widget = viewer_widget
     expected = _expected_centroids(small_phantom)
@@ -243,7 +243,7 @@ def test_block_fraction_and_downsampled_surface_stay_aligned():
     """Pure check (kept here with the fast view it serves): block means and mesh position."""
     import trimesh
 
-    from napari_liverct.view3d import block_fraction, mask_surface
+    from napari_liverct.mesh import block_fraction, mask_surface
 
     rng = np.random.default_rng(0)
     m = rng.random((7, 9, 5)) > 0.5

@@ -6,9 +6,9 @@ features that use them.
 
 __version__ = "0.1.0"
 
-from ._reader import napari_get_reader, read_nifti_layers
-from ._sample_data import make_sample_data
-from ._writer import write_single_layer
+from .io.reader import napari_get_reader, read_nifti_layers
+from .io.sample_data import make_sample_data
+from .io.writer import write_single_layer
 
 __all__ = [
     "napari_get_reader",

@@ -39,7 +39,6 @@ __all__ = [
     "find_cases",
     "decathlon_datalist",
     "cases_to_datalist",
-    "cli_survey",
 ]
 
 SPLITS = ("training", "test", "unlabelled")
@@ -342,10 +341,3 @@ def _datalist_value(base: Path, value, check: bool):
     if isinstance(value, list) and all(isinstance(v, (str, os.PathLike)) for v in value):
         return [one(v) for v in value]
     return value
-
-
-def cli_survey(args) -> int:
-    """``napari-liverct survey DIR``: dataset fingerprint as JSON or CSV."""
-    from .survey import run_survey_cli
-
-    return run_survey_cli(args)

@@ -3,7 +3,7 @@
 Pure numpy / scipy / cc3d; no napari, Qt, torch or MONAI import.  Entry points:
 :func:`compare_arrays` (two label arrays and an affine), :func:`compare_files` (two
 NIfTI files, grid check, optional nearest-neighbour resampling) and
-:func:`napari_liverct.evaluate.evaluate` (a folder of predictions on Dask).
+:func:`napari_liverct.compare.evaluate.evaluate` (a folder of predictions on Dask).
 
 Which definition each number uses
 ---------------------------------
@@ -24,7 +24,7 @@ TN voxel counts:
   one empty -> Dice = IoU = 0, HD = HD95 = ASSD = +inf, NSD = 0, with ``gt_empty`` or
   ``pred_empty``; sensitivity/precision/RAVD are NaN when their denominator is 0.
 
-Lesions: :mod:`.lesions`.  Dataset aggregation: :mod:`napari_liverct.evaluate`.
+Lesions: :mod:`.lesions`.  Dataset aggregation: :mod:`napari_liverct.compare.evaluate`.
 """
 
 from __future__ import annotations

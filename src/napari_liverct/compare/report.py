@@ -15,7 +15,7 @@ import sys
 from .results import CaseComparison
 
 __all__ = ["CLASS_COLUMNS", "LESION_COLUMNS", "comparison_to_csv", "comparison_to_json", "format_table",
-           "cli_compare", "rows_to_csv"]
+           "rows_to_csv"]
 
 CLASS_COLUMNS = ["label", "name", "pred_values", "dice", "iou", "sensitivity", "precision", "tp", "fp", "fn", "tn",
                  "gt_ml", "pred_ml", "volume_diff_ml", "volume_diff_pct", "ravd", "hd", "hd95", "assd", "nsd",
@@ -113,25 +113,3 @@ def format_table(res: CaseComparison) -> str:
                                  "centroid RAS mm", ""], lrows))
     parts.append(f"({res.seconds:.2f} s)")
     return "\n\n".join(parts) + "\n"
-
-
-def cli_compare(args) -> int:
-    """``napari-liverct compare GT PRED``: print the comparison as a table, JSON or CSV.
-
-    A grid mismatch without ``--resample`` raises :class:`~.case.GridMismatchError`
-    (a ValueError: exit code 2, message naming both files).
-    """
-    from .case import compare_files
-
-    res = compare_files(
-        args.gt, args.pred, resample=args.resample, mapping=args.map or None, foreground=args.foreground,
-        lesion_labels=args.lesion_labels, connectivity=args.connectivity, match=args.match,
-        tolerance_mm=args.tolerance,
-    )
-    if res.resampled:
-        print(f"napari-liverct compare: {res.notes[0]}", file=sys.stderr)
-    fmt = args.format
-    text = comparison_to_json(res) + "\n" if fmt == "json" else comparison_to_csv(res) if fmt == "csv" \
-        else format_table(res)
-    sys.stdout.write(text)
-    return 0

@@ -9,6 +9,6 @@ label table, and with predictions the evaluation), ``survey.json``,
 
 from __future__ import annotations
 
-from .build import build_report, cli_report
+from .build import build_report
 
-__all__ = ["build_report", "cli_report"]
+__all__ = ["build_report"]

@@ -4,10 +4,10 @@
 (on local Dask worker processes, an existing scheduler, or ``"synchronous"``), then:
 
 * the dataset summary and anomalies are the survey's own
-  (:func:`napari_liverct.survey_summary.build_report` on the same rows and samples),
+  (:func:`napari_liverct.survey.summary.build_report` on the same rows and samples),
   and ``survey.json`` in the output folder is byte for byte what ``napari-liverct
   survey --format json`` writes (apart from the ``seconds`` timings);
-* with predictions, the evaluation summary is :func:`napari_liverct.evaluate.summarise`
+* with predictions, the evaluation summary is :func:`napari_liverct.compare.evaluate.summarise`
   of the same per-case rows, and ``evaluation.json`` has the layout of ``napari-liverct
   evaluate``'s JSON;
 * ``index.html`` shows those numbers (:mod:`napari_liverct.report.html`).
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["build_report", "iter_report_cases", "cli_report"]
+__all__ = ["build_report", "iter_report_cases"]
 
 
 def _slug(text: str) -> str:
@@ -78,7 +78,7 @@ def _run_on(client, tasks):
 
 
 def _evaluation_json(gt_root, pred_dir, rows: list[dict], extra: list[str], summary: dict) -> dict:
-    """The layout of ``napari-liverct evaluate``'s JSON (see :func:`napari_liverct.evaluate.evaluate`)."""
+    """The layout of ``napari-liverct evaluate``'s JSON (see :func:`napari_liverct.compare.evaluate.evaluate`)."""
     from ..compare.results import json_safe
 
     cases = []
@@ -144,8 +144,8 @@ def build_report(
     """
     from ..dataset import load_dataset
     from ..survey import N_SAMPLES, SEED
-    from ..survey_summary import build_report as survey_build_report
-    from ..survey_summary import report_to_json
+    from ..survey.summary import build_report as survey_build_report
+    from ..survey.summary import report_to_json
     from .html import write_page
     from .page import class_info, page_data
     from .plots import summary_plots
@@ -160,7 +160,7 @@ def build_report(
     extra: list[str] = []
     opts = dict(options or {})
     if predictions is not None:
-        from ..evaluate import pair_cases
+        from ..compare.evaluate import pair_cases
 
         pairs, extra, names = pair_cases(dataset, predictions)
         pred_for = {p["id"]: p["pred"] for p in pairs}
@@ -213,7 +213,7 @@ def build_report(
     (out / "survey.json").write_text(report_to_json(survey))
     evaluation = None
     if predictions is not None:
-        from ..evaluate import summarise
+        from ..compare.evaluate import summarise
 
         ev_rows = [r["evaluation"] for r in results if r.get("evaluation") is not None]
         evaluation = _evaluation_json(dataset, predictions, ev_rows, extra, summarise(ev_rows))
@@ -223,21 +223,3 @@ def build_report(
     index = write_page(out, data)
     seconds = time.perf_counter() - t0
     return {"index": index, "survey": survey, "evaluation": evaluation, "page": data, "seconds": seconds}
-
-
-def cli_report(args) -> int:
-    """``napari-liverct report DATASET --out DIR [--predictions PRED_DIR] ...``."""
-    if args.workers is not None and args.workers < 1:
-        raise ValueError(f"--workers must be at least 1, not {args.workers}")
-    options = None
-    if args.predictions:
-        options = {"mapping": args.map or None, "foreground": args.foreground, "lesion_labels": args.lesion_labels,
-                   "connectivity": args.connectivity, "match": args.match, "tolerance_mm": args.tolerance,
-                   "resample": args.resample}
-    res = build_report(args.dataset, args.out, predictions=args.predictions, options=options,
-                       workers=args.workers, scheduler=args.scheduler, progress=True)
-    s = res["survey"]["summary"]
-    msg = (f"report of {s['n_cases']} cases ({s['n_failed']} failed, {len(res['survey']['anomalies'])} anomalies)"
-           f" in {res['seconds']:.1f} s -> {res['index']}")
-    print(msg, file=sys.stderr)
-    return 0

@@ -2,7 +2,7 @@
 
 :func:`report_case` is a plain, picklable function of file paths that never raises, so
 it runs as a Dask task exactly like :func:`napari_liverct.survey.survey_case` (which it
-calls, together with :func:`napari_liverct.evaluate.evaluate_case`, so the report's
+calls, together with :func:`napari_liverct.compare.evaluate.evaluate_case`, so the report's
 numbers are the survey's and the evaluation's).  Pictures come back as PNG bytes, so
 workers on another machine need not see the output folder.
 """
@@ -48,7 +48,7 @@ def report_case(image: str, label: str | None, case_id: str, split: str, pred: s
     """Everything the report shows of one case; never raises.
 
     Returns a dict: ``row`` and ``samples`` (from :func:`~napari_liverct.survey.survey_case`),
-    ``evaluation`` (the row of :func:`~napari_liverct.evaluate.evaluate_case`, when
+    ``evaluation`` (the row of :func:`~napari_liverct.compare.evaluate.evaluate_case`, when
     ``evaluate`` and the case has ground truth), ``stats`` (label and lesion tables,
     :func:`napari_liverct.stats.compute_stats`), ``focus`` / ``focus_why``, ``pictures``
     (``[{"file", "view", "caption", "kind"}]``) with ``png`` (file name -> bytes) and
@@ -61,7 +61,7 @@ def report_case(image: str, label: str | None, case_id: str, split: str, pred: s
     out = {"row": row, "samples": samples, "evaluation": None, "stats": None, "focus": None, "focus_why": None,
            "pictures": [], "png": {}, "notes": []}
     if evaluate and label:
-        from ..evaluate import evaluate_case
+        from ..compare.evaluate import evaluate_case
 
         out["evaluation"] = evaluate_case(case_id, str(label), pred, dict(options or {}))
     if not row.get("error"):

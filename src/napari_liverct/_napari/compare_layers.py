@@ -32,7 +32,7 @@ Errors layer, by lesion
 
 Surface distance
     The prediction's surface of one class (marching cubes,
-    :func:`napari_liverct.view3d.mask_surface`) in world mm, each vertex carrying its
+    :func:`napari_liverct.mesh.mask_surface`) in world mm, each vertex carrying its
     signed distance to the ground-truth surface of that class (:func:`signed_surface_distance`).
 """
 
@@ -251,7 +251,7 @@ def signed_surface_distance(points_ras: np.ndarray, gt_mask: np.ndarray, affine:
     from scipy.spatial import cKDTree
 
     from ..compare.surface import mask_box
-    from ..view3d import mask_surface
+    from ..mesh import mask_surface
 
     pts = np.asarray(points_ras, float).reshape(-1, 3)
     if len(pts) == 0:
@@ -316,7 +316,7 @@ def distance_surface(gm: np.ndarray, pm: np.ndarray, res: CaseComparison, label:
     (marching cubes) defaults to 1, or 2 for masks of more than 8 M voxels.
     """
     from ..compare.surface import mask_box
-    from ..view3d import mask_surface
+    from ..mesh import mask_surface
 
     labels = [int(c.label) for c in res.classes]
     if int(label) not in labels:

@@ -27,6 +27,7 @@ import numpy as np
 
 __all__ = [
     "NAPARI_VERSION",
+    "camera_of",
     "unwrap",
     "qt_viewer",
     "qt_main_window",
@@ -189,3 +190,9 @@ def layer_kind(layer: Any) -> str:
         if cls.__module__.startswith("napari.layers") and issubclass(cls, Layer) and cls is not Layer:
             return cls.__name__.lower()
     return type(layer).__name__.lower()
+
+
+def camera_of(viewer):
+    """The viewer's camera (``viewer.scene.camera`` in napari >= 0.9, else ``viewer.camera``)."""
+    scene = getattr(viewer, "scene", None)
+    return scene.camera if scene is not None and hasattr(scene, "camera") else viewer.camera

@@ -36,7 +36,7 @@ def focus_slice(viewer, label: int | None = None) -> None:
     """
     from napari.layers import Labels
 
-    from .labels import lesion_label_ids
+    from ..labels import lesion_label_ids
 
     for layer in reversed(list(viewer.layers)):
         if isinstance(layer, Labels) and layer.data.ndim == 3:
@@ -67,7 +67,7 @@ def screenshots(viewer, out_dir: str | os.PathLike) -> list[Path]:
     """
     from napari.layers import Image, Labels
 
-    from ._widgets.view3d_scene import anterior_view, frame_labels, setup_3d_view, teardown_3d_view
+    from .scene3d import anterior_view, frame_labels, setup_3d_view, teardown_3d_view
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -86,30 +86,3 @@ def screenshots(viewer, out_dir: str | os.PathLike) -> list[Path]:
     viewer.screenshot(str(p3), canvas_only=False)
     teardown_3d_view(viewer, view)
     return [p2, p3]
-
-
-def cli_view(args) -> int:
-    """Run the ``view`` subcommand."""
-    from ._display import ensure_display
-
-    virtual = ensure_display()
-    shots = args.screenshots or (DEFAULT_SCREENSHOT_DIR if virtual else None)
-    import napari
-
-    viewer = napari.Viewer(title="napari-liverct")
-    if shots:
-        viewer.window.resize(1600, 1000)
-    if not args.no_widgets:
-        dock_widgets(viewer)
-    if args.files:
-        viewer.open(args.files, plugin="napari-liverct")
-    else:
-        viewer.open_sample("napari-liverct", "liver_phantom")
-    focus_slice(viewer)
-    if shots:
-        paths = screenshots(viewer, shots)
-        print("screenshots written:", *[str(p) for p in paths], sep="\n  ")
-        viewer.close()
-        return 0
-    napari.run()
-    return 0

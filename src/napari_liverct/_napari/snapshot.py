@@ -1,7 +1,7 @@
 """``napari-liverct snapshot``: axial, coronal, sagittal and 3D PNGs through a lesion.
 
 Runs a real napari viewer; when there is no screen it starts a virtual X display
-(Xvfb) first (:func:`napari_liverct._display.ensure_display`).  The viewer window
+(Xvfb) first (:func:`napari_liverct.cli.xvfb.ensure_display`).  The viewer window
 is shown (on the virtual display when headless) because napari 0.9 renders an
 empty canvas for ``Viewer(show=False)`` in 3D.
 
@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["VIEWS", "render_snapshots", "cli_snapshot"]
+__all__ = ["VIEWS", "render_snapshots"]
 
 #: name -> (dims.order, camera orientation2d (vertical, horizontal)).
 VIEWS: dict[str, tuple[tuple[int, int, int], tuple[str, str]]] = {
@@ -52,7 +52,7 @@ MIN_FRAMED_MM = 15.0
 
 def focus_values(labels_layer) -> list[int]:
     """Label values to frame: the organ and lesion classes by name, else every label."""
-    from .labels import lesion_label_ids, organ_label_ids
+    from ..labels import lesion_label_ids, organ_label_ids
 
     names = {int(k): str(v) for k, v in dict((labels_layer.metadata or {}).get("label_names") or {}).items()}
     return sorted(set(organ_label_ids(names)) | set(lesion_label_ids(names)))
@@ -154,7 +154,7 @@ def caption_image(path, lines: list[str], font_size: int = 15) -> None:
 def _load_layers(image_path, labels_path):
     from napari.layers import Layer
 
-    from ._reader import read_nifti_layers
+    from ..io.reader import read_nifti_layers
 
     if labels_path is not None:
         lds = read_nifti_layers(image_path, kind="image", pair=False)
@@ -168,9 +168,9 @@ def _load_layers(image_path, labels_path):
     return images[0], (labels[0] if labels else None)
 
 
-def _focus(image_layer, labels_layer, lesion: int | None) -> tuple[np.ndarray, dict | None, str]:
+def _focus(image_layer, labels_layer, lesion: int | None, lesion_labels=None) -> tuple[np.ndarray, dict | None, str]:
     """World point the slices go through, the lesion dict (or None) and a caption."""
-    from ._widgets.view3d_scene import lesion_list
+    from .scene3d import lesion_list
 
     if labels_layer is None:
         if lesion is not None:
@@ -178,7 +178,7 @@ def _focus(image_layer, labels_layer, lesion: int | None) -> tuple[np.ndarray, d
         shape = np.asarray(image_layer.data.shape[-3:], float)
         centre = image_layer.data_to_world((shape - 1) / 2.0)
         return np.asarray(centre, float)[-3:], None, "volume centre (no labels)"
-    lesions = lesion_list(labels_layer, image_layer)
+    lesions = lesion_list(labels_layer, image_layer, lesion_labels=lesion_labels)
     src = (labels_layer.metadata or {}).get("source_path") or labels_layer.name
     if lesion is not None:
         if not 1 <= lesion <= len(lesions):
@@ -221,6 +221,7 @@ def render_snapshots(
     lesion: int | None = None,
     *,
     size: tuple[int, int] = (700, 700),
+    lesion_labels=None,
 ) -> list[Path]:
     """Write ``axial.png``, ``coronal.png``, ``sagittal.png`` and ``3d.png`` into ``out_dir``.
 
@@ -247,15 +248,12 @@ def render_snapshots(
     ValueError
         Unreadable file, image given as labels, or a lesion id that does not exist.
     """
-    from ._display import ensure_display
-
-    ensure_display()
     import napari
 
-    from ._widgets.view3d_scene import auto_downsample, camera_of, frame_labels, go_to_lesion, setup_3d_view
+    from .scene3d import auto_downsample, camera_of, frame_labels, go_to_lesion, setup_3d_view
 
     image_layer, labels_layer = _load_layers(image_path, labels_path)
-    centre, les, caption = _focus(image_layer, labels_layer, lesion)
+    centre, les, caption = _focus(image_layer, labels_layer, lesion, lesion_labels)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     viewer = napari.Viewer(title="napari-liverct snapshot", show=True)
@@ -314,10 +312,3 @@ def render_snapshots(
     finally:
         viewer.close()
     return paths
-
-
-def cli_snapshot(args) -> int:
-    """Run the ``snapshot`` subcommand: print the paths of the PNG files written."""
-    for p in render_snapshots(args.image, args.labels, args.out, args.lesion):
-        print(p)
-    return 0

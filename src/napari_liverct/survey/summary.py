@@ -33,7 +33,7 @@ from collections import Counter
 
 import numpy as np
 
-from ._stats_report import rows_to_csv
+from ..stats.tables import rows_to_csv
 
 __all__ = ["summarize", "find_anomalies", "build_report", "report_to_json", "report_to_csv",
            "SPACING_MAD_K", "SPACING_FACTOR"]

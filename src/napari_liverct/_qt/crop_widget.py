@@ -22,7 +22,7 @@ from ..crop import (
     foreground_box,
 )
 from ..geometry import grid_mismatch, reorient_onto
-from ._common import layer_data_like, layer_disk_view
+from .._napari.layer_utils import layer_data_like, layer_disk_view
 
 if TYPE_CHECKING:
     import napari

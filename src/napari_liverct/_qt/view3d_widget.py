@@ -1,7 +1,7 @@
 """3D tumour view dock widget: 3D rendering, tumours only, clipping, lesion navigator, surfaces.
 
-Thin Qt layer over :mod:`napari_liverct._widgets.view3d_scene` (napari helpers) and
-:mod:`napari_liverct.view3d` (pure meshes and export).
+Thin Qt layer over :mod:`napari_liverct._napari.scene3d` (napari helpers) and
+:mod:`napari_liverct.mesh` (pure meshes and export).
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from .._napari_compat import unwrap
-from ..view3d import COORDINATE_SYSTEMS, export_meshes
-from . import view3d_scene as scene
-from ._common import default_label_roles, format_label_list, label_color, labels_present, layer_label_names, \
+from .._napari.compat import unwrap
+from ..mesh import COORDINATE_SYSTEMS, export_meshes
+from .._napari import scene3d as scene
+from .._napari.layer_utils import default_label_roles, format_label_list, label_color, labels_present, layer_label_names, \
     parse_label_list
-from .view3d_surfaces import AUTO_SURFACE_VOXELS
+from .._napari.surfaces import AUTO_SURFACE_VOXELS
 
 if TYPE_CHECKING:
     import napari

@@ -10,10 +10,10 @@ function ``napari-liverct compare`` calls, so the numbers equal the CLI's on the
 The work runs in a napari ``thread_worker`` with progress.  Results:
 
 * per-class and per-lesion tables (the CLI's columns); clicking a lesion row moves
-  the viewer to it (:func:`~napari_liverct._widgets.view3d_scene.go_to_lesion`, in 2D
+  the viewer to it (:func:`~napari_liverct._napari.scene3d.go_to_lesion`, in 2D
   and 3D);
 * an ``errors`` Labels layer, by voxel or by lesion (see
-  :mod:`~napari_liverct._widgets.compare_layers`), with its legend in ``features``
+  :mod:`~napari_liverct._napari.compare_layers`), with its legend in ``features``
   (shown on hover) and in the widget;
 * a Surface layer: the prediction's surface of one class coloured by its signed
   distance to the ground truth's surface in mm, with napari's colour bar;
@@ -42,8 +42,8 @@ from qtpy.QtWidgets import (
 from ..compare.case import DEFAULT_TOLERANCE_MM
 from ..compare.report import CLASS_COLUMNS, LESION_COLUMNS
 from ..compare.results import CaseComparison
-from . import compare_layers as cl
-from ._common import format_label_list, layer_disk_view, layer_label_names, parse_label_list
+from .._napari import compare_layers as cl
+from .._napari.layer_utils import format_label_list, layer_disk_view, layer_label_names, parse_label_list
 
 if TYPE_CHECKING:
     import napari.layers
@@ -249,7 +249,7 @@ class CompareWidget(QWidget):
 
     def _fill_defaults(self) -> None:
         """Lesion classes, surface class and class map from the layers' class names (never by value)."""
-        from .._napari_compat import unwrap
+        from .._napari.compat import unwrap
         from ..labels import lesion_label_ids, organ_label_ids
 
         gt, pred = self.gt_combo.value, self.pred_combo.value
@@ -452,7 +452,7 @@ class CompareWidget(QWidget):
         self.surface_layer = self.viewer.add_surface(data, **kwargs)
         if hasattr(self.surface_layer, "colorbar"):
             self.surface_layer.colorbar.visible = True
-        from .view3d_surfaces import fix_surface_visual
+        from .._napari.surfaces import fix_surface_visual
 
         fix_surface_visual(self.viewer, self.surface_layer)  # lit from the viewer's side in 3D
         self._show_legend()
@@ -473,7 +473,7 @@ class CompareWidget(QWidget):
 
     def go_to_lesion(self, row: int) -> None:
         """Move the sliders to lesion ``row``'s slice and centre the camera on it (2D and 3D)."""
-        from .view3d_scene import go_to_lesion
+        from .._napari.scene3d import go_to_lesion
 
         target = self.lesion_target(row)
         if target is None:

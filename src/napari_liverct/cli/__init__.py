@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from importlib import import_module
+
+from . import compare, crop, evaluate, report, snapshot, stats, survey, view
 
 __all__ = ["main", "build_parser"]
 
@@ -63,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write 2D and 3D screenshots to DIR and exit (default when there is no display: "
                         "./liverct-screenshots)")
     v.add_argument("--no-widgets", action="store_true", help="do not dock the plugin's widgets")
-    v.set_defaults(handler="napari_liverct._view:cli_view")
+    v.set_defaults(handler=view.run)
 
     s = sub.add_parser("stats", help="image, per-label and per-lesion statistics in physical units")
     s.add_argument("image")
@@ -73,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--resample-labels", action="store_true",
                    help="resample labels onto the image grid (nearest neighbour) when the grids differ")
     _label_roles(s)
-    s.set_defaults(handler="napari_liverct.stats:cli_stats")
+    s.set_defaults(handler=stats.run)
 
     c = sub.add_parser("crop", help="crop image and labels to the foreground, MONAI CropForeground semantics")
     c.add_argument("image")
@@ -88,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--allow-smaller", action="store_true")
     c.add_argument("--resample-labels", action="store_true",
                    help="resample labels onto the image grid (nearest neighbour) when the grids really differ")
-    c.set_defaults(handler="napari_liverct.crop:cli_crop")
+    c.set_defaults(handler=crop.run)
 
     sn = sub.add_parser("snapshot", help="render axial/coronal/sagittal slices and a 3D view to PNG")
     sn.add_argument("image")
@@ -97,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     sn.add_argument("--lesion", type=int, default=None, help="lesion id (default: the largest)")
     sn.add_argument("--lesion-labels", type=int, nargs="+", default=None, metavar="V",
                     help="label values whose components are lesions (default: classes named tumour/lesion)")
-    sn.set_defaults(handler="napari_liverct.snapshot:cli_snapshot")
+    sn.set_defaults(handler=snapshot.run)
 
     sv = sub.add_parser("survey", help="dataset fingerprint of an MSD/nnU-Net folder")
     sv.add_argument("folder")
@@ -106,14 +107,14 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--scheduler", default=None, metavar="ADDRESS",
                     help="address of an existing Dask distributed scheduler")
     sv.add_argument("--out", default=None, help="write to this file instead of standard output")
-    sv.set_defaults(handler="napari_liverct.dataset:cli_survey")
+    sv.set_defaults(handler=survey.run)
 
     cp = sub.add_parser("compare", help="compare a predicted segmentation with its ground truth")
     cp.add_argument("gt", help="ground-truth label file")
     cp.add_argument("pred", help="predicted label file")
     _compare_options(cp)
     cp.add_argument("--format", choices=("table", "json", "csv"), default="table")
-    cp.set_defaults(handler="napari_liverct.compare.report:cli_compare")
+    cp.set_defaults(handler=compare.run)
 
     ev = sub.add_parser("evaluate", help="compare a folder of predictions with a dataset's ground truth, on Dask")
     ev.add_argument("gt", metavar="GT_DIR_OR_DATASET", help="dataset folder, dataset.json or folder of label files")
@@ -124,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--scheduler", default=None, metavar="ADDRESS",
                     help="address of an existing Dask distributed scheduler")
     ev.add_argument("--out", default=None, help="write to this file instead of standard output")
-    ev.set_defaults(handler="napari_liverct.evaluate:cli_evaluate")
+    ev.set_defaults(handler=evaluate.run)
 
     rp = sub.add_parser("report", help="static HTML QC report of a dataset (summary, anomalies, overlays, evaluation)")
     rp.add_argument("dataset", metavar="DATASET", help="dataset folder or dataset.json")
@@ -135,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--workers", type=int, default=None)
     rp.add_argument("--scheduler", default=None, metavar="ADDRESS",
                     help="address of an existing Dask distributed scheduler")
-    rp.set_defaults(handler="napari_liverct.report.build:cli_report")
+    rp.set_defaults(handler=report.run)
     return p
 
 
@@ -149,16 +150,14 @@ def main(argv: list[str] | None = None) -> int:
         except argparse.ArgumentTypeError as exc:
             parser.error(str(exc))
     if args.command in ("stats", "crop") and args.labels is None:
-        from .labels import find_label_sibling
+        from ..labels import find_label_sibling
 
         sibling = find_label_sibling(args.image)
         if sibling is not None:
             args.labels = str(sibling)
             print(f"napari-liverct {args.command}: using labels {sibling}", file=sys.stderr)
-    module, func = args.handler.split(":")
-    handler = getattr(import_module(module), func)
     try:
-        return int(handler(args) or 0)
+        return int(args.handler(args) or 0)
     except (ValueError, OSError, RuntimeError) as exc:
         print(f"napari-liverct {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -39,7 +39,7 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 
 __all__ = ["pair_cases", "evaluate_case", "iter_evaluate", "evaluate", "summarise", "report_to_csv",
-           "cli_evaluate", "AGGREGATED_METRICS"]
+           "AGGREGATED_METRICS"]
 
 AGGREGATED_METRICS = ("dice", "iou", "sensitivity", "precision", "hd", "hd95", "assd", "nsd", "ravd",
                       "volume_diff_ml", "volume_diff_pct", "gt_ml", "pred_ml")
@@ -48,8 +48,8 @@ _SUFFIXES = (".nii.gz", ".nii")
 
 def _gt_files(root: Path) -> tuple[list[tuple[str, Path]], dict[int, str] | None]:
     """(case id, ground-truth label file) pairs and the dataset's label names."""
-    from .dataset import load_dataset
-    from .nifti import is_nifti_path, nifti_stem
+    from ..dataset import load_dataset
+    from ..nifti import is_nifti_path, nifti_stem
 
     names = None
     try:
@@ -77,7 +77,7 @@ def pair_cases(gt_root, pred_dir) -> tuple[list[dict], list[str], dict[int, str]
         ``extra``: prediction files without ground truth; ``names``: label names of the
         dataset.json, or None.
     """
-    from .nifti import is_nifti_path, nifti_stem
+    from ..nifti import is_nifti_path, nifti_stem
 
     gt_root, pred_dir = Path(gt_root), Path(pred_dir)
     if not pred_dir.is_dir():
@@ -103,7 +103,7 @@ def evaluate_case(case_id: str, gt: str, pred: str | None, options: dict) -> dic
     Returns ``{"id", "gt", "pred", "error", "error_kind", "result", "seconds"}`` where
     ``result`` is a :class:`~napari_liverct.compare.CaseComparison` (None on error).
     """
-    from .compare import GridMismatchError, compare_files
+    from . import GridMismatchError, compare_files
 
     t0 = time.perf_counter()
     row = {"id": case_id, "gt": gt, "pred": pred, "error": None, "error_kind": None, "result": None}
@@ -131,7 +131,7 @@ def iter_evaluate(
     ``scheduler="synchronous"`` runs in this process without Dask; otherwise a local
     cluster of ``workers`` processes, or the scheduler at ``scheduler``, or ``client``.
     """
-    from .survey import dask_client
+    from ..survey import dask_client
 
     options = dict(options or {})
     if not cases:
@@ -283,7 +283,7 @@ def evaluate(
 
 
 def _case_json(row: dict) -> dict:
-    from .compare.results import json_safe
+    from .results import json_safe
 
     res = row.get("result")
     out = {"id": row["id"], "gt": row["gt"], "pred": row["pred"], "error": row["error"],
@@ -296,14 +296,14 @@ def _case_json(row: dict) -> dict:
 def report_to_json(report: dict) -> str:
     import json
 
-    from .compare.results import json_safe
+    from .results import json_safe
 
     return json.dumps(json_safe({k: v for k, v in report.items() if k != "_rows"}), indent=2, allow_nan=False)
 
 
 def report_to_csv(report: dict) -> str:
     """One row per case and class (the compare CLI's class columns), errors as rows with ``error``."""
-    from .compare.report import CLASS_COLUMNS, rows_to_csv
+    from .report import CLASS_COLUMNS, rows_to_csv
 
     out = []
     for row in report["_rows"]:
@@ -315,32 +315,3 @@ def report_to_csv(report: dict) -> str:
         for c in res.classes:
             out.append({**base, **c.to_row()})
     return rows_to_csv(["id", *CLASS_COLUMNS, "error_kind", "error"], out)
-
-
-def cli_evaluate(args) -> int:
-    """``napari-liverct evaluate GT_DIR_OR_DATASET PRED_DIR``: JSON (or CSV) report of a whole folder."""
-    if args.workers is not None and args.workers < 1:
-        raise ValueError(f"--workers must be at least 1, not {args.workers}")
-    options = {"mapping": args.map or None, "foreground": args.foreground, "lesion_labels": args.lesion_labels,
-               "connectivity": args.connectivity, "match": args.match, "tolerance_mm": args.tolerance,
-               "resample": args.resample}
-    report = evaluate(args.gt, args.pred_dir, options=options, workers=args.workers, scheduler=args.scheduler,
-                      progress=True)
-    fmt = args.format or ("csv" if args.out and str(args.out).lower().endswith(".csv") else "json")
-    text = report_to_csv(report) if fmt == "csv" else report_to_json(report) + "\n"
-    s = report["summary"]
-    if args.out:
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text)
-    else:
-        sys.stdout.write(text)
-    msg = f"evaluated {s['n_evaluated']} of {s['n_cases']} cases ({s['n_failed']} failed)"
-    for lab, c in s["classes"].items():
-        msg += f"; {c['name']}: mean Dice {c['dice']['mean']:.4f}, global Dice {c['global_dice']:.4f}"
-    if s["lesions"]:
-        msg += f"; lesion F1 (pooled) {s['lesions']['f1']:.3f}"
-    for e in report["errors"]:
-        print(f"napari-liverct evaluate: {e['kind']}: {e['error']}", file=sys.stderr)
-    print(msg + (f" -> {args.out}" if args.out else ""), file=sys.stderr)
-    return 0

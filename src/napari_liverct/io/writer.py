@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .layers import save_layer
+from ..layers import save_layer
 
 
 def write_single_layer(path: str, data: Any, meta: dict) -> list[str]:

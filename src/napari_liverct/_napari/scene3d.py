@@ -1,6 +1,6 @@
 """napari side of the 3D tumour view: view layers, clipping, lesion navigation, surfaces.
 
-Shared by :class:`~napari_liverct._widgets.view3d_widget.View3DWidget` and the
+Shared by :class:`~napari_liverct._qt.view3d_widget.View3DWidget` and the
 ``snapshot`` command.  The user's own layers are never changed: the 3D view adds
 *view layers* built from them (same array, no copy, unless downsampled) and hides
 the sources while it is shown.
@@ -30,9 +30,10 @@ import numpy as np
 from ..geometry import grid_mismatch, ras_to_world
 from ..labels import lesion_label_ids
 from ..layers import array_to_layer_data
-from ..view3d import SurfaceMesh, downsample_affine, lesion_camera
-from ._common import label_color, labels_present, layer_disk_view, layer_label_names
-from .view3d_surfaces import (  # noqa: F401 - re-exported, used by the widget and tests
+from ..mesh import SurfaceMesh, downsample_affine, lesion_camera
+from .layer_utils import label_color, labels_present, layer_disk_view, layer_label_names
+from .compat import camera_of  # noqa: F401 - re-exported
+from .surfaces import (  # noqa: F401 - re-exported, used by the widget and tests
     VIEW_TAG,
     add_surface_layers,
     auto_render_mode,
@@ -271,12 +272,6 @@ def setup_3d_view(
     for lay in out.surfaces:
         fix_surface_visual(viewer, lay, cull=not lay.metadata.get("tumour"))
     return out
-
-
-def camera_of(viewer: napari.viewer.Viewer):
-    """The viewer's camera (``viewer.scene.camera`` in napari >= 0.9, else ``viewer.camera``)."""
-    scene = getattr(viewer, "scene", None)
-    return scene.camera if scene is not None and hasattr(scene, "camera") else viewer.camera
 
 
 def anterior_view(viewer: napari.viewer.Viewer, reset: bool = True) -> None:

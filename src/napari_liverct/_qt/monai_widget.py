@@ -17,7 +17,7 @@ from magicgui.widgets import (
     CheckBox, ComboBox, Container, FloatSpinBox, Label, LineEdit, PushButton,
 )
 
-from ._common import layer_meta
+from .._napari.layer_utils import layer_meta
 from .crop_widget import parse_per_axis
 
 if TYPE_CHECKING:

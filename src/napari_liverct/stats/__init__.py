@@ -15,8 +15,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ._stats_engine import PERCENTILES_IMAGE, image_stats, label_stats, voxel_volume_ml
-from .geometry import grid_mismatch
+from ._engine import PERCENTILES_IMAGE, image_stats, label_stats, voxel_volume_ml
+from ..geometry import grid_mismatch
 
 __all__ = [
     "lesion_components",
@@ -34,7 +34,6 @@ __all__ = [
     "resample_labels_nearest",
     "burden_from_counts",
     "stats_for_files",
-    "cli_stats",
     "PERCENTILES_IMAGE",
 ]
 
@@ -367,7 +366,7 @@ def iter_compute_stats(
     Yields ``(done, total, next_step_description)`` before each step and returns
     the same dict as :func:`compute_stats` (``StopIteration.value``).
     """
-    from .labels import lesion_label_ids, organ_label_ids
+    from ..labels import lesion_label_ids, organ_label_ids
 
     _check_connectivity(connectivity)
     names = dict(names) if names else {}
@@ -399,7 +398,7 @@ def iter_compute_stats(
 def resample_labels_nearest(labels: np.ndarray, labels_affine: np.ndarray, shape, affine: np.ndarray) -> np.ndarray:
     """Resample a label volume onto another grid by nearest neighbour (0 outside);
     see :func:`napari_liverct.geometry.resample_nearest`."""
-    from .geometry import resample_nearest
+    from ..geometry import resample_nearest
 
     return resample_nearest(labels, labels_affine, shape, affine)
 
@@ -420,9 +419,9 @@ def stats_for_files(
         When image and labels are on really different grids (naming both files)
         and ``resample_labels`` is False; unreadable files raise NiftiReadError.
     """
-    from .geometry import conform_to_grid
-    from .labels import integral_labels, label_names_for, present_labels
-    from .nifti import read_nifti
+    from ..geometry import conform_to_grid
+    from ..labels import integral_labels, label_names_for, present_labels
+    from ..nifti import read_nifti
 
     _check_connectivity(connectivity)
     img = read_nifti(image_path)
@@ -452,30 +451,3 @@ def stats_for_files(
     if note:
         out["grid_note"] = note
     return out
-
-
-def cli_stats(args) -> int:
-    """``napari-liverct stats IMAGE [--labels L] [--connectivity 6|26] [--format table|csv|json]``.
-
-    Prints to standard output; a grid mismatch without ``--resample-labels`` raises
-    ValueError (exit code 2).
-    """
-    from ._stats_report import print_stats_table, stats_to_csv, stats_to_json
-
-    from .labels import read_color_table
-
-    table = getattr(args, "label_names", None)
-    result = stats_for_files(
-        args.image, getattr(args, "labels", None), connectivity=getattr(args, "connectivity", 26),
-        resample_labels=getattr(args, "resample_labels", False),
-        organ_labels=getattr(args, "organ", None), lesion_labels=getattr(args, "lesion", None),
-        label_names=read_color_table(table).names if table else None,
-    )
-    fmt = getattr(args, "format", "table")
-    if fmt == "json":
-        print(stats_to_json(result))
-    elif fmt == "csv":
-        print(stats_to_csv(result), end="")
-    else:
-        print_stats_table(result)
-    return 0

@@ -11,8 +11,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..view3d import SurfaceMesh, label_surfaces
-from ._common import layer_disk_view
+from .compat import camera_of
+
+from ..mesh import SurfaceMesh, label_surfaces
+from .layer_utils import layer_disk_view
 
 if TYPE_CHECKING:
     import napari
@@ -35,19 +37,12 @@ SURFACE_TARGET_VOXELS = 12_000_000
 _SOFTWARE_GL = ("llvmpipe", "softpipe", "swrast", "software", "swiftshader", "gdi generic")
 
 
-def camera_of(viewer):
-    """The viewer's camera (``viewer.scene.camera`` in napari >= 0.9)."""
-    from .view3d_scene import camera_of as _camera_of
-
-    return _camera_of(viewer)
-
-
 def software_gl(viewer: napari.viewer.Viewer | None) -> bool:
     """True when the viewer's OpenGL renderer is a software rasteriser (Mesa llvmpipe...).
 
     Unknown (no canvas, no context) counts as software, the cautious choice.
     """
-    from .._napari_compat import gl_renderer
+    from .compat import gl_renderer
 
     renderer = gl_renderer(viewer) if viewer is not None else None
     if renderer is None:
@@ -88,7 +83,7 @@ def view_surfaces(
     """Light meshes for the fast 3D view: block-downsampled labels, smoothed, decimated.
 
     The label grid is reduced by :func:`surface_downsample` blocks (anti-aliased
-    fractions, see :func:`napari_liverct.view3d.mask_surface`) to about
+    fractions, see :func:`napari_liverct.mesh.mask_surface`) to about
     ``target_voxels``; ``decimate`` is skipped when ``fast-simplification`` is missing.
     """
     disk, affine = layer_disk_view(labels_layer)
@@ -170,10 +165,10 @@ def fix_surface_visual(viewer: napari.viewer.Viewer, layer, cull: bool = False) 
       gives one even tint, like the first-hit volume rendering.
 
     napari has no public switch for either, so this goes through
-    :func:`napari_liverct._napari_compat.install_surface_lighting`; returns False
+    :func:`napari_liverct._napari.compat.install_surface_lighting`; returns False
     when the visual cannot be reached, the surface is then drawn with napari's defaults.
     """
-    from .._napari_compat import install_surface_lighting
+    from .compat import install_surface_lighting
 
     return install_surface_lighting(
         viewer, layer, depth_flipped=lambda: _depth_flipped(viewer), cull=cull, camera=camera_of(viewer),

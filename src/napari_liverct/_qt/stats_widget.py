@@ -24,7 +24,7 @@ from qtpy.QtWidgets import (
 )
 
 from ..geometry import ras_to_world
-from ._common import default_label_roles, format_label_list, layer_disk_view, parse_label_list
+from .._napari.layer_utils import default_label_roles, format_label_list, layer_disk_view, parse_label_list
 
 if TYPE_CHECKING:
     import napari.layers
@@ -115,7 +115,7 @@ def _stats_steps(image, labels, affine, names, connectivity, organ_labels, lesio
 
 def _compute(image, labels, affine, names, connectivity, organ_labels, lesion_labels, residual):
     """Generator run in the worker thread: yields (done, total, message), returns results."""
-    from .._stats_engine import label_histograms
+    from ..stats._engine import label_histograms
 
     steps = _stats_steps(image, labels, affine, names, connectivity, organ_labels, lesion_labels)
     total = 3
@@ -238,7 +238,7 @@ class StatsWidget(QWidget):
 
     def _fill_roles(self) -> None:
         """Default organ/lesion labels from the class names of a newly chosen labels layer."""
-        from .._napari_compat import unwrap
+        from .._napari.compat import unwrap
 
         lab = self.labels_combo.value
         key = id(unwrap(lab)) if lab is not None else None
@@ -385,7 +385,7 @@ class StatsWidget(QWidget):
         """Per-label results into the labels layer's ``features`` (napari's features table)."""
         import pandas as pd
 
-        from .._stats_report import flatten_row
+        from ..stats.tables import flatten_row
 
         layer = self._labels_layer
         if layer is None or not self.result:
@@ -404,7 +404,7 @@ class StatsWidget(QWidget):
         """A Points layer with a ring around every lesion (features = the lesion table)."""
         import pandas as pd
 
-        from .._stats_report import flatten_row
+        from ..stats.tables import flatten_row
 
         lesions = (self.result or {}).get("lesions", [])
         name = f"lesions ({self._labels_layer.name})" if self._labels_layer is not None else "lesions"
@@ -459,7 +459,7 @@ class StatsWidget(QWidget):
             point[a] = v
         self.viewer.dims.point = point
         displayed = [d for d in self.viewer.dims.displayed]
-        from .view3d_scene import camera_of
+        from .._napari.scene3d import camera_of
 
         camera_of(self.viewer).center = tuple(point[d] for d in displayed)
         if self._points is not None and self._points in self.viewer.layers:
@@ -474,7 +474,7 @@ class StatsWidget(QWidget):
 
     def export_csv(self, path: str | None = None) -> str | None:
         """Write the results as CSV (the same columns as ``napari-liverct stats --format csv``)."""
-        from .._stats_report import stats_to_csv
+        from ..stats.tables import stats_to_csv
 
         if not self.result:
             return None

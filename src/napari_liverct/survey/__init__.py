@@ -6,7 +6,7 @@ intensities.  :func:`iter_survey` submits it once per case through a
 ``dask.distributed`` client, to a local cluster of worker processes by default or
 to an existing scheduler (``scheduler="tcp://host:8786"``), and yields rows as they
 finish; :func:`survey` adds a progress bar and the dataset summary and anomalies of
-:mod:`napari_liverct.survey_summary`.  Remote workers need this package installed
+:mod:`napari_liverct.survey.summary`.  Remote workers need this package installed
 and the case paths visible under the same names.  A script that runs the survey on
 local worker processes needs the usual ``if __name__ == "__main__":`` guard, since
 Dask starts its workers with multiprocessing "spawn" (the ``napari-liverct`` command
@@ -40,7 +40,6 @@ __all__ = [
     "survey_case",
     "iter_survey",
     "survey",
-    "run_survey_cli",
     "GRID_ATOL",
     "N_SAMPLES",
 ]
@@ -127,9 +126,9 @@ def survey_case(
         is a float32 array of foreground intensities (empty when there are none).
         This function never raises for a bad file.
     """
-    from .labels import integral_labels
-    from .geometry import orientation_code
-    from .nifti import nifti_stem, read_nifti
+    from ..labels import integral_labels
+    from ..geometry import orientation_code
+    from ..nifti import nifti_stem, read_nifti
 
     t0 = time.perf_counter()
     row: dict = {
@@ -169,11 +168,11 @@ def survey_case(
 def _label_part(row: dict, vol, lvol, lab: np.ndarray, n_samples: int, seed: int,
                 lesion_labels: Sequence[int] | None = None) -> np.ndarray:
     """Fill the label fields of ``row``; return the foreground intensity sample."""
-    from .geometry import grid_mismatch, orientation_code
-    from .stats import lesion_components, voxel_volume_ml
+    from ..geometry import grid_mismatch, orientation_code
+    from ..stats import lesion_components, voxel_volume_ml
 
-    from .geometry import reorient_onto
-    from .labels import label_table_for, lesion_label_ids
+    from ..geometry import reorient_onto
+    from ..labels import label_table_for, lesion_label_ids
 
     laff = lvol.affine
     lmissing, lidentity = _affine_flags(laff, lvol.header)
@@ -349,9 +348,9 @@ def survey(
     Returns
     -------
     dict
-        Rows in the order of ``cases``; see :mod:`napari_liverct.survey_summary`.
+        Rows in the order of ``cases``; see :mod:`napari_liverct.survey.summary`.
     """
-    from .survey_summary import build_report
+    from .summary import build_report
 
     total = len(cases)
     rows: list = [None] * total
@@ -374,32 +373,3 @@ def survey(
             if callable(progress):
                 progress(done, total, row)
     return build_report(rows, samples, label_names)
-
-
-def run_survey_cli(args) -> int:
-    """Implementation of ``napari-liverct survey`` (see :func:`napari_liverct.dataset.cli_survey`)."""
-    from .dataset import load_dataset
-    from .survey_summary import report_to_csv, report_to_json
-
-    ds = load_dataset(args.folder)
-    if not ds.cases:
-        raise ValueError(f"{ds.root}: no NIfTI cases found (expected dataset.json, imagesTr/ or NIfTI files)")
-    if args.workers is not None and args.workers < 1:
-        raise ValueError(f"--workers must be at least 1, not {args.workers}")
-    report = survey(ds.cases, workers=args.workers, scheduler=args.scheduler, progress=True,
-                    label_names=ds.label_names)
-    report["summary"]["dataset"] = {"name": ds.name, "root": str(ds.root), "layout": ds.layout,
-                                    "json": str(ds.json_path) if ds.json_path else None}
-    text = report_to_csv(report) if args.format == "csv" else report_to_json(report)
-    if args.out:
-        from pathlib import Path
-
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text)
-        s = report["summary"]
-        print(f"surveyed {s['n_cases']} cases ({s['n_failed']} failed, {len(report['anomalies'])} anomalies) "
-              f"-> {out}", file=sys.stderr)
-    else:
-        sys.stdout.write(text)
-    return 0

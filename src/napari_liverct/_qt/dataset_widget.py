@@ -19,7 +19,7 @@ from qtpy.QtWidgets import (
     QSpinBox, QTableWidget, QTabWidget, QVBoxLayout, QWidget,
 )
 
-from .._napari_compat import layer_kind
+from .._napari.compat import layer_kind
 from ..dataset import Case, Dataset, decathlon_datalist, load_dataset
 from ._common import WorkerGuard
 from ._survey_view import TABLE_COLUMNS, fmt, fill_table, plot_survey
@@ -368,7 +368,7 @@ class DatasetWidget(QWidget):
 
     def export_report(self, path: str | os.PathLike) -> Path:
         """Write the last report to ``path`` (CSV for ``.csv``, otherwise JSON)."""
-        from ..survey_summary import report_to_csv, report_to_json
+        from ..survey.summary import report_to_csv, report_to_json
 
         if self.report is None:
             raise ValueError("no survey to export: run the survey first")
@@ -385,7 +385,7 @@ class DatasetWidget(QWidget):
 
 def _read_case(case: Case) -> list[tuple]:
     """LayerData of a case's image and labels (run in a worker thread)."""
-    from .._reader import read_nifti_layers
+    from ..io.reader import read_nifti_layers
 
     layers = read_nifti_layers(case.image, kind="image", pair=False)
     if case.label is not None:
@@ -396,7 +396,7 @@ def _read_case(case: Case) -> list[tuple]:
 def _survey_gen(cases, label_names, scheduler, workers, client):
     """Generator for the survey thread_worker: yields progress, returns the report."""
     from ..survey import iter_survey
-    from ..survey_summary import build_report
+    from ..survey.summary import build_report
 
     rows: list = [None] * len(cases)
     samples: list = [None] * len(cases)

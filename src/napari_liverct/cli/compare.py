@@ -1,0 +1,29 @@
+"""``napari-liverct compare``: the command-line face of :mod:`napari_liverct.compare.report`."""
+
+from __future__ import annotations
+
+import sys
+
+
+def run(args) -> int:
+    """``napari-liverct compare GT PRED``: print the comparison as a table, JSON or CSV.
+
+    A grid mismatch without ``--resample`` raises :class:`~.case.GridMismatchError`
+    (a ValueError: exit code 2, message naming both files).
+    """
+    from ..compare.report import comparison_to_csv, comparison_to_json, format_table
+
+    from ..compare.case import compare_files
+
+    res = compare_files(
+        args.gt, args.pred, resample=args.resample, mapping=args.map or None, foreground=args.foreground,
+        lesion_labels=args.lesion_labels, connectivity=args.connectivity, match=args.match,
+        tolerance_mm=args.tolerance,
+    )
+    if res.resampled:
+        print(f"napari-liverct compare: {res.notes[0]}", file=sys.stderr)
+    fmt = args.format
+    text = comparison_to_json(res) + "\n" if fmt == "json" else comparison_to_csv(res) if fmt == "csv" \
+        else format_table(res)
+    sys.stdout.write(text)
+    return 0

@@ -1,0 +1,72 @@
+"""``napari-liverct crop``: the command-line face of :mod:`napari_liverct.crop`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+import json
+import numpy as np
+import os
+import sys
+
+
+def run(args) -> int:
+    """``napari-liverct crop``: crop image (and labels) to the foreground, write them.
+
+    Prints ``{"start": [...], "end": [...], "shape": [...]}`` (stored voxel order).
+    """
+    from ..crop import crop_output_path, crop_foreground
+
+    from ..geometry import conform_to_grid
+    from ..nifti import read_nifti, write_nifti
+
+    inputs = [Path(args.image)] + ([Path(args.labels)] if args.labels else [])
+    out_dir = Path(args.out_dir)
+    outs = [crop_output_path(out_dir, str(p)) for p in inputs]
+    if len(set(outs)) != len(outs):
+        raise ValueError(f"image and labels would both be written to {outs[0]}; rename one input")
+    for out in outs:
+        for src in inputs:
+            same = out.resolve() == src.resolve() or (
+                out.exists() and src.exists() and os.path.samefile(out, src)
+            )
+            if same:
+                raise ValueError(f"refusing to write {out}: it is the input file {src}")
+    image = read_nifti(args.image)
+    arrays = {"image": image.data}
+    labels = None
+    if args.labels:
+        labels = read_nifti(args.labels)
+        arrays["labels"], note = conform_to_grid(
+            labels.data, labels.affine, image.data.shape, image.affine,
+            resample=bool(getattr(args, "resample_labels", False)), names=(str(args.labels), str(args.image)),
+            hint="they cannot be cropped with one box; use --resample-labels to resample the labels "
+                 "onto the image grid (nearest neighbour)",
+        )
+        if note:
+            print(f"napari-liverct crop: {note}; the cropped labels are written in the image's axis order",
+                  file=sys.stderr)
+    source = getattr(args, "source", "image") or "image"
+    threshold = args.threshold
+    if source == "labels":
+        if labels is None:
+            raise ValueError("--source labels needs --labels LABELS")
+        if threshold is not None:
+            raise ValueError("--threshold applies to the image; it cannot be used with --source labels")
+    k = list(args.k_divisible) if np.ndim(args.k_divisible) else [args.k_divisible]
+    if len(k) not in (1, 3):
+        raise ValueError("--k-divisible takes one integer or three (one per axis)")
+    result = crop_foreground(
+        arrays, image.affine, source, threshold=threshold, margin=args.margin,
+        k_divisible=k if len(k) == 3 else k[0], allow_smaller=bool(args.allow_smaller),
+        source_name=str(args.labels if source == "labels" else args.image),
+    )
+    protected = tuple(str(p) for p in inputs)
+    write_nifti(outs[0], result.arrays["image"], result.affine, header=image.header, protected=protected)
+    if labels is not None:
+        write_nifti(outs[1], result.arrays["labels"], result.affine, header=labels.header,
+                    protected=protected)
+    print(json.dumps({
+        "start": result.start.tolist(), "end": result.end.tolist(), "shape": list(result.shape),
+    }))
+    print("wrote " + ", ".join(str(p) for p in outs), file=sys.stderr)
+    return 0

@@ -1,0 +1,37 @@
+"""``napari-liverct evaluate``: the command-line face of :mod:`napari_liverct.compare.evaluate`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+import sys
+
+
+def run(args) -> int:
+    """``napari-liverct evaluate GT_DIR_OR_DATASET PRED_DIR``: JSON (or CSV) report of a whole folder."""
+    from ..compare.evaluate import evaluate, report_to_csv, report_to_json
+
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers must be at least 1, not {args.workers}")
+    options = {"mapping": args.map or None, "foreground": args.foreground, "lesion_labels": args.lesion_labels,
+               "connectivity": args.connectivity, "match": args.match, "tolerance_mm": args.tolerance,
+               "resample": args.resample}
+    report = evaluate(args.gt, args.pred_dir, options=options, workers=args.workers, scheduler=args.scheduler,
+                      progress=True)
+    fmt = args.format or ("csv" if args.out and str(args.out).lower().endswith(".csv") else "json")
+    text = report_to_csv(report) if fmt == "csv" else report_to_json(report) + "\n"
+    s = report["summary"]
+    if args.out:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)
+    else:
+        sys.stdout.write(text)
+    msg = f"evaluated {s['n_evaluated']} of {s['n_cases']} cases ({s['n_failed']} failed)"
+    for lab, c in s["classes"].items():
+        msg += f"; {c['name']}: mean Dice {c['dice']['mean']:.4f}, global Dice {c['global_dice']:.4f}"
+    if s["lesions"]:
+        msg += f"; lesion F1 (pooled) {s['lesions']['f1']:.3f}"
+    for e in report["errors"]:
+        print(f"napari-liverct evaluate: {e['kind']}: {e['error']}", file=sys.stderr)
+    print(msg + (f" -> {args.out}" if args.out else ""), file=sys.stderr)
+    return 0
