@@ -129,6 +129,7 @@ def main(argv=None) -> None:
           f"made in {time.perf_counter() - t0:.1f} s")
 
     import monai  # noqa: F401 - imported before timing so neither side pays for imports
+
     import napari_liverct.compare  # noqa: F401
 
     times_ours, times_monai = [], []

@@ -73,8 +73,8 @@ def main(argv=None) -> int:
     import napari
     from napari.layers import Layer
 
-    from napari_liverct.io.sample_data import phantom_layer_data
     from napari_liverct._napari.scene3d import setup_3d_view, teardown_3d_view, view_surfaces
+    from napari_liverct.io.sample_data import phantom_layer_data
 
     t0 = time.perf_counter()
     lds = phantom_layer_data(shape=tuple(args.shape), spacing=tuple(args.spacing))

@@ -28,11 +28,11 @@ def main(out: str = "docs/screenshots") -> None:
     import napari
 
     from napari_liverct._napari.session import focus_slice
+    from napari_liverct._napari.snapshot import render_snapshots
     from napari_liverct._qt.crop_widget import CropWidget
     from napari_liverct._qt.stats_widget import StatsWidget
     from napari_liverct._qt.view3d_widget import View3DWidget
     from napari_liverct.phantom import write_phantom
-    from napari_liverct._napari.snapshot import render_snapshots
 
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)

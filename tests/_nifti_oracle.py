@@ -254,7 +254,7 @@ def dicom_series_to_nifti(folder: Path, rng) -> Path | None:
     """A small CT series written with pydicom, converted by dcm2niix (None when missing)."""
     exe = shutil.which("dcm2niix")
     try:
-        import pydicom
+        import pydicom  # noqa: F401 - only to know it is installed
         from pydicom.dataset import FileDataset, FileMetaDataset
         from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
     except ImportError:

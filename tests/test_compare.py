@@ -104,7 +104,6 @@ def test_boxes_shifted_by_k_voxels_have_hd_k_times_spacing(axis, shift):
 
 
 def test_spheres_offset_by_known_distance():
-    spacing = (1.0, 1.0, 1.0)
     shape = (64, 64, 64)
     d = 6.0
     gt = _ball(shape, (32, 32, 29), 15).astype(np.uint8)

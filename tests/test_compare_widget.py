@@ -210,10 +210,10 @@ def _cli_csv(capsys, gt_path, pred_path):
 def test_compare_widget_matches_cli_and_navigates(make_napari_viewer, qtbot, compare_files, capsys, tmp_path):
     from qtpy.QtCore import Qt
 
-    from napari_liverct.io.reader import read_nifti_layers
-    from napari_liverct._qt.compare_widget import CLASS_TABLE, CompareWidget, fmt_cell
     from napari_liverct._napari.scene3d import camera_of
+    from napari_liverct._qt.compare_widget import CLASS_TABLE, CompareWidget, fmt_cell
     from napari_liverct.geometry import ras_to_world
+    from napari_liverct.io.reader import read_nifti_layers
 
     gt_path, pred_path, _missed, _invented = compare_files
     viewer = make_napari_viewer()

@@ -10,8 +10,8 @@ import sys
 import nibabel as nib
 import numpy as np
 import pytest
-from nibabel.affines import apply_affine
 from nibabel import orientations as nio
+from nibabel.affines import apply_affine
 
 from napari_liverct import crop as crop_mod
 from napari_liverct.cli import main

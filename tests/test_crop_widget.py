@@ -5,12 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_liverct.io.reader import read_nifti_layers
 from napari_liverct._napari.layer_utils import layer_disk_view
 from napari_liverct._qt.crop_widget import (
-    PAD_MIN, PAD_ZERO, PREVIEW_NAME, RULE_LABELS, RULE_THRESHOLD, CropWidget, parse_per_axis,
+    PAD_MIN,
+    PAD_ZERO,
+    PREVIEW_NAME,
+    RULE_LABELS,
+    RULE_THRESHOLD,
+    CropWidget,
+    parse_per_axis,
 )
 from napari_liverct.crop import foreground_box
+from napari_liverct.io.reader import read_nifti_layers
 
 
 def test_parse_per_axis():

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from napari_liverct import cli
-from napari_liverct.io.reader import read_nifti_layers
 from napari_liverct._napari.layer_utils import layer_disk_view
+from napari_liverct.io.reader import read_nifti_layers
 
 pytestmark = pytest.mark.gui
 

@@ -11,7 +11,6 @@ import multiprocessing
 import time
 
 import nibabel as nib
-import numpy as np
 import pytest
 from qtpy.QtWidgets import QApplication
 

@@ -72,8 +72,8 @@ def test_empty_foreground_is_reported(tmp_path, write_nifti_file):
 
 @pytest.mark.gui
 def test_monai_widget_adds_sample_layers_in_place(make_napari_viewer, phantom_files):
-    from napari_liverct.io.reader import read_nifti_layers
     from napari_liverct._qt.monai_widget import MonaiPipelineWidget
+    from napari_liverct.io.reader import read_nifti_layers
 
     viewer = make_napari_viewer()
     img_path, _ = phantom_files

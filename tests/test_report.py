@@ -273,8 +273,8 @@ def test_flipped_labels_4d_and_unlabelled_cases(tmp_path):
 def test_views_are_the_viewer_cameras():
     """Each picture is the plane ``napari-liverct snapshot`` shows with napari's camera: the fixed axis is
     dims.order[0], and rows are flipped exactly where the camera's vertical orientation is "up"."""
-    from napari_liverct.report.thumbnails import VIEWS
     from napari_liverct._napari.snapshot import VIEWS as CAMERA
+    from napari_liverct.report.thumbnails import VIEWS
 
     for name, (order, (vertical, horizontal)) in CAMERA.items():
         axis, flip, _ = VIEWS[name]

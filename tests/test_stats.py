@@ -14,7 +14,6 @@ from scipy import ndimage as ndi
 from scipy.spatial.distance import pdist
 
 from napari_liverct import cli
-from napari_liverct.stats._engine import hist_percentiles
 from napari_liverct.stats import (
     compute_stats,
     image_stats,
@@ -25,6 +24,7 @@ from napari_liverct.stats import (
     stats_for_files,
     tumour_burden,
 )
+from napari_liverct.stats._engine import hist_percentiles
 
 # LPS on disk, anisotropic: 0.7 x 0.9 x 2.5 mm
 AFFINE = np.array([[-0.7, 0, 0, 30.0], [0, -0.9, 0, 20.0], [0, 0, 2.5, -40.0], [0, 0, 0, 1]])

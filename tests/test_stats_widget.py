@@ -7,8 +7,8 @@ import csv
 import numpy as np
 import pytest
 
-from napari_liverct.io.reader import read_nifti_layers
 from napari_liverct.geometry import ras_to_world
+from napari_liverct.io.reader import read_nifti_layers
 from napari_liverct.stats import stats_for_files
 
 pytestmark = pytest.mark.gui

@@ -21,9 +21,6 @@ Pure numpy: no napari, Qt, torch or MONAI import.
 
 from __future__ import annotations
 
-import json
-import os
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +37,6 @@ __all__ = [
     "crop_arrays",
     "crop_foreground",
     "disk_box_to_display_box",
-    "cli_crop",
 ]
 
 #: Voxels per slab when scanning for the box (about 4 MB of int16): small enough to

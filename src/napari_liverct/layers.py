@@ -18,8 +18,8 @@ from .geometry import (
     layer_world_affine,
     orientation_code,
     ras_affine_from_world,
-    reorient_to_display,
     reorient_to_disk,
+    reorient_to_display,
     warn_if_oblique,
 )
 from .labels import LabelTable, integral_labels, label_colors, label_table_for, present_labels

@@ -158,7 +158,7 @@ def run_pipeline(
     if np.any(end - start <= 0):
         raise ValueError(
             f"{src_file}: empty foreground after the pipeline (rule "
-            f"{'value > %g' % select_threshold if select_threshold is not None else 'value > 0'}); "
+            f"{f'value > {select_threshold:g}' if select_threshold is not None else 'value > 0'}); "
             f"MONAI's CropForegroundd gives foreground_start_coord = {start.tolist()}, "
             f"foreground_end_coord = {end.tolist()} and a zero-size sample"
         )

@@ -31,8 +31,8 @@ from ..geometry import grid_mismatch, ras_to_world
 from ..labels import lesion_label_ids
 from ..layers import array_to_layer_data
 from ..mesh import SurfaceMesh, downsample_affine, lesion_camera
-from .layer_utils import label_color, labels_present, layer_disk_view, layer_label_names
 from .compat import camera_of  # noqa: F401 - re-exported
+from .layer_utils import label_color, labels_present, layer_disk_view, layer_label_names
 from .surfaces import (  # noqa: F401 - re-exported, used by the widget and tests
     VIEW_TAG,
     add_surface_layers,

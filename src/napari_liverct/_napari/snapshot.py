@@ -200,9 +200,9 @@ def _focus(image_layer, labels_layer, lesion: int | None, lesion_labels=None) ->
 
 def _settle(viewer=None) -> None:
     """Let Qt finish resizes and re-slice the layers (napari slices only the visible region)."""
-    from qtpy.QtWidgets import QApplication
-
     import time
+
+    from qtpy.QtWidgets import QApplication
 
     QApplication.processEvents()
     if viewer is not None:

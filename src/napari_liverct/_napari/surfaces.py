@@ -11,9 +11,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .compat import camera_of
-
 from ..mesh import SurfaceMesh, label_surfaces
+from .compat import camera_of
 from .layer_utils import layer_disk_view
 
 if TYPE_CHECKING:

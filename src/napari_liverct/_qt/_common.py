@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+
 # ---------------------------------------------------------------- worker lifetime
 class WorkerGuard:
     """Stops a widget's napari thread workers when the widget or its window goes away.

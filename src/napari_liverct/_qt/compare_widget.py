@@ -39,11 +39,11 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from .._napari import compare_layers as cl
+from .._napari.layer_utils import format_label_list, layer_disk_view, layer_label_names, parse_label_list
 from ..compare.case import DEFAULT_TOLERANCE_MM
 from ..compare.report import CLASS_COLUMNS, LESION_COLUMNS
 from ..compare.results import CaseComparison
-from .._napari import compare_layers as cl
-from .._napari.layer_utils import format_label_list, layer_disk_view, layer_label_names, parse_label_list
 
 if TYPE_CHECKING:
     import napari.layers

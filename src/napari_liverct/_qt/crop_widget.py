@@ -14,15 +14,26 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from magicgui.widgets import (
-    CheckBox, ComboBox, Container, FloatSpinBox, Label, LineEdit, PushButton, Select,
+    CheckBox,
+    ComboBox,
+    Container,
+    FloatSpinBox,
+    Label,
+    LineEdit,
+    PushButton,
+    Select,
 )
 
+from .._napari.layer_utils import layer_data_like, layer_disk_view
 from ..crop import (
-    EmptyForegroundError, apply_box, box_is_empty, describe_rule, disk_box_to_display_box,
+    EmptyForegroundError,
+    apply_box,
+    box_is_empty,
+    describe_rule,
+    disk_box_to_display_box,
     foreground_box,
 )
 from ..geometry import grid_mismatch, reorient_onto
-from .._napari.layer_utils import layer_data_like, layer_disk_view
 
 if TYPE_CHECKING:
     import napari

@@ -15,14 +15,25 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from qtpy.QtWidgets import (
-    QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QListWidget, QProgressBar, QPushButton,
-    QSpinBox, QTableWidget, QTabWidget, QVBoxLayout, QWidget,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QTableWidget,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
 )
 
 from .._napari.compat import layer_kind
 from ..dataset import Case, Dataset, decathlon_datalist, load_dataset
 from ._common import WorkerGuard
-from ._survey_view import TABLE_COLUMNS, fmt, fill_table, plot_survey
+from ._survey_view import TABLE_COLUMNS, fill_table, fmt, plot_survey
 
 if TYPE_CHECKING:
     import napari

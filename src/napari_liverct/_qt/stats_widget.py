@@ -23,8 +23,8 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ..geometry import ras_to_world
 from .._napari.layer_utils import default_label_roles, format_label_list, layer_disk_view, parse_label_list
+from ..geometry import ras_to_world
 
 if TYPE_CHECKING:
     import napari.layers
@@ -228,7 +228,7 @@ class StatsWidget(QWidget):
         """Follow the layer list; prefer the active layer of each kind."""
         self.controls.reset_choices()
         active = self.viewer.layers.selection.active
-        for combo, kind in ((self.image_combo, "image"), (self.labels_combo, "labels")):
+        for combo in (self.image_combo, self.labels_combo):
             layers = [c for c in combo.choices if c is not None]
             if active is not None and any(active is layer for layer in layers):
                 combo.value = active

@@ -12,17 +12,37 @@ import numpy as np
 from qtpy.QtCore import Qt, QTimer
 from qtpy.QtGui import QColor, QIcon, QPixmap
 from qtpy.QtWidgets import (
-    QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QFrame, QHBoxLayout, QLabel,
-    QLineEdit, QListWidget, QListWidgetItem, QPushButton, QScrollArea, QSlider, QSpinBox, QVBoxLayout,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QScrollArea,
+    QSlider,
+    QSpinBox,
+    QVBoxLayout,
     QWidget,
 )
 
-from .._napari.compat import unwrap
-from ..mesh import COORDINATE_SYSTEMS, export_meshes
 from .._napari import scene3d as scene
-from .._napari.layer_utils import default_label_roles, format_label_list, label_color, labels_present, layer_label_names, \
-    parse_label_list
+from .._napari.compat import unwrap
+from .._napari.layer_utils import (
+    default_label_roles,
+    format_label_list,
+    label_color,
+    labels_present,
+    layer_label_names,
+    parse_label_list,
+)
 from .._napari.surfaces import AUTO_SURFACE_VOXELS
+from ..mesh import COORDINATE_SYSTEMS, export_meshes
 
 if TYPE_CHECKING:
     import napari
@@ -439,7 +459,9 @@ class View3DWidget(QWidget):
             return
         self._watched.add(id(lab))
 
-        def forget(event=None, lid=id(lab)):
+        lab_id = id(lab)
+
+        def forget(event=None, lid=lab_id):
             for key in [k for k in self._view_meshes if k[0] == lid]:
                 del self._view_meshes[key]
 

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from magicgui.widgets import ComboBox, Container, Label, PushButton, create_widget
 
-from ..layers import CT_WINDOWS, PERCENTILE_WINDOW, choose_window, window_limits
 from .._napari.layer_utils import layer_data_like, layer_disk_view
+from ..layers import CT_WINDOWS, PERCENTILE_WINDOW, choose_window, window_limits
 
 if TYPE_CHECKING:
     import napari

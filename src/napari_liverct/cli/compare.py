@@ -11,9 +11,8 @@ def run(args) -> int:
     A grid mismatch without ``--resample`` raises :class:`~.case.GridMismatchError`
     (a ValueError: exit code 2, message naming both files).
     """
-    from ..compare.report import comparison_to_csv, comparison_to_json, format_table
-
     from ..compare.case import compare_files
+    from ..compare.report import comparison_to_csv, comparison_to_json, format_table
 
     res = compare_files(
         args.gt, args.pred, resample=args.resample, mapping=args.map or None, foreground=args.foreground,

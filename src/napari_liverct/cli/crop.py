@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 import json
-import numpy as np
 import os
 import sys
+from pathlib import Path
+
+import numpy as np
 
 
 def run(args) -> int:
@@ -14,8 +15,7 @@ def run(args) -> int:
 
     Prints ``{"start": [...], "end": [...], "shape": [...]}`` (stored voxel order).
     """
-    from ..crop import crop_output_path, crop_foreground
-
+    from ..crop import crop_foreground, crop_output_path
     from ..geometry import conform_to_grid
     from ..nifti import read_nifti, write_nifti
 

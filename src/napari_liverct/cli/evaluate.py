@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 import sys
+from pathlib import Path
 
 
 def run(args) -> int:
@@ -27,7 +27,7 @@ def run(args) -> int:
     else:
         sys.stdout.write(text)
     msg = f"evaluated {s['n_evaluated']} of {s['n_cases']} cases ({s['n_failed']} failed)"
-    for lab, c in s["classes"].items():
+    for c in s["classes"].values():
         msg += f"; {c['name']}: mean Dice {c['dice']['mean']:.4f}, global Dice {c['global_dice']:.4f}"
     if s["lesions"]:
         msg += f"; lesion F1 (pooled) {s['lesions']['f1']:.3f}"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 
-
 def run(args) -> int:
     """Run the ``snapshot`` subcommand: print the paths of the PNG files written."""
     from .._napari.snapshot import render_snapshots

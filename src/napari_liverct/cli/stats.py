@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 
-
 def run(args) -> int:
     """``napari-liverct stats IMAGE [--labels L] [--connectivity 6|26] [--format table|csv|json]``.
 
     Prints to standard output; a grid mismatch without ``--resample-labels`` raises
     ValueError (exit code 2).
     """
-    from ..stats import stats_for_files
-
-    from ..stats.tables import print_stats_table, stats_to_csv, stats_to_json
-
     from ..labels import read_color_table
+    from ..stats import stats_for_files
+    from ..stats.tables import print_stats_table, stats_to_csv, stats_to_json
 
     table = getattr(args, "label_names", None)
     result = stats_for_files(

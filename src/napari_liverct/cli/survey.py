@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 import sys
 
 
 def run(args) -> int:
     """``napari-liverct survey DIR``: dataset fingerprint as JSON or CSV."""
-    from ..survey import survey
-
     from ..dataset import load_dataset
+    from ..survey import survey
     from ..survey.summary import report_to_csv, report_to_json
 
     ds = load_dataset(args.folder)

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 
-
 def run(args) -> int:
     """Run the ``view`` subcommand."""
     from .._napari.session import DEFAULT_SCREENSHOT_DIR, dock_widgets, focus_slice, screenshots
-
     from .xvfb import ensure_display
 
     virtual = ensure_display()

@@ -31,10 +31,9 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
 
 import numpy as np
 

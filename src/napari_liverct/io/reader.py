@@ -8,12 +8,13 @@ from __future__ import annotations
 import os
 import sys
 import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 from ..labels import content_says_labels, find_label_sibling, looks_like_labels
 from ..layers import volume_to_layer_data
 from ..nifti import is_nifti_path, read_nifti
+
 
 def napari_get_reader(path) -> Callable | None:
     """Return a reader for .nii / .nii.gz paths (any case), None at once otherwise.

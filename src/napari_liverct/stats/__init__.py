@@ -15,8 +15,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ._engine import PERCENTILES_IMAGE, image_stats, label_stats, voxel_volume_ml
 from ..geometry import grid_mismatch
+from ._engine import PERCENTILES_IMAGE, image_stats, label_stats, voxel_volume_ml
 
 __all__ = [
     "lesion_components",

@@ -28,11 +28,10 @@ from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
-import sys
 import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Callable, Iterator, Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -126,8 +125,8 @@ def survey_case(
         is a float32 array of foreground intensities (empty when there are none).
         This function never raises for a bad file.
     """
-    from ..labels import integral_labels
     from ..geometry import orientation_code
+    from ..labels import integral_labels
     from ..nifti import nifti_stem, read_nifti
 
     t0 = time.perf_counter()
@@ -168,11 +167,9 @@ def survey_case(
 def _label_part(row: dict, vol, lvol, lab: np.ndarray, n_samples: int, seed: int,
                 lesion_labels: Sequence[int] | None = None) -> np.ndarray:
     """Fill the label fields of ``row``; return the foreground intensity sample."""
-    from ..geometry import grid_mismatch, orientation_code
-    from ..stats import lesion_components, voxel_volume_ml
-
-    from ..geometry import reorient_onto
+    from ..geometry import grid_mismatch, orientation_code, reorient_onto
     from ..labels import label_table_for, lesion_label_ids
+    from ..stats import lesion_components, voxel_volume_ml
 
     laff = lvol.affine
     lmissing, lidentity = _affine_flags(laff, lvol.header)
