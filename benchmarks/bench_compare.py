@@ -125,8 +125,10 @@ def main(argv=None) -> None:
     t0 = time.perf_counter()
     gt, pred = make_pair(tuple(args.size), args.lesions)
     affine = np.diag([-SPACING[0], -SPACING[1], SPACING[2], 1.0])
-    print(f"pair {gt.shape} uint8 ({gt.nbytes / MB:.0f} MB each), spacing {SPACING} mm LPS, "
-          f"made in {time.perf_counter() - t0:.1f} s")
+    print(
+        f"pair {gt.shape} uint8 ({gt.nbytes / MB:.0f} MB each), spacing {SPACING} mm LPS, "
+        f"made in {time.perf_counter() - t0:.1f} s"
+    )
 
     import monai  # noqa: F401 - imported before timing so neither side pays for imports
 
@@ -154,16 +156,20 @@ def main(argv=None) -> None:
     for name, key, a, b, ok in rows:
         print(f"  {name:7s} {key:5s} {a:12.6f} {b:12.6f}  {'ok' if ok else 'DIFFERENT'}")
     les = ours.lesions
-    print(f"  lesions: {les.n_gt} true, {les.n_pred} predicted, missed {les.fn}, invented {les.fp}, "
-          f"F1 {les.f1:.3f}, PQ {les.pq:.3f} (MONAI: not computed)")
+    print(
+        f"  lesions: {les.n_gt} true, {les.n_pred} predicted, missed {les.fn}, invented {les.fp}, "
+        f"F1 {les.f1:.3f}, PQ {les.pq:.3f} (MONAI: not computed)"
+    )
     if not all(r[4] for r in rows):
         raise SystemExit("values differ: no timing ratio printed")
     to, tm = min(times_ours), min(times_monai)
     print(f"\n{'':32s} {'best s':>8s} {'median s':>9s} {'peak MB':>8s}")
     print(f"{'napari-liverct (full case)':32s} {to:8.2f} {np.median(times_ours):9.2f} {mem_ours.delta / MB:8.0f}")
     print(f"{'MONAI Dice+HD95+ASSD+NSD':32s} {tm:8.2f} {np.median(times_monai):9.2f} {mem_monai.delta / MB:8.0f}")
-    print(f"\nspeed-up: {tm / to:.1f}x (best of {args.repeat}); ours also matched "
-          f"{les.n_gt} lesions and measured their diameters")
+    print(
+        f"\nspeed-up: {tm / to:.1f}x (best of {args.repeat}); ours also matched "
+        f"{les.n_gt} lesions and measured their diameters"
+    )
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ def make_volume(shape: tuple[int, int, int], seed: int = 0) -> np.ndarray:
     noise = rng.normal(0, 15, (nx, ny)).astype(np.int16)
     plane = np.where(inner, 40 + noise, np.where(body, -100 + noise, -1000)).astype(np.int16)
     vol[:, :, z0:z1] = plane[:, :, None]
-    vol[int(0.1 * nx):int(0.9 * nx), int(0.85 * ny):int(0.87 * ny), :] = -300  # table, above -500
+    vol[int(0.1 * nx) : int(0.9 * nx), int(0.85 * ny) : int(0.87 * ny), :] = -300  # table, above -500
     return vol
 
 
@@ -90,8 +90,7 @@ def main(argv=None) -> None:
 
     print(f"box start {start.tolist()} end {end.tolist()} (identical to MONAI's)")
     print(f"one read pass (image.sum()) : {t_sum * 1e3:8.1f} ms")
-    print(f"napari-liverct box + crop   : {t_ours * 1e3:8.1f} ms  "
-          f"({t_ours / t_sum:.2f}x one read pass; target <= 2x)")
+    print(f"napari-liverct box + crop   : {t_ours * 1e3:8.1f} ms  ({t_ours / t_sum:.2f}x one read pass; target <= 2x)")
     print(f"MONAI CropForeground, torch : {t_monai_t * 1e3:8.1f} ms  ({t_monai_t / t_ours:.0f}x slower)")
     print(f"MONAI CropForeground, numpy : {t_monai_np * 1e3:8.1f} ms  ({t_monai_np / t_ours:.0f}x slower)")
     print(f"peak traced memory of ours  : {peak / 1e6:8.2f} MB  ({100 * peak / vol.nbytes:.2f}% of the volume)")

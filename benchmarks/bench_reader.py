@@ -243,7 +243,7 @@ def run(args: argparse.Namespace) -> int:
     for rep in range(args.repeats):
         # rotate the order each round so no competitor always follows the heavy
         # viewer processes, and let the machine settle between children
-        for name in names[rep % len(names):] + names[: rep % len(names)]:
+        for name in names[rep % len(names) :] + names[: rep % len(names)]:
             time.sleep(0.5)
             if name in FRAMES:
                 plugin, warm = FRAMES[name]
@@ -260,8 +260,9 @@ def run(args: argparse.Namespace) -> int:
     truth = next((rs[0] for n, rs in ok.items() if n == "nibabel" and rs), None)
 
     print()
-    print(f"{'competitor':<24}{'best s':>8}{'median s':>9}{'cpu s':>7}{'vs ours':>9}"
-          f"{'peak MB':>9}{'/volume':>8}  check")
+    print(
+        f"{'competitor':<24}{'best s':>8}{'median s':>9}{'cpu s':>7}{'vs ours':>9}{'peak MB':>9}{'/volume':>8}  check"
+    )
     for name in names:
         rs = ok[name]
         if not rs:
@@ -276,12 +277,16 @@ def run(args: argparse.Namespace) -> int:
         extra = ""
         if name in FRAMES:
             fastest = min(rs, key=lambda r: r["time"])
-            extra = (f"; in that run: read {fastest['read']:.3f} s, layer added at "
-                     f"{fastest['inserted']:.3f} s, open() returned {fastest['open']:.3f} s; "
-                     f"frame std {fastest['frame_std']:.1f}")
+            extra = (
+                f"; in that run: read {fastest['read']:.3f} s, layer added at "
+                f"{fastest['inserted']:.3f} s, open() returned {fastest['open']:.3f} s; "
+                f"frame std {fastest['frame_std']:.1f}"
+            )
         cpu = min(r.get("cpu", float("nan")) for r in rs)
-        print(f"{name:<24}{t.best:8.3f}{t.median:9.3f}{cpu:7.2f}{_fmt_ratio(t.best / ref):>9}"
-              f"{peak / MB:9.0f}{_fmt_ratio(peak / nbytes):>8}  {check}{extra}")
+        print(
+            f"{name:<24}{t.best:8.3f}{t.median:9.3f}{cpu:7.2f}{_fmt_ratio(t.best / ref):>9}"
+            f"{peak / MB:9.0f}{_fmt_ratio(peak / nbytes):>8}  {check}{extra}"
+        )
     inexact = any(not r.get("exact", True) for rs in ok.values() for r in rs)
     if inexact:
         print("note: the peak-RSS mark could not be reset; peaks may include import-time memory")
@@ -295,7 +300,9 @@ def run(args: argparse.Namespace) -> int:
             return
         met = value >= limit if better == "higher" else value <= limit
         checks.append(met)
-        print(f"  [{'MET' if met else 'MISS'}] {label}: {value:.2f} (target {'>=' if better == 'higher' else '<='} {limit})")
+        print(
+            f"  [{'MET' if met else 'MISS'}] {label}: {value:.2f} (target {'>=' if better == 'higher' else '<='} {limit})"
+        )
 
     nan = float("nan")
     target("nibabel time / ours", best.get("nibabel", nan) / ref, TARGET_SPEEDUP_NIBABEL, "higher")
@@ -304,13 +311,19 @@ def run(args: argparse.Namespace) -> int:
         if ok.get(name):
             peak = float(np.median([r["peak"] for r in ok[name]]))
             target(f"{name} peak memory / volume", peak / nbytes, TARGET_MEMORY_RATIO, "lower")
-    target("first frame (ours, napari warmed) / bare load (ours)",
-           best.get("frame:ours-warm", nan) / ref, TARGET_FRAME_RATIO, "lower")
+    target(
+        "first frame (ours, napari warmed) / bare load (ours)",
+        best.get("frame:ours-warm", nan) / ref,
+        TARGET_FRAME_RATIO,
+        "lower",
+    )
     if ok.get("frame:ours-warm"):
         same_run = min(r["time"] / r["read"] for r in ok["frame:ours-warm"])
-        print(f"  (info) same, as first frame / reader time inside that open() "
-              f"(less noisy): {same_run:.2f}; napari's own overhead "
-              f"{min(r['time'] - r['read'] for r in ok['frame:ours-warm']):.3f} s")
+        print(
+            f"  (info) same, as first frame / reader time inside that open() "
+            f"(less noisy): {same_run:.2f}; napari's own overhead "
+            f"{min(r['time'] - r['read'] for r in ok['frame:ours-warm']):.3f} s"
+        )
     if "frame:ours" in best:
         print(f"  (info) first frame (ours, cold napari) / bare load (ours): {best['frame:ours'] / ref:.2f}")
     for name in ("frame:napari-nifti", "frame:napari-nifti-warm"):
@@ -331,10 +344,20 @@ def r_same(a: dict, b: dict) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--shape", type=int, nargs=3, default=None, metavar=("X", "Y", "Z"),
-                        help="default 512 512 600 (noisy) and 512 512 300 (air)")
-    parser.add_argument("--kind", choices=("noisy", "air", "both"), default="both",
-                        help="noisy CT (gzip ratio ~2.5), a mostly-air phantom (ratio ~4), or both in one run")
+    parser.add_argument(
+        "--shape",
+        type=int,
+        nargs=3,
+        default=None,
+        metavar=("X", "Y", "Z"),
+        help="default 512 512 600 (noisy) and 512 512 300 (air)",
+    )
+    parser.add_argument(
+        "--kind",
+        choices=("noisy", "air", "both"),
+        default="both",
+        help="noisy CT (gzip ratio ~2.5), a mostly-air phantom (ratio ~4), or both in one run",
+    )
     parser.add_argument("--repeats", type=int, default=3, help="fresh processes per competitor")
     parser.add_argument("--keep", action="store_true", help="keep the generated file for next time")
     parser.add_argument("--file", help="benchmark this NIfTI file instead of a generated one")

@@ -53,9 +53,18 @@ def _browser_timing(page: Path) -> dict:
     profile = tempfile.mkdtemp()
     opts = webdriver.ChromeOptions()
     opts.binary_location = shutil.which("chromium")
-    for a in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-              "--disable-background-networking", "--disable-component-update", "--disable-sync",
-              f"--user-data-dir={profile}", "--window-size=1400,1000"):
+    for a in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        "--window-size=1400,1000",
+    ):
         opts.add_argument(a)
     d = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=opts)
     try:
@@ -75,8 +84,14 @@ def _browser_timing(page: Path) -> dict:
     finally:
         d.quit()
         shutil.rmtree(profile, ignore_errors=True)
-    return {"rows": rows, "load_s": load, "images_before_open": n_img, "sort_ms": ms, "open_ms": ms_open,
-            "size_mb": os.path.getsize(page) / 1e6}
+    return {
+        "rows": rows,
+        "load_s": load,
+        "images_before_open": n_img,
+        "sort_ms": ms,
+        "open_ms": ms_open,
+        "size_mb": os.path.getsize(page) / 1e6,
+    }
 
 
 def main() -> None:
@@ -98,10 +113,17 @@ def main() -> None:
     root, preds = data / "Task03_Liver", data / "preds"
     if not (root / "dataset.json").exists():
         t0 = time.perf_counter()
-        make_dataset(root, preds if args.predictions else None, n=args.cases, shape=tuple(args.shape),
-                     spacing=tuple(args.spacing))
-        print(f"dataset: {args.cases} cases {tuple(args.shape)} at {tuple(args.spacing)} mm written in "
-              f"{time.perf_counter() - t0:.1f} s -> {root}")
+        make_dataset(
+            root,
+            preds if args.predictions else None,
+            n=args.cases,
+            shape=tuple(args.shape),
+            spacing=tuple(args.spacing),
+        )
+        print(
+            f"dataset: {args.cases} cases {tuple(args.shape)} at {tuple(args.spacing)} mm written in "
+            f"{time.perf_counter() - t0:.1f} s -> {root}"
+        )
     runs: dict[int, list[float]] = {w: [] for w in args.workers}
     site = None
     for rep in range(args.repeat):  # alternate worker counts: load from other work hits both alike
@@ -117,21 +139,29 @@ def main() -> None:
                 n_png = sum(1 for _ in site.rglob("*.png"))
                 mb = sum(p.stat().st_size for p in site.rglob("*")) / 1e6
                 print(f"  site: {n_png} PNGs, {mb:.1f} MB")
-            print(f"  run {rep + 1}, {w} worker(s): {runs[w][-1]:.1f} s wall; CPU in tasks {cpu_tasks:.1f} s, "
-                  f"in the main process {main_cpu:.1f} s (load average {os.getloadavg()[0]:.1f})")
+            print(
+                f"  run {rep + 1}, {w} worker(s): {runs[w][-1]:.1f} s wall; CPU in tasks {cpu_tasks:.1f} s, "
+                f"in the main process {main_cpu:.1f} s (load average {os.getloadavg()[0]:.1f})"
+            )
     times = {w: float(np.median(v)) for w, v in runs.items()}
     for w, v in runs.items():
-        print(f"report, {w} worker(s): median {times[w]:.1f} s, best {min(v):.1f} s "
-              f"({times[w] / args.cases * 1000:.0f} ms/case median) over {len(v)} runs")
+        print(
+            f"report, {w} worker(s): median {times[w]:.1f} s, best {min(v):.1f} s "
+            f"({times[w] / args.cases * 1000:.0f} ms/case median) over {len(v)} runs"
+        )
     if len(times) > 1:
         a, b = sorted(times)[:2]
-        print(f"speed-up {b} vs {a} workers: {times[a] / times[b]:.2f}x (medians), "
-              f"{min(runs[a]) / min(runs[b]):.2f}x (best)")
+        print(
+            f"speed-up {b} vs {a} workers: {times[a] / times[b]:.2f}x (medians), "
+            f"{min(runs[a]) / min(runs[b]):.2f}x (best)"
+        )
     if args.page_cases and site is not None and shutil.which("chromium"):
         t = _browser_timing(_page_1000(site, args.page_cases))
-        print(f"page with {t['rows']} cases ({t['size_mb']:.1f} MB): ready in {t['load_s']:.2f} s, "
-              f"{t['images_before_open']} images laid out before a case is opened, sort {t['sort_ms']:.0f} ms, "
-              f"open a case {t['open_ms']:.0f} ms")
+        print(
+            f"page with {t['rows']} cases ({t['size_mb']:.1f} MB): ready in {t['load_s']:.2f} s, "
+            f"{t['images_before_open']} images laid out before a case is opened, sort {t['sort_ms']:.0f} ms, "
+            f"open a case {t['open_ms']:.0f} ms"
+        )
 
 
 if __name__ == "__main__":

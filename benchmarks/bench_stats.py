@@ -143,8 +143,10 @@ def main(argv=None) -> int:
     labels = make_labels(shape)
     affine = np.diag([-SPACING[0], -SPACING[1], SPACING[2], 1.0])
     fg = (labels > 0).mean()
-    print(f"volume {shape} int16 + uint8 (Fortran order), {image.nbytes / MB:.0f} + {labels.nbytes / MB:.0f} MB, "
-          f"labelled {100 * fg:.1f} %, generated in {time.perf_counter() - t0:.1f} s\n")
+    print(
+        f"volume {shape} int16 + uint8 (Fortran order), {image.nbytes / MB:.0f} + {labels.nbytes / MB:.0f} MB, "
+        f"labelled {100 * fg:.1f} %, generated in {time.perf_counter() - t0:.1f} s\n"
+    )
     run_ours(image[:8, :8, :8], labels[:8, :8, :8], affine)  # warm imports
 
     results: dict[str, tuple] = {}
@@ -153,8 +155,10 @@ def main(argv=None) -> int:
         with PeakMemory() as mem:
             timing, out = time_call(fn, repeats)
         results[name] = (timing, mem.delta, out)
-        print(f"{name:<22} best {timing.best:8.3f} s   median {timing.median:8.3f} s   "
-              f"peak +{mem.delta / MB:7.0f} MB", flush=True)
+        print(
+            f"{name:<22} best {timing.best:8.3f} s   median {timing.median:8.3f} s   peak +{mem.delta / MB:7.0f} MB",
+            flush=True,
+        )
         return out
 
     bench("read pass", lambda: (int(image.sum()), int(labels.sum())))

@@ -54,9 +54,16 @@ def make_dataset(n: int, size: tuple[int, int, int]) -> Path:
         nib.save(nib.Nifti1Image(ph.image, ph.affine), root / "imagesTr" / f"liver_{i}.nii.gz")
         nib.save(nib.Nifti1Image(ph.labels, ph.affine), root / "labelsTr" / f"liver_{i}.nii.gz")
         training.append({"image": f"./imagesTr/liver_{i}.nii.gz", "label": f"./labelsTr/liver_{i}.nii.gz"})
-    (root / "dataset.json").write_text(json.dumps(
-        {"name": "bench", "labels": {"0": "background", "1": "liver", "2": "cancer"}, "training": training,
-         "test": []}))
+    (root / "dataset.json").write_text(
+        json.dumps(
+            {
+                "name": "bench",
+                "labels": {"0": "background", "1": "liver", "2": "cancer"},
+                "training": training,
+                "test": [],
+            }
+        )
+    )
     return root
 
 
@@ -72,7 +79,9 @@ def naive_case(image: str, label: str) -> dict:
     fg = data[seg > 0]
     vox = abs(np.linalg.det(lab.affine[:3, :3])) / 1000.0
     return {
-        "shape": data.shape, "spacing": img.header.get_zooms(), "orientation": nib.aff2axcodes(img.affine),
+        "shape": data.shape,
+        "spacing": img.header.get_zooms(),
+        "orientation": nib.aff2axcodes(img.affine),
         "p": np.percentile(fg, [0.5, 50, 99.5]) if fg.size else None,
         "volume_ml": {int(v): float(c * vox) for v, c in zip(values, counts)},
         "lesions": ndimage.label(seg == 2, structure=np.ones((3, 3, 3)))[1],
@@ -95,9 +104,17 @@ def time_dask(cases, names, workers: int, repeats: int) -> dict:
     from napari_liverct.survey import survey
 
     t0 = time.perf_counter()
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                      scheduler_kwargs={"dashboard_address": "127.0.0.1:0", "dashboard": False},
-                      silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+    with (
+        LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            scheduler_kwargs={"dashboard_address": "127.0.0.1:0", "dashboard": False},
+            silence_logs=logging.ERROR,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         client.run(lambda: None)
         startup = time.perf_counter() - t0
         times = []
@@ -108,8 +125,14 @@ def time_dask(cases, names, workers: int, repeats: int) -> dict:
                 report = survey(cases, client=client, progress=False, label_names=names)
                 times.append(time.perf_counter() - t1)
         peaks = sorted(client.run(_worker_peak).values())
-    return {"startup": startup, "best": min(times), "times": times, "main_peak": mem.delta,
-            "worker_peaks": peaks, "report": report}
+    return {
+        "startup": startup,
+        "best": min(times),
+        "times": times,
+        "main_peak": mem.delta,
+        "worker_peaks": peaks,
+        "report": report,
+    }
 
 
 def main(argv=None) -> int:
@@ -127,8 +150,10 @@ def main(argv=None) -> int:
     root = make_dataset(args.cases, tuple(args.size))
     ds = load_dataset(root)
     gz = sum(p.stat().st_size for c in ds.cases for p in (c.image, c.label)) / MB
-    print(f"dataset: {len(ds.cases)} cases of {tuple(args.size)} in {root} ({gz:.0f} MB gzip; "
-          f"ready in {time.perf_counter() - t0:.1f} s); {os.cpu_count()} CPUs")
+    print(
+        f"dataset: {len(ds.cases)} cases of {tuple(args.size)} in {root} ({gz:.0f} MB gzip; "
+        f"ready in {time.perf_counter() - t0:.1f} s); {os.cpu_count()} CPUs"
+    )
 
     with PeakMemory() as mem:
         t1 = time.perf_counter()
@@ -141,8 +166,10 @@ def main(argv=None) -> int:
             for c in ds.cases:
                 naive_case(str(c.image), str(c.label))
             naive = time.perf_counter() - t1
-        print(f"naive nibabel loop (serial)  : {naive:7.2f} s   peak RSS +{mem.delta / MB:.0f} MB   "
-              f"(ours serial is {naive / serial:.2f}x faster)")
+        print(
+            f"naive nibabel loop (serial)  : {naive:7.2f} s   peak RSS +{mem.delta / MB:.0f} MB   "
+            f"(ours serial is {naive / serial:.2f}x faster)"
+        )
 
     results = {}
     for w in (1, 2):
@@ -150,10 +177,12 @@ def main(argv=None) -> int:
         results[w] = r
         strip = lambda rows: [{k: v for k, v in x.items() if k != "seconds"} for x in rows]  # noqa: E731
         assert strip(r["report"]["cases"]) == strip(ref["cases"]), "Dask and serial surveys differ"
-        print(f"dask, {w} worker process{'es' if w > 1 else '  '}: {r['best']:7.2f} s (best of "
-              f"{', '.join(f'{t:.2f}' for t in r['times'])})   cluster start {r['startup']:.1f} s   "
-              f"main peak +{r['main_peak'] / MB:.0f} MB   worker peak RSS "
-              f"{', '.join(f'{p / MB:.0f}' for p in r['worker_peaks'])} MB")
+        print(
+            f"dask, {w} worker process{'es' if w > 1 else '  '}: {r['best']:7.2f} s (best of "
+            f"{', '.join(f'{t:.2f}' for t in r['times'])})   cluster start {r['startup']:.1f} s   "
+            f"main peak +{r['main_peak'] / MB:.0f} MB   worker peak RSS "
+            f"{', '.join(f'{p / MB:.0f}' for p in r['worker_peaks'])} MB"
+        )
     speedup = results[1]["best"] / results[2]["best"]
     print(f"speed-up 2 vs 1 workers: {speedup:.2f}x (ideal 2.00x; efficiency {speedup / 2:.0%})")
     print(f"per case: {results[1]['best'] / len(ds.cases) * 1000:.0f} ms with 1 worker")

@@ -35,8 +35,10 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         corpus = oracle.build_corpus(tmp / "corpus")
         cv = [oracle.compare_with_nibabel(p) for p in corpus]
-        print(f"corpus: {len(corpus)} files from nibabel's test data, nibabel, SimpleITK, MONAI, dcm2niix, "
-              f"pigz, bgzip; {sum(v.ok for v in cv)} conform, {sum(not v.ok for v in cv)} do not")
+        print(
+            f"corpus: {len(corpus)} files from nibabel's test data, nibabel, SimpleITK, MONAI, dcm2niix, "
+            f"pigz, bgzip; {sum(v.ok for v in cv)} conform, {sum(not v.ok for v in cv)} do not"
+        )
         for v in cv:
             if not v.ok:
                 print(f"  NONCONFORMING {v.path.name}: {v.why}")

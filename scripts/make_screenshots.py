@@ -1,6 +1,6 @@
 """Regenerate the README's screenshots with the plugin itself (runs on Xvfb when headless).
 
-    .venv/bin/python scripts/make_screenshots.py [OUT_DIR]   # default docs/screenshots
+.venv/bin/python scripts/make_screenshots.py [OUT_DIR]   # default docs/screenshots
 """
 
 from __future__ import annotations

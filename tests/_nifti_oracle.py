@@ -187,17 +187,33 @@ def totalsegmentator_like(folder: Path, n_classes: int = 61) -> Path:
     names = {1: "spleen", 2: "kidney_right", 3: "kidney_left", 4: "gallbladder", 5: "liver", 6: "stomach"}
     for k in range(7, n_classes + 1):
         names[k] = f"structure_{k}"
-    colors = [[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 0], [255, 0, 255], [0, 255, 255],
-              [255, 128, 0], [255, 0, 128], [128, 255, 128], [0, 128, 255], [128, 128, 128], [185, 170, 155]]
-    pre = ('<?xml version="1.0" encoding="UTF-8"?> <CaretExtension>  <Date><![CDATA[2013-07-14T05:45:09]]></Date>'
-           '   <VolumeInformation Index="0">   <LabelTable>')
+    colors = [
+        [255, 0, 0],
+        [0, 255, 0],
+        [0, 0, 255],
+        [255, 255, 0],
+        [255, 0, 255],
+        [0, 255, 255],
+        [255, 128, 0],
+        [255, 0, 128],
+        [128, 255, 128],
+        [0, 128, 255],
+        [128, 128, 128],
+        [185, 170, 155],
+    ]
+    pre = (
+        '<?xml version="1.0" encoding="UTF-8"?> <CaretExtension>  <Date><![CDATA[2013-07-14T05:45:09]]></Date>'
+        '   <VolumeInformation Index="0">   <LabelTable>'
+    )
     body = "".join(
         f'<Label Key="{k}" Red="{colors[k % 12][0] / 255}" Green="{colors[k % 12][1] / 255}" '
         f'Blue="{colors[k % 12][2] / 255}" Alpha="1"><![CDATA[{n}]]></Label>\n'
         for k, n in names.items()
     )
-    post = ("  </LabelTable>  <StudyMetaDataLinkSet>  </StudyMetaDataLinkSet>  <VolumeType><![CDATA[Label]]>"
-            "</VolumeType>   </VolumeInformation></CaretExtension>")
+    post = (
+        "  </LabelTable>  <StudyMetaDataLinkSet>  </StudyMetaDataLinkSet>  <VolumeType><![CDATA[Label]]>"
+        "</VolumeType>   </VolumeInformation></CaretExtension>"
+    )
     xml = pre + "\n" + body + "\n" + post + "\n              "
     data = np.zeros((30, 28, 20), np.uint8)
     for k in range(1, n_classes + 1):
@@ -302,8 +318,15 @@ def monai_saved(folder: Path) -> list[Path]:
     for dtype, ext in ((np.int16, ".nii.gz"), (np.float32, ".nii")):
         arr = MetaTensor(torch.from_numpy(rng.integers(-500, 500, size=(1, 10, 9, 8)).astype(dtype)), affine=aff)
         arr.meta["filename_or_obj"] = f"monai_{np.dtype(dtype).name}"
-        SaveImage(output_dir=str(folder), output_ext=ext, separate_folder=False, output_postfix="saved",
-                  output_dtype=dtype, resample=False, print_log=False)(arr)
+        SaveImage(
+            output_dir=str(folder),
+            output_ext=ext,
+            separate_folder=False,
+            output_postfix="saved",
+            output_dtype=dtype,
+            resample=False,
+            print_log=False,
+        )(arr)
     out += sorted(folder.glob("monai_*"))
     return out
 
@@ -328,11 +351,56 @@ def build_corpus(folder: Path, *, with_monai: bool = True) -> list[Path]:
 # --------------------------------------------------------------------------- fuzzer
 
 _FIELDS = nib.Nifti1Header.template_dtype
-_INTERESTING = [0, 1, -1, 2, 3, 7, 8, 255, 256, 351, 352, 353, 2**15 - 1, -(2**15), 2**31 - 1, -(2**31),
-                float("nan"), float("inf"), -float("inf"), 1e6, 1e30, -1e-30, 0.5, 2**31, 1e12]
-_MUTABLE = ["dim", "datatype", "bitpix", "pixdim", "vox_offset", "scl_slope", "scl_inter", "qform_code",
-            "sform_code", "quatern_b", "quatern_c", "quatern_d", "qoffset_x", "srow_x", "srow_y", "srow_z",
-            "sizeof_hdr", "magic", "intent_code", "xyzt_units", "dim_info"]
+_INTERESTING = [
+    0,
+    1,
+    -1,
+    2,
+    3,
+    7,
+    8,
+    255,
+    256,
+    351,
+    352,
+    353,
+    2**15 - 1,
+    -(2**15),
+    2**31 - 1,
+    -(2**31),
+    float("nan"),
+    float("inf"),
+    -float("inf"),
+    1e6,
+    1e30,
+    -1e-30,
+    0.5,
+    2**31,
+    1e12,
+]
+_MUTABLE = [
+    "dim",
+    "datatype",
+    "bitpix",
+    "pixdim",
+    "vox_offset",
+    "scl_slope",
+    "scl_inter",
+    "qform_code",
+    "sform_code",
+    "quatern_b",
+    "quatern_c",
+    "quatern_d",
+    "qoffset_x",
+    "srow_x",
+    "srow_y",
+    "srow_z",
+    "sizeof_hdr",
+    "magic",
+    "intent_code",
+    "xyzt_units",
+    "dim_info",
+]
 
 
 def _set_field(buf: bytearray, name: str, value, rng, endian: str = "<") -> None:
@@ -362,7 +430,9 @@ def mutate(raw: bytes, rng) -> bytes:
             name = _MUTABLE[int(rng.integers(len(_MUTABLE)))]
             value = _INTERESTING[int(rng.integers(len(_INTERESTING)))]
             if name == "datatype":
-                value = [0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 768, 1024, 1280, 1536, 1792, 2048, 2304, 7][int(rng.integers(19))]
+                value = [0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 768, 1024, 1280, 1536, 1792, 2048, 2304, 7][
+                    int(rng.integers(19))
+                ]
             _set_field(buf, name, value, rng, endian)
         elif r < 0.85:  # flip bytes in the header
             for _ in range(int(rng.integers(1, 6))):
@@ -370,7 +440,9 @@ def mutate(raw: bytes, rng) -> bytes:
         else:  # claim (or fake) extensions
             buf[348] = int(rng.integers(0, 2))
             if len(buf) > 360:
-                buf[352:360] = struct.pack(endian + "ii", int(rng.choice([16, 32, 7, -16, 2**30])), int(rng.integers(0, 40)))
+                buf[352:360] = struct.pack(
+                    endian + "ii", int(rng.choice([16, 32, 7, -16, 2**30])), int(rng.integers(0, 40))
+                )
     r = rng.random()
     if r < 0.1:  # truncate
         buf = buf[: int(rng.integers(0, len(buf)))]

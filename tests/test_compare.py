@@ -83,8 +83,12 @@ def _brute(gt_mask, pred_mask, spacing, tau):
     d = cdist(pp, pg)
     a, b = d.min(axis=1), d.min(axis=0)
     both = np.concatenate([a, b])
-    return {"hd": both.max(), "hd95": max(np.percentile(a, 95), np.percentile(b, 95)), "assd": both.mean(),
-            "nsd": (np.sum(a <= tau) + np.sum(b <= tau)) / both.size}
+    return {
+        "hd": both.max(),
+        "hd95": max(np.percentile(a, 95), np.percentile(b, 95)),
+        "assd": both.mean(),
+        "nsd": (np.sum(a <= tau) + np.sum(b <= tau)) / both.size,
+    }
 
 
 # --------------------------------------------------------------------------- known answers
@@ -202,8 +206,16 @@ def _nnunet_compute_metrics(seg_ref, seg_pred, labels):
         with np.errstate(invalid="ignore", divide="ignore"):
             dice = np.float64(2 * tp) / (2 * tp + fp + fn) if tp + fp + fn > 0 else np.nan
             iou = np.float64(tp) / (tp + fp + fn) if tp + fp + fn > 0 else np.nan
-        out[str(r)] = {"Dice": dice, "IoU": iou, "FP": fp, "TP": tp, "FN": fn, "TN": tn,
-                       "n_pred": fp + tp, "n_ref": fn + tp}
+        out[str(r)] = {
+            "Dice": dice,
+            "IoU": iou,
+            "FP": fp,
+            "TP": tp,
+            "FN": fn,
+            "TN": tn,
+            "n_pred": fp + tp,
+            "n_ref": fn + tp,
+        }
     return out
 
 
@@ -275,7 +287,8 @@ def test_grid_mismatch_names_both_files_and_resample_says_so(write_nifti_file):
     res2 = compare_files(g, p_off, resample=True)
     assert res2.resampled and "nearest neighbour" in res2.notes[0]
     np.testing.assert_array_equal(
-        res2.classes[0].tp, int(np.sum((gt[:-2] == 1) & (pred[2:] == 1))))  # pred voxel i+2 sits on gt voxel i
+        res2.classes[0].tp, int(np.sum((gt[:-2] == 1) & (pred[2:] == 1)))
+    )  # pred voxel i+2 sits on gt voxel i
 
 
 def test_prediction_stored_flipped_is_viewed_not_resampled(write_nifti_file):
@@ -295,9 +308,11 @@ def test_prediction_stored_flipped_is_viewed_not_resampled(write_nifti_file):
 
 
 def test_package_never_imports_torch():
-    code = ("import sys, numpy as np; from napari_liverct import compare; from napari_liverct.compare import evaluate; "
-            "from napari_liverct.compare import compare_arrays; "
-            "compare_arrays(np.ones((4,4,4),np.uint8), np.ones((4,4,4),np.uint8), np.eye(4)); "
-            "bad=[m for m in ('torch','monai','napari','qtpy','PyQt6') if m in sys.modules]; "
-            "assert not bad, bad")
+    code = (
+        "import sys, numpy as np; from napari_liverct import compare; from napari_liverct.compare import evaluate; "
+        "from napari_liverct.compare import compare_arrays; "
+        "compare_arrays(np.ones((4,4,4),np.uint8), np.ones((4,4,4),np.uint8), np.eye(4)); "
+        "bad=[m for m in ('torch','monai','napari','qtpy','PyQt6') if m in sys.modules]; "
+        "assert not bad, bad"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -27,7 +27,7 @@ PY = ORACLES / "py" / "bin" / "python"
 SPACING = (0.8, 0.7, 2.5)
 AFF = np.diag([-0.8, -0.7, 2.5, 1.0])
 
-ORACLE_SCRIPT = textwrap.dedent('''
+ORACLE_SCRIPT = textwrap.dedent("""
     import json, sys, numpy as np
     gt, pred = np.load(sys.argv[1]), np.load(sys.argv[2])
     spacing = tuple(json.loads(sys.argv[3]))
@@ -53,7 +53,7 @@ ORACLE_SCRIPT = textwrap.dedent('''
                          "asd": [float(x) for x in sd.compute_average_surface_distance(d)],
                          "nsd": float(sd.compute_surface_dice_at_tolerance(d, 2.0))}
     print(json.dumps(out))
-''')
+""")
 
 
 @pytest.fixture(scope="module")
@@ -62,13 +62,24 @@ def oracle_python():
         ORACLES.mkdir(parents=True, exist_ok=True)
         (ORACLES / ".gitignore").write_text("*\n")
         try:
-            subprocess.run([getattr(sys, "_base_executable", sys.executable), "-m", "venv", str(ORACLES / "py")], check=True, capture_output=True, timeout=120)
-            subprocess.run([str(PY), "-m", "pip", "install", "-q", "panoptica==2.1.7", "surface-distance==0.1"],
-                           check=True, capture_output=True, timeout=600)
+            subprocess.run(
+                [getattr(sys, "_base_executable", sys.executable), "-m", "venv", str(ORACLES / "py")],
+                check=True,
+                capture_output=True,
+                timeout=120,
+            )
+            subprocess.run(
+                [str(PY), "-m", "pip", "install", "-q", "panoptica==2.1.7", "surface-distance==0.1"],
+                check=True,
+                capture_output=True,
+                timeout=600,
+            )
         except (subprocess.SubprocessError, OSError) as exc:
             err = getattr(exc, "stderr", b"") or b""
-            pytest.skip(f"cannot build the oracle venv {ORACLES / 'py'} (panoptica 2.1.7, surface-distance 0.1): "
-                        f"{exc} {err.decode(errors='replace')[-300:]}")
+            pytest.skip(
+                f"cannot build the oracle venv {ORACLES / 'py'} (panoptica 2.1.7, surface-distance 0.1): "
+                f"{exc} {err.decode(errors='replace')[-300:]}"
+            )
     check = subprocess.run([str(PY), "-c", "import panoptica, surface_distance"], capture_output=True)
     if check.returncode:
         pytest.skip(f"oracle venv {ORACLES / 'py'} lacks panoptica/surface-distance: {check.stderr.decode()[-300:]}")
@@ -86,8 +97,12 @@ def _scene(seed=0):
     pred = np.zeros(shape, np.uint8)
     gt[ball((28, 28, 10), 17)] = 1
     pred[ball((29 + seed, 27, 10), 16.5)] = 1
-    for c, r, shift, keep in [((18, 20, 9), 5, 1, True), ((36, 34, 10), 4, 0, True), ((20, 38, 8), 3, 0, False),
-                              ((38, 18, 11), 4.5, 2, True)]:
+    for c, r, shift, keep in [
+        ((18, 20, 9), 5, 1, True),
+        ((36, 34, 10), 4, 0, True),
+        ((20, 38, 8), 3, 0, False),
+        ((38, 18, 11), 4.5, 2, True),
+    ]:
         gt[ball(c, r)] = 2
         if keep:
             pred[ball((c[0] + shift, c[1], c[2]), r)] = 2
@@ -100,8 +115,12 @@ def _run(py, tmp_path, gt, pred):
     np.save(tmp_path / "pred.npy", pred)
     script = tmp_path / "oracle.py"
     script.write_text(ORACLE_SCRIPT)
-    proc = subprocess.run([str(py), str(script), str(tmp_path / "gt.npy"), str(tmp_path / "pred.npy"),
-                           json.dumps(SPACING)], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [str(py), str(script), str(tmp_path / "gt.npy"), str(tmp_path / "pred.npy"), json.dumps(SPACING)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 

@@ -75,8 +75,9 @@ def test_voxel_errors_with_a_class_map_match_numpy():
     rng = np.random.default_rng(0)
     gt = rng.integers(0, 3, (12, 10, 8)).astype(np.uint8)  # 1 liver, 2 tumour
     pred = rng.choice([0, 5, 6, 9], (12, 10, 8)).astype(np.uint8)  # 5 liver, 6 tumour, 9 unmapped
-    res = compare_arrays(gt, pred, np.eye(4), mapping=["5:1", "6:2"], names={1: "liver", 2: "tumour"},
-                         lesion_labels=[], surface=False)
+    res = compare_arrays(
+        gt, pred, np.eye(4), mapping=["5:1", "6:2"], names={1: "liver", 2: "tumour"}, lesion_labels=[], surface=False
+    )
     gm, pm = cl.class_index_maps(gt, pred, res)
     err, feats = cl.voxel_errors(gm, pm, res)
     p = np.select([pred == 5, pred == 6], [1, 2], 0)  # 9 is background
@@ -140,7 +141,7 @@ def test_lesion_errors_iou50_keep_a_missed_lesion_under_a_false_one():
 
 def gt_box(shape, a, b, c):
     m = np.zeros(shape, bool)
-    m[a[0]:a[1], b[0]:b[1], c[0]:c[1]] = True
+    m[a[0] : a[1], b[0] : b[1], c[0] : c[1]] = True
     return m
 
 
@@ -173,12 +174,13 @@ def compare_files(tmp_path, small_phantom):
         far &= np.linalg.norm((liver - c) * ph.spacing, axis=1) > 40
     centre = liver[far][len(liver[far]) // 2]
     i, j, k = np.indices(gt.shape)
-    ball = ((i - centre[0]) * 2.2) ** 2 + ((j - centre[1]) * 2.2) ** 2 + ((k - centre[2]) * 5.0) ** 2 <= 7.0 ** 2
+    ball = ((i - centre[0]) * 2.2) ** 2 + ((j - centre[1]) * 2.2) ** 2 + ((k - centre[2]) * 5.0) ** 2 <= 7.0**2
     pred[ball & (pred == 1)] = 2
     root = tmp_path / "Task03_Liver"
     (root / "labelsTr").mkdir(parents=True)
-    (root / "dataset.json").write_text(json.dumps({"labels": {"0": "background", "1": "liver", "2": "cancer"},
-                                                   "modality": {"0": "CT"}}))
+    (root / "dataset.json").write_text(
+        json.dumps({"labels": {"0": "background", "1": "liver", "2": "cancer"}, "modality": {"0": "CT"}})
+    )
     gt_path = root / "labelsTr" / "liver_7.nii.gz"
     nib.save(nib.Nifti1Image(gt, ph.affine), gt_path)
     flip = ph.affine.copy()
@@ -295,8 +297,9 @@ def test_compare_widget_matches_cli_and_navigates(make_napari_viewer, qtbot, com
     viewer.dims.ndisplay = 3
     item = table.item(fp_row, 0)
     qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=table.visualItemRect(item).center())
-    np.testing.assert_allclose(camera_of(viewer).center, ras_to_world(np.asarray(rows[fp_row]["centroid_ras"])),
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        camera_of(viewer).center, ras_to_world(np.asarray(rows[fp_row]["centroid_ras"])), atol=1e-6
+    )
 
     # exports are the CLI's text
     out_csv = widget.export("csv", str(tmp_path / "c.csv"))
@@ -313,8 +316,21 @@ def test_compare_widget_matches_cli_and_navigates(make_napari_viewer, qtbot, com
     from napari_liverct.cli import main
 
     capsys.readouterr()
-    main(["compare", str(gt_path), str(pred_path), "--format", "json", "--match", "iou50", "--connectivity", "6",
-          "--tolerance", "1"])
+    main(
+        [
+            "compare",
+            str(gt_path),
+            str(pred_path),
+            "--format",
+            "json",
+            "--match",
+            "iou50",
+            "--connectivity",
+            "6",
+            "--tolerance",
+            "1",
+        ]
+    )
     ref2 = json.loads(capsys.readouterr().out)
     got2 = widget.result.to_json()
     assert got2["classes"] == ref2["classes"] and got2["lesions"] == ref2["lesions"]
@@ -334,7 +350,10 @@ def test_compare_widget_grid_mismatch_and_resample(make_napari_viewer, qtbot):
     fine = np.zeros((40, 40, 10), np.uint8)
     fine[10:30, 10:30, 2:8] = 1  # the same box on a grid twice as fine in-plane
     viewer = make_napari_viewer()
-    for data, aff, name in ((gt, np.diag([2.0, 2.0, 3.0, 1.0]), "truth"), (fine, np.diag([1.0, 1.0, 3.0, 1.0]), "fine")):
+    for data, aff, name in (
+        (gt, np.diag([2.0, 2.0, 3.0, 1.0]), "truth"),
+        (fine, np.diag([1.0, 1.0, 3.0, 1.0]), "fine"),
+    ):
         d, kw, _ = array_to_layer_data(data, aff, kind="labels", name=name, label_names={1: "liver"})
         viewer.add_labels(d, **kw)
     widget = CompareWidget(viewer)

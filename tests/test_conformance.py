@@ -33,8 +33,15 @@ def corpus(tmp_path_factory):
 def test_corpus_has_files_from_other_tools(corpus):
     names = {p.name for p in corpus}
     assert len(oracle.nibabel_test_data()) >= 5
-    for expected in ("sitk.nii.gz", "multi_member.nii.gz", "total.nii.gz", "ext_65536.nii.gz",
-                     "bigendian.nii", "nifti2.nii.gz", "monai_int16_saved.nii.gz"):
+    for expected in (
+        "sitk.nii.gz",
+        "multi_member.nii.gz",
+        "total.nii.gz",
+        "ext_65536.nii.gz",
+        "bigendian.nii",
+        "nifti2.nii.gz",
+        "monai_int16_saved.nii.gz",
+    ):
         assert expected in names
     for tool, name in (("pigz", "pigz.nii.gz"), ("bgzip", "bgzip.nii.gz")):
         assert shutil.which(tool) is None or name in names
@@ -129,8 +136,14 @@ def test_large_extensions_like_totalsegmentator_open(tmp_path, ext_bytes):
 
 @pytest.mark.parametrize(
     "dtype,slope,inter",
-    [(np.int16, 1e6, 0.0), (np.uint32, 1.0, 5.0), (np.int64, 3.0, 0.0), (np.int16, 2.0**31, 0.0),
-     (np.uint16, 1.0, -1024.0), (np.int16, 0.1, 0.0)],
+    [
+        (np.int16, 1e6, 0.0),
+        (np.uint32, 1.0, 5.0),
+        (np.int64, 3.0, 0.0),
+        (np.int16, 2.0**31, 0.0),
+        (np.uint16, 1.0, -1024.0),
+        (np.int16, 0.1, 0.0),
+    ],
 )
 def test_integer_scaling_never_wraps(tmp_path, dtype, slope, inter):
     data, aff = _ct_image()
@@ -187,8 +200,10 @@ def test_qform_only_files_nibabel_reads(tmp_path):
     img = nib.Nifti1Image(data, aff)
     img.set_sform(None, code=0)
     img.set_qform(aff, code=1)
-    for name, edit in (("qfac0.nii", lambda h: h["pixdim"].__setitem__(0, 0)),
-                       ("negpix.nii", lambda h: h["pixdim"].__setitem__(1, -0.8))):
+    for name, edit in (
+        ("qfac0.nii", lambda h: h["pixdim"].__setitem__(0, 0)),
+        ("negpix.nii", lambda h: h["pixdim"].__setitem__(1, -0.8)),
+    ):
         hdr = img.header.copy()
         edit(hdr)
         path = _raw_nii(tmp_path / name, hdr, data)

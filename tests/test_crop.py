@@ -33,8 +33,7 @@ def _monai(arrays: dict, source_key: str, **kw) -> dict:
     t = monai_transforms.CropForegroundd(keys=keys, source_key=source_key, **kw)
     out = t({k: v[None] for k, v in arrays.items()})
     res = {k: np.asarray(out[k])[0] for k in keys}
-    return {"start": np.asarray(out["foreground_start_coord"]),
-            "end": np.asarray(out["foreground_end_coord"]), **res}
+    return {"start": np.asarray(out["foreground_start_coord"]), "end": np.asarray(out["foreground_end_coord"]), **res}
 
 
 def _random_volume(rng, shape, fill=0.3, touch_border=False, dtype=np.int16, low=-1000):
@@ -47,16 +46,21 @@ def _random_volume(rng, shape, fill=0.3, touch_border=False, dtype=np.int16, low
             lo[ax] = 0
         else:
             hi[ax] = shape[ax]
-    sub = vol[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]
+    sub = vol[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
     sub[...] = np.where(rng.random(sub.shape) < fill, rng.integers(1, 300, sub.shape), low)
     return vol
 
 
 def _random_params(rng):
     r = rng.random
-    margin = (int(rng.integers(0, 5)) if r() < 0.4 else float(rng.choice([0.5, 2.5, 3.7]))
-              if r() < 0.5 else tuple(int(v) for v in rng.integers(0, 5, 3)))
-    k = (int(rng.integers(0, 9)) if r() < 0.5 else tuple(int(v) for v in rng.integers(1, 9, 3)))
+    margin = (
+        int(rng.integers(0, 5))
+        if r() < 0.4
+        else float(rng.choice([0.5, 2.5, 3.7]))
+        if r() < 0.5
+        else tuple(int(v) for v in rng.integers(0, 5, 3))
+    )
+    k = int(rng.integers(0, 9)) if r() < 0.5 else tuple(int(v) for v in rng.integers(1, 9, 3))
     return {"margin": margin, "k_divisible": k, "allow_smaller": bool(r() < 0.5)}
 
 
@@ -76,8 +80,7 @@ def test_box_and_crop_match_monai_threshold_rule(seed):
         np.testing.assert_array_equal(end, ref["end"])
         if box_is_empty(start, end):
             continue
-        ours = crop_foreground({"image": image, "labels": labels}, np.eye(4), "image",
-                               threshold=t, **params)
+        ours = crop_foreground({"image": image, "labels": labels}, np.eye(4), "image", threshold=t, **params)
         np.testing.assert_array_equal(ours.arrays["image"], ref["image"])
         np.testing.assert_array_equal(ours.arrays["labels"], ref["labels"])
 
@@ -213,8 +216,24 @@ def test_cli_crop_writes_aligned_files(tmp_path, phantom_files, capsys):
     img_path, lab_path = phantom_files
     before = (_sha(img_path), _sha(lab_path))
     out = tmp_path / "out"
-    rc = main(["crop", str(img_path), "--labels", str(lab_path), "--out-dir", str(out),
-               "--threshold", "-500", "--margin", "2", "3", "1", "--k-divisible", "8"])
+    rc = main(
+        [
+            "crop",
+            str(img_path),
+            "--labels",
+            str(lab_path),
+            "--out-dir",
+            str(out),
+            "--threshold",
+            "-500",
+            "--margin",
+            "2",
+            "3",
+            "1",
+            "--k-divisible",
+            "8",
+        ]
+    )
     assert rc == 0
     box = json.loads(capsys.readouterr().out)
     src_img, src_lab = nib.load(img_path), nib.load(lab_path)
@@ -227,9 +246,8 @@ def test_cli_crop_writes_aligned_files(tmp_path, phantom_files, capsys):
         cropped = nib.load(out / name)
         arr = np.asanyarray(cropped.dataobj)
         assert arr.dtype == src.get_data_dtype()
-        idx = np.argwhere(np.ones(arr.shape, bool))[:: 97]
-        np.testing.assert_allclose(apply_affine(cropped.affine, idx),
-                                   apply_affine(src.affine, idx + start), atol=1e-4)
+        idx = np.argwhere(np.ones(arr.shape, bool))[::97]
+        np.testing.assert_allclose(apply_affine(cropped.affine, idx), apply_affine(src.affine, idx + start), atol=1e-4)
         inside = np.all((idx + start >= 0) & (idx + start < np.array(src.shape)), axis=1)
         src_arr = np.asanyarray(src.dataobj)
         np.testing.assert_array_equal(arr[tuple(idx[inside].T)], src_arr[tuple((idx[inside] + start).T)])
@@ -238,8 +256,21 @@ def test_cli_crop_writes_aligned_files(tmp_path, phantom_files, capsys):
 
 def test_cli_crop_labels_source_and_refusals(tmp_path, phantom_files, capsys):
     img_path, lab_path = phantom_files
-    rc = main(["crop", str(img_path), "--labels", str(lab_path), "--out-dir", str(tmp_path / "o"),
-               "--source", "labels", "--allow-smaller", "--margin", "4"])
+    rc = main(
+        [
+            "crop",
+            str(img_path),
+            "--labels",
+            str(lab_path),
+            "--out-dir",
+            str(tmp_path / "o"),
+            "--source",
+            "labels",
+            "--allow-smaller",
+            "--margin",
+            "4",
+        ]
+    )
     assert rc == 0
     box = json.loads(capsys.readouterr().out)
     lab = np.asanyarray(nib.load(lab_path).dataobj)
@@ -264,8 +295,10 @@ def test_cli_crop_empty_foreground(tmp_path, write_nifti_file, capsys):
 
 
 def test_importing_crop_and_widget_does_not_import_torch():
-    code = ("import sys, napari_liverct.crop, napari_liverct._qt.crop_widget, "
-            "napari_liverct._qt.monai_widget, napari_liverct.monai_pipeline; "
-            "bad = [m for m in ('torch', 'monai') if m in sys.modules]; "
-            "assert not bad, bad")
+    code = (
+        "import sys, napari_liverct.crop, napari_liverct._qt.crop_widget, "
+        "napari_liverct._qt.monai_widget, napari_liverct.monai_pipeline; "
+        "bad = [m for m in ('torch', 'monai') if m in sys.modules]; "
+        "assert not bad, bad"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)

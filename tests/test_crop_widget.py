@@ -86,8 +86,7 @@ def test_crop_in_place_keeps_world_positions_and_undo(make_napari_viewer, phanto
     np.testing.assert_allclose(labels.translate, image.translate, atol=1e-9)
     assert image.metadata["crops"][-1] == {"start": start.tolist(), "end": end.tolist()}
     # the preview outline was exactly the outer voxel boundary of the cropped volume
-    edges = np.array([image.data_to_world(np.array(c) - 0.5)
-                      for c in ([0, 0, 0], list(image.data.shape))])
+    edges = np.array([image.data_to_world(np.array(c) - 0.5) for c in ([0, 0, 0], list(image.data.shape))])
     np.testing.assert_allclose(np.sort(edges, 0), [outline.min(0), outline.max(0)], atol=1e-4)
 
     widget.undo()
@@ -117,8 +116,7 @@ def test_crop_into_new_layers_labels_rule(make_napari_viewer, phantom_files):
     # the crop is the bounding box of labels > 0 (plain numpy on the displayed array)
     idx = np.argwhere(labels.data > 0)
     assert new_labels.data.shape == tuple(idx.max(0) - idx.min(0) + 1)
-    np.testing.assert_allclose(new_labels.data_to_world([0, 0, 0]),
-                               labels.data_to_world(idx.min(0)), atol=1e-6)
+    np.testing.assert_allclose(new_labels.data_to_world([0, 0, 0]), labels.data_to_world(idx.min(0)), atol=1e-6)
     new_labels.data[...] = 0  # painting the new layer leaves the original alone
     assert labels.data.max() == 2
     widget.undo()

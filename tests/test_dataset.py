@@ -36,8 +36,12 @@ def msd(tmp_path):
         "labels": {"0": "background", "1": "liver", "2": "cancer"},
         "numTraining": 3,
         "training": [
-            {"image": f"./imagesTr/liver_{i}.nii.gz", "label": f"./labelsTr/liver_{i}.nii.gz", "fold": i % 2,
-             "extra": "dataset.json"}
+            {
+                "image": f"./imagesTr/liver_{i}.nii.gz",
+                "label": f"./labelsTr/liver_{i}.nii.gz",
+                "fold": i % 2,
+                "extra": "dataset.json",
+            }
             for i in ids
         ],
         "test": [f"./imagesTs/liver_{i}.nii.gz" for i in (132, 131)],
@@ -81,8 +85,9 @@ def test_nnunet_v1_listing_without_channel_suffix(tmp_path):
     spec = {"training": [{"image": "./imagesTr/liver_7.nii.gz", "label": "./labelsTr/liver_7.nii.gz"}], "test": []}
     (root / "dataset.json").write_text(json.dumps(spec))
     (case,) = find_cases(root)
-    assert case == Case("liver_7", root / "imagesTr" / "liver_7_0000.nii.gz", root / "labelsTr" / "liver_7.nii.gz",
-                        "training")
+    assert case == Case(
+        "liver_7", root / "imagesTr" / "liver_7_0000.nii.gz", root / "labelsTr" / "liver_7.nii.gz", "training"
+    )
 
 
 def test_nnunet_v2_raw_folder(tmp_path):
@@ -92,8 +97,12 @@ def test_nnunet_v2_raw_folder(tmp_path):
         (root / "imagesTr" / f"._{cid}_0000.nii.gz").write_bytes(b"junk")
     _nii(root / "labelsTr" / "liver_0.nii.gz")  # liver_1 has no label
     _nii(root / "imagesTs" / "liver_5_0000.nii.gz")
-    spec = {"channel_names": {"0": "CT"}, "labels": {"background": 0, "liver": 1, "tumor": 2},
-            "numTraining": 2, "file_ending": ".nii.gz"}
+    spec = {
+        "channel_names": {"0": "CT"},
+        "labels": {"background": 0, "liver": 1, "tumor": 2},
+        "numTraining": 2,
+        "file_ending": ".nii.gz",
+    }
     (root / "dataset.json").write_text(json.dumps(spec))
     ds = load_dataset(root)
     assert ds.layout == "nnunet"

@@ -32,9 +32,16 @@ def msd(tmp_path):
         nib.save(lab, root / "labelsTr" / f"liver_{i}.nii.gz")
         training.append({"image": f"./imagesTr/liver_{i}.nii.gz", "label": f"./labelsTr/liver_{i}.nii.gz"})
     (root / "imagesTr" / "._liver_0.nii.gz").write_bytes(b"junk")
-    (root / "dataset.json").write_text(json.dumps(
-        {"name": "Liver", "labels": {"0": "background", "1": "liver", "2": "cancer"}, "training": training,
-         "test": []}))
+    (root / "dataset.json").write_text(
+        json.dumps(
+            {
+                "name": "Liver",
+                "labels": {"0": "background", "1": "liver", "2": "cancer"},
+                "training": training,
+                "test": [],
+            }
+        )
+    )
     return root
 
 
@@ -113,8 +120,13 @@ def test_survey_tab(make_napari_viewer, msd, qtbot, tmp_path):
     w.load(msd)
     w.tabs.setCurrentIndex(1)
     w.show()
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None,
-                      scheduler_kwargs={"dashboard_address": "127.0.0.1:0", "dashboard": False}) as cluster:
+    with LocalCluster(
+        n_workers=1,
+        threads_per_worker=1,
+        processes=False,
+        dashboard_address=None,
+        scheduler_kwargs={"dashboard_address": "127.0.0.1:0", "dashboard": False},
+    ) as cluster:
         w.scheduler_edit.setText(cluster.scheduler_address)
         worker = w.run_survey()
         assert w.run_btn.text() == "Cancel"

@@ -21,11 +21,11 @@ def _pair(seed):
     gt[6:26, 6:26, 2:10] = 1
     pred = gt.copy()
     x0 = int(rng.integers(8, 14))
-    gt[x0:x0 + 4, 10:14, 4:7] = 2
-    pred[x0 + 1:x0 + 5, 10:14, 4:7] = 2
+    gt[x0 : x0 + 4, 10:14, 4:7] = 2
+    pred[x0 + 1 : x0 + 5, 10:14, 4:7] = 2
     if seed % 2:
         pred[20:23, 20:23, 4:6] = 2  # an invented lesion
-    pred[6 + seed % 3:26, 6:26, 2:10][pred[6 + seed % 3:26, 6:26, 2:10] == 0] = 1
+    pred[6 + seed % 3 : 26, 6:26, 2:10][pred[6 + seed % 3 : 26, 6:26, 2:10] == 0] = 1
     return gt, pred
 
 
@@ -37,9 +37,16 @@ def dataset(tmp_path):
     (root / "labelsTr").mkdir()
     preds = tmp_path / "preds"
     preds.mkdir()
-    (root / "dataset.json").write_text(json.dumps({
-        "channel_names": {"0": "CT"}, "labels": {"background": 0, "liver": 1, "tumour": 2},
-        "numTraining": 5, "file_ending": ".nii.gz"}))
+    (root / "dataset.json").write_text(
+        json.dumps(
+            {
+                "channel_names": {"0": "CT"},
+                "labels": {"background": 0, "liver": 1, "tumour": 2},
+                "numTraining": 5,
+                "file_ending": ".nii.gz",
+            }
+        )
+    )
     truth = {}
     for i in range(5):
         gt, pred = _pair(i)
@@ -67,8 +74,26 @@ def test_compare_cli_table_json_csv(tmp_path, capsys):
     assert main(["compare", str(g), str(p), "--lesion-labels", "2"]) == 0
     out = capsys.readouterr().out
     assert "Dice" in out and "HD95 mm" in out and "invented 1" in out
-    assert main(["compare", str(g), str(p), "--format", "json", "--lesion-labels", "2", "--match", "iou50",
-                 "--tolerance", "1.5", "--connectivity", "6"]) == 0
+    assert (
+        main(
+            [
+                "compare",
+                str(g),
+                str(p),
+                "--format",
+                "json",
+                "--lesion-labels",
+                "2",
+                "--match",
+                "iou50",
+                "--tolerance",
+                "1.5",
+                "--connectivity",
+                "6",
+            ]
+        )
+        == 0
+    )
     js = json.loads(capsys.readouterr().out)
     assert js["tolerance_mm"] == 1.5 and js["lesions"]["match"] == "iou50" and js["lesions"]["connectivity"] == 6
     assert js["nnunet"]["metrics"]["1"]["TP"] == int(np.sum((gt == 1) & (pred == 1)))
@@ -124,8 +149,22 @@ def test_evaluate_synchronous_reports_each_failure_and_aggregates(dataset):
 def test_evaluate_cli_on_a_local_cluster(dataset, tmp_path, capsys):
     root, preds, _ = dataset
     out = tmp_path / "report" / "summary.json"
-    assert main(["evaluate", str(root / "labelsTr"), str(preds), "--workers", "2", "--out", str(out),
-                 "--lesion-labels", "2"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                str(root / "labelsTr"),
+                str(preds),
+                "--workers",
+                "2",
+                "--out",
+                str(out),
+                "--lesion-labels",
+                "2",
+            ]
+        )
+        == 0
+    )
     err = capsys.readouterr().err
     assert "evaluated 2 of 5 cases (3 failed)" in err and "grid_mismatch" in err
     rep = json.loads(out.read_text())

@@ -17,8 +17,17 @@ pytestmark = pytest.mark.gui
 SKIP = {"Run MONAI pipeline", "Run survey"}
 
 
-@pytest.mark.parametrize("name", ["CT window and layer type", "Statistics", "Crop foreground", "MONAI pipeline",
-                                  "3D tumour view", "Dataset browser"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "CT window and layer type",
+        "Statistics",
+        "Crop foreground",
+        "MONAI pipeline",
+        "3D tumour view",
+        "Dataset browser",
+    ],
+)
 def test_click_every_button(make_napari_viewer, name, monkeypatch, qtbot):
     monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(lambda *a, **k: ("", "")))
     monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(lambda *a, **k: ("", "")))
@@ -26,8 +35,11 @@ def test_click_every_button(make_napari_viewer, name, monkeypatch, qtbot):
     viewer = make_napari_viewer(show=True)
     viewer.open_sample("napari-liverct", "liver_phantom")
     dock, widget = viewer.window.add_plugin_dock_widget("napari-liverct", name)
-    buttons = [b for b in dock.findChildren(QAbstractButton)
-               if isinstance(b, (QPushButton, QCheckBox)) and b.text() and b.text() not in SKIP]
+    buttons = [
+        b
+        for b in dock.findChildren(QAbstractButton)
+        if isinstance(b, (QPushButton, QCheckBox)) and b.text() and b.text() not in SKIP
+    ]
     assert buttons
     clicked = []
     for b in buttons:

@@ -15,8 +15,14 @@ from qtpy.QtWidgets import QApplication
 
 pytestmark = pytest.mark.gui
 
-WIDGETS = ["CT window and layer type", "Statistics", "Crop foreground", "MONAI pipeline", "3D tumour view",
-           "Dataset browser"]
+WIDGETS = [
+    "CT window and layer type",
+    "Statistics",
+    "Crop foreground",
+    "MONAI pipeline",
+    "3D tumour view",
+    "Dataset browser",
+]
 
 
 def _settle():
@@ -70,8 +76,10 @@ def test_each_widget_docked_title_fits_window_keeps_its_size(viewer_1280, name, 
 
 def test_stacked_widgets_keep_the_window_and_their_rows(viewer_1280):
     viewer = viewer_1280
-    docks = {n: viewer.window.add_plugin_dock_widget("napari-liverct", n) for n in
-             ("Crop foreground", "MONAI pipeline", "3D tumour view")}
+    docks = {
+        n: viewer.window.add_plugin_dock_widget("napari-liverct", n)
+        for n in ("Crop foreground", "MONAI pipeline", "3D tumour view")
+    }
     _settle()
     win = _window(viewer)
     assert win.height() <= 800, f"stacked docks grew the window to {win.height()} px (was 1049 with MONAI)"
@@ -86,9 +94,25 @@ def test_survey_plot_labels_do_not_overlap(viewer_1280, tmp_path):
 
     import nibabel as nib
 
-    names = ["background", "spleen", "kidney_right", "kidney_left", "gallbladder", "liver", "stomach",
-             "pancreas", "adrenal_gland_right", "adrenal_gland_left", "lung_upper_lobe_left", "esophagus",
-             "trachea", "small_bowel", "duodenum", "colon", "urinary_bladder"]
+    names = [
+        "background",
+        "spleen",
+        "kidney_right",
+        "kidney_left",
+        "gallbladder",
+        "liver",
+        "stomach",
+        "pancreas",
+        "adrenal_gland_right",
+        "adrenal_gland_left",
+        "lung_upper_lobe_left",
+        "esophagus",
+        "trachea",
+        "small_bowel",
+        "duodenum",
+        "colon",
+        "urinary_bladder",
+    ]
     root = tmp_path / "Dataset500_Abdomen"
     (root / "imagesTr").mkdir(parents=True)
     (root / "labelsTr").mkdir()
@@ -97,13 +121,21 @@ def test_survey_plot_labels_do_not_overlap(viewer_1280, tmp_path):
         lab = np.zeros((40, 40, 12), np.uint8)
         for v in range(1, len(names)):
             i, j = divmod(v - 1, 5)
-            lab[2 + i * 9: 2 + i * 9 + 3 + (v % 4), 2 + j * 7: 7 + j * 7, 2:10] = v
+            lab[2 + i * 9 : 2 + i * 9 + 3 + (v % 4), 2 + j * 7 : 7 + j * 7, 2:10] = v
         img = (np.where(lab > 0, 50, -1000) + rng.normal(0, 20, lab.shape)).astype(np.int16)
         nib.save(nib.Nifti1Image(img, np.diag([1.5, 1.5, 3, 1])), root / "imagesTr" / f"abd_{c:03d}_0000.nii.gz")
         nib.save(nib.Nifti1Image(lab, np.diag([1.5, 1.5, 3, 1])), root / "labelsTr" / f"abd_{c:03d}.nii.gz")
-    (root / "dataset.json").write_text(json.dumps({"name": "Abdomen", "channel_names": {"0": "CT"},
-                                                   "labels": {n: i for i, n in enumerate(names)},
-                                                   "numTraining": 3, "file_ending": ".nii.gz"}))
+    (root / "dataset.json").write_text(
+        json.dumps(
+            {
+                "name": "Abdomen",
+                "channel_names": {"0": "CT"},
+                "labels": {n: i for i, n in enumerate(names)},
+                "numTraining": 3,
+                "file_ending": ".nii.gz",
+            }
+        )
+    )
     _dock, widget = viewer_1280.window.add_plugin_dock_widget("napari-liverct", "Dataset browser")
     widget.load(root)
     from napari_liverct.survey import iter_survey

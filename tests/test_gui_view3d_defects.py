@@ -35,10 +35,10 @@ def _multiclass(tmp_path, n_classes=61, lesion_name=None):
 
     shape = (48, 48, 24)
     lab = np.zeros(shape, np.uint8)
-    side = int(np.ceil(n_classes ** 0.5))
+    side = int(np.ceil(n_classes**0.5))
     for v in range(1, n_classes + 1):
         i, j = divmod(v - 1, side)
-        lab[2 + i * 5: 6 + i * 5, 2 + j * 5: 6 + j * 5, 6:18] = v
+        lab[2 + i * 5 : 6 + i * 5, 2 + j * 5 : 6 + j * 5, 6:18] = v
     rng = np.random.default_rng(0)  # CT-like: thousands of distinct values
     img = (np.where(lab > 0, 60, -900) + rng.normal(0, 30, shape)).astype(np.int16)
     names = {"0": "background", **{str(v): f"organ_{v}" for v in range(1, n_classes + 1)}}
@@ -110,8 +110,15 @@ def test_no_module_but_the_compat_one_touches_napari_privates():
         if path.relative_to(root).as_posix() == "_napari/compat.py":
             continue
         text = path.read_text()
-        for needle in ("_qt_viewer", "_qt_window", "_scene_canvas", "layer_to_visual", "_type_string",
-                       "_light_direction", "__wrapped__"):
+        for needle in (
+            "_qt_viewer",
+            "_qt_window",
+            "_scene_canvas",
+            "layer_to_visual",
+            "_type_string",
+            "_light_direction",
+            "__wrapped__",
+        ):
             if needle in text:
                 bad.append(f"{path.name}: {needle}")
     assert bad == []

@@ -29,9 +29,18 @@ def _dataset(tmp_path, n=3):
         nib.save(nib.Nifti1Image(ph.image, ph.affine), root / "imagesTr" / f"liver_{i}.nii.gz")
         nib.save(nib.Nifti1Image(ph.labels, ph.affine), root / "labelsTr" / f"liver_{i}.nii.gz")
         training.append({"image": f"./imagesTr/liver_{i}.nii.gz", "label": f"./labelsTr/liver_{i}.nii.gz"})
-    (root / "dataset.json").write_text(json.dumps({
-        "name": "Liver", "modality": {"0": "CT"}, "labels": {"0": "background", "1": "liver", "2": "cancer"},
-        "numTraining": n, "training": training, "test": []}))
+    (root / "dataset.json").write_text(
+        json.dumps(
+            {
+                "name": "Liver",
+                "modality": {"0": "CT"},
+                "labels": {"0": "background", "1": "liver", "2": "cancer"},
+                "numTraining": n,
+                "training": training,
+                "test": [],
+            }
+        )
+    )
     return root
 
 

@@ -67,15 +67,19 @@ def test_totalsegmentator_stats_crop_survey_cli(tmp_path, capsys):
     assert by[5]["name"] == "liver" and by[2]["name"] == "kidney_right"
     assert out["lesion_labels"] == [] and out["lesions"] == [] and "tumour_burden" not in out
     # the user says which class is the organ and which the lesion
-    assert cli.main(["stats", str(ct_path), "--labels", str(seg), "--format", "json",
-                     "--organ", "5", "--lesion", "6"]) == 0
+    assert (
+        cli.main(["stats", str(ct_path), "--labels", str(seg), "--format", "json", "--organ", "5", "--lesion", "6"])
+        == 0
+    )
     chosen = json.loads(capsys.readouterr().out)
     seg_data = np.asanyarray(nib.load(seg).dataobj)
     n5, n6 = int((seg_data == 5).sum()), int((seg_data == 6).sum())
     assert chosen["tumour_burden"] == pytest.approx(n6 / (n5 + n6))
     assert len(chosen["lesions"]) == ndi.label(seg_data == 6, structure=np.ones((3, 3, 3)))[1]
-    assert cli.main(["crop", str(ct_path), "--labels", str(seg), "--out-dir", str(tmp_path / "out"),
-                     "--source", "labels"]) == 0
+    assert (
+        cli.main(["crop", str(ct_path), "--labels", str(seg), "--out-dir", str(tmp_path / "out"), "--source", "labels"])
+        == 0
+    )
     cropped = nib.load(tmp_path / "out" / "total_crop.nii.gz")
     assert int(np.asanyarray(cropped.dataobj).astype(bool).sum()) == int((seg_data > 0).sum())
     from napari_liverct.survey import survey_case
@@ -125,8 +129,10 @@ def test_colour_tables(tmp_path):
     assert t.names == {0: "Background", 1: "liver", 5: "tumor"}
     assert np.allclose(t.colors[1], (221 / 255, 130 / 255, 101 / 255, 1.0))
     snap = tmp_path / "labels.txt"
-    snap.write_text('# ITK-SnAP Label Description File\n    0     0    0    0        0  0  0    "Clear Label"\n'
-                    '    1   255    0    0        1  1  1    "Spleen"\n    2     0  255  0      0.5  1  1    "Left kidney"\n')
+    snap.write_text(
+        '# ITK-SnAP Label Description File\n    0     0    0    0        0  0  0    "Clear Label"\n'
+        '    1   255    0    0        1  1  1    "Spleen"\n    2     0  255  0      0.5  1  1    "Left kidney"\n'
+    )
     t = read_color_table(snap)
     assert t.names[2] == "Left kidney" and np.allclose(t.colors[2], (0, 1, 0, 0.5))
     with pytest.raises(ValueError, match="nothing.txt"):
@@ -141,12 +147,15 @@ def test_palette_has_256_distinct_colours():
     assert d.min() > 0.1
 
 
-@pytest.mark.parametrize("content", [
-    "[" * 200_000 + "]" * 200_000,
-    json.dumps({"labels": {"1.0": "liver", "2": "tumour", "x": "y", "3": {"a": 1}}}),
-    json.dumps({"labels": ["liver"]}),
-    "\xff\xfe not json",
-])
+@pytest.mark.parametrize(
+    "content",
+    [
+        "[" * 200_000 + "]" * 200_000,
+        json.dumps({"labels": {"1.0": "liver", "2": "tumour", "x": "y", "3": {"a": 1}}}),
+        json.dumps({"labels": ["liver"]}),
+        "\xff\xfe not json",
+    ],
+)
 def test_odd_dataset_json_never_makes_labels_unopenable(tmp_path, content):
     folder = tmp_path / "ds" / "labelsTr"
     folder.mkdir(parents=True)
@@ -180,8 +189,10 @@ def test_non_utf8_file_name_does_not_fail_the_survey(tmp_path):
     nib.save(nib.Nifti1Image(ct, AFF), os.fsdecode(raw))
     good = tmp_path / "liver_2.nii.gz"
     nib.save(nib.Nifti1Image(ct, AFF), good)
-    cases = [{"image": os.fsdecode(raw), "label": None, "id": os.fsdecode(b"caf\xe9_1")},
-             {"image": str(good), "label": None, "id": "liver_2"}]
+    cases = [
+        {"image": os.fsdecode(raw), "label": None, "id": os.fsdecode(b"caf\xe9_1")},
+        {"image": str(good), "label": None, "id": "liver_2"},
+    ]
     rows = [row for _, row, _ in iter_survey(cases, workers=1, processes=False)]
     assert len(rows) == 2 and all(r["error"] is None for r in rows), rows
 
@@ -227,7 +238,9 @@ def test_flipped_labels_crop_like_the_unflipped(flipped_pair, tmp_path, capsys):
         c_img = nib.load(out / "liver_5_crop.nii.gz")
         c_lab = nib.load(out / "liver_5_label_crop.nii.gz")
         np.testing.assert_allclose(c_img.affine, c_lab.affine)
-        assert int(np.asanyarray(c_lab.dataobj).astype(bool).sum()) == int((np.asanyarray(nib.load(same).dataobj) > 0).sum())
+        assert int(np.asanyarray(c_lab.dataobj).astype(bool).sum()) == int(
+            (np.asanyarray(nib.load(same).dataobj) > 0).sum()
+        )
     assert outs[0] == outs[1]
 
 
@@ -254,8 +267,9 @@ def test_really_different_grids_are_refused_naming_both_files(flipped_pair, tmp_
     assert cli.main(["crop", str(img), "--labels", str(other), "--out-dir", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert "other_label" in err and "liver_5" in err and "--resample-labels" in err
-    assert cli.main(["crop", str(img), "--labels", str(other), "--out-dir", str(tmp_path / "o"),
-                     "--resample-labels"]) == 0
+    assert (
+        cli.main(["crop", str(img), "--labels", str(other), "--out-dir", str(tmp_path / "o"), "--resample-labels"]) == 0
+    )
 
 
 @pytest.mark.parametrize("margin", ["nan", "1e12", "inf"])

@@ -30,8 +30,14 @@ def test_monai_sample_lands_on_the_original_voxels(phantom_files, orientation, s
     img_path, lab_path = phantom_files
     src = nib.load(lab_path)
     orig = array_to_layer_data(np.asanyarray(src.dataobj), src.affine, kind="labels", name="orig")
-    res = run_pipeline(img_path, lab_path, orientation=orientation, spacing=spacing,
-                       intensity_range=(-57, 164, 0.0, 1.0, True), margin=3)
+    res = run_pipeline(
+        img_path,
+        lab_path,
+        orientation=orientation,
+        spacing=spacing,
+        intensity_range=(-57, 164, 0.0, 1.0, True),
+        margin=3,
+    )
     image_ld, label_ld = pipeline_layer_data(res)
     assert label_ld[1]["name"] == "liver_label (MONAI)" and label_ld[2] == "labels"
     assert image_ld[0].shape == label_ld[0].shape
@@ -56,10 +62,10 @@ def test_no_resampling_matches_our_crop_of_the_stored_array(phantom_files):
     idx = np.argwhere(np.ones(res["image"].shape, bool))[::53]
     src_idx = idx + start
     inside = np.all((src_idx >= 0) & (src_idx < stored.shape), axis=1)
-    np.testing.assert_allclose(nib.affines.apply_affine(res["affine"], idx),
-                               nib.affines.apply_affine(img.affine, src_idx), atol=1e-4)
-    np.testing.assert_array_equal(res["image"][tuple(idx[inside].T)],
-                                  stored[tuple(src_idx[inside].T)])
+    np.testing.assert_allclose(
+        nib.affines.apply_affine(res["affine"], idx), nib.affines.apply_affine(img.affine, src_idx), atol=1e-4
+    )
+    np.testing.assert_array_equal(res["image"][tuple(idx[inside].T)], stored[tuple(src_idx[inside].T)])
     text = format_meta(res["meta"])
     assert "foreground_start_coord: " + str(start.tolist()) in text
 

@@ -26,9 +26,7 @@ from napari_liverct.nifti import (
     write_nifti,
 )
 
-AFFINE = np.array(
-    [[-0.8, 0.0, 0.0, 120.0], [0.0, -0.8, 0.0, 95.5], [0.0, 0.0, 2.5, -310.0], [0, 0, 0, 1]]
-)
+AFFINE = np.array([[-0.8, 0.0, 0.0, 120.0], [0.0, -0.8, 0.0, 95.5], [0.0, 0.0, 2.5, -310.0], [0, 0, 0, 1]])
 DTYPES = [np.uint8, np.int8, np.int16, np.uint16, np.int32, np.uint32, np.int64, np.float32, np.float64]
 
 
@@ -380,7 +378,10 @@ def test_file_shorter_than_header(tmp_path):
 def test_absurd_dims_refused_fast_without_allocation(tmp_path, version, dim, gz):
     path = _raw_nifti(
         tmp_path / ("absurd.nii.gz" if gz else "absurd.nii"),
-        np.zeros((2, 2, 2), np.int16), version=version, dim=dim, gz=gz,
+        np.zeros((2, 2, 2), np.int16),
+        version=version,
+        dim=dim,
+        gz=gz,
     )
     tracemalloc.start()
     t0 = time.perf_counter()
@@ -401,8 +402,10 @@ def test_absurd_dims_refused_fast_without_allocation(tmp_path, version, dim, gz)
 def test_plausible_header_but_tiny_file_does_not_allocate_the_claim(tmp_path, gz):
     """A 2 GB claim in a tiny file is refused as truncated without allocating 2 GB."""
     path = _raw_nifti(
-        tmp_path / ("big.nii.gz" if gz else "big.nii"), np.zeros((2, 2, 2), np.int16),
-        dim=[3, 1024, 1024, 1024, 1, 1, 1, 1], gz=gz,
+        tmp_path / ("big.nii.gz" if gz else "big.nii"),
+        np.zeros((2, 2, 2), np.int16),
+        dim=[3, 1024, 1024, 1024, 1, 1, 1, 1],
+        gz=gz,
     )
     tracemalloc.start()
     try:

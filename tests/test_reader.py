@@ -82,9 +82,7 @@ def test_reorientation_is_zero_copy_and_keeps_dtype(write_nifti_file):
     base = view
     while getattr(base, "base", None) is not None:
         base = base.base
-    assert isinstance(base, (np.memmap, __import__("mmap").mmap)) or base.__class__.__name__ in (
-        "memmap", "mmap"
-    )
+    assert isinstance(base, (np.memmap, __import__("mmap").mmap)) or base.__class__.__name__ in ("memmap", "mmap")
 
 
 def test_oblique_affine_warns_and_keeps_original(write_nifti_file):
@@ -154,8 +152,17 @@ def test_labels_rule(tmp_path, write_nifti_file):
     lab = np.zeros((3, 3, 3), np.uint8)
     lab[1, 1, 1] = 2
     ct = np.random.default_rng(0).integers(-1000, 1500, size=(40, 40, 10)).astype(np.int16)
-    names = ["x_label.nii.gz", "x_seg.nii", "x_mask.nii.gz", "labelsTr/x.nii.gz", "y-labels.nii",
-             "seg_total_fast.nii.gz", "lab_117_case1.nii.gz", "label_a.nii", "mask_b.nii.gz"]
+    names = [
+        "x_label.nii.gz",
+        "x_seg.nii",
+        "x_mask.nii.gz",
+        "labelsTr/x.nii.gz",
+        "y-labels.nii",
+        "seg_total_fast.nii.gz",
+        "lab_117_case1.nii.gz",
+        "label_a.nii",
+        "mask_b.nii.gz",
+    ]
     for name in names:  # by name alone: CT-like content does not matter
         [(_, _, kind)] = read_nifti_layers(write_nifti_file(name, ct), pair=False)
         assert kind == "labels", name
@@ -228,7 +235,9 @@ def test_ct_window_without_full_pass(phantom_files):
     [(_, kw, _)] = read_nifti_layers(img_path.parent / "mr.nii")
     assert kw["metadata"]["ct_window"] == "percentile"  # not an HU window for non-CT data
     lo, hi = np.percentile(mr, [0.5, 99.5])
-    assert kw["contrast_limits"][0] == pytest.approx(lo, abs=20) and kw["contrast_limits"][1] == pytest.approx(hi, abs=20)
+    assert kw["contrast_limits"][0] == pytest.approx(lo, abs=20) and kw["contrast_limits"][1] == pytest.approx(
+        hi, abs=20
+    )
 
 
 def test_4d_file_gets_a_leading_slider_axis(write_nifti_file):

@@ -23,8 +23,9 @@ SHAPE, SPACING = (80, 80, 24), (4.5, 4.5, 10.0)
 N_CASES = 4  # the last one is broken
 
 
-def make_dataset(root: Path, preds: Path | None = None, n: int = N_CASES, broken: bool = True,
-                 shape=SHAPE, spacing=SPACING) -> Path:
+def make_dataset(
+    root: Path, preds: Path | None = None, n: int = N_CASES, broken: bool = True, shape=SHAPE, spacing=SPACING
+) -> Path:
     """An MSD Task03_Liver-style folder of small phantoms (the last case's image corrupt) and predictions.
 
     Case 1 has no tumour (the organ centroid is the focus); prediction 0 misses the upper lesions and
@@ -56,9 +57,18 @@ def make_dataset(root: Path, preds: Path | None = None, n: int = N_CASES, broken
                 upper[upper == 2] = 1
                 p[20:23, 40:43, 4:6] = 2
             nib.save(nib.Nifti1Image(p, ph.affine), preds / f"{cid}.nii.gz")
-    (root / "dataset.json").write_text(json.dumps({
-        "name": "Task03_Liver", "modality": {"0": "CT"}, "labels": {"0": "background", "1": "liver", "2": "cancer"},
-        "numTraining": n, "training": training, "test": []}))
+    (root / "dataset.json").write_text(
+        json.dumps(
+            {
+                "name": "Task03_Liver",
+                "modality": {"0": "CT"},
+                "labels": {"0": "background", "1": "liver", "2": "cancer"},
+                "numTraining": n,
+                "training": training,
+                "test": [],
+            }
+        )
+    )
     return root
 
 
@@ -85,8 +95,13 @@ def built(tmp_path_factory):
     assert main(["report", str(root), "--predictions", str(tmp / "preds"), "--out", str(out), "--workers", "2"]) == 0
     assert main(["survey", str(root), "--workers", "1", "--out", str(tmp / "survey.json")]) == 0
     assert main(["evaluate", str(root), str(tmp / "preds"), "--workers", "1", "--out", str(tmp / "evaluate.json")]) == 0
-    return {"root": root, "preds": tmp / "preds", "out": out, "survey": json.loads((tmp / "survey.json").read_text()),
-            "evaluate": json.loads((tmp / "evaluate.json").read_text())}
+    return {
+        "root": root,
+        "preds": tmp / "preds",
+        "out": out,
+        "survey": json.loads((tmp / "survey.json").read_text()),
+        "evaluate": json.loads((tmp / "evaluate.json").read_text()),
+    }
 
 
 def test_numbers_equal_survey_and_evaluate_json(built):
@@ -171,7 +186,7 @@ def _marker_volume(order: str):
     lab = np.zeros(shape, np.uint8)
     lab[5:-5, 5:-5, 3:-3] = 1
     ijk = np.array([22, 27, 15])  # right (+x), anterior (+y), superior (+z) of the centre
-    lab[ijk[0] - 1:ijk[0] + 2, ijk[1] - 1:ijk[1] + 2, ijk[2] - 1:ijk[2] + 2] = 2
+    lab[ijk[0] - 1 : ijk[0] + 2, ijk[1] - 1 : ijk[1] + 2, ijk[2] - 1 : ijk[2] + 2] = 2
     ras = (aff @ np.append(ijk, 1.0))[:3]
     assert ras[0] > 5 and ras[1] > 5 and ras[2] > 5
     ornt = nio.ornt_transform(nio.axcodes2ornt("RAS"), nio.axcodes2ornt(tuple(order)))
@@ -247,9 +262,13 @@ def test_flipped_labels_4d_and_unlabelled_cases(tmp_path):
     ds.mkdir()
     ornt = nio.ornt_transform(nio.io_orientation(ph.affine), nio.axcodes2ornt(("R", "A", "S")))
     flipped = nio.apply_orientation(ph.labels, ornt), ph.affine @ nio.inv_ornt_aff(ornt, ph.labels.shape)
-    for name, img, lab in (("liver_same", ph.image, (ph.labels, ph.affine)), ("liver_flip", ph.image, flipped),
-                           ("liver_4d", np.stack([ph.image, ph.image], -1), (ph.labels, ph.affine)),
-                           ("liver_nolab", ph.image, None), ("liver_off", ph.image, (ph.labels[:, :, :6], ph.affine))):
+    for name, img, lab in (
+        ("liver_same", ph.image, (ph.labels, ph.affine)),
+        ("liver_flip", ph.image, flipped),
+        ("liver_4d", np.stack([ph.image, ph.image], -1), (ph.labels, ph.affine)),
+        ("liver_nolab", ph.image, None),
+        ("liver_off", ph.image, (ph.labels[:, :, :6], ph.affine)),
+    ):
         nib.save(nib.Nifti1Image(img, ph.affine), ds / f"{name}.nii.gz")
         if lab is not None:
             nib.save(nib.Nifti1Image(lab[0], lab[1]), ds / f"{name}_label.nii.gz")
@@ -264,8 +283,10 @@ def test_flipped_labels_4d_and_unlabelled_cases(tmp_path):
         assert png("liver_flip", view) == png("liver_same", view) == png("liver_4d", view)
     assert "flipped" in " ".join(cases["liver_flip"]["section"]["notes"])
     assert "first volume" in " ".join(cases["liver_4d"]["section"]["notes"])
-    assert cases["liver_nolab"]["section"]["focus"].startswith("volume centre") and "missing_labels" in cases[
-        "liver_nolab"]["anomalies"]
+    assert (
+        cases["liver_nolab"]["section"]["focus"].startswith("volume centre")
+        and "missing_labels" in cases["liver_nolab"]["anomalies"]
+    )
     assert "not on the same grid" in " ".join(cases["liver_off"]["section"]["notes"])
     assert len(cases["liver_off"]["section"]["pictures"]) == 3
 
@@ -283,6 +304,7 @@ def test_views_are_the_viewer_cameras():
 
 # ---------------------------------------------------------------- the page in a real browser
 
+
 def _chrome_paths():
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     driver = shutil.which("chromedriver")
@@ -291,7 +313,11 @@ def _chrome_paths():
     except ImportError:
         return None, None, "selenium is not installed (pip install -e '.[testing]')"
     if not chromium or not driver:
-        return None, None, "chromium / chromedriver not found (bash scripts/setup.sh installs Debian's chromium and chromium-driver)"
+        return (
+            None,
+            None,
+            "chromium / chromedriver not found (bash scripts/setup.sh installs Debian's chromium and chromium-driver)",
+        )
     return chromium, driver, None
 
 
@@ -308,9 +334,18 @@ def browser():
     profile = tempfile.mkdtemp(prefix="liverct-chromium-")
     opts = webdriver.ChromeOptions()
     opts.binary_location = chromium
-    for a in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-              "--disable-background-networking", "--disable-component-update", "--disable-sync",
-              f"--user-data-dir={profile}", "--window-size=1400,1700"):
+    for a in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        "--window-size=1400,1700",
+    ):
         opts.add_argument(a)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     d = webdriver.Chrome(service=Service(driver), options=opts)
@@ -337,8 +372,11 @@ def _all_images_loaded(d):
     for im in imgs:
         d.execute_script("arguments[0].scrollIntoView({block: 'center'})", im)
         _wait(lambda im=im: d.execute_script("return arguments[0].complete", im))
-    return [im.get_attribute("src") for im in imgs
-            if not d.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", im)]
+    return [
+        im.get_attribute("src")
+        for im in imgs
+        if not d.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", im)
+    ]
 
 
 def test_page_in_chromium(built, browser, tmp_path):
@@ -366,8 +404,10 @@ def test_page_in_chromium(built, browser, tmp_path):
     d.find_element("css selector", "#cases th[data-key='id'] button").click()
     assert order() == sorted(survey)
     # the page shows the survey's numbers (full value in each cell's tooltip)
-    col = d.execute_script("return [...document.querySelectorAll('#cases > thead > tr > th')]"
-                           ".findIndex(th => th.dataset.key === 'volume_ml_1') + 1")
+    col = d.execute_script(
+        "return [...document.querySelectorAll('#cases > thead > tr > th')]"
+        ".findIndex(th => th.dataset.key === 'volume_ml_1') + 1"
+    )
     cell = d.find_element("css selector", f"#cases > tbody > tr[data-id='liver_0'] > td:nth-child({col})")
     assert float(cell.get_attribute("title")) == survey["liver_0"]["volume_ml"]["1"]
 
@@ -384,7 +424,9 @@ def test_page_in_chromium(built, browser, tmp_path):
     shot = tmp_path / "report_case.png"
     d.save_screenshot(str(shot))
     assert shot.stat().st_size > 50_000
-    if os.environ.get("LIVERCT_REPORT_SCREENSHOT"):  # for the README: LIVERCT_REPORT_SCREENSHOT=docs/screenshots/report.png
+    if os.environ.get(
+        "LIVERCT_REPORT_SCREENSHOT"
+    ):  # for the README: LIVERCT_REPORT_SCREENSHOT=docs/screenshots/report.png
         shutil.copy(shot, os.environ["LIVERCT_REPORT_SCREENSHOT"])
 
     # the failed case has its row with the reason; filtering works
@@ -397,8 +439,11 @@ def test_page_in_chromium(built, browser, tmp_path):
     box.clear()
     box.send_keys(" ")
     d.find_element("css selector", "#only-anomalies").click()
-    visible = [r.get_attribute("data-id") for r in d.find_elements("css selector", "#cases > tbody > tr.case")
-               if r.is_displayed()]
+    visible = [
+        r.get_attribute("data-id")
+        for r in d.find_elements("css selector", "#cases > tbody > tr.case")
+        if r.is_displayed()
+    ]
     assert visible == ["liver_3"]
     # opening a case from the anomaly list
     d.find_element("css selector", "#anomalies a.caselink").click()

@@ -175,8 +175,15 @@ def test_label_stats_match_numpy(synthetic, layout):
         assert r["voxels"] == m.sum()
         assert r["volume_ml"] == pytest.approx(m.sum() * 0.7 * 0.9 * 2.5 / 1000, rel=1e-12)
         assert r["share"] == (None if r["label"] == 0 else pytest.approx(m.sum() / n_fg))
-        for key, ref in [("mean", v.mean()), ("std", v.std()), ("min", v.min()), ("max", v.max()),
-                         ("median", np.median(v)), ("p05", np.percentile(v, 5)), ("p95", np.percentile(v, 95))]:
+        for key, ref in [
+            ("mean", v.mean()),
+            ("std", v.std()),
+            ("min", v.min()),
+            ("max", v.max()),
+            ("median", np.median(v)),
+            ("p05", np.percentile(v, 5)),
+            ("p95", np.percentile(v, 95)),
+        ]:
             assert r[key] == pytest.approx(ref, rel=1e-9, abs=1e-9), key
         assert r["bbox_min"] == idx.min(0).tolist() and r["bbox_max"] == idx.max(0).tolist()
         np.testing.assert_allclose(r["centroid_voxel"], idx.mean(0), atol=1e-9)
@@ -262,8 +269,22 @@ def test_cli_json_equals_python(files, capsys):
     assert printed == json.loads(json.dumps(stats_for_files(img_p, lab_p)))
     lesion = printed["lesions"][0]
     assert set(lesion) >= {"label", "id", "voxels", "volume_ml", "max_diameter_mm", "centroid_mm", "mean"}
-    assert set(printed["labels"][0]) >= {"label", "name", "voxels", "volume_ml", "mean", "std", "min", "max",
-                                         "median", "p05", "p95", "bbox_min", "bbox_max", "centroid_mm"}
+    assert set(printed["labels"][0]) >= {
+        "label",
+        "name",
+        "voxels",
+        "volume_ml",
+        "mean",
+        "std",
+        "min",
+        "max",
+        "median",
+        "p05",
+        "p95",
+        "bbox_min",
+        "bbox_max",
+        "centroid_mm",
+    }
     assert cli.main(["stats", str(img_p), "--labels", str(lab_p), "--connectivity", "6", "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["connectivity"] == 6
 

@@ -69,8 +69,9 @@ def test_widget_matches_cli_and_navigates(viewer_with_widget, qtbot, tmp_path):
 
     viewer.dims.ndisplay = 3
     widget.lesion_table.selectRow(0)
-    np.testing.assert_allclose(viewer.scene.camera.center, ras_to_world(np.array(ref["lesions"][0]["centroid_mm"])),
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        viewer.scene.camera.center, ras_to_world(np.array(ref["lesions"][0]["centroid_mm"])), atol=1e-6
+    )
 
     out = widget.export_csv(str(tmp_path / "stats.csv"))
     rows = list(csv.DictReader(open(out)))
@@ -127,7 +128,7 @@ def test_many_classes_no_default_lesion_and_legend_outside(make_napari_viewer, q
     lab = np.zeros((40, 40, 10), np.uint8)
     for v in range(1, 31):
         i, j = divmod(v - 1, 6)
-        lab[2 + i * 6: 6 + i * 6, 2 + j * 6: 6 + j * 6, 2:8] = v
+        lab[2 + i * 6 : 6 + i * 6, 2 + j * 6 : 6 + j * 6, 2:8] = v
     rng = np.random.default_rng(0)  # CT-like: thousands of distinct values
     img = (np.where(lab > 0, 40 + lab, -1000) + rng.normal(0, 30, lab.shape)).astype(np.int16)
     nib.save(nib.Nifti1Image(img, np.eye(4)), tmp_path / "ct.nii.gz")

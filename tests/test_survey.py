@@ -62,8 +62,10 @@ def msd(tmp_path_factory):
         return img, nib.Nifti1Image(np.asarray(lab.dataobj), aff)
 
     def identity_empty(img, lab):
-        return (nib.Nifti1Image(np.asarray(img.dataobj), np.eye(4)),
-                nib.Nifti1Image(np.zeros(SHAPE, np.uint8), np.eye(4)))
+        return (
+            nib.Nifti1Image(np.asarray(img.dataobj), np.eye(4)),
+            nib.Nifti1Image(np.zeros(SHAPE, np.uint8), np.eye(4)),
+        )
 
     case(0)
     case(1, spacing=(2.0, 2.0, 5.0), edit=to_ras)
@@ -78,8 +80,12 @@ def msd(tmp_path_factory):
     ph = make_phantom(shape=SHAPE, spacing=(2.2, 2.2, 5.0), seed=8)
     _save(root / "imagesTs" / "liver_8.nii.gz", ph.image, ph.affine)
     (root / "imagesTr" / "._liver_0.nii.gz").write_bytes(b"\x00\x05\x16\x07")
-    spec = {"name": "Liver", "labels": {str(k): v for k, v in DECLARED.items()}, "training": tr,
-            "test": ["./imagesTs/liver_8.nii.gz"]}
+    spec = {
+        "name": "Liver",
+        "labels": {str(k): v for k, v in DECLARED.items()},
+        "training": tr,
+        "test": ["./imagesTs/liver_8.nii.gz"],
+    }
     (root / "dataset.json").write_text(json.dumps(spec))
     return root
 
@@ -88,8 +94,7 @@ def msd(tmp_path_factory):
 def client():
     from distributed import Client, LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, **NO_HTTP) as cluster, \
-            Client(cluster) as cl:
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, **NO_HTTP) as cluster, Client(cluster) as cl:
         yield cl
 
 
@@ -197,8 +202,11 @@ def test_summary_against_numpy(msd, report):
         assert c["voxel_share"] == pytest.approx(sum((x == v).sum() for x in segs) / total)
     assert s["classes"]["1"]["name"] == "liver" and s["classes"]["5"]["name"] is None
     # pooled intensity percentiles: 10000 samples per case approximate the equal-weight mixture
-    fgs = [np.asanyarray(nib.load(r["image"]).dataobj)[np.asanyarray(nib.load(r["label"]).dataobj) > 0]
-           for r in ok if r["label"] and not r["label_error"] and r["label_shape"] == r["shape"] and r["fg_voxels"]]
+    fgs = [
+        np.asanyarray(nib.load(r["image"]).dataobj)[np.asanyarray(nib.load(r["label"]).dataobj) > 0]
+        for r in ok
+        if r["label"] and not r["label_error"] and r["label_shape"] == r["shape"] and r["fg_voxels"]
+    ]
     weights = np.concatenate([np.full(f.size, 1.0 / f.size) for f in fgs])
     values = np.concatenate(fgs).astype(float)
     order = np.argsort(values)
@@ -233,8 +241,9 @@ def test_cli_with_scheduler_address_csv(msd, tmp_path, capsys):
     out = tmp_path / "survey.csv"
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tcp", **NO_HTTP) as cluster:
         assert cluster.scheduler_address.startswith("tcp://")  # a real network address
-        code = main(["survey", str(msd), "--format", "csv", "--scheduler", cluster.scheduler_address,
-                     "--out", str(out)])
+        code = main(
+            ["survey", str(msd), "--format", "csv", "--scheduler", cluster.scheduler_address, "--out", str(out)]
+        )
     assert code == 0
     rows = list(csv.DictReader(io.StringIO(out.read_text())))
     assert [r["id"] for r in rows] == [f"liver_{i}" for i in range(9)]
@@ -269,9 +278,16 @@ def test_cli_user_errors(tmp_path, capsys):
     assert "no NIfTI cases" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("dtype,values", [(np.uint8, [0, 1, 2]), (np.uint8, [0, 3, 200]),
-                                          (np.int16, [-1, 0, 7]), (np.uint16, [0, 1000, 65535]),
-                                          (np.int32, [0, 70000])])
+@pytest.mark.parametrize(
+    "dtype,values",
+    [
+        (np.uint8, [0, 1, 2]),
+        (np.uint8, [0, 3, 200]),
+        (np.int16, [-1, 0, 7]),
+        (np.uint16, [0, 1000, 65535]),
+        (np.int32, [0, 70000]),
+    ],
+)
 def test_label_counts_match_unique(dtype, values):
     from napari_liverct.survey import _label_counts
 

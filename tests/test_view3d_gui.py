@@ -250,8 +250,12 @@ def test_block_fraction_and_downsampled_surface_stay_aligned():
     got = block_fraction(m, 2)
     pad = np.zeros((8, 10, 6), bool)
     pad[:7, :9, :5] = m
-    expected = np.array([[[pad[2 * i:2 * i + 2, 2 * j:2 * j + 2, 2 * k:2 * k + 2].mean()
-                           for k in range(3)] for j in range(5)] for i in range(4)])
+    expected = np.array(
+        [
+            [[pad[2 * i : 2 * i + 2, 2 * j : 2 * j + 2, 2 * k : 2 * k + 2].mean() for k in range(3)] for j in range(5)]
+            for i in range(4)
+        ]
+    )
     np.testing.assert_allclose(got, expected)
     # an off-centre ball (radius 12 voxels) with an anisotropic oblique-free affine:
     # the block-downsampled mesh encloses the ball's volume and is centred on it
@@ -271,7 +275,7 @@ def test_block_fraction_and_downsampled_surface_stay_aligned():
 
 def _caption_rows(rgb):
     """Height of the caption band: top rows whose left margin is the band colour (20, 20, 24)."""
-    band = (np.abs(rgb[:, :4] - [20, 20, 24]).max(axis=(1, 2)) <= 2)
+    band = np.abs(rgb[:, :4] - [20, 20, 24]).max(axis=(1, 2)) <= 2
     return int(np.argmin(band)) if not band.all() else len(band)
 
 
@@ -320,5 +324,6 @@ def test_snapshot_frames_a_large_lesion_and_keeps_the_caption_inside(tmp_path, c
         extent = max(rows[-1] - rows[0], cols[-1] - cols[0])
         # the 112 mm lesion spans at least 40 % of the picture's smaller side (was ~110 px of 663)
         assert extent >= 0.4 * min(h, w), f"{name}: lesion only {extent} px in a {w} x {h} picture"
-        assert rows[0] > band_rows[-1] and rows[-1] < h - 1 and cols[0] > 0 and cols[-1] < w - 1, \
+        assert rows[0] > band_rows[-1] and rows[-1] < h - 1 and cols[0] > 0 and cols[-1] < w - 1, (
             f"{name}: the lesion is cut by the frame"
+        )

@@ -215,9 +215,7 @@ def foreground_box(
         start[d] = int(np.trunc(lo))
         end[d] = int(np.trunc(hi))
     size = end - start
-    new = np.array(
-        [int(np.ceil(s / k) * k) if k > 0 else int(s) for s, k in zip(size, ks)], np.int64
-    )
+    new = np.array([int(np.ceil(s / k) * k) if k > 0 else int(s) for s, k in zip(size, ks)], np.int64)
     start = start - (new - size) // 2
     return start, start + new
 
@@ -323,8 +321,12 @@ def crop_foreground(
     if source_key not in arrays:
         raise ValueError(f"source {source_key!r} is not among the arrays {list(arrays)}")
     start, end = foreground_box(
-        arrays[source_key], select_fn=select_fn, threshold=threshold, margin=margin,
-        k_divisible=k_divisible, allow_smaller=allow_smaller,
+        arrays[source_key],
+        select_fn=select_fn,
+        threshold=threshold,
+        margin=margin,
+        k_divisible=k_divisible,
+        allow_smaller=allow_smaller,
     )
     if box_is_empty(start, end):
         raise EmptyForegroundError(

@@ -145,7 +145,7 @@ def _msd_image(path: Path) -> tuple[Path, tuple[Path, ...]]:
     if path.exists():
         return path, ()
     stem = nifti_stem(path)
-    ext = path.name[len(stem):]
+    ext = path.name[len(stem) :]
     chans = sorted(path.parent.glob(f"{glob_escape(stem)}_[0-9][0-9][0-9][0-9]{ext}"))
     if chans:
         return chans[0], tuple(chans[1:])
@@ -182,9 +182,7 @@ def _msd_cases(base: Path, spec: dict, json_path: Path) -> list[Case]:
 def _nnunet_cases(base: Path, spec: dict, json_path: Path) -> list[Case]:
     ending = str(spec.get("file_ending", ".nii.gz"))
     if not is_nifti_path("x" + ending):
-        raise ValueError(
-            f"{json_path}: file_ending {ending!r} is not NIfTI; napari-liverct reads .nii/.nii.gz only"
-        )
+        raise ValueError(f"{json_path}: file_ending {ending!r} is not NIfTI; napari-liverct reads .nii/.nii.gz only")
     cases: list[Case] = []
     mapping = spec.get("dataset")
     if isinstance(mapping, dict):  # nnU-Net v2 explicit file list
@@ -277,7 +275,11 @@ def load_dataset(root: str | os.PathLike) -> Dataset:
     order = {s: i for i, s in enumerate(SPLITS)}
     cases.sort(key=lambda c: (order.get(c.split, 9), _natural_key(c.id)))
     return Dataset(
-        root=base, cases=cases, layout=layout, json_path=json_path, label_names=names,
+        root=base,
+        cases=cases,
+        layout=layout,
+        json_path=json_path,
+        label_names=names,
         name=str(spec.get("name") or base.name),
     )
 

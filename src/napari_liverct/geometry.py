@@ -160,9 +160,7 @@ def _inverse_ornt(ornt: np.ndarray) -> np.ndarray:
     return inv
 
 
-def reorient_to_disk(
-    data: np.ndarray, ras_affine: np.ndarray, ornt: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+def reorient_to_disk(data: np.ndarray, ras_affine: np.ndarray, ornt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Undo the display reorientation: return the array in the file's axis order.
 
     Parameters
@@ -185,9 +183,7 @@ def reorient_to_disk(
     return disk, disk_affine
 
 
-def world_affine_from_layer(
-    scale, translate, affine=None, rotate=None, shear=None
-) -> np.ndarray:
+def world_affine_from_layer(scale, translate, affine=None, rotate=None, shear=None) -> np.ndarray:
     """Compose napari's layer transform into one 4x4 data-to-world matrix.
 
     napari applies ``affine @ (translate . rotate . shear . scale)``; only the
@@ -340,8 +336,13 @@ def resample_nearest(data: np.ndarray, affine: np.ndarray, shape, ref_affine: np
 
     vox2vox = np.linalg.inv(np.asarray(affine, float)) @ np.asarray(ref_affine, float)
     return ndi.affine_transform(
-        np.asarray(data), vox2vox, output_shape=tuple(int(s) for s in shape[:3]),
-        order=0, mode="constant", cval=0, output=np.asarray(data).dtype,
+        np.asarray(data),
+        vox2vox,
+        output_shape=tuple(int(s) for s in shape[:3]),
+        order=0,
+        mode="constant",
+        cval=0,
+        output=np.asarray(data).dtype,
     )
 
 
@@ -368,5 +369,7 @@ def conform_to_grid(
     why = grid_mismatch(data.shape, affine, ref_shape, ref_affine)
     if not resample:
         raise GridMismatchError(f"{names[1]} and {names[0]} are not on the same grid ({why}); {hint}")
-    return (resample_nearest(data, affine, ref_shape, ref_affine),
-            f"{names[0]}: resampled onto the grid of {names[1]} by nearest neighbour ({why})")
+    return (
+        resample_nearest(data, affine, ref_shape, ref_affine),
+        f"{names[0]}: resampled onto the grid of {names[1]} by nearest neighbour ({why})",
+    )

@@ -219,7 +219,9 @@ def _load_json(path: Path):
             raise ValueError("larger than 16 MiB")
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError, RecursionError, UnicodeDecodeError) as exc:
-        warnings.warn(f"{path}: ignored, not readable JSON ({type(exc).__name__}: {str(exc)[:120]})", UserWarning, stacklevel=3)
+        warnings.warn(
+            f"{path}: ignored, not readable JSON ({type(exc).__name__}: {str(exc)[:120]})", UserWarning, stacklevel=3
+        )
         return None
 
 
@@ -259,7 +261,9 @@ def _caret_info(header) -> tuple[bool, dict[int, tuple[str, tuple]]] | None:
             if not _is_int(key):
                 continue
             try:
-                rgba = tuple(float(lab.get(c, d)) for c, d in (("Red", 0.8), ("Green", 0.8), ("Blue", 0.8), ("Alpha", 1.0)))
+                rgba = tuple(
+                    float(lab.get(c, d)) for c, d in (("Red", 0.8), ("Green", 0.8), ("Blue", 0.8), ("Alpha", 1.0))
+                )
             except ValueError:
                 rgba = (0.8, 0.8, 0.8, 1.0)
             rgba = tuple(min(1.0, max(0.0, v)) if np.isfinite(v) else 0.8 for v in rgba)
@@ -398,7 +402,12 @@ def present_labels(data: np.ndarray) -> list[int]:
     if data.dtype.kind in "ub" or (data.dtype.kind == "i" and data.dtype.itemsize <= 2):
         lo = int(flat.min())
         if lo >= 0 and int(flat.max()) < 1 << 16:
-            return [int(v) for v in np.flatnonzero(np.bincount(flat.astype(np.intp, copy=False) if flat.dtype.kind == "b" else flat))]
+            return [
+                int(v)
+                for v in np.flatnonzero(
+                    np.bincount(flat.astype(np.intp, copy=False) if flat.dtype.kind == "b" else flat)
+                )
+            ]
     return [int(v) for v in np.unique(flat)]
 
 

@@ -256,9 +256,7 @@ def layer_to_disk(data: np.ndarray, meta: dict) -> tuple[np.ndarray, np.ndarray]
     return reorient_to_disk(data, ras, np.asarray(ornt))
 
 
-def save_layer(
-    path: str | os.PathLike, data: np.ndarray, meta: dict, *, overwrite_source: bool = False
-) -> Path:
+def save_layer(path: str | os.PathLike, data: np.ndarray, meta: dict, *, overwrite_source: bool = False) -> Path:
     """Save one layer (image or labels) to NIfTI with its current world geometry."""
     md = meta.get("metadata") or {}
     disk, affine = layer_to_disk(data, meta)
@@ -269,6 +267,10 @@ def save_layer(
     header = md.get("header")
     protected = tuple(p for p in [md.get("source_path")] if p)
     return write_nifti(
-        path, np.ascontiguousarray(disk) if not disk.flags.f_contiguous else disk, affine,
-        header=header, protected=protected, overwrite_source=overwrite_source,
+        path,
+        np.ascontiguousarray(disk) if not disk.flags.f_contiguous else disk,
+        affine,
+        header=header,
+        protected=protected,
+        overwrite_source=overwrite_source,
     )

@@ -201,9 +201,7 @@ def smooth_surface(
     return np.asarray(mesh.vertices, float), np.asarray(mesh.faces, np.int32)
 
 
-def decimate_surface(
-    vertices: np.ndarray, faces: np.ndarray, fraction: float
-) -> tuple[np.ndarray, np.ndarray]:
+def decimate_surface(vertices: np.ndarray, faces: np.ndarray, fraction: float) -> tuple[np.ndarray, np.ndarray]:
     """Quadric decimation removing ``fraction`` (0-1) of the faces.
 
     Raises
@@ -277,14 +275,21 @@ def label_surfaces(
     out: list[SurfaceMesh] = []
     for value in label_values:
         verts, faces = mask_surface(
-            labels == value, affine, step_size=step_size,
-            smooth_iterations=smooth_iterations, decimate=decimate, downsample=downsample,
+            labels == value,
+            affine,
+            step_size=step_size,
+            smooth_iterations=smooth_iterations,
+            decimate=decimate,
+            downsample=downsample,
         )
         if len(faces) == 0:
             continue
         out.append(
             SurfaceMesh(
-                verts, faces, int(value), names.get(int(value), f"label {value}"),
+                verts,
+                faces,
+                int(value),
+                names.get(int(value), f"label {value}"),
                 tuple(cols.get(int(value), (0.8, 0.8, 0.8, 1.0))),
             )
         )

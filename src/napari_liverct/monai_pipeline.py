@@ -64,20 +64,30 @@ def build_transforms(
         mt.EnsureChannelFirstd(keys=keys),
     ]
     if orientation:
-        steps.append(mt.Orientationd(keys=keys, axcodes=str(orientation).upper(),
-                                     labels=(("L", "R"), ("P", "A"), ("I", "S"))))
+        steps.append(
+            mt.Orientationd(keys=keys, axcodes=str(orientation).upper(), labels=(("L", "R"), ("P", "A"), ("I", "S")))
+        )
     if spacing is not None:
         modes = ["bilinear" if k == "image" else "nearest" for k in keys]
         steps.append(mt.Spacingd(keys=keys, pixdim=tuple(float(s) for s in spacing), mode=modes))
     if intensity_range is not None:
         a_min, a_max, b_min, b_max, clip = intensity_range
-        steps.append(mt.ScaleIntensityRanged(keys=["image"], a_min=a_min, a_max=a_max,
-                                             b_min=b_min, b_max=b_max, clip=bool(clip)))
+        steps.append(
+            mt.ScaleIntensityRanged(keys=["image"], a_min=a_min, a_max=a_max, b_min=b_min, b_max=b_max, clip=bool(clip))
+        )
     crop_kw = {}
     if select_threshold is not None:
         crop_kw["select_fn"] = _Above(float(select_threshold))
-    steps.append(mt.CropForegroundd(keys=keys, source_key=crop_source, margin=margin,
-                                    k_divisible=k_divisible, allow_smaller=allow_smaller, **crop_kw))
+    steps.append(
+        mt.CropForegroundd(
+            keys=keys,
+            source_key=crop_source,
+            margin=margin,
+            k_divisible=k_divisible,
+            allow_smaller=allow_smaller,
+            **crop_kw,
+        )
+    )
     return mt.Compose(steps)
 
 
@@ -143,9 +153,15 @@ def run_pipeline(
     elif crop_source == "label":
         raise ValueError("the crop source is the label, but no label file was given")
     transforms = build_transforms(
-        list(item), orientation=orientation, spacing=spacing, intensity_range=intensity_range,
-        crop_source=crop_source, margin=margin, k_divisible=k_divisible,
-        allow_smaller=allow_smaller, select_threshold=select_threshold,
+        list(item),
+        orientation=orientation,
+        spacing=spacing,
+        intensity_range=intensity_range,
+        crop_source=crop_source,
+        margin=margin,
+        k_divisible=k_divisible,
+        allow_smaller=allow_smaller,
+        select_threshold=select_threshold,
     )
     loader = DataLoader(Dataset(data=[item], transform=transforms), batch_size=1, num_workers=0)
     batch = next(iter(loader))
@@ -198,8 +214,7 @@ def pipeline_layer_data(result: dict, names: dict[str, str] | None = None) -> li
         src = meta["files"][key]
         base = names.get(key) or nifti_stem(src)
         extra = {"monai_meta": meta, "monai_key": key}
-        ld = array_to_layer_data(result[key], result["affine"], kind=kind, name=f"{base} (MONAI)",
-                                 extra_metadata=extra)
+        ld = array_to_layer_data(result[key], result["affine"], kind=kind, name=f"{base} (MONAI)", extra_metadata=extra)
         if kind == "image" and "contrast_limits" not in ld[1]:
             data = ld[0]
             lo, hi = float(np.min(data)), float(np.max(data))

@@ -387,8 +387,9 @@ def read_nifti(path: str | os.PathLike, *, mmap: bool = True) -> NiftiVolume:
         if gz:
             if nbytes > size * _MAX_DEFLATE_RATIO + 1024:
                 raise _fail(
-                    path, f"the data is truncated: {size} compressed bytes cannot hold the "
-                    f"{nbytes} bytes the header needs (shape {shape})"
+                    path,
+                    f"the data is truncated: {size} compressed bytes cannot hold the "
+                    f"{nbytes} bytes the header needs (shape {shape})",
                 )
             buf = _inflate_one_shot(path, size, offset, nbytes)
             if buf is None:
@@ -396,9 +397,7 @@ def read_nifti(path: str | os.PathLike, *, mmap: bool = True) -> NiftiVolume:
                 buf = _inflate_rest(path, fh, nbytes)
             data = np.frombuffer(buf, dtype=dtype, count=int(np.prod(shape))).reshape(shape, order="F")
         elif size < offset + nbytes:
-            raise _fail(
-                path, f"the data is truncated: the file has {size} bytes, the header needs {offset + nbytes}"
-            )
+            raise _fail(path, f"the data is truncated: the file has {size} bytes, the header needs {offset + nbytes}")
         elif mmap:
             data = np.memmap(path, dtype=dtype, mode="c", offset=offset, shape=shape, order="F")
         else:
@@ -445,7 +444,9 @@ def _affine_from_header(path: Path, hdr) -> np.ndarray:
             stacklevel=3,
         )
         return np.asarray(qform, dtype=float)
-    raise _fail(path, "the header holds no usable voxel-to-world affine (non-finite or singular sform, qform and pixdim)")
+    raise _fail(
+        path, "the header holds no usable voxel-to-world affine (non-finite or singular sform, qform and pixdim)"
+    )
 
 
 def write_nifti(

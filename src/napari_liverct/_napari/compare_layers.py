@@ -125,8 +125,23 @@ def voxel_errors(gm: np.ndarray, pm: np.ndarray, res: CaseComparison) -> tuple[n
         out[box] = kind
         counts += np.bincount(vals, minlength=4 * n + 1)
     err = out
-    feats: dict[str, list] = {k: [] for k in ("index", "name", "class_label", "class_name", "kind", "voxels",
-                                              "volume_ml", "dice", "iou", "hd95", "assd", "nsd")}
+    feats: dict[str, list] = {
+        k: []
+        for k in (
+            "index",
+            "name",
+            "class_label",
+            "class_name",
+            "kind",
+            "voxels",
+            "volume_ml",
+            "dice",
+            "iou",
+            "hd95",
+            "assd",
+            "nsd",
+        )
+    }
     feats["index"].append(0)
     feats["name"].append("background / both empty")
     for key in list(feats)[2:]:
@@ -163,8 +178,9 @@ def _lesion_components(gm, pm, res: CaseComparison):
     gcc, ng = lesion_label_map(gmask[box].view(np.uint8), label=1, connectivity=les.connectivity)
     pcc, npr = lesion_label_map(pmask[box].view(np.uint8), label=1, connectivity=les.connectivity)
     if (ng, npr) != (les.n_gt, les.n_pred):
-        raise RuntimeError(f"lesion components differ from the comparison's ({ng}, {npr}) vs "
-                           f"({les.n_gt}, {les.n_pred})")
+        raise RuntimeError(
+            f"lesion components differ from the comparison's ({ng}, {npr}) vs ({les.n_gt}, {les.n_pred})"
+        )
     return box, gcc, pcc
 
 
@@ -220,12 +236,14 @@ def voxel_colors(n_classes: int) -> dict:
     return colors
 
 
-def error_layer_data(err: np.ndarray, affine: np.ndarray, *, name: str, features: dict, colors: dict,
-                     metadata: dict | None = None) -> tuple:
+def error_layer_data(
+    err: np.ndarray, affine: np.ndarray, *, name: str, features: dict, colors: dict, metadata: dict | None = None
+) -> tuple:
     """LayerData of an errors map (stored order of the ground truth, its RAS ``affine``)."""
     names = {int(i): str(n) for i, n in zip(features["index"], features["name"]) if int(i) != 0}
-    ld = array_to_layer_data(err, affine, kind="labels", name=name, label_names=names,
-                             extra_metadata=dict(metadata or {}))
+    ld = array_to_layer_data(
+        err, affine, kind="labels", name=name, label_names=names, extra_metadata=dict(metadata or {})
+    )
     kwargs = ld[1]
     kwargs["colormap"] = colors
     kwargs["features"] = features
@@ -234,8 +252,9 @@ def error_layer_data(err: np.ndarray, affine: np.ndarray, *, name: str, features
 
 
 # ------------------------------------------------------------------ surface distance
-def signed_surface_distance(points_ras: np.ndarray, gt_mask: np.ndarray, affine: np.ndarray,
-                            smooth_iterations: int = 0) -> np.ndarray:
+def signed_surface_distance(
+    points_ras: np.ndarray, gt_mask: np.ndarray, affine: np.ndarray, smooth_iterations: int = 0
+) -> np.ndarray:
     """Signed distance in mm from each point to the surface of ``gt_mask``.
 
     The surface is the marching-cubes iso-surface (level 0.5) of the mask, the same
@@ -294,18 +313,37 @@ class DistanceSurface:
         values = np.clip(np.nan_to_num(self.distances, posinf=lim, neginf=-lim), -lim, lim)
         verts = ras_to_world(self.vertices_ras, residual) if len(self.vertices_ras) else np.zeros((0, 3))
         d = self.distances[np.isfinite(self.distances)]
-        meta = {"label": self.label, "class_name": self.name, "limit_mm": lim,
-                "distance_mm": {"min": float(d.min()) if d.size else math.nan,
-                                "max": float(d.max()) if d.size else math.nan,
-                                "mean_abs": float(np.abs(d).mean()) if d.size else math.nan}}
-        kwargs = {"name": layer_name or f"surface distance mm ({self.name})", "colormap": DISTANCE_COLORMAP,
-                  "contrast_limits": (-lim, lim), "metadata": meta, "shading": "smooth"}
+        meta = {
+            "label": self.label,
+            "class_name": self.name,
+            "limit_mm": lim,
+            "distance_mm": {
+                "min": float(d.min()) if d.size else math.nan,
+                "max": float(d.max()) if d.size else math.nan,
+                "mean_abs": float(np.abs(d).mean()) if d.size else math.nan,
+            },
+        }
+        kwargs = {
+            "name": layer_name or f"surface distance mm ({self.name})",
+            "colormap": DISTANCE_COLORMAP,
+            "contrast_limits": (-lim, lim),
+            "metadata": meta,
+            "shading": "smooth",
+        }
         return ((verts, self.faces, values.astype(np.float32)), kwargs, "surface")
 
 
-def distance_surface(gm: np.ndarray, pm: np.ndarray, res: CaseComparison, label: int, affine: np.ndarray,
-                     *, include=(), smooth_iterations: int = SMOOTH_ITERATIONS,
-                     step_size: int | None = None) -> DistanceSurface | None:
+def distance_surface(
+    gm: np.ndarray,
+    pm: np.ndarray,
+    res: CaseComparison,
+    label: int,
+    affine: np.ndarray,
+    *,
+    include=(),
+    smooth_iterations: int = SMOOTH_ITERATIONS,
+    step_size: int | None = None,
+) -> DistanceSurface | None:
     """The prediction's surface of ground-truth class ``label``, coloured by signed distance.
 
     ``include``: more ground-truth classes whose voxels count as part of ``label`` on
@@ -348,8 +386,11 @@ def suggest_map(gt_names: dict[int, str], pred_names: dict[int, str]) -> list[st
     when no name is shared (nothing to go on; placeholder ``label N`` names never count).
     """
     gt = {_norm(n): int(v) for v, n in gt_names.items() if int(v) != 0 and not str(n).startswith("label ")}
-    pairs = [(int(p), gt[_norm(n)]) for p, n in pred_names.items()
-             if int(p) != 0 and _norm(n) in gt and not str(n).startswith("label ")]
+    pairs = [
+        (int(p), gt[_norm(n)])
+        for p, n in pred_names.items()
+        if int(p) != 0 and _norm(n) in gt and not str(n).startswith("label ")
+    ]
     if not pairs or all(p == g for p, g in pairs):
         return []
     return [f"{p}:{g}" for p, g in sorted(pairs)]

@@ -131,8 +131,7 @@ def gl_renderer(viewer: Any) -> str | None:
         return None
 
 
-def install_surface_lighting(viewer: Any, layer: Any, *, depth_flipped, cull: bool = False,
-                             camera=None) -> bool:
+def install_surface_lighting(viewer: Any, layer: Any, *, depth_flipped, cull: bool = False, camera=None) -> bool:
     """Light a Surface layer from the viewer's side and optionally cull its far faces.
 
     napari's vispy surface lights along the view direction in a frame that a

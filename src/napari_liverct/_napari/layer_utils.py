@@ -51,8 +51,13 @@ def layer_data_like(
     """
     md = dict(layer.metadata or {})
     ld = array_to_layer_data(
-        data, affine, kind=kind, name=layer.name, header=md.get("header"),
-        source_path=md.get("source_path"), label_names=md.get("label_names"),
+        data,
+        affine,
+        kind=kind,
+        name=layer.name,
+        header=md.get("header"),
+        source_path=md.get("source_path"),
+        label_names=md.get("label_names"),
         extra_metadata=extra_metadata or None,
     )
     ld[1]["metadata"] = {**md, **ld[1]["metadata"]}

@@ -86,6 +86,8 @@ AUTO_DOWNSAMPLE_VOXELS = (16_000_000, 64_000_000)
 
 #: 3D rendering modes: ray-cast label volumes (exact voxels) or triangle meshes.
 RENDER_MODES = ("volume", "surfaces")
+
+
 def tumour_values(label_names: dict[int, str]) -> list[int]:
     """Label values whose name says tumour/lesion; empty when none does (never ``[2]`` by default)."""
     return lesion_label_ids({int(k): str(v) for k, v in dict(label_names or {}).items()})
@@ -152,9 +154,14 @@ def _view_layer(layer, kind: str, factor: int, suffix: str, **overrides):
         affine = downsample_affine(affine, factor)
     md = layer.metadata or {}
     data, kwargs, ltype = array_to_layer_data(
-        disk, affine, kind=kind, name=f"{layer.name} {suffix}",
-        header=md.get("header"), source_path=md.get("source_path"),
-        label_names=md.get("label_names"), extra_metadata={VIEW_TAG: True},
+        disk,
+        affine,
+        kind=kind,
+        name=f"{layer.name} {suffix}",
+        header=md.get("header"),
+        source_path=md.get("source_path"),
+        label_names=md.get("label_names"),
+        extra_metadata={VIEW_TAG: True},
     )
     kwargs.update(overrides)
     return Layer.create(data, kwargs, ltype)
@@ -218,8 +225,14 @@ def setup_3d_view(
     out.image_factor = int(image_factor)
     if image_layer is not None and show_image:
         out.image = _view_layer(
-            image_layer, "image", int(image_factor), "(3D)", rendering=rendering,
-            contrast_limits=tuple(window), colormap="gray", blending="additive",
+            image_layer,
+            "image",
+            int(image_factor),
+            "(3D)",
+            rendering=rendering,
+            contrast_limits=tuple(window),
+            colormap="gray",
+            blending="additive",
         )
         if rendering == "attenuated_mip":
             out.image.attenuation = 0.3
@@ -232,9 +245,13 @@ def setup_3d_view(
             meshes = view_surfaces(labels_layer, label_values=shown)
         colors = {v: label_color(labels_layer, v) for v in shown}
         out.surfaces = surface_layers(
-            [m for m in meshes if m.label in colors], (labels_layer.metadata or {}).get("residual"),
-            liver_opacity=liver_opacity, tumour_labels=lesions, prefix=f"{labels_layer.name} ",
-            colors=colors, merge=True,
+            [m for m in meshes if m.label in colors],
+            (labels_layer.metadata or {}).get("residual"),
+            liver_opacity=liver_opacity,
+            tumour_labels=lesions,
+            prefix=f"{labels_layer.name} ",
+            colors=colors,
+            merge=True,
         )
         out.set_tumours_only(tumours_only)
     elif labels_layer is not None:
@@ -249,7 +266,11 @@ def setup_3d_view(
         if liv_colors:
             liv_colors.update({0: clear, None: clear})
             out.liver = _view_layer(
-                labels_layer, "labels", out.factor, "labels (3D)", opacity=float(liver_opacity),
+                labels_layer,
+                "labels",
+                out.factor,
+                "labels (3D)",
+                opacity=float(liver_opacity),
                 blending="translucent",
             )
             out.liver.colormap = DirectLabelColormap(color_dict=liv_colors)
@@ -352,7 +373,10 @@ def set_clipping(layers: list, axis: int | None, position_mm: float = 0.0, keep_
 
 
 def lesion_list(
-    labels_layer: "napari.layers.Labels", image_layer=None, label: int | None = None, lesion_labels=None,
+    labels_layer: "napari.layers.Labels",
+    image_layer=None,
+    label: int | None = None,
+    lesion_labels=None,
 ) -> list[dict]:
     """Lesions of a labels layer from :func:`napari_liverct.stats.lesion_stats`.
 
@@ -384,9 +408,7 @@ def lesion_list(
     return lesions
 
 
-def go_to_lesion(
-    viewer: napari.viewer.Viewer, lesion: dict, *, marker: bool = True, fill: float = 0.4
-) -> None:
+def go_to_lesion(viewer: napari.viewer.Viewer, lesion: dict, *, marker: bool = True, fill: float = 0.4) -> None:
     """Centre (and zoom) the camera on a lesion; move the sliders to its slice.
 
     Works in 2D and 3D.  With ``marker`` a yellow ring (a Points layer named
@@ -421,9 +443,16 @@ def go_to_lesion(
             pts.visible = True
         else:
             pts = viewer.add_points(
-                pos[None], name=name, size=size, face_color="transparent", border_color="yellow",
-                border_width=0.08, border_width_is_relative=True, metadata={VIEW_TAG: True},
-                out_of_slice_display=False, blending="translucent_no_depth",
+                pos[None],
+                name=name,
+                size=size,
+                face_color="transparent",
+                border_color="yellow",
+                border_width=0.08,
+                border_width_is_relative=True,
+                metadata={VIEW_TAG: True},
+                out_of_slice_display=False,
+                blending="translucent_no_depth",
             )
         viewer.layers.selection.active = pts
 

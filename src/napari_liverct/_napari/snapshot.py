@@ -193,8 +193,7 @@ def _focus(image_layer, labels_layer, lesion: int | None, lesion_labels=None) ->
             shape = np.asarray(data.shape[-3:], float)
             return np.asarray(labels_layer.data_to_world((shape - 1) / 2.0))[-3:], None, "volume centre (empty labels)"
         return np.asarray(labels_layer.data_to_world(idx.mean(0)))[-3:], None, "labels centroid (no tumour)"
-    cap = (f"lesion {les['id']}/{len(lesions)}: {les['volume_ml']:.1f} mL, "
-           f"max diameter {les['max_diameter_mm']:.0f} mm")
+    cap = f"lesion {les['id']}/{len(lesions)}: {les['volume_ml']:.1f} mL, max diameter {les['max_diameter_mm']:.0f} mm"
     return np.asarray(les["centroid_world"], float), les, cap
 
 
@@ -282,8 +281,13 @@ def render_snapshots(
             viewer.reset_view()
             go_to_lesion(viewer, fake, marker=les is not None, fill=0.3)
             axes = [d - (viewer.dims.ndim - 3) for d in viewer.dims.displayed]
-            c2, zoom = frame_2d(box, centre if les is not None else None,
-                                les["max_diameter_mm"] if les else 0.0, axes, viewer.canvas.size)
+            c2, zoom = frame_2d(
+                box,
+                centre if les is not None else None,
+                les["max_diameter_mm"] if les else 0.0,
+                axes,
+                viewer.canvas.size,
+            )
             cam.center = tuple([float(centre[order[0]])] + [float(v) for v in c2])
             cam.zoom = zoom
             _marker_only_if_small(viewer, les, zoom)

@@ -62,22 +62,34 @@ def surface_downsample(shape: tuple[int, ...], target_voxels: int = SURFACE_TARG
 
 
 def build_surfaces(
-    labels_layer: "napari.layers.Labels", *, step_size: int = 1, smooth_iterations: int = 15, decimate: float = 0.0,
+    labels_layer: "napari.layers.Labels",
+    *,
+    step_size: int = 1,
+    smooth_iterations: int = 15,
+    decimate: float = 0.0,
     label_values=None,
 ) -> list[SurfaceMesh]:
     """Meshes of the labels of a layer (RAS mm; ``label_values``, default all), on its stored-order view."""
     disk, affine = layer_disk_view(labels_layer)
     names = (labels_layer.metadata or {}).get("label_names")
     return label_surfaces(
-        np.asarray(disk), affine, label_names=names, step_size=step_size,
-        smooth_iterations=smooth_iterations, decimate=decimate,
+        np.asarray(disk),
+        affine,
+        label_names=names,
+        step_size=step_size,
+        smooth_iterations=smooth_iterations,
+        decimate=decimate,
         label_values=None if label_values is None else [int(v) for v in label_values],
     )
 
 
 def view_surfaces(
-    labels_layer: "napari.layers.Labels", *, target_voxels: int = SURFACE_TARGET_VOXELS,
-    smooth_iterations: int = 5, decimate: float = 0.5, label_values=None,
+    labels_layer: "napari.layers.Labels",
+    *,
+    target_voxels: int = SURFACE_TARGET_VOXELS,
+    smooth_iterations: int = 5,
+    decimate: float = 0.5,
+    label_values=None,
 ) -> list[SurfaceMesh]:
     """Light meshes for the fast 3D view: block-downsampled labels, smoothed, decimated.
 
@@ -93,8 +105,12 @@ def view_surfaces(
     except ImportError:
         decimate = 0.0
     return label_surfaces(
-        np.asarray(disk), affine, label_names=names, smooth_iterations=smooth_iterations,
-        decimate=decimate, downsample=f,
+        np.asarray(disk),
+        affine,
+        label_names=names,
+        smooth_iterations=smooth_iterations,
+        decimate=decimate,
+        downsample=f,
         label_values=None if label_values is None else [int(v) for v in label_values],
     )
 
@@ -114,8 +130,13 @@ def _merge(meshes: list[SurfaceMesh], residual, colors: dict) -> tuple[np.ndarra
 
 
 def surface_layers(
-    meshes: list[SurfaceMesh], residual=None, liver_opacity: float = 0.4, tumour_labels=(), prefix: str = "",
-    colors: dict | None = None, merge: bool = False,
+    meshes: list[SurfaceMesh],
+    residual=None,
+    liver_opacity: float = 0.4,
+    tumour_labels=(),
+    prefix: str = "",
+    colors: dict | None = None,
+    merge: bool = False,
 ) -> list:
     """Napari Surface layers (world mm): lesions (``tumour_labels``) first and opaque, others translucent.
 
@@ -142,11 +163,17 @@ def surface_layers(
             name, label = ms[0].name, ms[0].label
         else:
             name, label = f"{len(ms)} {'lesion classes' if t else 'labels'}", None
-        out.append(Surface(
-            (verts, faces), name=f"{prefix}{name} surface", vertex_colors=vcols, shading="smooth",
-            opacity=1.0 if t else float(liver_opacity), blending="opaque" if t else "translucent",
-            metadata={"label": label, "labels": [m.label for m in ms], "name": name, "tumour": t, VIEW_TAG: True},
-        ))
+        out.append(
+            Surface(
+                (verts, faces),
+                name=f"{prefix}{name} surface",
+                vertex_colors=vcols,
+                shading="smooth",
+                opacity=1.0 if t else float(liver_opacity),
+                blending="opaque" if t else "translucent",
+                metadata={"label": label, "labels": [m.label for m in ms], "name": name, "tumour": t, VIEW_TAG: True},
+            )
+        )
     return out
 
 
@@ -170,7 +197,11 @@ def fix_surface_visual(viewer: napari.viewer.Viewer, layer, cull: bool = False) 
     from .compat import install_surface_lighting
 
     return install_surface_lighting(
-        viewer, layer, depth_flipped=lambda: _depth_flipped(viewer), cull=cull, camera=camera_of(viewer),
+        viewer,
+        layer,
+        depth_flipped=lambda: _depth_flipped(viewer),
+        cull=cull,
+        camera=camera_of(viewer),
     )
 
 
@@ -180,13 +211,19 @@ def _depth_flipped(viewer) -> bool:
 
 
 def add_surface_layers(
-    viewer: napari.viewer.Viewer, meshes: list[SurfaceMesh], residual=None, liver_opacity: float = 0.4,
-    prefix: str = "", tumour_labels=(), colors: dict | None = None,
+    viewer: napari.viewer.Viewer,
+    meshes: list[SurfaceMesh],
+    residual=None,
+    liver_opacity: float = 0.4,
+    prefix: str = "",
+    tumour_labels=(),
+    colors: dict | None = None,
 ) -> list:
     """Add one napari Surface layer per mesh (vertices in world mm); lesions opaque, others translucent."""
     out = []
-    for lay in surface_layers(meshes, residual, liver_opacity, tumour_labels=tumour_labels, prefix=prefix,
-                              colors=colors):
+    for lay in surface_layers(
+        meshes, residual, liver_opacity, tumour_labels=tumour_labels, prefix=prefix, colors=colors
+    ):
         if lay.name in viewer.layers:
             viewer.layers.remove(lay.name)
         viewer.layers.append(lay)

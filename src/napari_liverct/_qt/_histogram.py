@@ -86,7 +86,16 @@ class HistogramCanvas(FigureCanvasQTAgg):
 
             shown_h.append(Line2D([], [], color="none"))
             shown_l.append(f"+ {rest} more (largest shown)")
-        leg = ax.legend(shown_h, shown_l, fontsize=7, facecolor="#262930", edgecolor="#888888",
-                        loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, frameon=True)
+        leg = ax.legend(
+            shown_h,
+            shown_l,
+            fontsize=7,
+            facecolor="#262930",
+            edgecolor="#888888",
+            loc="upper left",
+            bbox_to_anchor=(1.02, 1.0),
+            borderaxespad=0.0,
+            frameon=True,
+        )
         for text in leg.get_texts():
             text.set_color("#dddddd")

@@ -11,8 +11,17 @@ __all__ = ["TABLE_COLUMNS", "fill_table", "plot_survey", "fmt"]
 #: Boxes in the label-volume plot; more classes show the largest (by median volume).
 MAX_BOXES = 8
 
-TABLE_COLUMNS = ["id", "split", "orientation", "shape", "spacing x, y, z (mm)", "foreground HU p50",
-                 "lesions", "anomalies", "error"]
+TABLE_COLUMNS = [
+    "id",
+    "split",
+    "orientation",
+    "shape",
+    "spacing x, y, z (mm)",
+    "foreground HU p50",
+    "lesions",
+    "anomalies",
+    "error",
+]
 
 
 def plot_survey(fig, report: dict) -> None:
@@ -27,10 +36,11 @@ def plot_survey(fig, report: dict) -> None:
     ax1.set_ylabel("cases")
     ax1.set_title("voxel spacing", fontsize=9)
     ax1.legend(fontsize=7)
-    names = (report["summary"].get("label_names") or {})
+    names = report["summary"].get("label_names") or {}
     values = sorted({int(v) for r in rows for v in (r.get("volume_ml") or {})})
-    data = [[(r.get("volume_ml") or {}).get(str(v), 0.0) for r in rows if r.get("volume_ml") is not None]
-            for v in values]
+    data = [
+        [(r.get("volume_ml") or {}).get(str(v), 0.0) for r in rows if r.get("volume_ml") is not None] for v in values
+    ]
     title = "label volume per case"
     if len(values) > MAX_BOXES:
         # many classes (61 in a TotalSegmentator map) cannot be labelled legibly side
@@ -41,8 +51,14 @@ def plot_survey(fig, report: dict) -> None:
         values, data = [values[i] for i in keep], [data[i] for i in keep]
     if data:
         ax2.boxplot(data, showfliers=True)
-        ax2.set_xticks(range(1, len(values) + 1), [_short(names.get(str(v), str(v))) for v in values],
-                      rotation=40, ha="right", rotation_mode="anchor", fontsize=7)
+        ax2.set_xticks(
+            range(1, len(values) + 1),
+            [_short(names.get(str(v), str(v))) for v in values],
+            rotation=40,
+            ha="right",
+            rotation_mode="anchor",
+            fontsize=7,
+        )
     ax2.set_ylabel("volume (mL)")
     ax2.set_title(title, fontsize=9)
     if fig.get_layout_engine() is None:  # the widget's figure lays itself out at each draw
@@ -60,9 +76,17 @@ def fill_table(table: QTableWidget, report: dict) -> None:
         msgs.setdefault(a["case"], []).append(f"{a['kind']}: {a['message']}")
     table.setRowCount(len(report["cases"]))
     for i, r in enumerate(report["cases"]):
-        cells = [r.get("id"), r.get("split"), r.get("orientation"), fmt(r.get("shape"), 0),
-                 fmt(r.get("spacing_ras")), fmt(r.get("fg_p50"), 0), r.get("lesion_count"),
-                 " ".join(r.get("anomalies") or []), r.get("error")]
+        cells = [
+            r.get("id"),
+            r.get("split"),
+            r.get("orientation"),
+            fmt(r.get("shape"), 0),
+            fmt(r.get("spacing_ras")),
+            fmt(r.get("fg_p50"), 0),
+            r.get("lesion_count"),
+            " ".join(r.get("anomalies") or []),
+            r.get("error"),
+        ]
         for j, val in enumerate(cells):
             item = QTableWidgetItem("" if val is None else str(val))
             if r.get("anomalies"):

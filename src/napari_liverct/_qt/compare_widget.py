@@ -52,13 +52,36 @@ if TYPE_CHECKING:
 __all__ = ["CompareWidget", "CLASS_TABLE", "LESION_TABLE", "ERROR_MODES", "fmt_cell"]
 
 #: (header, key) of the tables: a subset of the CLI's CSV columns, in its order.
-CLASS_TABLE = [("label", "label"), ("name", "name"), ("pred", "pred_values"), ("Dice", "dice"), ("IoU", "iou"),
-               ("sens", "sensitivity"), ("prec", "precision"), ("gt mL", "gt_ml"), ("pred mL", "pred_ml"),
-               ("dV %", "volume_diff_pct"), ("HD mm", "hd"), ("HD95 mm", "hd95"), ("ASSD mm", "assd"),
-               ("NSD", "nsd"), ("TP", "tp"), ("FP", "fp"), ("FN", "fn")]
-LESION_TABLE = [("lesion", "id"), ("status", "status"), ("matched", "matched"), ("gt mL", "gt_ml"),
-                ("pred mL", "pred_ml"), ("Dice", "dice"), ("diam mm", "diameter_mm"), ("merge", "merged"),
-                ("split", "split")]
+CLASS_TABLE = [
+    ("label", "label"),
+    ("name", "name"),
+    ("pred", "pred_values"),
+    ("Dice", "dice"),
+    ("IoU", "iou"),
+    ("sens", "sensitivity"),
+    ("prec", "precision"),
+    ("gt mL", "gt_ml"),
+    ("pred mL", "pred_ml"),
+    ("dV %", "volume_diff_pct"),
+    ("HD mm", "hd"),
+    ("HD95 mm", "hd95"),
+    ("ASSD mm", "assd"),
+    ("NSD", "nsd"),
+    ("TP", "tp"),
+    ("FP", "fp"),
+    ("FN", "fn"),
+]
+LESION_TABLE = [
+    ("lesion", "id"),
+    ("status", "status"),
+    ("matched", "matched"),
+    ("gt mL", "gt_ml"),
+    ("pred mL", "pred_ml"),
+    ("Dice", "dice"),
+    ("diam mm", "diameter_mm"),
+    ("merge", "merged"),
+    ("split", "split"),
+]
 ERROR_MODES = ("by voxel", "by lesion")
 assert all(k in CLASS_COLUMNS for _, k in CLASS_TABLE) and all(k in LESION_COLUMNS for _, k in LESION_TABLE)
 
@@ -104,14 +127,28 @@ def _run(gt, gaff, pred, paff, names, opts, say, layer_names, residual):
     total = 4
     yield (0, total, "grids")
     pred_on_gt, note = conform_to_grid(
-        pred, paff, gt.shape, gaff, resample=opts["resample"],
+        pred,
+        paff,
+        gt.shape,
+        gaff,
+        resample=opts["resample"],
         names=(f"'{layer_names[1]}' (prediction)", f"'{layer_names[0]}' (ground truth)"),
         hint="tick 'resample prediction' to resample it onto the ground truth (nearest neighbour)",
     )
     yield (1, total, "metrics")
-    res = compare_arrays(gt, pred_on_gt, gaff, mapping=opts["mapping"], foreground=opts["foreground"],
-                         names=names, lesion_labels=opts["lesion_labels"], connectivity=opts["connectivity"],
-                         match=opts["match"], tolerance_mm=opts["tolerance"], progress=say)
+    res = compare_arrays(
+        gt,
+        pred_on_gt,
+        gaff,
+        mapping=opts["mapping"],
+        foreground=opts["foreground"],
+        names=names,
+        lesion_labels=opts["lesion_labels"],
+        connectivity=opts["connectivity"],
+        match=opts["match"],
+        tolerance_mm=opts["tolerance"],
+        progress=say,
+    )
     res.gt_file, res.pred_file = opts["files"]
     res.resampled = bool(note and "resampled" in note)
     res.notes = ([note] if note else []) + res.notes
@@ -120,13 +157,20 @@ def _run(gt, gaff, pred, paff, names, opts, say, layer_names, residual):
     meta = {"comparison": res.to_json()}
     err, feats = cl.voxel_errors(gm, pm, res)
     name = f"errors ({layer_names[1]} vs {layer_names[0]})"
-    voxel_ld = cl.error_layer_data(err, gaff, name=name, features=feats, colors=cl.voxel_colors(len(res.classes)),
-                                   metadata={**meta, "errors_mode": "by voxel"})
+    voxel_ld = cl.error_layer_data(
+        err,
+        gaff,
+        name=name,
+        features=feats,
+        colors=cl.voxel_colors(len(res.classes)),
+        metadata={**meta, "errors_mode": "by voxel"},
+    )
     lesion_ld = None
     if res.lesions is not None:
         lerr, lfeats, lcolors = cl.lesion_errors(gm, pm, res)
-        lesion_ld = cl.error_layer_data(lerr, gaff, name=name, features=lfeats, colors=lcolors,
-                                        metadata={**meta, "errors_mode": "by lesion"})
+        lesion_ld = cl.error_layer_data(
+            lerr, gaff, name=name, features=lfeats, colors=lcolors, metadata={**meta, "errors_mode": "by lesion"}
+        )
     yield (3, total, "surface distance")
     surf = None
     label = opts["surface_label"]
@@ -156,17 +200,22 @@ class CompareWidget(QWidget):
         self.gt_combo = create_widget(label="ground truth", annotation="napari.layers.Labels")
         self.pred_combo = create_widget(label="prediction", annotation="napari.layers.Labels")
         self.map_text = LineEdit(label="class map P:G", value="")
-        self.map_text.tooltip = ("prediction value P compared with ground-truth class G, e.g. '5:1, 6:2' "
-                                 "(TotalSegmentator liver 5 against MSD liver 1); empty: same values")
+        self.map_text.tooltip = (
+            "prediction value P compared with ground-truth class G, e.g. '5:1, 6:2' "
+            "(TotalSegmentator liver 5 against MSD liver 1); empty: same values"
+        )
         self.foreground_check = CheckBox(text="foreground = any non-zero", value=False)
         self.lesion_text = LineEdit(label="lesion classes", value="")
-        self.lesion_text.tooltip = ("ground-truth classes whose connected components are lesions "
-                                    "(default: the classes named tumour/lesion); empty: no lesion analysis")
+        self.lesion_text.tooltip = (
+            "ground-truth classes whose connected components are lesions "
+            "(default: the classes named tumour/lesion); empty: no lesion analysis"
+        )
         self.connectivity_combo = ComboBox(label="connectivity", choices=[26, 6], value=26)
         self.match_combo = ComboBox(label="matching", choices=["overlap", "iou50"], value="overlap")
         self.match_combo.tooltip = "overlap: any overlap detects a lesion (LiTS); iou50: one-to-one IoU >= 0.5"
-        self.tolerance_spin = FloatSpinBox(label="NSD tolerance mm", value=DEFAULT_TOLERANCE_MM, min=0.0,
-                                           max=100.0, step=0.5)
+        self.tolerance_spin = FloatSpinBox(
+            label="NSD tolerance mm", value=DEFAULT_TOLERANCE_MM, min=0.0, max=100.0, step=0.5
+        )
         self.surface_combo = ComboBox(label="surface class", choices=self._surface_choices, nullable=True)
         self.surface_combo.tooltip = "class whose predicted surface is coloured by distance to the truth (3D)"
         self.resample_check = CheckBox(text="resample prediction if the grids differ", value=False)
@@ -175,17 +224,29 @@ class CompareWidget(QWidget):
         self.csv_button = PushButton(text="Export CSV...", enabled=False)
         self.json_button = PushButton(text="Export JSON...", enabled=False)
         self.options_button = PushButton(text="Options \u25b8")
-        self.option_widgets = Container(widgets=[
-            self.map_text, self.foreground_check, self.lesion_text, self.connectivity_combo, self.match_combo,
-            self.tolerance_spin, self.resample_check,
-        ])
+        self.option_widgets = Container(
+            widgets=[
+                self.map_text,
+                self.foreground_check,
+                self.lesion_text,
+                self.connectivity_combo,
+                self.match_combo,
+                self.tolerance_spin,
+                self.resample_check,
+            ]
+        )
         self.option_widgets.visible = False
-        self.controls = Container(widgets=[
-            self.gt_combo, self.pred_combo, self.surface_combo, self.mode_combo,
-            Container(widgets=[self.run_button, self.options_button], layout="horizontal", labels=False),
-            self.option_widgets,
-            Container(widgets=[self.csv_button, self.json_button], layout="horizontal", labels=False),
-        ])
+        self.controls = Container(
+            widgets=[
+                self.gt_combo,
+                self.pred_combo,
+                self.surface_combo,
+                self.mode_combo,
+                Container(widgets=[self.run_button, self.options_button], layout="horizontal", labels=False),
+                self.option_widgets,
+                Container(widgets=[self.csv_button, self.json_button], layout="horizontal", labels=False),
+            ]
+        )
         self.progress = QProgressBar()
         self.progress.setVisible(False)
         self.summary = QLabel("Pick the ground truth and the prediction and press Compare.")
@@ -241,8 +302,11 @@ class CompareWidget(QWidget):
         if labels:
             if self.gt_combo.value is None or id(self.gt_combo.value) in own:
                 self.gt_combo.value = labels[0]
-            if (self.pred_combo.value is None or self.pred_combo.value is self.gt_combo.value
-                    or id(self.pred_combo.value) in own):
+            if (
+                self.pred_combo.value is None
+                or self.pred_combo.value is self.gt_combo.value
+                or id(self.pred_combo.value) in own
+            ):
                 others = [c for c in labels if c is not self.gt_combo.value]
                 self.pred_combo.value = others[-1] if others else labels[0]
         self._fill_defaults()
@@ -278,10 +342,13 @@ class CompareWidget(QWidget):
         text = self.map_text.value.strip()
         mapping = parse_map([t for t in text.replace(";", ",").replace(" ", ",").split(",") if t]) if text else {}
         return {
-            "mapping": mapping, "foreground": bool(self.foreground_check.value),
+            "mapping": mapping,
+            "foreground": bool(self.foreground_check.value),
             "lesion_labels": parse_label_list(self.lesion_text.value, "lesion classes"),
-            "connectivity": int(self.connectivity_combo.value), "match": str(self.match_combo.value),
-            "tolerance": float(self.tolerance_spin.value), "resample": bool(self.resample_check.value),
+            "connectivity": int(self.connectivity_combo.value),
+            "match": str(self.match_combo.value),
+            "tolerance": float(self.tolerance_spin.value),
+            "resample": bool(self.resample_check.value),
             "surface_label": self.surface_combo.value,
         }
 
@@ -316,12 +383,15 @@ class CompareWidget(QWidget):
             self.summary.setText(
                 f"Comparison failed: '{gt_layer.name}' (ground truth) and '{pred_layer.name}' (prediction) are not "
                 f"on the same grid ({why}); tick 'resample prediction' under Options to resample it onto the "
-                "ground truth (nearest neighbour).")
+                "ground truth (nearest neighbour)."
+            )
             return
         md = gt_layer.metadata or {}
         names = layer_label_names(gt_layer)
-        opts["files"] = (md.get("source_path") or gt_layer.name,
-                         (pred_layer.metadata or {}).get("source_path") or pred_layer.name)
+        opts["files"] = (
+            md.get("source_path") or gt_layer.name,
+            (pred_layer.metadata or {}).get("source_path") or pred_layer.name,
+        )
         messages = self._messages
 
         def say(text: str) -> None:
@@ -330,8 +400,9 @@ class CompareWidget(QWidget):
             except RuntimeError:  # the widget was closed while the worker ran
                 pass
 
-        worker = thread_worker(_run)(gt, gaff, pred, paff, names, opts, say,
-                                     (gt_layer.name, pred_layer.name), md.get("residual"))
+        worker = thread_worker(_run)(
+            gt, gaff, pred, paff, names, opts, say, (gt_layer.name, pred_layer.name), md.get("residual")
+        )
         worker.yielded.connect(self._on_progress)
         worker.returned.connect(self._on_result)
         worker.errored.connect(self._on_error)
@@ -372,8 +443,10 @@ class CompareWidget(QWidget):
     # ------------------------------------------------------------------ display
     def _fill_tables(self) -> None:
         res = self.result
-        for table, rows, cols in ((self.class_table, res.class_rows(), CLASS_TABLE),
-                                  (self.lesion_table, res.lesion_rows(), LESION_TABLE)):
+        for table, rows, cols in (
+            (self.class_table, res.class_rows(), CLASS_TABLE),
+            (self.lesion_table, res.lesion_rows(), LESION_TABLE),
+        ):
             table.blockSignals(True)
             table.setRowCount(len(rows))
             for i, row in enumerate(rows):
@@ -390,9 +463,11 @@ class CompareWidget(QWidget):
         parts = [f"{len(res.classes)} class(es), {res.mode} mode; NSD at {res.tolerance_mm:g} mm"]
         les = res.lesions
         if les is not None:
-            parts.append(f"lesions ({les.connectivity}-connected, {les.match}): {les.n_gt} true, {les.n_pred} "
-                         f"predicted; TP {les.tp}, missed {les.fn}, false {les.fp}; F1 {fmt_cell('f1', les.f1)}; "
-                         f"merges {les.merges}, splits {les.splits}; PQ {fmt_cell('pq', les.pq)}")
+            parts.append(
+                f"lesions ({les.connectivity}-connected, {les.match}): {les.n_gt} true, {les.n_pred} "
+                f"predicted; TP {les.tp}, missed {les.fn}, false {les.fp}; F1 {fmt_cell('f1', les.f1)}; "
+                f"merges {les.merges}, splits {les.splits}; PQ {fmt_cell('pq', les.pq)}"
+            )
         else:
             parts.append("no lesion classes: no lesion analysis")
         parts += [f"note: {n}" for n in res.notes]
@@ -435,9 +510,11 @@ class CompareWidget(QWidget):
         surf = self.outcome.surface if self.outcome is not None else None
         if surf is not None and len(surf.faces):
             lim = surf.limit
-            text += (f"<br>surface ({surf.name}): <span style='color:rgb(33,102,172)'>&#9632;</span> "
-                     f"-{lim:g} mm inside &nbsp;&#9632; 0 &nbsp;<span style='color:rgb(178,24,43)'>&#9632;</span> "
-                     f"+{lim:g} mm outside the truth (colour bar in 3D)")
+            text += (
+                f"<br>surface ({surf.name}): <span style='color:rgb(33,102,172)'>&#9632;</span> "
+                f"-{lim:g} mm inside &nbsp;&#9632; 0 &nbsp;<span style='color:rgb(178,24,43)'>&#9632;</span> "
+                f"+{lim:g} mm outside the truth (colour bar in 3D)"
+            )
         self.legend.setText(text)
 
     def _show_surface(self) -> None:
@@ -492,8 +569,9 @@ class CompareWidget(QWidget):
         if self.result is None:
             return None
         if path is None:
-            path, _ = QFileDialog.getSaveFileName(self, "Export comparison", f"compare.{fmt}",
-                                                  "CSV (*.csv)" if fmt == "csv" else "JSON (*.json)")
+            path, _ = QFileDialog.getSaveFileName(
+                self, "Export comparison", f"compare.{fmt}", "CSV (*.csv)" if fmt == "csv" else "JSON (*.json)"
+            )
             if not path:
                 return None
         text = comparison_to_csv(self.result) if fmt == "csv" else comparison_to_json(self.result) + "\n"

@@ -65,7 +65,7 @@ def parse_per_axis(text: str, kind=float, name: str = "margin"):
 
 def box_reaches_outside(start, end, disk) -> bool:
     """True when the box needs padding (part of it lies outside the array)."""
-    return bool(np.any(np.asarray(start) < 0) or np.any(np.asarray(end) > disk.shape[:len(start)]))
+    return bool(np.any(np.asarray(start) < 0) or np.any(np.asarray(end) > disk.shape[: len(start)]))
 
 
 def _ornt(layer) -> np.ndarray:
@@ -93,8 +93,7 @@ class CropWidget(Container):
         self.source_layer = ComboBox(label="source", choices=self._volume_layers, nullable=True)
         self.rule = ComboBox(label="foreground", choices=[RULE_DEFAULT, RULE_THRESHOLD, RULE_LABELS])
         self.threshold_hu = FloatSpinBox(label="threshold", value=-500.0, min=-1e5, max=1e5, step=50)
-        self.rule_labels_layer = ComboBox(label="labels layer", choices=self._labels_layers,
-                                          nullable=True)
+        self.rule_labels_layer = ComboBox(label="labels layer", choices=self._labels_layers, nullable=True)
         self.target_layers = Select(label="crop together", choices=self._volume_layers)
         self.margin_text = LineEdit(label="margin", value="0")
         self.k_divisible_text = LineEdit(label="k_divisible", value="1")
@@ -105,18 +104,37 @@ class CropWidget(Container):
         self.apply_button = PushButton(text="Crop")
         self.undo_button = PushButton(text="Undo crop", enabled=False)
         self.box_info = Label(value="")
-        self.extend([
-            self.source_layer, self.rule, self.threshold_hu, self.rule_labels_layer,
-            self.target_layers, self.margin_text, self.k_divisible_text, self.allow_smaller,
-            self.pad_with, self.into_new_layers, self.show_preview, self.apply_button, self.undo_button,
-            self.box_info,
-        ])
+        self.extend(
+            [
+                self.source_layer,
+                self.rule,
+                self.threshold_hu,
+                self.rule_labels_layer,
+                self.target_layers,
+                self.margin_text,
+                self.k_divisible_text,
+                self.allow_smaller,
+                self.pad_with,
+                self.into_new_layers,
+                self.show_preview,
+                self.apply_button,
+                self.undo_button,
+                self.box_info,
+            ]
+        )
         self.box_info.native.setWordWrap(True)
         self.apply_button.changed.connect(self.apply)
         self.undo_button.changed.connect(self.undo)
         self.source_layer.changed.connect(self._on_source_changed)
-        for w in (self.rule, self.threshold_hu, self.rule_labels_layer, self.margin_text,
-                  self.k_divisible_text, self.allow_smaller, self.show_preview):
+        for w in (
+            self.rule,
+            self.threshold_hu,
+            self.rule_labels_layer,
+            self.margin_text,
+            self.k_divisible_text,
+            self.allow_smaller,
+            self.show_preview,
+        ):
             w.changed.connect(self.update_preview)
         self.rule.changed.connect(self._sync_rule_widgets)
         viewer.layers.events.inserted.connect(self._on_layers_changed)
@@ -137,19 +155,24 @@ class CropWidget(Container):
     def _disconnect(self, *_) -> None:
         """Stop listening to the viewer when the dock widget is destroyed."""
         ev = self._viewer
-        for emitter, cb in ((ev.layers.events.inserted, self._on_layers_changed),
-                            (ev.layers.events.removed, self._on_layers_changed),
-                            (ev.dims.events.current_step, self._redraw),
-                            (ev.dims.events.ndisplay, self._redraw),
-                            (ev.dims.events.order, self._redraw)):
+        for emitter, cb in (
+            (ev.layers.events.inserted, self._on_layers_changed),
+            (ev.layers.events.removed, self._on_layers_changed),
+            (ev.dims.events.current_step, self._redraw),
+            (ev.dims.events.ndisplay, self._redraw),
+            (ev.dims.events.order, self._redraw),
+        ):
             emitter.disconnect(cb)
 
     # ----------------------------------------------------------------- choices
     def _volume_layers(self, _w=None) -> list:
         from napari.layers import Image, Labels
 
-        return [(ly.name, ly) for ly in self._viewer.layers
-                if isinstance(ly, (Image, Labels)) and ly.ndim >= 3 and ly.name != PREVIEW_NAME]
+        return [
+            (ly.name, ly)
+            for ly in self._viewer.layers
+            if isinstance(ly, (Image, Labels)) and ly.ndim >= 3 and ly.name != PREVIEW_NAME
+        ]
 
     def _labels_layers(self, _w=None) -> list:
         from napari.layers import Labels
@@ -249,8 +272,9 @@ class CropWidget(Container):
             if found is None:
                 raise ValueError(f"labels layer {lab.name!r} is not on the grid of {src.name!r}")
             disk, name = found[0], lab.name
-        start, end = foreground_box(disk, threshold=threshold, margin=margin, k_divisible=k,
-                                    allow_smaller=bool(self.allow_smaller.value))
+        start, end = foreground_box(
+            disk, threshold=threshold, margin=margin, k_divisible=k, allow_smaller=bool(self.allow_smaller.value)
+        )
         if box_is_empty(start, end):
             raise EmptyForegroundError(
                 f"{name}: empty foreground, no voxel has {describe_rule(threshold)}. MONAI's "
@@ -269,9 +293,11 @@ class CropWidget(Container):
         else:
             if self._box is not None:
                 s, e = self._box
-                self.box_info.value = (f"foreground_start_coord: {s.tolist()}\n"
-                                       f"foreground_end_coord: {e.tolist()}\n"
-                                       f"shape: {(e - s).tolist()} (stored order)")
+                self.box_info.value = (
+                    f"foreground_start_coord: {s.tolist()}\n"
+                    f"foreground_end_coord: {e.tolist()}\n"
+                    f"shape: {(e - s).tolist()} (stored order)"
+                )
         self._draw_preview(create=self._may_create)
 
     def _redraw(self, *_) -> None:
@@ -282,8 +308,9 @@ class CropWidget(Container):
             return self._viewer.layers[PREVIEW_NAME]
         if not create:
             return None
-        layer = self._viewer.add_shapes(ndim=3, name=PREVIEW_NAME, edge_color="yellow",
-                                        face_color="transparent", edge_width=1.5)
+        layer = self._viewer.add_shapes(
+            ndim=3, name=PREVIEW_NAME, edge_color="yellow", face_color="transparent", edge_width=1.5
+        )
         self._viewer.layers.selection.active = self.source_layer.value
         return layer
 
@@ -331,8 +358,7 @@ class CropWidget(Container):
             rect[:, xa] = [lo[xa], hi[xa], hi[xa], lo[xa]]
             shapes, kinds = [rect], ["rectangle"]
         layer.data = []
-        layer.add(shapes, shape_type=kinds, edge_color="yellow", face_color="transparent",
-                  edge_width=1.5)
+        layer.add(shapes, shape_type=kinds, edge_color="yellow", face_color="transparent", edge_width=1.5)
         layer.visible = True
 
     # ----------------------------------------------------------------- apply / undo
@@ -342,8 +368,9 @@ class CropWidget(Container):
         kind = "labels" if isinstance(layer, Labels) else "image"
         found = self._on_source_grid(layer, self.source_layer.value)
         if found is None:
-            raise ValueError(f"layer {layer.name!r} is not on the grid of {self.source_layer.value.name!r}; "
-                             "it cannot share the box")
+            raise ValueError(
+                f"layer {layer.name!r} is not on the grid of {self.source_layer.value.name!r}; it cannot share the box"
+            )
         disk, _ = found  # flipped/permuted storage: viewed on the source's grid, no resampling
         ras = layer_disk_view(self.source_layer.value)[1]
         pad = 0
@@ -381,8 +408,16 @@ class CropWidget(Container):
         else:
             saved = []
             for ly, (data, kwargs, _) in lds:
-                saved.append((ly, ly.data, np.array(ly.scale), np.array(ly.translate),
-                              np.array(ly.affine.affine_matrix), ly.metadata))
+                saved.append(
+                    (
+                        ly,
+                        ly.data,
+                        np.array(ly.scale),
+                        np.array(ly.translate),
+                        np.array(ly.affine.affine_matrix),
+                        ly.metadata,
+                    )
+                )
                 ly.affine = np.eye(ly.ndim + 1)
                 ly.data = data
                 ly.scale, ly.translate = kwargs["scale"], kwargs["translate"]
@@ -390,10 +425,11 @@ class CropWidget(Container):
                 out.append(ly)
             self._undo.append(("inplace", saved))
         self.undo_button.enabled = True
-        self.box_info.value = (f"cropped {len(out)} layer(s): foreground_start_coord "
-                               f"{start.tolist()}, foreground_end_coord {end.tolist()}, shape "
-                               f"{(end - start).tolist()} (stored order)"
-                               + (f"; not cropped: {', '.join(skipped)}" if skipped else ""))
+        self.box_info.value = (
+            f"cropped {len(out)} layer(s): foreground_start_coord "
+            f"{start.tolist()}, foreground_end_coord {end.tolist()}, shape "
+            f"{(end - start).tolist()} (stored order)" + (f"; not cropped: {', '.join(skipped)}" if skipped else "")
+        )
         self._box = None
         self._draw_preview()
         return out

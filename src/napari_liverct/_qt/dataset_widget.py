@@ -370,7 +370,8 @@ class DatasetWidget(QWidget):
         orients = ", ".join(f"{k} {n}" for k, n in (s.get("orientations") or {}).items())
         self.summary_label.setText(
             f"{s['n_cases']} cases, {s['n_failed']} failed, {len(report['anomalies'])} anomalies\n"
-            f"median spacing {fmt(sp.get('median'))} mm; orientations: {orients}")
+            f"median spacing {fmt(sp.get('median'))} mm; orientations: {orients}"
+        )
         fill_table(self.table, report)
         plot_survey(self.figure, report)
         self.canvas.draw_idle()
@@ -388,8 +389,9 @@ class DatasetWidget(QWidget):
         return path
 
     def _pick_export(self, fmt: str) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, f"Export survey as {fmt.upper()}",
-                                              f"survey.{fmt}", filter=f"{fmt.upper()} (*.{fmt})")
+        path, _ = QFileDialog.getSaveFileName(
+            self, f"Export survey as {fmt.upper()}", f"survey.{fmt}", filter=f"{fmt.upper()} (*.{fmt})"
+        )
         if path:
             self.summary_label.setText(f"written {self.export_report(path)}")
 

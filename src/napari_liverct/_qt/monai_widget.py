@@ -67,13 +67,30 @@ class MonaiPipelineWidget(Container):
         self.allow_smaller = CheckBox(text="allow_smaller", value=False)
         self.run_button = PushButton(text="Run MONAI pipeline")
         self.meta_info = Label(value="")
-        self.extend([
-            self.image_layer, self.labels_layer, self.use_orientation, self.axcodes,
-            self.use_spacing, self.pixdim, self.use_intensity, self.a_min, self.a_max, self.b_min,
-            self.b_max, self.clip, self.crop_source, self.use_threshold, self.select_threshold,
-            self.margin_text, self.k_divisible_text, self.allow_smaller, self.run_button,
-            self.meta_info,
-        ])
+        self.extend(
+            [
+                self.image_layer,
+                self.labels_layer,
+                self.use_orientation,
+                self.axcodes,
+                self.use_spacing,
+                self.pixdim,
+                self.use_intensity,
+                self.a_min,
+                self.a_max,
+                self.b_min,
+                self.b_max,
+                self.clip,
+                self.crop_source,
+                self.use_threshold,
+                self.select_threshold,
+                self.margin_text,
+                self.k_divisible_text,
+                self.allow_smaller,
+                self.run_button,
+                self.meta_info,
+            ]
+        )
         self.meta_info.native.setWordWrap(True)
         from qtpy.QtCore import Qt
 
@@ -100,14 +117,20 @@ class MonaiPipelineWidget(Container):
     def _image_choices(self, _w=None) -> list:
         from napari.layers import Image
 
-        return [(ly.name, ly) for ly in self._viewer.layers
-                if isinstance(ly, Image) and ly.ndim >= 3 and not ly.name.endswith("(MONAI)")]
+        return [
+            (ly.name, ly)
+            for ly in self._viewer.layers
+            if isinstance(ly, Image) and ly.ndim >= 3 and not ly.name.endswith("(MONAI)")
+        ]
 
     def _labels_choices(self, _w=None) -> list:
         from napari.layers import Labels
 
-        return [(ly.name, ly) for ly in self._viewer.layers
-                if isinstance(ly, Labels) and ly.ndim >= 3 and not ly.name.endswith("(MONAI)")]
+        return [
+            (ly.name, ly)
+            for ly in self._viewer.layers
+            if isinstance(ly, Labels) and ly.ndim >= 3 and not ly.name.endswith("(MONAI)")
+        ]
 
     def _refresh(self, *_) -> None:
         self.reset_choices()
@@ -138,13 +161,14 @@ class MonaiPipelineWidget(Container):
             pixdim = (pixdim,) * 3
         return {
             "image_path": self._file_of(self.image_layer.value),
-            "label_path": (self._file_of(self.labels_layer.value)
-                           if self.labels_layer.value is not None else None),
+            "label_path": (self._file_of(self.labels_layer.value) if self.labels_layer.value is not None else None),
             "orientation": self.axcodes.value.strip() if self.use_orientation.value else None,
             "spacing": pixdim if self.use_spacing.value else None,
-            "intensity_range": ((self.a_min.value, self.a_max.value, self.b_min.value,
-                                 self.b_max.value, self.clip.value)
-                                if self.use_intensity.value else None),
+            "intensity_range": (
+                (self.a_min.value, self.a_max.value, self.b_min.value, self.b_max.value, self.clip.value)
+                if self.use_intensity.value
+                else None
+            ),
             "crop_source": self.crop_source.value,
             "margin": parse_per_axis(self.margin_text.value, float, "margin"),
             "k_divisible": parse_per_axis(self.k_divisible_text.value, int, "k_divisible"),

@@ -34,14 +34,30 @@ __all__ = ["StatsWidget", "LABEL_COLUMNS", "LESION_COLUMNS"]
 
 #: (header, key) of the tables; ``centroid_world`` is napari world (S, P, L) mm.
 LABEL_COLUMNS = [
-    ("label", "label"), ("name", "name"), ("voxels", "voxels"), ("volume mL", "volume_ml"),
-    ("share %", "share"), ("mean", "mean"), ("std", "std"), ("min", "min"), ("max", "max"),
-    ("median", "median"), ("p05", "p05"), ("p95", "p95"), ("bbox min (i,j,k)", "bbox_min"),
-    ("bbox max (i,j,k)", "bbox_max"), ("centroid world mm (z,y,x)", "centroid_world"),
+    ("label", "label"),
+    ("name", "name"),
+    ("voxels", "voxels"),
+    ("volume mL", "volume_ml"),
+    ("share %", "share"),
+    ("mean", "mean"),
+    ("std", "std"),
+    ("min", "min"),
+    ("max", "max"),
+    ("median", "median"),
+    ("p05", "p05"),
+    ("p95", "p95"),
+    ("bbox min (i,j,k)", "bbox_min"),
+    ("bbox max (i,j,k)", "bbox_max"),
+    ("centroid world mm (z,y,x)", "centroid_world"),
 ]
 LESION_COLUMNS = [
-    ("id", "id"), ("voxels", "voxels"), ("volume mL", "volume_ml"), ("max diameter mm", "max_diameter_mm"),
-    ("centroid world mm (z,y,x)", "centroid_world"), ("mean", "mean"), ("slices", "slice_range"),
+    ("id", "id"),
+    ("voxels", "voxels"),
+    ("volume mL", "volume_ml"),
+    ("max diameter mm", "max_diameter_mm"),
+    ("centroid world mm (z,y,x)", "centroid_world"),
+    ("mean", "mean"),
+    ("slices", "slice_range"),
 ]
 #: Columns shown by default (the rest with "all columns", and in each row's tooltip):
 #: all fifteen needed horizontal scrolling in a docked widget.
@@ -89,14 +105,16 @@ def _stats_steps(image, labels, affine, names, connectivity, organ_labels, lesio
 
     params = inspect.signature(iter_compute_stats).parameters
     if "lesion_labels" in params:
-        out = yield from iter_compute_stats(image, labels, affine, names, connectivity,
-                                            organ_labels=organ_labels, lesion_labels=lesion_labels)
+        out = yield from iter_compute_stats(
+            image, labels, affine, names, connectivity, organ_labels=organ_labels, lesion_labels=lesion_labels
+        )
         return out
     from ..stats import burden_from_counts, lesion_stats
 
     # older core: one lesion label, burden from the names; redo both from the choice
-    out = yield from iter_compute_stats(image, labels, affine, names, connectivity,
-                                        lesion_label=lesion_labels[0] if lesion_labels else -1)
+    out = yield from iter_compute_stats(
+        image, labels, affine, names, connectivity, lesion_label=lesion_labels[0] if lesion_labels else -1
+    )
     out.pop("tumour_burden", None)
     out["lesion_labels"], out["organ_labels"] = list(lesion_labels), list(organ_labels)
     if labels is None or not lesion_labels:
@@ -106,8 +124,9 @@ def _stats_steps(image, labels, affine, names, connectivity, organ_labels, lesio
         mask = np.isin(np.asarray(labels), lesion_labels).astype(np.uint8)
         out["lesions"] = lesion_stats(image, mask, affine, label=1, connectivity=connectivity)
     counts = {r["label"]: r["voxels"] for r in out["labels"]}
-    burden = burden_from_counts(sum(counts.get(v, 0) for v in organ_labels),
-                                sum(counts.get(v, 0) for v in lesion_labels))
+    burden = burden_from_counts(
+        sum(counts.get(v, 0) for v in organ_labels), sum(counts.get(v, 0) for v in lesion_labels)
+    )
     if organ_labels and burden is not None:
         out["tumour_burden"] = burden
     return out
@@ -158,17 +177,31 @@ class StatsWidget(QWidget):
         self.organ_text = LineEdit(label="organ labels", value="")
         self.lesion_text = LineEdit(label="lesion labels", value="")
         self.organ_text.tooltip = "label numbers of the organ, e.g. '1' (burden is relative to it)"
-        self.lesion_text.tooltip = ("label numbers whose connected components are the lesions, e.g. '2'; "
-                                    "empty: no lesion table and no tumour burden")
+        self.lesion_text.tooltip = (
+            "label numbers whose connected components are the lesions, e.g. '2'; "
+            "empty: no lesion table and no tumour burden"
+        )
         self.run_button = PushButton(text="Compute")
         self.export_button = PushButton(text="Export CSV...", enabled=False)
         self.all_columns = CheckBox(text="all columns (bounding boxes, centroids, percentiles)", value=False)
         self.resample_check = CheckBox(text="resample labels onto the image grid if they differ", value=False)
-        self.resample_check.tooltip = ("labels stored with flipped or permuted axes are used as they are; only a "
-                                       "real difference (spacing, origin, extent) needs nearest-neighbour resampling")
-        self.controls = Container(widgets=[self.image_combo, self.labels_combo, self.connectivity_combo,
-                                           self.organ_text, self.lesion_text, self.resample_check, self.run_button,
-                                           self.export_button, self.all_columns])
+        self.resample_check.tooltip = (
+            "labels stored with flipped or permuted axes are used as they are; only a "
+            "real difference (spacing, origin, extent) needs nearest-neighbour resampling"
+        )
+        self.controls = Container(
+            widgets=[
+                self.image_combo,
+                self.labels_combo,
+                self.connectivity_combo,
+                self.organ_text,
+                self.lesion_text,
+                self.resample_check,
+                self.run_button,
+                self.export_button,
+                self.all_columns,
+            ]
+        )
         self._roles_for = None
         self.progress = QProgressBar()
         self.progress.setVisible(False)
@@ -206,8 +239,10 @@ class StatsWidget(QWidget):
     def _show_columns(self) -> None:
         """Brief columns (fit the dock without scrolling) or all of them."""
         every = bool(self.all_columns.value)
-        for table, cols, brief in ((self.label_table, LABEL_COLUMNS, LABEL_BRIEF),
-                                   (self.lesion_table, LESION_COLUMNS, LESION_BRIEF)):
+        for table, cols, brief in (
+            (self.label_table, LABEL_COLUMNS, LABEL_BRIEF),
+            (self.lesion_table, LESION_COLUMNS, LESION_BRIEF),
+        ):
             for j, (_h, key) in enumerate(cols):
                 table.setColumnHidden(j, not (every or key in brief))
             table.resizeColumnsToContents()
@@ -251,8 +286,10 @@ class StatsWidget(QWidget):
 
     def label_roles(self) -> tuple[list[int], list[int]]:
         """``(organ labels, lesion labels)`` as typed (ValueError with a readable message)."""
-        return (parse_label_list(self.organ_text.value, "organ labels"),
-                parse_label_list(self.lesion_text.value, "lesion labels"))
+        return (
+            parse_label_list(self.organ_text.value, "organ labels"),
+            parse_label_list(self.lesion_text.value, "lesion labels"),
+        )
 
     # ------------------------------------------------------------------ compute
     def compute(self, *_args) -> None:
@@ -276,7 +313,11 @@ class StatsWidget(QWidget):
             if image is not None:
                 try:
                     labels, self._grid_note = conform_to_grid(
-                        labels, lab_affine, image.shape, affine, resample=bool(self.resample_check.value),
+                        labels,
+                        lab_affine,
+                        image.shape,
+                        affine,
+                        resample=bool(self.resample_check.value),
                         names=(f"labels '{labels_layer.name}'", f"image '{image_layer.name}'"),
                         hint="tick 'resample labels onto the image grid' to resample them (nearest neighbour)",
                     )
@@ -307,8 +348,9 @@ class StatsWidget(QWidget):
         from ._common import preload_worker_imports
 
         preload_worker_imports()
-        worker = thread_worker(_compute)(image, labels, affine, names, int(self.connectivity_combo.value),
-                                         organ, lesion, residual)
+        worker = thread_worker(_compute)(
+            image, labels, affine, names, int(self.connectivity_combo.value), organ, lesion, residual
+        )
         worker.yielded.connect(self._on_progress)
         worker.returned.connect(self._on_result)
         worker.errored.connect(self._on_error)
@@ -346,8 +388,10 @@ class StatsWidget(QWidget):
     # ------------------------------------------------------------------ display
     def _fill_tables(self) -> None:
         res = self.result or {}
-        for table, rows, cols in ((self.label_table, res.get("labels", []), LABEL_COLUMNS),
-                                  (self.lesion_table, res.get("lesions", []), LESION_COLUMNS)):
+        for table, rows, cols in (
+            (self.label_table, res.get("labels", []), LABEL_COLUMNS),
+            (self.lesion_table, res.get("lesions", []), LESION_COLUMNS),
+        ):
             table.blockSignals(True)
             table.setRowCount(len(rows))
             for i, row in enumerate(rows):
@@ -361,17 +405,21 @@ class StatsWidget(QWidget):
         img = res.get("image")
         parts = []
         if img:
-            parts.append(f"Image {tuple(img['shape'])} {img['dtype']}, spacing "
-                         f"{', '.join(f'{s:.3g}' for s in img['spacing_mm'])} mm; min {img['min']}, max {img['max']}, "
-                         f"mean {img['mean']:.1f}, std {img['std']:.1f}, p0.5/p50/p99.5 "
-                         f"{img['p00_5']:.0f}/{img['p50']:.0f}/{img['p99_5']:.0f}")
+            parts.append(
+                f"Image {tuple(img['shape'])} {img['dtype']}, spacing "
+                f"{', '.join(f'{s:.3g}' for s in img['spacing_mm'])} mm; min {img['min']}, max {img['max']}, "
+                f"mean {img['mean']:.1f}, std {img['std']:.1f}, p0.5/p50/p99.5 "
+                f"{img['p00_5']:.0f}/{img['p50']:.0f}/{img['p99_5']:.0f}"
+            )
         if self.labels_combo.value is not None:
             lesion = res.get("lesion_labels")
             if lesion is None:
                 lesion = self.label_roles()[1]
             if lesion:
-                parts.append(f"{len(res.get('lesions', []))} lesion(s) of label {format_label_list(lesion)} "
-                             f"({res.get('connectivity')}-connectivity)")
+                parts.append(
+                    f"{len(res.get('lesions', []))} lesion(s) of label {format_label_list(lesion)} "
+                    f"({res.get('connectivity')}-connectivity)"
+                )
             else:
                 parts.append("no lesion labels chosen: no lesion table, no tumour burden")
         if res.get("tumour_burden") is not None:
@@ -416,12 +464,18 @@ class StatsWidget(QWidget):
             return
         coords = np.array([r["centroid_world"] for r in lesions])
         sizes = np.array([max(r["max_diameter_mm"], 3.0) * 1.3 for r in lesions])
-        features = pd.DataFrame([flatten_row({k: v for k, v in r.items() if k != "centroid_world"})
-                                 for r in lesions])
+        features = pd.DataFrame([flatten_row({k: v for k, v in r.items() if k != "centroid_world"}) for r in lesions])
         if self._points is None:
             self._points = self.viewer.add_points(
-                coords, name=name, size=sizes, face_color="transparent", border_color=RING_COLOR,
-                border_width=0.08, border_width_is_relative=True, features=features, symbol="ring",
+                coords,
+                name=name,
+                size=sizes,
+                face_color="transparent",
+                border_color=RING_COLOR,
+                border_width=0.08,
+                border_width_is_relative=True,
+                features=features,
+                symbol="ring",
                 text={"string": "{id}", "color": "yellow", "size": 10, "anchor": "upper_left"},
             )
             self.viewer.layers.selection.active = self._labels_layer or self._points
@@ -482,9 +536,11 @@ class StatsWidget(QWidget):
             path, _ = QFileDialog.getSaveFileName(self, "Export statistics", "stats.csv", "CSV (*.csv)")
             if not path:
                 return None
-        clean = {**self.result,
-                 "labels": [{k: v for k, v in r.items() if k != "centroid_world"} for r in self.result["labels"]],
-                 "lesions": [{k: v for k, v in r.items() if k != "centroid_world"} for r in self.result["lesions"]]}
+        clean = {
+            **self.result,
+            "labels": [{k: v for k, v in r.items() if k != "centroid_world"} for r in self.result["labels"]],
+            "lesions": [{k: v for k, v in r.items() if k != "centroid_world"} for r in self.result["lesions"]],
+        }
         with open(path, "w", newline="") as fh:
             fh.write(stats_to_csv(clean))
         return str(path)

@@ -228,7 +228,8 @@ class View3DWidget(QWidget):
         self.btn_show_all.clicked.connect(lambda _checked=False: self.set_shown_labels(None))
         self.btn_show_none.clicked.connect(lambda _checked=False: self.set_shown_labels([]))
         self.btn_show_roles.clicked.connect(
-            lambda _checked=False: self.set_shown_labels(self.organ_labels() + self.lesion_labels()))
+            lambda _checked=False: self.set_shown_labels(self.organ_labels() + self.lesion_labels())
+        )
         self.labels_combo.currentTextChanged.connect(lambda _t: self._labels_changed())
         self.lesion_edit.editingFinished.connect(self._roles_changed)
         self.organ_edit.editingFinished.connect(self._roles_changed)
@@ -256,7 +257,8 @@ class View3DWidget(QWidget):
         for combo, kind in ((self.image_combo, Image), (self.labels_combo, Labels)):
             current = combo.currentText()
             names = [
-                lay.name for lay in self.viewer.layers
+                lay.name
+                for lay in self.viewer.layers
                 if isinstance(lay, kind) and not (lay.metadata or {}).get(scene.VIEW_TAG)
             ]
             combo.blockSignals(True)
@@ -306,8 +308,9 @@ class View3DWidget(QWidget):
         self.show_list.blockSignals(False)
         self.lesions = []
         self.current = 0
-        self.lesion_label.setText("no lesions yet" if lesion else
-                                  "no lesion class: name one in 'Lesion labels' to walk lesions")
+        self.lesion_label.setText(
+            "no lesions yet" if lesion else "no lesion class: name one in 'Lesion labels' to walk lesions"
+        )
 
     def _roles_changed(self) -> None:
         """The user edited the organ/lesion labels: the lesion list is recomputed on demand."""
@@ -418,7 +421,8 @@ class View3DWidget(QWidget):
 
                 preload_worker_imports()
                 worker = thread_worker(scene.view_surfaces, progress={"desc": "Building 3D surfaces"})(
-                    lab, label_values=shown)
+                    lab, label_values=shown
+                )
 
                 def done(meshes):
                     if self.workers.closed:
@@ -438,9 +442,16 @@ class View3DWidget(QWidget):
         if mode == "surfaces" and self.resolution.currentText() == "auto":
             image_factor = max(SURFACES_CT_FACTOR, self._factor())
         self.view = scene.setup_3d_view(
-            self.viewer, self.image_layer, lab, factor=self._factor(),
-            liver_opacity=self.opacity.value() / 100.0, tumours_only=self.tumours_only.isChecked(),
-            mode=mode, meshes=meshes, image_factor=image_factor, lesion_labels=lesion_labels,
+            self.viewer,
+            self.image_layer,
+            lab,
+            factor=self._factor(),
+            liver_opacity=self.opacity.value() / 100.0,
+            tumours_only=self.tumours_only.isChecked(),
+            mode=mode,
+            meshes=meshes,
+            image_factor=image_factor,
+            lesion_labels=lesion_labels,
             show_labels=shown,
         )
         self._apply_clipping()
@@ -550,8 +561,10 @@ class View3DWidget(QWidget):
         if not self.lesions:
             self.refresh_lesions()
         if not 1 <= n <= len(self.lesions):
-            raise ValueError(f"{self.labels_layer.name if self.labels_layer else 'labels'}: "
-                             f"lesion {n} does not exist ({len(self.lesions)} lesions)")
+            raise ValueError(
+                f"{self.labels_layer.name if self.labels_layer else 'labels'}: "
+                f"lesion {n} does not exist ({len(self.lesions)} lesions)"
+            )
         self.current = n
         les = self.lesions[n - 1]
         scene.go_to_lesion(self.viewer, les)
@@ -589,8 +602,12 @@ class View3DWidget(QWidget):
         except ValueError as exc:
             self.status.setText(str(exc))
             return None
-        opts = dict(step_size=self.step.value(), smooth_iterations=self.smooth.value(),
-                    decimate=self.decimate.value(), label_values=shown)
+        opts = dict(
+            step_size=self.step.value(),
+            smooth_iterations=self.smooth.value(),
+            decimate=self.decimate.value(),
+            label_values=shown,
+        )
         residual = (lab.metadata or {}).get("residual")
         colors = {v: label_color(lab, v) for v in shown}
 
@@ -626,8 +643,7 @@ class View3DWidget(QWidget):
         return out
 
     def _export_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export surfaces", "surfaces.stl",
-                                              "Meshes (*.stl *.obj *.ply)")
+        path, _ = QFileDialog.getSaveFileName(self, "Export surfaces", "surfaces.stl", "Meshes (*.stl *.obj *.ply)")
         if path:
             try:
                 self.export_surfaces(path)

@@ -74,8 +74,7 @@ class DisplayWidget(Container):
         self._to_labels = PushButton(text="Open as labels")
         self._to_image = PushButton(text="Open as image")
         self._status = Label(value="")
-        self.extend([self._image, self._preset, self._apply, self._any,
-                     self._to_labels, self._to_image, self._status])
+        self.extend([self._image, self._preset, self._apply, self._any, self._to_labels, self._to_image, self._status])
         self._apply.changed.connect(self._on_apply)
         self._preset.changed.connect(self._on_apply)
         self._to_labels.changed.connect(lambda: self._on_convert("labels"))

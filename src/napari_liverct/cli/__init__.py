@@ -25,29 +25,62 @@ def _margin(values: list[float]) -> float | tuple[float, ...]:
 
 def _label_roles(p: argparse.ArgumentParser) -> None:
     """--organ / --lesion / --label-names: the user's say over what the labels mean."""
-    p.add_argument("--organ", type=int, nargs="+", default=None, metavar="V",
-                   help="label values of the organ, for tumour burden (default: classes named liver)")
-    p.add_argument("--lesion", type=int, nargs="+", default=None, metavar="V",
-                   help="label values whose components are lesions (default: classes named tumour/lesion; "
-                        "none when no class says so)")
-    p.add_argument("--label-names", default=None, metavar="FILE",
-                   help="names for the label values: a 3D Slicer colour table (.ctbl/.txt) or an ITK-SNAP "
-                        "label description file")
+    p.add_argument(
+        "--organ",
+        type=int,
+        nargs="+",
+        default=None,
+        metavar="V",
+        help="label values of the organ, for tumour burden (default: classes named liver)",
+    )
+    p.add_argument(
+        "--lesion",
+        type=int,
+        nargs="+",
+        default=None,
+        metavar="V",
+        help="label values whose components are lesions (default: classes named tumour/lesion; "
+        "none when no class says so)",
+    )
+    p.add_argument(
+        "--label-names",
+        default=None,
+        metavar="FILE",
+        help="names for the label values: a 3D Slicer colour table (.ctbl/.txt) or an ITK-SNAP label description file",
+    )
 
 
 def _compare_options(p: argparse.ArgumentParser) -> None:
     """Options shared by ``compare`` and ``evaluate`` (see napari_liverct.compare)."""
-    p.add_argument("--map", action="append", default=None, metavar="P:G",
-                   help="compare prediction value P with ground-truth class G (repeatable)")
+    p.add_argument(
+        "--map",
+        action="append",
+        default=None,
+        metavar="P:G",
+        help="compare prediction value P with ground-truth class G (repeatable)",
+    )
     p.add_argument("--foreground", action="store_true", help="compare any non-zero value with any non-zero value")
-    p.add_argument("--lesion-labels", type=int, nargs="+", default=None, metavar="G",
-                   help="ground-truth classes whose components are lesions (default: classes named tumour/lesion)")
+    p.add_argument(
+        "--lesion-labels",
+        type=int,
+        nargs="+",
+        default=None,
+        metavar="G",
+        help="ground-truth classes whose components are lesions (default: classes named tumour/lesion)",
+    )
     p.add_argument("--connectivity", type=int, choices=(6, 26), default=26)
-    p.add_argument("--match", choices=("overlap", "iou50"), default="overlap",
-                   help="lesion matching: any overlap (LiTS) or IoU >= 0.5 one-to-one (panoptica)")
+    p.add_argument(
+        "--match",
+        choices=("overlap", "iou50"),
+        default="overlap",
+        help="lesion matching: any overlap (LiTS) or IoU >= 0.5 one-to-one (panoptica)",
+    )
     p.add_argument("--tolerance", type=float, default=2.0, metavar="MM", help="normalised surface Dice tolerance")
-    p.add_argument("--resample", action="store_true",
-                   help="resample the prediction onto the ground-truth grid (nearest neighbour) when they differ")
+    p.add_argument(
+        "--resample",
+        action="store_true",
+        help="resample the prediction onto the ground-truth grid (nearest neighbour) when they differ",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,9 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("view", help="open napari with the plugin's widgets and files (or the sample)")
     v.add_argument("files", nargs="*", help=".nii/.nii.gz files; none opens the synthetic phantom")
-    v.add_argument("--screenshots", metavar="DIR", default=None,
-                   help="write 2D and 3D screenshots to DIR and exit (default when there is no display: "
-                        "./liverct-screenshots)")
+    v.add_argument(
+        "--screenshots",
+        metavar="DIR",
+        default=None,
+        help="write 2D and 3D screenshots to DIR and exit (default when there is no display: ./liverct-screenshots)",
+    )
     v.add_argument("--no-widgets", action="store_true", help="do not dock the plugin's widgets")
     v.set_defaults(handler=view.run)
 
@@ -71,8 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--labels", default=None)
     s.add_argument("--connectivity", type=int, choices=(6, 26), default=26)
     s.add_argument("--format", choices=("table", "csv", "json"), default="table")
-    s.add_argument("--resample-labels", action="store_true",
-                   help="resample labels onto the image grid (nearest neighbour) when the grids differ")
+    s.add_argument(
+        "--resample-labels",
+        action="store_true",
+        help="resample labels onto the image grid (nearest neighbour) when the grids differ",
+    )
     _label_roles(s)
     s.set_defaults(handler=stats.run)
 
@@ -82,13 +121,17 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--out-dir", required=True)
     src = c.add_mutually_exclusive_group()
     src.add_argument("--threshold", type=float, default=None, help="foreground is image > T (HU)")
-    src.add_argument("--source", choices=("image", "labels"), default="image",
-                     help="'labels': foreground is labels > 0")
+    src.add_argument(
+        "--source", choices=("image", "labels"), default="image", help="'labels': foreground is labels > 0"
+    )
     c.add_argument("--margin", type=float, nargs="+", default=[0.0])
     c.add_argument("--k-divisible", type=int, nargs="+", default=[1])
     c.add_argument("--allow-smaller", action="store_true")
-    c.add_argument("--resample-labels", action="store_true",
-                   help="resample labels onto the image grid (nearest neighbour) when the grids really differ")
+    c.add_argument(
+        "--resample-labels",
+        action="store_true",
+        help="resample labels onto the image grid (nearest neighbour) when the grids really differ",
+    )
     c.set_defaults(handler=crop.run)
 
     sn = sub.add_parser("snapshot", help="render axial/coronal/sagittal slices and a 3D view to PNG")
@@ -96,16 +139,23 @@ def build_parser() -> argparse.ArgumentParser:
     sn.add_argument("--labels", default=None)
     sn.add_argument("--out", required=True, metavar="DIR")
     sn.add_argument("--lesion", type=int, default=None, help="lesion id (default: the largest)")
-    sn.add_argument("--lesion-labels", type=int, nargs="+", default=None, metavar="V",
-                    help="label values whose components are lesions (default: classes named tumour/lesion)")
+    sn.add_argument(
+        "--lesion-labels",
+        type=int,
+        nargs="+",
+        default=None,
+        metavar="V",
+        help="label values whose components are lesions (default: classes named tumour/lesion)",
+    )
     sn.set_defaults(handler=snapshot.run)
 
     sv = sub.add_parser("survey", help="dataset fingerprint of an MSD/nnU-Net folder")
     sv.add_argument("folder")
     sv.add_argument("--format", choices=("json", "csv"), default="json")
     sv.add_argument("--workers", type=int, default=None)
-    sv.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                    help="address of an existing Dask distributed scheduler")
+    sv.add_argument(
+        "--scheduler", default=None, metavar="ADDRESS", help="address of an existing Dask distributed scheduler"
+    )
     sv.add_argument("--out", default=None, help="write to this file instead of standard output")
     sv.set_defaults(handler=survey.run)
 
@@ -122,20 +172,26 @@ def build_parser() -> argparse.ArgumentParser:
     _compare_options(ev)
     ev.add_argument("--format", choices=("json", "csv"), default=None, help="default: json (csv for --out *.csv)")
     ev.add_argument("--workers", type=int, default=None)
-    ev.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                    help="address of an existing Dask distributed scheduler")
+    ev.add_argument(
+        "--scheduler", default=None, metavar="ADDRESS", help="address of an existing Dask distributed scheduler"
+    )
     ev.add_argument("--out", default=None, help="write to this file instead of standard output")
     ev.set_defaults(handler=evaluate.run)
 
     rp = sub.add_parser("report", help="static HTML QC report of a dataset (summary, anomalies, overlays, evaluation)")
     rp.add_argument("dataset", metavar="DATASET", help="dataset folder or dataset.json")
-    rp.add_argument("--predictions", default=None, metavar="PRED_DIR",
-                    help="folder of predictions named like the label files: adds the evaluation")
+    rp.add_argument(
+        "--predictions",
+        default=None,
+        metavar="PRED_DIR",
+        help="folder of predictions named like the label files: adds the evaluation",
+    )
     _compare_options(rp)
     rp.add_argument("--out", required=True, metavar="DIR", help="folder to write index.html and its pictures into")
     rp.add_argument("--workers", type=int, default=None)
-    rp.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                    help="address of an existing Dask distributed scheduler")
+    rp.add_argument(
+        "--scheduler", default=None, metavar="ADDRESS", help="address of an existing Dask distributed scheduler"
+    )
     rp.set_defaults(handler=report.run)
     return p
 
@@ -165,8 +221,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"napari-liverct {args.command}: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # noqa: BLE001 - a user sees a message, never a traceback
-        print(f"napari-liverct {args.command}: internal error ({type(exc).__name__}: {exc}); "
-              "please report it", file=sys.stderr)
+        print(
+            f"napari-liverct {args.command}: internal error ({type(exc).__name__}: {exc}); please report it",
+            file=sys.stderr,
+        )
         return 1
 
 

@@ -15,14 +15,25 @@ def run(args) -> int:
     from ..compare.report import comparison_to_csv, comparison_to_json, format_table
 
     res = compare_files(
-        args.gt, args.pred, resample=args.resample, mapping=args.map or None, foreground=args.foreground,
-        lesion_labels=args.lesion_labels, connectivity=args.connectivity, match=args.match,
+        args.gt,
+        args.pred,
+        resample=args.resample,
+        mapping=args.map or None,
+        foreground=args.foreground,
+        lesion_labels=args.lesion_labels,
+        connectivity=args.connectivity,
+        match=args.match,
         tolerance_mm=args.tolerance,
     )
     if res.resampled:
         print(f"napari-liverct compare: {res.notes[0]}", file=sys.stderr)
     fmt = args.format
-    text = comparison_to_json(res) + "\n" if fmt == "json" else comparison_to_csv(res) if fmt == "csv" \
+    text = (
+        comparison_to_json(res) + "\n"
+        if fmt == "json"
+        else comparison_to_csv(res)
+        if fmt == "csv"
         else format_table(res)
+    )
     sys.stdout.write(text)
     return 0

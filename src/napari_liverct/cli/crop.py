@@ -26,9 +26,7 @@ def run(args) -> int:
         raise ValueError(f"image and labels would both be written to {outs[0]}; rename one input")
     for out in outs:
         for src in inputs:
-            same = out.resolve() == src.resolve() or (
-                out.exists() and src.exists() and os.path.samefile(out, src)
-            )
+            same = out.resolve() == src.resolve() or (out.exists() and src.exists() and os.path.samefile(out, src))
             if same:
                 raise ValueError(f"refusing to write {out}: it is the input file {src}")
     image = read_nifti(args.image)
@@ -37,14 +35,20 @@ def run(args) -> int:
     if args.labels:
         labels = read_nifti(args.labels)
         arrays["labels"], note = conform_to_grid(
-            labels.data, labels.affine, image.data.shape, image.affine,
-            resample=bool(getattr(args, "resample_labels", False)), names=(str(args.labels), str(args.image)),
+            labels.data,
+            labels.affine,
+            image.data.shape,
+            image.affine,
+            resample=bool(getattr(args, "resample_labels", False)),
+            names=(str(args.labels), str(args.image)),
             hint="they cannot be cropped with one box; use --resample-labels to resample the labels "
-                 "onto the image grid (nearest neighbour)",
+            "onto the image grid (nearest neighbour)",
         )
         if note:
-            print(f"napari-liverct crop: {note}; the cropped labels are written in the image's axis order",
-                  file=sys.stderr)
+            print(
+                f"napari-liverct crop: {note}; the cropped labels are written in the image's axis order",
+                file=sys.stderr,
+            )
     source = getattr(args, "source", "image") or "image"
     threshold = args.threshold
     if source == "labels":
@@ -56,17 +60,27 @@ def run(args) -> int:
     if len(k) not in (1, 3):
         raise ValueError("--k-divisible takes one integer or three (one per axis)")
     result = crop_foreground(
-        arrays, image.affine, source, threshold=threshold, margin=args.margin,
-        k_divisible=k if len(k) == 3 else k[0], allow_smaller=bool(args.allow_smaller),
+        arrays,
+        image.affine,
+        source,
+        threshold=threshold,
+        margin=args.margin,
+        k_divisible=k if len(k) == 3 else k[0],
+        allow_smaller=bool(args.allow_smaller),
         source_name=str(args.labels if source == "labels" else args.image),
     )
     protected = tuple(str(p) for p in inputs)
     write_nifti(outs[0], result.arrays["image"], result.affine, header=image.header, protected=protected)
     if labels is not None:
-        write_nifti(outs[1], result.arrays["labels"], result.affine, header=labels.header,
-                    protected=protected)
-    print(json.dumps({
-        "start": result.start.tolist(), "end": result.end.tolist(), "shape": list(result.shape),
-    }))
+        write_nifti(outs[1], result.arrays["labels"], result.affine, header=labels.header, protected=protected)
+    print(
+        json.dumps(
+            {
+                "start": result.start.tolist(),
+                "end": result.end.tolist(),
+                "shape": list(result.shape),
+            }
+        )
+    )
     print("wrote " + ", ".join(str(p) for p in outs), file=sys.stderr)
     return 0

@@ -12,11 +12,18 @@ def run(args) -> int:
 
     if args.workers is not None and args.workers < 1:
         raise ValueError(f"--workers must be at least 1, not {args.workers}")
-    options = {"mapping": args.map or None, "foreground": args.foreground, "lesion_labels": args.lesion_labels,
-               "connectivity": args.connectivity, "match": args.match, "tolerance_mm": args.tolerance,
-               "resample": args.resample}
-    report = evaluate(args.gt, args.pred_dir, options=options, workers=args.workers, scheduler=args.scheduler,
-                      progress=True)
+    options = {
+        "mapping": args.map or None,
+        "foreground": args.foreground,
+        "lesion_labels": args.lesion_labels,
+        "connectivity": args.connectivity,
+        "match": args.match,
+        "tolerance_mm": args.tolerance,
+        "resample": args.resample,
+    }
+    report = evaluate(
+        args.gt, args.pred_dir, options=options, workers=args.workers, scheduler=args.scheduler, progress=True
+    )
     fmt = args.format or ("csv" if args.out and str(args.out).lower().endswith(".csv") else "json")
     text = report_to_csv(report) if fmt == "csv" else report_to_json(report) + "\n"
     s = report["summary"]

@@ -10,7 +10,8 @@ def run(args) -> int:
 
     ensure_display()
 
-    for p in render_snapshots(args.image, args.labels, args.out, args.lesion,
-                              lesion_labels=getattr(args, "lesion_labels", None)):
+    for p in render_snapshots(
+        args.image, args.labels, args.out, args.lesion, lesion_labels=getattr(args, "lesion_labels", None)
+    ):
         print(p)
     return 0

@@ -15,9 +15,12 @@ def run(args) -> int:
 
     table = getattr(args, "label_names", None)
     result = stats_for_files(
-        args.image, getattr(args, "labels", None), connectivity=getattr(args, "connectivity", 26),
+        args.image,
+        getattr(args, "labels", None),
+        connectivity=getattr(args, "connectivity", 26),
         resample_labels=getattr(args, "resample_labels", False),
-        organ_labels=getattr(args, "organ", None), lesion_labels=getattr(args, "lesion", None),
+        organ_labels=getattr(args, "organ", None),
+        lesion_labels=getattr(args, "lesion", None),
         label_names=read_color_table(table).names if table else None,
     )
     fmt = getattr(args, "format", "table")

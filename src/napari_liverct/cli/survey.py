@@ -16,10 +16,13 @@ def run(args) -> int:
         raise ValueError(f"{ds.root}: no NIfTI cases found (expected dataset.json, imagesTr/ or NIfTI files)")
     if args.workers is not None and args.workers < 1:
         raise ValueError(f"--workers must be at least 1, not {args.workers}")
-    report = survey(ds.cases, workers=args.workers, scheduler=args.scheduler, progress=True,
-                    label_names=ds.label_names)
-    report["summary"]["dataset"] = {"name": ds.name, "root": str(ds.root), "layout": ds.layout,
-                                    "json": str(ds.json_path) if ds.json_path else None}
+    report = survey(ds.cases, workers=args.workers, scheduler=args.scheduler, progress=True, label_names=ds.label_names)
+    report["summary"]["dataset"] = {
+        "name": ds.name,
+        "root": str(ds.root),
+        "layout": ds.layout,
+        "json": str(ds.json_path) if ds.json_path else None,
+    }
     text = report_to_csv(report) if args.format == "csv" else report_to_json(report)
     if args.out:
         from pathlib import Path
@@ -28,8 +31,10 @@ def run(args) -> int:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text)
         s = report["summary"]
-        print(f"surveyed {s['n_cases']} cases ({s['n_failed']} failed, {len(report['anomalies'])} anomalies) "
-              f"-> {out}", file=sys.stderr)
+        print(
+            f"surveyed {s['n_cases']} cases ({s['n_failed']} failed, {len(report['anomalies'])} anomalies) -> {out}",
+            file=sys.stderr,
+        )
     else:
         sys.stdout.write(text)
     return 0

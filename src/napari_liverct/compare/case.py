@@ -40,8 +40,8 @@ def _joint_counts(g: np.ndarray, p: np.ndarray, k: int) -> np.ndarray:
     p2 = p.reshape(p.shape[0], -1)
     step = max(1, _CHUNK // max(1, g2.shape[1]))
     for s in range(0, g2.shape[0], step):
-        idx = g2[s:s + step].astype(np.intp) * k
-        idx += p2[s:s + step]
+        idx = g2[s : s + step].astype(np.intp) * k
+        idx += p2[s : s + step]
         total += np.bincount(idx.ravel(), minlength=k * k)
     return total.reshape(k, k)
 
@@ -146,12 +146,26 @@ def compare_arrays(
         fp, fn = n_pred - tp, n_ref - tp
         gt_ml, pred_ml = n_ref * vml, n_pred * vml
         cm = ClassMetrics(
-            label=int(label), name=name, pred_values=tuple(int(v) for v in pvals), tp=tp, fp=fp, fn=fn,
-            tn=total - tp - fp - fn, dice=_div(2 * tp, 2 * tp + fp + fn), iou=_div(tp, tp + fp + fn),
-            sensitivity=_div(tp, n_ref), precision=_div(tp, n_pred), gt_ml=gt_ml, pred_ml=pred_ml,
-            volume_diff_ml=pred_ml - gt_ml, volume_diff_pct=100.0 * _div(n_pred - n_ref, n_ref),
-            ravd=_div(n_pred - n_ref, n_ref), tolerance_mm=float(tolerance_mm),
-            gt_empty=n_ref == 0, pred_empty=n_pred == 0, both_empty=n_ref == 0 and n_pred == 0,
+            label=int(label),
+            name=name,
+            pred_values=tuple(int(v) for v in pvals),
+            tp=tp,
+            fp=fp,
+            fn=fn,
+            tn=total - tp - fp - fn,
+            dice=_div(2 * tp, 2 * tp + fp + fn),
+            iou=_div(tp, tp + fp + fn),
+            sensitivity=_div(tp, n_ref),
+            precision=_div(tp, n_pred),
+            gt_ml=gt_ml,
+            pred_ml=pred_ml,
+            volume_diff_ml=pred_ml - gt_ml,
+            volume_diff_pct=100.0 * _div(n_pred - n_ref, n_ref),
+            ravd=_div(n_pred - n_ref, n_ref),
+            tolerance_mm=float(tolerance_mm),
+            gt_empty=n_ref == 0,
+            pred_empty=n_pred == 0,
+            both_empty=n_ref == 0 and n_pred == 0,
         )
         if surface and not cm.both_empty:
             sd = surface_distances(gm == c, pm == c, spacing, linear)
@@ -171,12 +185,23 @@ def compare_arrays(
         lut = np.zeros(k, bool)
         lut[lesion_idx] = True
         lesions = compare_lesions(
-            lut[gm], lut[pm], affine, offset=[b.start for b in box],
-            labels=tuple(int(plan.labels[i - 1]) for i in lesion_idx), connectivity=connectivity, match=match,
+            lut[gm],
+            lut[pm],
+            affine,
+            offset=[b.start for b in box],
+            labels=tuple(int(plan.labels[i - 1]) for i in lesion_idx),
+            connectivity=connectivity,
+            match=match,
         )
     return CaseComparison(
-        classes=classes, lesions=lesions, spacing_mm=spacing, shape=tuple(int(s) for s in gt.shape),
-        voxel_ml=vml, mode=plan.mode, tolerance_mm=float(tolerance_mm), notes=notes,
+        classes=classes,
+        lesions=lesions,
+        spacing_mm=spacing,
+        shape=tuple(int(s) for s in gt.shape),
+        voxel_ml=vml,
+        mode=plan.mode,
+        tolerance_mm=float(tolerance_mm),
+        notes=notes,
         seconds=time.perf_counter() - t0,
     )
 
@@ -221,7 +246,11 @@ def compare_files(
     # same grid: as is; same voxel centres up to axis flips/permutations: a zero-copy view;
     # otherwise an error naming both files, or nearest-neighbour resampling when asked
     pred, note = conform_to_grid(
-        pred, paff, gt.shape, gaff, resample=resample,
+        pred,
+        paff,
+        gt.shape,
+        gaff,
+        resample=resample,
         names=(f"{pred_path} (prediction)", f"{gt_path} (ground truth)"),
         hint="use --resample to resample the prediction onto the ground truth (nearest neighbour)",
     )

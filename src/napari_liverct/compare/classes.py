@@ -82,7 +82,11 @@ def _present(values) -> list[int]:
 
 
 def plan_classes(
-    gt_values, pred_values, *, mapping: dict[int, int] | None = None, foreground: bool = False,
+    gt_values,
+    pred_values,
+    *,
+    mapping: dict[int, int] | None = None,
+    foreground: bool = False,
     names: dict[int, str] | None = None,
 ) -> ClassPlan:
     """Work out the classes to evaluate.
@@ -101,8 +105,14 @@ def plan_classes(
     names = dict(names or {})
     gt_present, pred_present = _present(gt_values), _present(pred_values)
     if foreground:
-        return ClassPlan("foreground", (1,), ("foreground",), (tuple(pred_present),),
-                         {v: 1 for v in gt_present}, {v: 1 for v in pred_present})
+        return ClassPlan(
+            "foreground",
+            (1,),
+            ("foreground",),
+            (tuple(pred_present),),
+            {v: 1 for v in gt_present},
+            {v: 1 for v in pred_present},
+        )
     if mapping:
         labels = tuple(sorted(set(mapping.values())))
         idx = {g: i + 1 for i, g in enumerate(labels)}

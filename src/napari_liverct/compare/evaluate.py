@@ -37,11 +37,31 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["pair_cases", "evaluate_case", "iter_evaluate", "evaluate", "summarise", "report_to_csv",
-           "AGGREGATED_METRICS"]
+__all__ = [
+    "pair_cases",
+    "evaluate_case",
+    "iter_evaluate",
+    "evaluate",
+    "summarise",
+    "report_to_csv",
+    "AGGREGATED_METRICS",
+]
 
-AGGREGATED_METRICS = ("dice", "iou", "sensitivity", "precision", "hd", "hd95", "assd", "nsd", "ravd",
-                      "volume_diff_ml", "volume_diff_pct", "gt_ml", "pred_ml")
+AGGREGATED_METRICS = (
+    "dice",
+    "iou",
+    "sensitivity",
+    "precision",
+    "hd",
+    "hd95",
+    "assd",
+    "nsd",
+    "ravd",
+    "volume_diff_ml",
+    "volume_diff_pct",
+    "gt_ml",
+    "pred_ml",
+)
 _SUFFIXES = (".nii.gz", ".nii")
 
 
@@ -115,15 +135,19 @@ def evaluate_case(case_id: str, gt: str, pred: str | None, options: dict) -> dic
             row.update(error=str(exc), error_kind="grid_mismatch")
         except Exception as exc:  # noqa: BLE001 - reported in the row, the other cases go on
             kind = "unreadable" if isinstance(exc, (OSError, ValueError)) else "failed"
-            row.update(error=str(exc) if (gt in str(exc) or pred in str(exc)) else f"{pred}: {exc}",
-                       error_kind=kind)
+            row.update(error=str(exc) if (gt in str(exc) or pred in str(exc)) else f"{pred}: {exc}", error_kind=kind)
     row["seconds"] = time.perf_counter() - t0
     return row
 
 
 def iter_evaluate(
-    cases: Sequence[dict], options: dict | None = None, *, workers: int | None = None,
-    scheduler: str | None = None, client=None, processes: bool = True,
+    cases: Sequence[dict],
+    options: dict | None = None,
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    client=None,
+    processes: bool = True,
 ) -> Iterator[tuple[int, dict]]:
     """Run :func:`evaluate_case` for every case; yield ``(index, row)`` as they finish.
 
@@ -154,8 +178,15 @@ def _run_on(client, cases, options):
 
     futures = {}
     for i, c in enumerate(cases):
-        fut = client.submit(evaluate_case, c["id"], c["gt"], c["pred"], options,
-                            key=f"liverct-evaluate-{i}-{c['id']}-{time.time_ns()}", pure=False)
+        fut = client.submit(
+            evaluate_case,
+            c["id"],
+            c["gt"],
+            c["pred"],
+            options,
+            key=f"liverct-evaluate-{i}-{c['id']}-{time.time_ns()}",
+            pure=False,
+        )
         futures[fut] = i
     try:
         for fut in as_completed(futures):
@@ -164,8 +195,14 @@ def _run_on(client, cases, options):
                 row = fut.result()
             except Exception as exc:  # noqa: BLE001 - a worker died: report, go on
                 c = cases[i]
-                row = {"id": c["id"], "gt": c["gt"], "pred": c["pred"], "result": None, "error_kind": "failed",
-                       "error": f"{c['pred']}: the evaluation task failed on its worker ({exc})"}
+                row = {
+                    "id": c["id"],
+                    "gt": c["gt"],
+                    "pred": c["pred"],
+                    "result": None,
+                    "error_kind": "failed",
+                    "error": f"{c['pred']}: the evaluation task failed on its worker ({exc})",
+                }
             yield i, row
     finally:
         client.cancel(list(futures))
@@ -196,16 +233,36 @@ def summarise(rows: list[dict]) -> dict:
             per_label.setdefault(str(c.label), []).append(c)
     for lab, cms in per_label.items():
         tp, fp, fn = (sum(getattr(c, k) for c in cms) for k in ("tp", "fp", "fn"))
-        entry = {"name": cms[0].name, "n_cases": len(cms), "global_dice": _div(2 * tp, 2 * tp + fp + fn),
-                 "tp": tp, "fp": fp, "fn": fn}
+        entry = {
+            "name": cms[0].name,
+            "n_cases": len(cms),
+            "global_dice": _div(2 * tp, 2 * tp + fp + fn),
+            "tp": tp,
+            "fp": fp,
+            "fn": fn,
+        }
         for m in AGGREGATED_METRICS:
             entry[m] = _stats([getattr(c, m) for c in cms])
         classes[lab] = entry
     lesions = None
     les = [res.lesions for res in done if res.lesions is not None]
     if les:
-        s = {k: sum(getattr(x, k) for x in les) for k in ("n_gt", "n_pred", "tp", "fn", "fp", "tp_pred", "merges",
-                                                          "splits", "tp_iou50", "fp_iou50", "fn_iou50")}
+        s = {
+            k: sum(getattr(x, k) for x in les)
+            for k in (
+                "n_gt",
+                "n_pred",
+                "tp",
+                "fn",
+                "fp",
+                "tp_pred",
+                "merges",
+                "splits",
+                "tp_iou50",
+                "fp_iou50",
+                "fn_iou50",
+            )
+        }
         precision, recall = _div(s["tp_pred"], s["n_pred"]), _div(s["tp"], s["n_gt"])
         if s["n_gt"] == 0 and s["n_pred"] == 0:
             f1 = math.nan
@@ -213,29 +270,51 @@ def summarise(rows: list[dict]) -> dict:
             f1 = 0.0
         else:
             f1 = 2 * precision * recall / (precision + recall)
-        lesions = {**s, "match": les[0].match, "precision": precision, "recall": recall, "f1": f1,
-                   "rq_pooled": _div(s["tp_iou50"], s["tp_iou50"] + 0.5 * s["fp_iou50"] + 0.5 * s["fn_iou50"]),
-                   "pq": _stats([x.pq for x in les]), "f1_per_case": _stats([x.f1 for x in les])}
+        lesions = {
+            **s,
+            "match": les[0].match,
+            "precision": precision,
+            "recall": recall,
+            "f1": f1,
+            "rq_pooled": _div(s["tp_iou50"], s["tp_iou50"] + 0.5 * s["fp_iou50"] + 0.5 * s["fn_iou50"]),
+            "pq": _stats([x.pq for x in les]),
+            "f1_per_case": _stats([x.f1 for x in les]),
+        }
     # nnU-Net summary.json
     metric_per_case = [res.nnunet_case() for res in done]
     mean: dict[str, dict] = {}
     for lab in per_label:
         keys = metric_per_case[0]["metrics"][lab].keys() if metric_per_case else []
-        mean[lab] = {k: float(np.nanmean([float(c["metrics"][lab][k]) for c in metric_per_case
-                                          if lab in c["metrics"]])) if any(
-            lab in c["metrics"] for c in metric_per_case) else math.nan for k in keys}
+        mean[lab] = {
+            k: float(np.nanmean([float(c["metrics"][lab][k]) for c in metric_per_case if lab in c["metrics"]]))
+            if any(lab in c["metrics"] for c in metric_per_case)
+            else math.nan
+            for k in keys
+        }
     fg_keys = next(iter(mean.values())).keys() if mean else []
     foreground_mean = {k: float(np.mean([mean[lab][k] for lab in mean if lab != "0"])) for k in fg_keys}
     return {
-        "n_cases": len(rows), "n_evaluated": len(done), "n_failed": len(rows) - len(done),
-        "classes": classes, "lesions": lesions,
-        "metric_per_case": metric_per_case, "mean": mean, "foreground_mean": foreground_mean,
+        "n_cases": len(rows),
+        "n_evaluated": len(done),
+        "n_failed": len(rows) - len(done),
+        "classes": classes,
+        "lesions": lesions,
+        "metric_per_case": metric_per_case,
+        "mean": mean,
+        "foreground_mean": foreground_mean,
     }
 
 
 def evaluate(
-    gt_root, pred_dir, *, options: dict | None = None, workers: int | None = None, scheduler: str | None = None,
-    client=None, processes: bool = True, progress: bool | Callable[[int, int, dict], None] = True,
+    gt_root,
+    pred_dir,
+    *,
+    options: dict | None = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    client=None,
+    processes: bool = True,
+    progress: bool | Callable[[int, int, dict], None] = True,
 ) -> dict:
     """Evaluate every case: ``{"cases": [...], "summary": {...}, "errors": [...], ...}``.
 
@@ -256,8 +335,14 @@ def evaluate(
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        with Progress(TextColumn("evaluate"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      TextColumn("{task.description}"), console=Console(stderr=True)) as bar:
+        with Progress(
+            TextColumn("evaluate"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.description}"),
+            console=Console(stderr=True),
+        ) as bar:
             task = bar.add_task("", total=total)
             for i, row in it:
                 rows[i] = row
@@ -269,12 +354,14 @@ def evaluate(
                 progress(done, total, row)
     summary = summarise(rows)
     report = {
-        "gt": str(gt_root), "predictions": str(pred_dir),
+        "gt": str(gt_root),
+        "predictions": str(pred_dir),
         "cases": [_case_json(r) for r in rows],
         "errors": [{"id": r["id"], "kind": r["error_kind"], "error": r["error"]} for r in rows if r["error"]],
         "extra_predictions": extra,
         "summary": {k: v for k, v in summary.items() if k not in ("metric_per_case", "mean", "foreground_mean")},
-        "metric_per_case": summary["metric_per_case"], "mean": summary["mean"],
+        "metric_per_case": summary["metric_per_case"],
+        "mean": summary["mean"],
         "foreground_mean": summary["foreground_mean"],
     }
     report["_rows"] = rows
@@ -285,8 +372,14 @@ def _case_json(row: dict) -> dict:
     from .results import json_safe
 
     res = row.get("result")
-    out = {"id": row["id"], "gt": row["gt"], "pred": row["pred"], "error": row["error"],
-           "error_kind": row["error_kind"], "seconds": row.get("seconds")}
+    out = {
+        "id": row["id"],
+        "gt": row["gt"],
+        "pred": row["pred"],
+        "error": row["error"],
+        "error_kind": row["error_kind"],
+        "seconds": row.get("seconds"),
+    }
     if res is not None:
         out.update(res.to_json())
     return json_safe(out)

@@ -131,8 +131,29 @@ def compare_lesions(
     vml = voxel_volume_ml(affine)
     box = mask_box(np.asarray(gt_mask, bool) | np.asarray(pred_mask, bool))
     if box is None:
-        return LesionSummary(tuple(labels), connectivity, match, 0, 0, 0, 0, 0, 0, math.nan, math.nan, math.nan,
-                             0, 0, math.nan, math.nan, math.nan, 0, 0, 0, [])
+        return LesionSummary(
+            tuple(labels),
+            connectivity,
+            match,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            math.nan,
+            math.nan,
+            math.nan,
+            0,
+            0,
+            math.nan,
+            math.nan,
+            math.nan,
+            0,
+            0,
+            0,
+            [],
+        )
     offset = [s.start + int(o) for s, o in zip(box, offset)]
     gcc, ng = _components(np.ascontiguousarray(gt_mask[box], bool), connectivity)
     pcc, npr = _components(np.ascontiguousarray(pred_mask[box], bool), connectivity)
@@ -171,8 +192,23 @@ def compare_lesions(
             pv = int(psize[ps].sum()) if ps else 0
             i = int(inter[g, ps].sum()) if ps else 0
             u = int(gsize[g]) + pv - i
-            rows.append(_row(g, "TP" if ps else "FN", partners[g], gsize[g], pv, i, u, vml, gprops, gcc,
-                             affine, merged=any(overl[:, p].sum() >= 2 for p in ps), split=len(ps) >= 2))
+            rows.append(
+                _row(
+                    g,
+                    "TP" if ps else "FN",
+                    partners[g],
+                    gsize[g],
+                    pv,
+                    i,
+                    u,
+                    vml,
+                    gprops,
+                    gcc,
+                    affine,
+                    merged=any(overl[:, p].sum() >= 2 for p in ps),
+                    split=len(ps) >= 2,
+                )
+            )
         fp_ids = [p for p in range(npr) if not det_p[p]]
     else:
         mg = dict(pairs50)
@@ -183,24 +219,67 @@ def compare_lesions(
             p = mg.get(g)
             pv = int(psize[p]) if p is not None else 0
             i = int(inter[g, p]) if p is not None else 0
-            rows.append(_row(g, "TP" if p is not None else "FN", (p + 1,) if p is not None else (), gsize[g], pv,
-                             i, int(gsize[g]) + pv - i, vml, gprops, gcc, affine,
-                             merged=p is not None and overl[:, p].sum() >= 2, split=overl[g].sum() >= 2))
+            rows.append(
+                _row(
+                    g,
+                    "TP" if p is not None else "FN",
+                    (p + 1,) if p is not None else (),
+                    gsize[g],
+                    pv,
+                    i,
+                    int(gsize[g]) + pv - i,
+                    vml,
+                    gprops,
+                    gcc,
+                    affine,
+                    merged=p is not None and overl[:, p].sum() >= 2,
+                    split=overl[g].sum() >= 2,
+                )
+            )
         fp_ids = [p for p in range(npr) if p not in mp]
     for p in fp_ids:
         overlapping = tuple(int(g) + 1 for g in np.flatnonzero(overl[:, p]))
         box_p, ras = pprops[0][p], pprops[1][p]
-        rows.append(LesionRow(
-            id=f"P{p + 1}", status="FP", gt_id=None, pred_id=p + 1, matched=overlapping, gt_ml=0.0,
-            pred_ml=float(psize[p] * vml), dice=0.0, iou=0.0,
-            diameter_mm=_diameter(pcc, box_p, p + 1, affine), centroid_ras=tuple(float(v) for v in ras),
-            merged=bool(overl[:, p].sum() >= 2), split=False,
-        ))
+        rows.append(
+            LesionRow(
+                id=f"P{p + 1}",
+                status="FP",
+                gt_id=None,
+                pred_id=p + 1,
+                matched=overlapping,
+                gt_ml=0.0,
+                pred_ml=float(psize[p] * vml),
+                dice=0.0,
+                iou=0.0,
+                diameter_mm=_diameter(pcc, box_p, p + 1, affine),
+                centroid_ras=tuple(float(v) for v in ras),
+                merged=bool(overl[:, p].sum() >= 2),
+                split=False,
+            )
+        )
     f1 = _f1(precision, recall, ng, npr)
     return LesionSummary(
-        labels=tuple(int(v) for v in labels), connectivity=connectivity, match=match, n_gt=ng, n_pred=npr,
-        tp=tp, fn=fn, fp=fp, tp_pred=tp_pred, precision=precision, recall=recall, f1=f1, merges=merges,
-        splits=splits, pq=pq, sq=sq, rq=rq, tp_iou50=tp50, fp_iou50=fp50, fn_iou50=fn50, lesions=rows,
+        labels=tuple(int(v) for v in labels),
+        connectivity=connectivity,
+        match=match,
+        n_gt=ng,
+        n_pred=npr,
+        tp=tp,
+        fn=fn,
+        fp=fp,
+        tp_pred=tp_pred,
+        precision=precision,
+        recall=recall,
+        f1=f1,
+        merges=merges,
+        splits=splits,
+        pq=pq,
+        sq=sq,
+        rq=rq,
+        tp_iou50=tp50,
+        fp_iou50=fp50,
+        fn_iou50=fn50,
+        lesions=rows,
     )
 
 
@@ -208,10 +287,17 @@ def _row(g, status, partners, gvox, pvox, inter, union, vml, gprops, gcc, affine
     box, ras = gprops[0][g], gprops[1][g]
     gvox = int(gvox)
     return LesionRow(
-        id=f"G{g + 1}", status=status, gt_id=g + 1, pred_id=partners[0] if len(partners) == 1 else None,
-        matched=tuple(partners), gt_ml=float(gvox * vml), pred_ml=float(pvox * vml),
+        id=f"G{g + 1}",
+        status=status,
+        gt_id=g + 1,
+        pred_id=partners[0] if len(partners) == 1 else None,
+        matched=tuple(partners),
+        gt_ml=float(gvox * vml),
+        pred_ml=float(pvox * vml),
         dice=float(2 * inter / (gvox + pvox)) if gvox + pvox else math.nan,
         iou=float(inter / union) if union else math.nan,
-        diameter_mm=_diameter(gcc, box, g + 1, affine), centroid_ras=tuple(float(v) for v in ras),
-        merged=bool(merged), split=bool(split),
+        diameter_mm=_diameter(gcc, box, g + 1, affine),
+        centroid_ras=tuple(float(v) for v in ras),
+        merged=bool(merged),
+        split=bool(split),
     )

@@ -13,14 +13,51 @@ import math
 
 from .results import CaseComparison
 
-__all__ = ["CLASS_COLUMNS", "LESION_COLUMNS", "comparison_to_csv", "comparison_to_json", "format_table",
-           "rows_to_csv"]
+__all__ = ["CLASS_COLUMNS", "LESION_COLUMNS", "comparison_to_csv", "comparison_to_json", "format_table", "rows_to_csv"]
 
-CLASS_COLUMNS = ["label", "name", "pred_values", "dice", "iou", "sensitivity", "precision", "tp", "fp", "fn", "tn",
-                 "gt_ml", "pred_ml", "volume_diff_ml", "volume_diff_pct", "ravd", "hd", "hd95", "assd", "nsd",
-                 "tolerance_mm", "gt_empty", "pred_empty", "both_empty"]
-LESION_COLUMNS = ["id", "status", "gt_id", "pred_id", "matched", "gt_ml", "pred_ml", "dice", "iou", "diameter_mm",
-                  "centroid_r", "centroid_a", "centroid_s", "merged", "split"]
+CLASS_COLUMNS = [
+    "label",
+    "name",
+    "pred_values",
+    "dice",
+    "iou",
+    "sensitivity",
+    "precision",
+    "tp",
+    "fp",
+    "fn",
+    "tn",
+    "gt_ml",
+    "pred_ml",
+    "volume_diff_ml",
+    "volume_diff_pct",
+    "ravd",
+    "hd",
+    "hd95",
+    "assd",
+    "nsd",
+    "tolerance_mm",
+    "gt_empty",
+    "pred_empty",
+    "both_empty",
+]
+LESION_COLUMNS = [
+    "id",
+    "status",
+    "gt_id",
+    "pred_id",
+    "matched",
+    "gt_ml",
+    "pred_ml",
+    "dice",
+    "iou",
+    "diameter_mm",
+    "centroid_r",
+    "centroid_a",
+    "centroid_s",
+    "merged",
+    "split",
+]
 
 
 def _cell(v):
@@ -87,28 +124,79 @@ def format_table(res: CaseComparison) -> str:
         parts.append(f"ground truth: {res.gt_file}\nprediction:   {res.pred_file}")
     parts.extend(f"note: {n}" for n in res.notes)
     sp = " x ".join(f"{s:.4g}" for s in res.spacing_mm)
-    parts.append(f"grid {res.shape[0]} x {res.shape[1]} x {res.shape[2]}, spacing {sp} mm; "
-                 f"classes: {res.mode}; NSD tolerance {res.tolerance_mm:g} mm")
+    parts.append(
+        f"grid {res.shape[0]} x {res.shape[1]} x {res.shape[2]}, spacing {sp} mm; "
+        f"classes: {res.mode}; NSD tolerance {res.tolerance_mm:g} mm"
+    )
     rows = []
     for c in res.classes:
         flag = "both empty" if c.both_empty else ("gt empty" if c.gt_empty else ("pred empty" if c.pred_empty else ""))
-        rows.append([str(c.label), c.name, _f(c.dice), _f(c.iou), _f(c.sensitivity), _f(c.precision),
-                     _f(c.gt_ml, 2), _f(c.pred_ml, 2), _f(c.volume_diff_pct, 1), _f(c.hd, 2), _f(c.hd95, 2),
-                     _f(c.assd, 2), _f(c.nsd), flag])
-    parts.append(_table(["label", "name", "Dice", "IoU", "sens", "prec", "gt mL", "pred mL", "dV %", "HD mm",
-                         "HD95 mm", "ASSD mm", "NSD", ""], rows))
+        rows.append(
+            [
+                str(c.label),
+                c.name,
+                _f(c.dice),
+                _f(c.iou),
+                _f(c.sensitivity),
+                _f(c.precision),
+                _f(c.gt_ml, 2),
+                _f(c.pred_ml, 2),
+                _f(c.volume_diff_pct, 1),
+                _f(c.hd, 2),
+                _f(c.hd95, 2),
+                _f(c.assd, 2),
+                _f(c.nsd),
+                flag,
+            ]
+        )
+    parts.append(
+        _table(
+            [
+                "label",
+                "name",
+                "Dice",
+                "IoU",
+                "sens",
+                "prec",
+                "gt mL",
+                "pred mL",
+                "dV %",
+                "HD mm",
+                "HD95 mm",
+                "ASSD mm",
+                "NSD",
+                "",
+            ],
+            rows,
+        )
+    )
     les = res.lesions
     if les is not None:
         parts.append(
             f"lesions (classes {list(les.labels)}, {les.connectivity}-connected, match {les.match}): "
             f"{les.n_gt} true, {les.n_pred} predicted; TP {les.tp}, missed {les.fn}, invented {les.fp}; "
             f"precision {_f(les.precision)}, recall {_f(les.recall)}, F1 {_f(les.f1)}; "
-            f"merges {les.merges}, splits {les.splits}; PQ {_f(les.pq)} = SQ {_f(les.sq)} x RQ {_f(les.rq)}")
-        lrows = [[r.id, r.status, " ".join(map(str, r.matched)), _f(r.gt_ml, 3), _f(r.pred_ml, 3), _f(r.dice),
-                  _f(r.diameter_mm, 1), ", ".join(f"{v:.1f}" for v in r.centroid_ras),
-                  ("merge " if r.merged else "") + ("split" if r.split else "")] for r in les.lesions]
+            f"merges {les.merges}, splits {les.splits}; PQ {_f(les.pq)} = SQ {_f(les.sq)} x RQ {_f(les.rq)}"
+        )
+        lrows = [
+            [
+                r.id,
+                r.status,
+                " ".join(map(str, r.matched)),
+                _f(r.gt_ml, 3),
+                _f(r.pred_ml, 3),
+                _f(r.dice),
+                _f(r.diameter_mm, 1),
+                ", ".join(f"{v:.1f}" for v in r.centroid_ras),
+                ("merge " if r.merged else "") + ("split" if r.split else ""),
+            ]
+            for r in les.lesions
+        ]
         if lrows:
-            parts.append(_table(["lesion", "status", "matched", "gt mL", "pred mL", "Dice", "diam mm",
-                                 "centroid RAS mm", ""], lrows))
+            parts.append(
+                _table(
+                    ["lesion", "status", "matched", "gt mL", "pred mL", "Dice", "diam mm", "centroid RAS mm", ""], lrows
+                )
+            )
     parts.append(f"({res.seconds:.2f} s)")
     return "\n\n".join(parts) + "\n"

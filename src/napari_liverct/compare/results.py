@@ -80,8 +80,16 @@ class ClassMetrics:
 
     def nnunet_metrics(self) -> dict:
         """The per-class dict of nnU-Net's ``summary.json`` (Dice, IoU, FP, TP, FN, TN, n_pred, n_ref)."""
-        return {"Dice": self.dice, "IoU": self.iou, "FP": self.fp, "TP": self.tp, "FN": self.fn,
-                "TN": self.tn, "n_pred": self.n_pred, "n_ref": self.n_ref}
+        return {
+            "Dice": self.dice,
+            "IoU": self.iou,
+            "FP": self.fp,
+            "TP": self.tp,
+            "FN": self.fn,
+            "TN": self.tn,
+            "n_pred": self.n_pred,
+            "n_ref": self.n_ref,
+        }
 
 
 @dataclass
@@ -186,20 +194,36 @@ class CaseComparison:
 
     def nnunet_case(self) -> dict:
         """One ``metric_per_case`` entry of nnU-Net's summary.json (keys are class labels)."""
-        return {"reference_file": self.gt_file, "prediction_file": self.pred_file,
-                "metrics": {str(c.label): c.nnunet_metrics() for c in self.classes}}
+        return {
+            "reference_file": self.gt_file,
+            "prediction_file": self.pred_file,
+            "metrics": {str(c.label): c.nnunet_metrics() for c in self.classes},
+        }
 
     def to_row(self) -> dict:
-        return {"gt_file": self.gt_file, "pred_file": self.pred_file, "mode": self.mode,
-                "resampled": self.resampled, "seconds": self.seconds}
+        return {
+            "gt_file": self.gt_file,
+            "pred_file": self.pred_file,
+            "mode": self.mode,
+            "resampled": self.resampled,
+            "seconds": self.seconds,
+        }
 
     def to_json(self) -> dict:
-        return json_safe({
-            "gt_file": self.gt_file, "pred_file": self.pred_file, "shape": list(self.shape),
-            "spacing_mm": list(self.spacing_mm), "voxel_ml": self.voxel_ml, "mode": self.mode,
-            "tolerance_mm": self.tolerance_mm, "resampled": self.resampled, "notes": list(self.notes),
-            "seconds": self.seconds,
-            "classes": [c.to_json() for c in self.classes],
-            "lesions": self.lesions.to_json() if self.lesions else None,
-            "nnunet": self.nnunet_case(),
-        })
+        return json_safe(
+            {
+                "gt_file": self.gt_file,
+                "pred_file": self.pred_file,
+                "shape": list(self.shape),
+                "spacing_mm": list(self.spacing_mm),
+                "voxel_ml": self.voxel_ml,
+                "mode": self.mode,
+                "tolerance_mm": self.tolerance_mm,
+                "resampled": self.resampled,
+                "notes": list(self.notes),
+                "seconds": self.seconds,
+                "classes": [c.to_json() for c in self.classes],
+                "lesions": self.lesions.to_json() if self.lesions else None,
+                "nnunet": self.nnunet_case(),
+            }
+        )

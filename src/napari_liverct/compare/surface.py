@@ -103,9 +103,7 @@ def _directed(src_edges, dst_edges, shared, spacing, linear) -> np.ndarray:
     return out
 
 
-def surface_distances(
-    gt: np.ndarray, pred: np.ndarray, spacing, linear: np.ndarray | None = None
-) -> SurfaceDistances:
+def surface_distances(gt: np.ndarray, pred: np.ndarray, spacing, linear: np.ndarray | None = None) -> SurfaceDistances:
     """Both directed surface-distance lists of two boolean masks (see the module docstring).
 
     Parameters

@@ -105,9 +105,7 @@ def read_nifti_layers(
     labels: list[tuple] = []
     for p in paths:
         vol = read_nifti(p)
-        this_kind = kind or (
-            "labels" if looks_like_labels(p, vol.header) or content_says_labels(vol.data) else "image"
-        )
+        this_kind = kind or ("labels" if looks_like_labels(p, vol.header) or content_says_labels(vol.data) else "image")
         ld = volume_to_layer_data(vol, this_kind)
         (labels if this_kind == "labels" else images).append(ld)
         if pair and this_kind == "image" and kind is None:

@@ -12,7 +12,10 @@ def phantom_layer_data(**kwargs) -> list[tuple]:
     ph = make_phantom(**kwargs)
     image = array_to_layer_data(ph.image, ph.affine, kind="image", name="liver_phantom")
     labels = array_to_layer_data(
-        ph.labels, ph.affine, kind="labels", name="liver_phantom_label",
+        ph.labels,
+        ph.affine,
+        kind="labels",
+        name="liver_phantom_label",
         label_names=dict(DEFAULT_LABEL_NAMES),
     )
     return [image, labels]

@@ -57,8 +57,10 @@ def _run_on(client, tasks):
 
     from .case import report_case
 
-    futures = {client.submit(report_case, **t, key=f"liverct-report-{i}-{time.time_ns()}", pure=False): i
-               for i, t in enumerate(tasks)}
+    futures = {
+        client.submit(report_case, **t, key=f"liverct-report-{i}-{time.time_ns()}", pure=False): i
+        for i, t in enumerate(tasks)
+    }
     try:
         for fut in as_completed(futures):
             i = futures[fut]
@@ -66,11 +68,22 @@ def _run_on(client, tasks):
                 res = fut.result()
             except Exception as exc:  # noqa: BLE001 - a worker died: the case gets a row with the reason
                 t = tasks[i]
-                res = {"row": {"id": t["case_id"], "split": t["split"], "image": t["image"], "label": t["label"],
-                               "error": f"{t['image']}: the report task failed on its worker ({exc})",
-                               "label_error": None},
-                       "samples": np.zeros(0, np.float32), "evaluation": None, "stats": None, "pictures": [],
-                       "png": {}, "notes": []}
+                res = {
+                    "row": {
+                        "id": t["case_id"],
+                        "split": t["split"],
+                        "image": t["image"],
+                        "label": t["label"],
+                        "error": f"{t['image']}: the report task failed on its worker ({exc})",
+                        "label_error": None,
+                    },
+                    "samples": np.zeros(0, np.float32),
+                    "evaluation": None,
+                    "stats": None,
+                    "pictures": [],
+                    "png": {},
+                    "notes": [],
+                }
             yield i, res
     finally:
         client.cancel(list(futures))
@@ -82,19 +95,30 @@ def _evaluation_json(gt_root, pred_dir, rows: list[dict], extra: list[str], summ
 
     cases = []
     for r in rows:
-        c = {"id": r["id"], "gt": r["gt"], "pred": r["pred"], "error": r["error"], "error_kind": r["error_kind"],
-             "seconds": r.get("seconds")}
+        c = {
+            "id": r["id"],
+            "gt": r["gt"],
+            "pred": r["pred"],
+            "error": r["error"],
+            "error_kind": r["error_kind"],
+            "seconds": r.get("seconds"),
+        }
         if r.get("result") is not None:
             c.update(r["result"].to_json())
         cases.append(json_safe(c))
-    return json_safe({
-        "gt": str(gt_root), "predictions": str(pred_dir), "cases": cases,
-        "errors": [{"id": r["id"], "kind": r["error_kind"], "error": r["error"]} for r in rows if r["error"]],
-        "extra_predictions": extra,
-        "summary": {k: v for k, v in summary.items() if k not in ("metric_per_case", "mean", "foreground_mean")},
-        "metric_per_case": summary["metric_per_case"], "mean": summary["mean"],
-        "foreground_mean": summary["foreground_mean"],
-    })
+    return json_safe(
+        {
+            "gt": str(gt_root),
+            "predictions": str(pred_dir),
+            "cases": cases,
+            "errors": [{"id": r["id"], "kind": r["error_kind"], "error": r["error"]} for r in rows if r["error"]],
+            "extra_predictions": extra,
+            "summary": {k: v for k, v in summary.items() if k not in ("metric_per_case", "mean", "foreground_mean")},
+            "metric_per_case": summary["metric_per_case"],
+            "mean": summary["mean"],
+            "foreground_mean": summary["foreground_mean"],
+        }
+    )
 
 
 def _remove_stale(cases_dir: Path, keep: set[str]) -> None:
@@ -111,9 +135,18 @@ def _import_matplotlib() -> None:
 
 
 def build_report(
-    dataset, out_dir, *, predictions=None, options: dict | None = None, workers: int | None = None,
-    scheduler: str | None = None, client=None, processes: bool = True,
-    progress: bool | Callable[[int, int, dict], None] = True, max_px: int = 288, title: str | None = None,
+    dataset,
+    out_dir,
+    *,
+    predictions=None,
+    options: dict | None = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    client=None,
+    processes: bool = True,
+    progress: bool | Callable[[int, int, dict], None] = True,
+    max_px: int = 288,
+    title: str | None = None,
 ) -> dict:
     """Write the report site (``index.html``, ``survey.json``, pictures) into ``out_dir``.
 
@@ -165,10 +198,21 @@ def build_report(
         pred_for = {p["id"]: p["pred"] for p in pairs}
         if names and "names" not in opts:  # as evaluate() does
             opts["names"] = names
-    tasks = [dict(image=str(c.image), label=str(c.label) if c.label else None, case_id=c.id, split=c.split,
-                  pred=pred_for.get(c.id), options=opts, n_samples=N_SAMPLES, seed=SEED, max_px=max_px,
-                  evaluate=predictions is not None and c.id in pred_for)
-             for c in ds.cases]
+    tasks = [
+        dict(
+            image=str(c.image),
+            label=str(c.label) if c.label else None,
+            case_id=c.id,
+            split=c.split,
+            pred=pred_for.get(c.id),
+            options=opts,
+            n_samples=N_SAMPLES,
+            seed=SEED,
+            max_px=max_px,
+            evaluate=predictions is not None and c.id in pred_for,
+        )
+        for c in ds.cases
+    ]
     results: list = [None] * len(tasks)
     dirs = [f"c{i:05d}_{_slug(c.id)}" for i, c in enumerate(ds.cases)]
     _remove_stale(out / "cases", set(dirs))
@@ -193,8 +237,14 @@ def build_report(
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        with Progress(TextColumn("report"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      TextColumn("{task.description}"), console=Console(stderr=True)) as bar:
+        with Progress(
+            TextColumn("report"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.description}"),
+            console=Console(stderr=True),
+        ) as bar:
             task = bar.add_task("", total=len(tasks))
             for i, res in it:
                 keep(i, res)
@@ -207,8 +257,12 @@ def build_report(
 
     rows = [r["row"] for r in results]
     survey = survey_build_report(rows, [r["samples"] for r in results], ds.label_names)
-    survey["summary"]["dataset"] = {"name": ds.name, "root": str(ds.root), "layout": ds.layout,
-                                    "json": str(ds.json_path) if ds.json_path else None}
+    survey["summary"]["dataset"] = {
+        "name": ds.name,
+        "root": str(ds.root),
+        "layout": ds.layout,
+        "json": str(ds.json_path) if ds.json_path else None,
+    }
     (out / "survey.json").write_text(report_to_json(survey))
     evaluation = None
     if predictions is not None:

@@ -29,8 +29,10 @@ def focus_point(stats: dict, affine: np.ndarray, shape) -> tuple[list[float], st
     lesions = stats.get("lesions") or []
     if lesions:
         les = lesions[0]
-        return list(les["centroid_mm"]), (f"largest lesion (1 of {len(lesions)}): {les['volume_ml']:.1f} mL, "
-                                          f"max diameter {les['max_diameter_mm']:.0f} mm")
+        return list(les["centroid_mm"]), (
+            f"largest lesion (1 of {len(lesions)}): {les['volume_ml']:.1f} mL, "
+            f"max diameter {les['max_diameter_mm']:.0f} mm"
+        )
     rows = [r for r in stats.get("labels") or [] if r.get("voxels")]
     organ = [r for r in rows if r["label"] in set(stats.get("organ_labels") or [])]
     for chosen, why in ((organ, "organ centroid (no lesion)"), (rows, "labels centroid (no lesion, no organ)")):
@@ -42,9 +44,18 @@ def focus_point(stats: dict, affine: np.ndarray, shape) -> tuple[list[float], st
     return (np.asarray(affine, float) @ np.append(centre, 1.0))[:3].tolist(), "volume centre (no labels)"
 
 
-def report_case(image: str, label: str | None, case_id: str, split: str, pred: str | None,
-                options: dict | None, n_samples: int, seed: int, max_px: int = 288,
-                evaluate: bool = False) -> dict:
+def report_case(
+    image: str,
+    label: str | None,
+    case_id: str,
+    split: str,
+    pred: str | None,
+    options: dict | None,
+    n_samples: int,
+    seed: int,
+    max_px: int = 288,
+    evaluate: bool = False,
+) -> dict:
     """Everything the report shows of one case; never raises.
 
     Returns a dict: ``row`` and ``samples`` (from :func:`~napari_liverct.survey.survey_case`),
@@ -58,8 +69,17 @@ def report_case(image: str, label: str | None, case_id: str, split: str, pred: s
 
     t0, c0 = time.perf_counter(), time.process_time()
     row, samples = survey_case(image, label, case_id, split, n_samples, seed)
-    out = {"row": row, "samples": samples, "evaluation": None, "stats": None, "focus": None, "focus_why": None,
-           "pictures": [], "png": {}, "notes": []}
+    out = {
+        "row": row,
+        "samples": samples,
+        "evaluation": None,
+        "stats": None,
+        "focus": None,
+        "focus_why": None,
+        "pictures": [],
+        "png": {},
+        "notes": [],
+    }
     if evaluate and label:
         from ..compare.evaluate import evaluate_case
 
@@ -86,8 +106,9 @@ def _read_on_grid(path, img, what: str, notes: list, resample: bool = False):
         notes.append(f"{what}: {path} is not a 3D label volume ({lab.shape})")
         return None, vol
     try:
-        on, how = conform_to_grid(lab, vol.affine, img.data.shape[:3], img.affine, resample=resample,
-                                  names=(str(path), str(img.path)))
+        on, how = conform_to_grid(
+            lab, vol.affine, img.data.shape[:3], img.affine, resample=resample, names=(str(path), str(img.path))
+        )
     except GridMismatchError as exc:
         notes.append(f"{what} not drawn: {exc}")
         return None, vol
@@ -104,8 +125,9 @@ def _pictures(out: dict, image, label, max_px: int) -> None:
 
     notes = out["notes"]
     img = read_nifti(image)
-    ct = display_volume(img.data, img.affine, kind="image", name=out["row"]["id"], header=img.header,
-                        source_path=img.path)
+    ct = display_volume(
+        img.data, img.affine, kind="image", name=out["row"]["id"], header=img.header, source_path=img.path
+    )
     lab, labels_dv, lvol = None, None, None
     if label:
         try:
@@ -115,13 +137,15 @@ def _pictures(out: dict, image, label, max_px: int) -> None:
     vol3 = np.asarray(img.data)
     if vol3.ndim > 3:  # time/channels: the first volume, as the viewer's slider starts there
         vol3 = vol3[(slice(None),) * 3 + (0,) * (vol3.ndim - 3)]
-        notes.append(f"{vol3.ndim + (img.data.ndim - 3)}D image {tuple(img.data.shape)}: the first volume is shown "
-                     "and measured")
+        notes.append(
+            f"{vol3.ndim + (img.data.ndim - 3)}D image {tuple(img.data.shape)}: the first volume is shown and measured"
+        )
     if lab is not None:
         names = label_names_for(label, lvol.header, present_labels(lab))
         out["stats"] = compute_stats(vol3, lab, img.affine, names=names)
-        labels_dv = display_volume(lab, img.affine, kind="labels", name=f"{out['row']['id']} labels",
-                                   header=lvol.header, source_path=label)
+        labels_dv = display_volume(
+            lab, img.affine, kind="labels", name=f"{out['row']['id']} labels", header=lvol.header, source_path=label
+        )
         out["colors"] = {int(k): [float(x) for x in v] for k, v in labels_dv.colors.items() if k}
         out["names"] = {int(k): str(v) for k, v in labels_dv.names.items()}
     else:
@@ -135,8 +159,9 @@ def _pictures(out: dict, image, label, max_px: int) -> None:
     def add(name, im, view, caption, kind):
         fname = f"{name}.png"
         out["png"][fname] = png_bytes(im)
-        out["pictures"].append({"file": fname, "view": view, "caption": caption, "kind": kind,
-                                "width": im.width, "height": im.height})
+        out["pictures"].append(
+            {"file": fname, "view": view, "caption": caption, "kind": kind, "width": im.width, "height": im.height}
+        )
 
     for ax, view in enumerate(VIEW_NAMES):
         im = render_plane(ct, view, int(centre[ax]), labels=labels_dv, max_px=max_px)
@@ -158,8 +183,13 @@ def _pictures(out: dict, image, label, max_px: int) -> None:
     rings = []
     lesion_rows = [r for r in (res.lesions.lesions if res.lesions else []) if r.status in ("FN", "FP")]
     for r in lesion_rows:
-        rings.append((world_index(ct, r.centroid_ras), max(float(r.diameter_mm) / 2, 2.0),
-                      MISSED_COLOR if r.status == "FN" else FALSE_COLOR))
+        rings.append(
+            (
+                world_index(ct, r.centroid_ras),
+                max(float(r.diameter_mm) / 2, 2.0),
+                MISSED_COLOR if r.status == "FN" else FALSE_COLOR,
+            )
+        )
     for ax, view in enumerate(VIEW_NAMES):
         im = render_plane(ct, view, int(centre[ax]), gt=gt_dv, pred=pred_dv, rings=rings, max_px=max_px)
         add(f"{view}_compare", im, view, f"{view}: ground truth and prediction", "compare")
@@ -169,8 +199,15 @@ def _pictures(out: dict, image, label, max_px: int) -> None:
         what = "missed" if r.status == "FN" else "false"
         ml = r.gt_ml if r.status == "FN" else r.pred_ml
         im = render_plane(ct, "axial", s, gt=gt_dv, pred=pred_dv, rings=rings, max_px=max_px)
-        add(f"lesion_{r.id}", im, "axial",
-            f"{what} lesion {r.id}: {ml:.2f} mL, {r.diameter_mm:.0f} mm, axial S index {s}", r.status)
+        add(
+            f"lesion_{r.id}",
+            im,
+            "axial",
+            f"{what} lesion {r.id}: {ml:.2f} mL, {r.diameter_mm:.0f} mm, axial S index {s}",
+            r.status,
+        )
     if len(lesion_rows) > MAX_LESION_PICTURES:
-        notes.append(f"{len(lesion_rows) - MAX_LESION_PICTURES} more missed/false lesions are ringed but "
-                     "have no picture of their own")
+        notes.append(
+            f"{len(lesion_rows) - MAX_LESION_PICTURES} more missed/false lesions are ringed but "
+            "have no picture of their own"
+        )

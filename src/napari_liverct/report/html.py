@@ -78,8 +78,12 @@ def render_page(data: dict) -> str:
     if data.get("evaluation"):
         subtitle += f"; predictions {data['evaluation']['predictions']}"
     return _TEMPLATE.format(
-        title=html.escape(data["title"]), subtitle=html.escape(subtitle), generated=html.escape(data["generated"]),
-        css=asset_text("report.css"), js=asset_text("report.js"), data=_json_for_script(data),
+        title=html.escape(data["title"]),
+        subtitle=html.escape(subtitle),
+        generated=html.escape(data["generated"]),
+        css=asset_text("report.css"),
+        js=asset_text("report.js"),
+        data=_json_for_script(data),
         evaluation_link=' and <a href="evaluation.json">evaluation.json</a>' if data.get("evaluation") else "",
     )
 

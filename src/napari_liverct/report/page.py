@@ -45,23 +45,30 @@ def _columns(survey: dict, evaluation: dict | None, info: dict | None = None) ->
     ]
     for v, c in classes.items():
         name = c.get("name") or (info.get(v) or {}).get("name") or f"label {v}"
-        cols.append({"key": f"volume_ml_{v}", "label": f"{name} mL", "type": "num",
-                     "digits": 1})
-    cols += [{"key": "lesion_count", "label": "lesions", "type": "num", "digits": 0},
-             {"key": "fg_p50", "label": "FG median", "type": "num", "digits": 0}]
+        cols.append({"key": f"volume_ml_{v}", "label": f"{name} mL", "type": "num", "digits": 1})
+    cols += [
+        {"key": "lesion_count", "label": "lesions", "type": "num", "digits": 0},
+        {"key": "fg_p50", "label": "FG median", "type": "num", "digits": 0},
+    ]
     if evaluation is not None:
         for lab, c in evaluation["summary"]["classes"].items():
             cols.append({"key": f"dice_{lab}", "label": f"{c['name']} Dice", "type": "num", "digits": 3})
             cols.append({"key": f"hd95_{lab}", "label": f"{c['name']} HD95 mm", "type": "num", "digits": 1})
-        cols += [{"key": "missed", "label": "missed", "type": "num", "digits": 0},
-                 {"key": "false", "label": "false", "type": "num", "digits": 0}]
+        cols += [
+            {"key": "missed", "label": "missed", "type": "num", "digits": 0},
+            {"key": "false", "label": "false", "type": "num", "digits": 0},
+        ]
     cols.append({"key": "anomalies", "label": "anomalies", "type": "text"})
     return cols
 
 
 def _cells(row: dict, ev: dict | None, columns: list[dict]) -> dict:
-    cells = {"id": row.get("id"), "split": row.get("split"), "orientation": row.get("orientation"),
-             "anomalies": " ".join(row.get("anomalies") or [])}
+    cells = {
+        "id": row.get("id"),
+        "split": row.get("split"),
+        "orientation": row.get("orientation"),
+        "anomalies": " ".join(row.get("anomalies") or []),
+    }
     if row.get("shape"):
         cells["shape"] = " × ".join(str(s) for s in row["shape"])
         cells["voxels"] = int(math.prod(row["shape"]))
@@ -70,7 +77,7 @@ def _cells(row: dict, ev: dict | None, columns: list[dict]) -> dict:
     vols = row.get("volume_ml")
     for c in columns:
         if c["key"].startswith("volume_ml_"):
-            cells[c["key"]] = vols.get(c["key"][len("volume_ml_"):], 0.0) if vols is not None else None
+            cells[c["key"]] = vols.get(c["key"][len("volume_ml_") :], 0.0) if vols is not None else None
     cells["lesion_count"] = row.get("lesion_count")
     cells["fg_p50"] = row.get("fg_p50")
     if ev is not None and ev.get("classes"):
@@ -91,28 +98,60 @@ def _section(res: dict, ev: dict | None, folder: str) -> dict:
     row = res["row"]
     st = res.get("stats") or {}
     sec = {
-        "dir": folder, "image": row.get("image"), "label": row.get("label"),
-        "focus": res.get("focus_why"), "focus_ras": res.get("focus"),
-        "pictures": res.get("pictures") or [], "notes": list(res.get("notes") or []),
+        "dir": folder,
+        "image": row.get("image"),
+        "label": row.get("label"),
+        "focus": res.get("focus_why"),
+        "focus_ras": res.get("focus"),
+        "pictures": res.get("pictures") or [],
+        "notes": list(res.get("notes") or []),
         "labels": [{k: r.get(k) for k in LABEL_COLUMNS} for r in st.get("labels") or []],
         "lesions": [{k: r.get(k) for k in LESION_COLUMNS} for r in (st.get("lesions") or [])[:MAX_LESION_ROWS]],
-        "n_lesions": len(st.get("lesions") or []), "tumour_burden": st.get("tumour_burden"),
+        "n_lesions": len(st.get("lesions") or []),
+        "tumour_burden": st.get("tumour_burden"),
         "colors": res.get("colors") or {},
         "image_stats": {k: (st.get("image") or {}).get(k) for k in ("min", "max", "mean", "p00_5", "p50", "p99_5")}
-        if st.get("image") else None,
+        if st.get("image")
+        else None,
     }
     if ev is not None:
         les = ev.get("lesions") or {}
         sec["eval"] = {
-            "pred": ev.get("pred"), "error": ev.get("error"), "error_kind": ev.get("error_kind"),
-            "classes": [{k: cl.get(k) for k in ("label", "name", "dice", "iou", "hd95", "assd", "nsd", "gt_ml",
-                                                 "pred_ml", "volume_diff_pct", "gt_empty", "pred_empty",
-                                                 "both_empty")} for cl in ev.get("classes") or []],
-            "lesion_summary": {k: les.get(k) for k in ("n_gt", "n_pred", "tp", "fn", "fp", "precision", "recall",
-                                                       "f1", "merges", "splits")} if les else None,
-            "lesions": [{k: r.get(k) for k in ("id", "status", "gt_ml", "pred_ml", "dice", "diameter_mm",
-                                               "centroid_ras")}
-                        for r in les.get("lesions") or [] if r.get("status") in ("FN", "FP")],
+            "pred": ev.get("pred"),
+            "error": ev.get("error"),
+            "error_kind": ev.get("error_kind"),
+            "classes": [
+                {
+                    k: cl.get(k)
+                    for k in (
+                        "label",
+                        "name",
+                        "dice",
+                        "iou",
+                        "hd95",
+                        "assd",
+                        "nsd",
+                        "gt_ml",
+                        "pred_ml",
+                        "volume_diff_pct",
+                        "gt_empty",
+                        "pred_empty",
+                        "both_empty",
+                    )
+                }
+                for cl in ev.get("classes") or []
+            ],
+            "lesion_summary": {
+                k: les.get(k)
+                for k in ("n_gt", "n_pred", "tp", "fn", "fp", "precision", "recall", "f1", "merges", "splits")
+            }
+            if les
+            else None,
+            "lesions": [
+                {k: r.get(k) for k in ("id", "status", "gt_ml", "pred_ml", "dice", "diameter_mm", "centroid_ras")}
+                for r in les.get("lesions") or []
+                if r.get("status") in ("FN", "FP")
+            ],
             "notes": ev.get("notes") or [],
         }
     return _v(sec)
@@ -128,8 +167,15 @@ def class_info(results: list[dict]) -> dict[str, dict]:
     return classes
 
 
-def page_data(ds, survey: dict, results: list[dict], dirs: list[str], evaluation: dict | None,
-              plots: list[dict], title: str | None = None) -> dict:
+def page_data(
+    ds,
+    survey: dict,
+    results: list[dict],
+    dirs: list[str],
+    evaluation: dict | None,
+    plots: list[dict],
+    title: str | None = None,
+) -> dict:
     """Everything the page shows, as one JSON-ready dict."""
     columns = _columns(survey, evaluation, class_info(results))
     ev_by_id = {c["id"]: c for c in (evaluation or {}).get("cases", [])}
@@ -139,29 +185,55 @@ def page_data(ds, survey: dict, results: list[dict], dirs: list[str], evaluation
     cases = []
     for i, (row, res) in enumerate(zip(survey["cases"], results)):
         ev = ev_by_id.get(row.get("id")) if evaluation is not None else None
-        cases.append({
-            "i": i, "id": row.get("id"), "error": row.get("error"), "label_error": row.get("label_error"),
-            "cpu_seconds": res.get("cpu_seconds"),
-            "anomalies": row.get("anomalies") or [], "messages": messages.get(str(row.get("id")), []),
-            "cells": _cells(row, ev, columns),
-            "section": _section(res, ev, f"cases/{dirs[i]}"),
-        })
+        cases.append(
+            {
+                "i": i,
+                "id": row.get("id"),
+                "error": row.get("error"),
+                "label_error": row.get("label_error"),
+                "cpu_seconds": res.get("cpu_seconds"),
+                "anomalies": row.get("anomalies") or [],
+                "messages": messages.get(str(row.get("id")), []),
+                "cells": _cells(row, ev, columns),
+                "section": _section(res, ev, f"cases/{dirs[i]}"),
+            }
+        )
     s = survey["summary"]
     classes = class_info(results)
     ev_summary = None
     if evaluation is not None:
         es = evaluation["summary"]
         ev_summary = {
-            "n_cases": es["n_cases"], "n_evaluated": es["n_evaluated"], "n_failed": es["n_failed"],
-            "classes": {lab: {"name": c["name"], "global_dice": c["global_dice"], "dice": c["dice"],
-                              "hd95": c["hd95"], "assd": c["assd"], "nsd": c["nsd"]}
-                        for lab, c in es["classes"].items()},
-            "lesions": es.get("lesions"), "errors": evaluation["errors"],
-            "extra_predictions": evaluation["extra_predictions"], "predictions": evaluation["predictions"],
+            "n_cases": es["n_cases"],
+            "n_evaluated": es["n_evaluated"],
+            "n_failed": es["n_failed"],
+            "classes": {
+                lab: {
+                    "name": c["name"],
+                    "global_dice": c["global_dice"],
+                    "dice": c["dice"],
+                    "hd95": c["hd95"],
+                    "assd": c["assd"],
+                    "nsd": c["nsd"],
+                }
+                for lab, c in es["classes"].items()
+            },
+            "lesions": es.get("lesions"),
+            "errors": evaluation["errors"],
+            "extra_predictions": evaluation["extra_predictions"],
+            "predictions": evaluation["predictions"],
         }
-    return _v({
-        "title": title or f"QC report: {ds.name or ds.root.name}",
-        "generated": time.strftime("%Y-%m-%d %H:%M"),
-        "dataset": s.get("dataset"), "summary": s, "anomalies": survey["anomalies"],
-        "plots": plots, "columns": columns, "cases": cases, "classes": classes, "evaluation": ev_summary,
-    })
+    return _v(
+        {
+            "title": title or f"QC report: {ds.name or ds.root.name}",
+            "generated": time.strftime("%Y-%m-%d %H:%M"),
+            "dataset": s.get("dataset"),
+            "summary": s,
+            "anomalies": survey["anomalies"],
+            "plots": plots,
+            "columns": columns,
+            "cases": cases,
+            "classes": classes,
+            "evaluation": ev_summary,
+        }
+    )

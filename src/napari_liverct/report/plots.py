@@ -36,8 +36,17 @@ def _hist(ax, values, title: str, xlabel: str) -> None:
         ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
     elif np.ptp(v) == 0:
         ax.bar([v[0]], [v.size], width=max(abs(v[0]) * 0.05, 0.05), color="#4c72b0")
-        ax.text(0.5, 0.5, f"all {v.size}: {v[0]:g}", ha="center", va="center", transform=ax.transAxes,
-                color="white", fontsize=11, fontweight="bold")
+        ax.text(
+            0.5,
+            0.5,
+            f"all {v.size}: {v[0]:g}",
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+            color="white",
+            fontsize=11,
+            fontweight="bold",
+        )
     else:
         ax.hist(v, bins=min(30, max(5, int(np.sqrt(v.size)) * 2)), color="#4c72b0")
     ax.set_title(title)
@@ -52,13 +61,15 @@ def _class_style(classes: dict, info: dict | None) -> tuple[dict[str, str], dict
     info = info or {}
     names = {v: c.get("name") or (info.get(v) or {}).get("name") or f"label {v}" for v, c in classes.items()}
     fallback = label_colors({int(v): n for v, n in names.items()})
-    colors = {v: tuple((info.get(v) or {}).get("color") or fallback.get(int(v), (0.5, 0.5, 0.5, 1.0)))[:3]
-              for v in names}
+    colors = {
+        v: tuple((info.get(v) or {}).get("color") or fallback.get(int(v), (0.5, 0.5, 0.5, 1.0)))[:3] for v in names
+    }
     return names, colors
 
 
-def summary_plots(survey: dict, samples: list, evaluation: dict | None, folder: Path,
-                  class_info: dict | None = None) -> list[dict]:
+def summary_plots(
+    survey: dict, samples: list, evaluation: dict | None, folder: Path, class_info: dict | None = None
+) -> list[dict]:
     """Write the summary PNGs into ``folder``; return ``[{"file", "title", "caption"}]`` (relative paths).
 
     ``class_info``: label value -> ``{"name", "color"}`` of the viewer's labels layers
@@ -98,15 +109,21 @@ def _plots(survey: dict, samples: list, evaluation: dict | None, folder: Path, i
         ax = axes[0]
         ax.hist(pooled, bins=100, color="#4c72b0")
         it = s["intensity"]
-        for key, lab, col in (("p00_5", "0.5 %", "#c44e52"), ("p50", "median", "#222222"),
-                              ("p99_5", "99.5 %", "#c44e52")):
+        for key, lab, col in (
+            ("p00_5", "0.5 %", "#c44e52"),
+            ("p50", "median", "#222222"),
+            ("p99_5", "99.5 %", "#c44e52"),
+        ):
             ax.axvline(it[key], color=col, ls="--", lw=1)
             ax.text(it[key], ax.get_ylim()[1] * 0.95, f" {lab} {it[key]:.0f}", color=col, va="top", fontsize=9)
         ax.set_xlabel("intensity (HU for CT) of labelled voxels")
         ax.set_ylabel("samples")
         _save(fig, folder / "intensity.png")
-        add("intensity.png", "Foreground intensities",
-            f"{it['n_samples']} voxels with label > 0, {len(rows)} cases pooled (nnU-Net's sampling).")
+        add(
+            "intensity.png",
+            "Foreground intensities",
+            f"{it['n_samples']} voxels with label > 0, {len(rows)} cases pooled (nnU-Net's sampling).",
+        )
 
     classes = {v: c for v, c in (s.get("classes") or {}).items() if v != "0"}
     if classes:
@@ -151,7 +168,9 @@ def _plots(survey: dict, samples: list, evaluation: dict | None, folder: Path, i
             ax = axes[0]
             data, names = [], []
             for lab in labels:
-                d = [cl["dice"] for c in ok for cl in c["classes"] if str(cl["label"]) == lab and cl["dice"] is not None]
+                d = [
+                    cl["dice"] for c in ok for cl in c["classes"] if str(cl["label"]) == lab and cl["dice"] is not None
+                ]
                 data.append(d)
                 names.append(evaluation["summary"]["classes"][lab]["name"])
             for i, d in enumerate(data, 1):
@@ -163,8 +182,11 @@ def _plots(survey: dict, samples: list, evaluation: dict | None, folder: Path, i
             les = evaluation["summary"].get("lesions")
             ax = axes[1]
             if les:
-                ax.bar(["detected", "missed", "false"], [les["tp"], les["fn"], les["fp"]],
-                       color=["#55a868", "#ff3c3c", "#ff00ff"])
+                ax.bar(
+                    ["detected", "missed", "false"],
+                    [les["tp"], les["fn"], les["fp"]],
+                    color=["#55a868", "#ff3c3c", "#ff00ff"],
+                )
                 ax.set_ylabel("lesions (all cases)")
                 ax.set_title(f"lesion F1 (pooled) {les['f1']:.3f}" if les.get("f1") is not None else "lesions")
             else:

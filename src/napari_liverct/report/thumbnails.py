@@ -24,8 +24,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["VIEWS", "DisplayVolume", "display_volume", "plane", "render_plane", "png_bytes",
-           "GT_COLOR", "PRED_COLOR", "MISSED_COLOR", "FALSE_COLOR", "world_index"]
+__all__ = [
+    "VIEWS",
+    "DisplayVolume",
+    "display_volume",
+    "plane",
+    "render_plane",
+    "png_bytes",
+    "GT_COLOR",
+    "PRED_COLOR",
+    "MISSED_COLOR",
+    "FALSE_COLOR",
+    "world_index",
+]
 
 #: view name -> (axis held fixed in the (S, P, L) display array, flip rows, orientation letters
 #: (top, bottom, left, right)).
@@ -54,13 +65,15 @@ class DisplayVolume:
     names: dict = field(default_factory=dict)
 
 
-def display_volume(data, affine, *, kind: str, name: str = "volume", header=None, source_path=None,
-                   label_names=None) -> DisplayVolume:
+def display_volume(
+    data, affine, *, kind: str, name: str = "volume", header=None, source_path=None, label_names=None
+) -> DisplayVolume:
     """The LayerData the reader would give napari, reduced to what a thumbnail needs."""
     from ..layers import array_to_layer_data
 
-    view, kw, _ = array_to_layer_data(data, affine, kind=kind, name=name, header=header,
-                                      source_path=source_path, label_names=label_names)
+    view, kw, _ = array_to_layer_data(
+        data, affine, kind=kind, name=name, header=header, source_path=source_path, label_names=label_names
+    )
     view = np.asarray(view)
     while view.ndim > 3:  # time/channel axes come first: take the first volume
         view = view[0]
@@ -69,16 +82,16 @@ def display_volume(data, affine, *, kind: str, name: str = "volume", header=None
     translate = np.asarray(kw["translate"], float)[-3:]
     if kind == "labels":
         colors = {k: v for k, v in kw["colormap"].items() if k is not None}
-        return DisplayVolume(view, scale, translate, meta["residual"], colors=colors,
-                             names=dict(meta.get("label_names") or {}))
+        return DisplayVolume(
+            view, scale, translate, meta["residual"], colors=colors, names=dict(meta.get("label_names") or {})
+        )
     clim = tuple(float(v) for v in kw["contrast_limits"]) if "contrast_limits" in kw else None
     if clim is None:  # napari's default: the data range
         s = view[::4, ::4, ::4]
         clim = (float(np.nanmin(s)), float(np.nanmax(s))) if s.size else (0.0, 1.0)
         if not clim[1] > clim[0]:
             clim = (clim[0], clim[0] + 1.0)
-    return DisplayVolume(view, scale, translate, meta["residual"], contrast_limits=clim,
-                         window=meta.get("ct_window"))
+    return DisplayVolume(view, scale, translate, meta["residual"], contrast_limits=clim, window=meta.get("ct_window"))
 
 
 def world_index(vol: DisplayVolume, ras_mm) -> np.ndarray:
@@ -196,7 +209,7 @@ def render_plane(
         dist = abs(float(idx3[axis]) - index) * ct.scale[axis]
         if dist > radius_mm:
             continue
-        r_here = max(np.sqrt(max(radius_mm ** 2 - dist ** 2, 0.0)), 3.0) * px_per_mm + 5
+        r_here = max(np.sqrt(max(radius_mm**2 - dist**2, 0.0)), 3.0) * px_per_mm + 5
         y, x = plane_pixel(ct, view, idx3, (h, w))
         draw.ellipse([x - r_here, y - r_here, x + r_here, y + r_here], outline=color, width=2)
     top, bottom, left, right = VIEWS[view][2]

@@ -342,8 +342,9 @@ def compute_stats(
         lesion) volume) when both an organ class and a lesion class are present.
         All ``centroid_mm`` are RAS+ mm.
     """
-    steps = iter_compute_stats(image, labels, affine, names, connectivity,
-                               organ_labels=organ_labels, lesion_labels=lesion_labels)
+    steps = iter_compute_stats(
+        image, labels, affine, names, connectivity, organ_labels=organ_labels, lesion_labels=lesion_labels
+    )
     while True:
         try:
             next(steps)
@@ -373,8 +374,14 @@ def iter_compute_stats(
     organ = sorted(int(v) for v in (organ_label_ids(names) if organ_labels is None else organ_labels))
     lesion = sorted(int(v) for v in (lesion_label_ids(names) if lesion_labels is None else lesion_labels))
     total = 3
-    out: dict = {"image": None, "labels": [], "lesions": [], "connectivity": int(connectivity),
-                 "organ_labels": organ, "lesion_labels": lesion}
+    out: dict = {
+        "image": None,
+        "labels": [],
+        "lesions": [],
+        "connectivity": int(connectivity),
+        "organ_labels": organ,
+        "lesion_labels": lesion,
+    }
     yield (0, total, "image statistics")
     if image is not None:
         out["image"] = image_stats(image, affine)
@@ -404,8 +411,13 @@ def resample_labels_nearest(labels: np.ndarray, labels_affine: np.ndarray, shape
 
 
 def stats_for_files(
-    image_path, labels_path=None, connectivity: int = 26, resample_labels: bool = False, *,
-    organ_labels: Sequence[int] | None = None, lesion_labels: Sequence[int] | None = None,
+    image_path,
+    labels_path=None,
+    connectivity: int = 26,
+    resample_labels: bool = False,
+    *,
+    organ_labels: Sequence[int] | None = None,
+    lesion_labels: Sequence[int] | None = None,
     label_names: dict[int, str] | None = None,
 ) -> dict:
     """:func:`compute_stats` for NIfTI files (intensities after scl_slope/scl_inter).
@@ -437,14 +449,25 @@ def stats_for_files(
             raise ValueError(f"{labels_path}: expected a 3D label volume, got shape {labels.shape}")
         labels = integral_labels(labels, str(labels_path))
         labels, note = conform_to_grid(
-            labels, lab.affine, img.data.shape, img.affine, resample=resample_labels,
+            labels,
+            lab.affine,
+            img.data.shape,
+            img.affine,
+            resample=resample_labels,
             names=(str(labels_path), str(image_path)),
             hint="use --resample-labels to resample the labels onto the image grid (nearest neighbour)",
         )
         names = dict(label_names) if label_names else label_names_for(labels_path, lab.header, present_labels(labels))
     try:
-        out = compute_stats(img.data, labels, img.affine, names=names, connectivity=connectivity,
-                            organ_labels=organ_labels, lesion_labels=lesion_labels)
+        out = compute_stats(
+            img.data,
+            labels,
+            img.affine,
+            names=names,
+            connectivity=connectivity,
+            organ_labels=organ_labels,
+            lesion_labels=lesion_labels,
+        )
     except ValueError as exc:  # e.g. negative label values: say which file
         raise ValueError(f"{labels_path or image_path}: {exc}") from exc
     out["files"] = {"image": str(image_path), "labels": str(labels_path) if labels_path else None}

@@ -84,8 +84,11 @@ def _summary_from_hist(counts: np.ndarray, values: np.ndarray, qs) -> dict:
     nz = np.flatnonzero(counts)
     c, v = counts[nz].astype(np.float64), values[nz].astype(np.float64)
     # exact integer sum when values are integers (int64 cannot overflow here)
-    total = int(np.dot(counts[nz].astype(np.int64), values[nz].astype(np.int64))) \
-        if values.dtype.kind in "iu" else float(np.dot(c, v))
+    total = (
+        int(np.dot(counts[nz].astype(np.int64), values[nz].astype(np.int64)))
+        if values.dtype.kind in "iu"
+        else float(np.dot(c, v))
+    )
     mean = total / n
     var = float(np.dot(c, (v - mean) ** 2)) / n
     return {

@@ -106,21 +106,42 @@ def print_stats_table(result: dict, file=None) -> None:
         t = Table(title=f"Image {result.get('files', {}).get('image') or ''}".strip())
         for key in ("shape", "spacing_mm", "dtype", "min", "max", "mean", "std", "p00_5", "p50", "p99_5"):
             t.add_column(key, justify="right")
-        t.add_row(*(_fmt(img[k], 3 if k == "spacing_mm" else 1) for k in (
-            "shape", "spacing_mm", "dtype", "min", "max", "mean", "std", "p00_5", "p50", "p99_5")))
+        t.add_row(
+            *(
+                _fmt(img[k], 3 if k == "spacing_mm" else 1)
+                for k in ("shape", "spacing_mm", "dtype", "min", "max", "mean", "std", "p00_5", "p50", "p99_5")
+            )
+        )
         console.print(t)
     if result.get("labels"):
         t = Table(title="Labels (intensities in stored units, HU for CT; centroid RAS+ mm)")
-        cols = ("label", "name", "voxels", "volume_ml", "share", "mean", "std", "min", "max",
-                "median", "p05", "p95", "bbox_min", "bbox_max", "centroid_mm")
+        cols = (
+            "label",
+            "name",
+            "voxels",
+            "volume_ml",
+            "share",
+            "mean",
+            "std",
+            "min",
+            "max",
+            "median",
+            "p05",
+            "p95",
+            "bbox_min",
+            "bbox_max",
+            "centroid_mm",
+        )
         for c in cols:
             t.add_column(c, justify="left" if c == "name" else "right")
         for r in result["labels"]:
             t.add_row(*(_fmt(r[c], 3 if c in ("volume_ml", "share") else 1) for c in cols))
         console.print(t)
     lesions = result.get("lesions") or []
-    t = Table(title=f"Lesions (label {result.get('lesion_label', 2)}, "
-                    f"{result.get('connectivity', 26)}-connectivity): {len(lesions)}")
+    t = Table(
+        title=f"Lesions (label {result.get('lesion_label', 2)}, "
+        f"{result.get('connectivity', 26)}-connectivity): {len(lesions)}"
+    )
     cols = ("id", "voxels", "volume_ml", "max_diameter_mm", "centroid_mm", "mean", "slice_range")
     for c in cols:
         t.add_column(c, justify="right")

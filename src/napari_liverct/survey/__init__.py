@@ -85,7 +85,7 @@ def _label_counts(lab: np.ndarray) -> dict[int, int]:
         return {int(v): int(c) for v, c in zip(vals, counts)}
     total = np.zeros(hi + 1, dtype=np.int64)
     for start in range(0, flat.size, _CHUNK):
-        total += np.bincount(flat[start:start + _CHUNK], minlength=hi + 1)
+        total += np.bincount(flat[start : start + _CHUNK], minlength=hi + 1)
     return {int(v): int(c) for v, c in enumerate(total) if c}
 
 
@@ -131,8 +131,12 @@ def survey_case(
 
     t0 = time.perf_counter()
     row: dict = {
-        "id": case_id or nifti_stem(image), "split": split, "image": str(image),
-        "label": str(label) if label else None, "error": None, "label_error": None,
+        "id": case_id or nifti_stem(image),
+        "split": split,
+        "image": str(image),
+        "label": str(label) if label else None,
+        "error": None,
+        "label_error": None,
     }
     empty = np.zeros(0, np.float32)
     try:
@@ -146,9 +150,15 @@ def survey_case(
     spacing = [float(f"{v:.7g}") for v in vol.spacing]  # float32 header precision, no 2.2000000477
     shape = [int(s) for s in vol.spatial_shape]
     row.update(
-        shape=shape, spacing=spacing, shape_ras=_ras_order(shape, aff), spacing_ras=_ras_order(spacing, aff),
-        orientation=orientation_code(aff), dtype=str(vol.data.dtype), affine=aff.tolist(),
-        affine_missing=missing, affine_identity=identity,
+        shape=shape,
+        spacing=spacing,
+        shape_ras=_ras_order(shape, aff),
+        spacing_ras=_ras_order(spacing, aff),
+        orientation=orientation_code(aff),
+        dtype=str(vol.data.dtype),
+        affine=aff.tolist(),
+        affine_missing=missing,
+        affine_identity=identity,
     )
     samples = empty
     if label:
@@ -164,8 +174,9 @@ def survey_case(
     return row, samples
 
 
-def _label_part(row: dict, vol, lvol, lab: np.ndarray, n_samples: int, seed: int,
-                lesion_labels: Sequence[int] | None = None) -> np.ndarray:
+def _label_part(
+    row: dict, vol, lvol, lab: np.ndarray, n_samples: int, seed: int, lesion_labels: Sequence[int] | None = None
+) -> np.ndarray:
     """Fill the label fields of ``row``; return the foreground intensity sample."""
     from ..geometry import grid_mismatch, orientation_code, reorient_onto
     from ..labels import label_table_for, lesion_label_ids
@@ -175,8 +186,10 @@ def _label_part(row: dict, vol, lvol, lab: np.ndarray, n_samples: int, seed: int
     lmissing, lidentity = _affine_flags(laff, lvol.header)
     lshape = [int(s) for s in lab.shape[:3]]
     row.update(
-        label_shape=lshape, label_orientation=orientation_code(laff),
-        label_affine_missing=lmissing, label_affine_identity=lidentity,
+        label_shape=lshape,
+        label_orientation=orientation_code(laff),
+        label_affine_missing=lmissing,
+        label_affine_identity=lidentity,
         grids_equal=grid_mismatch(lshape, laff, row["shape"], vol.affine, tol_mm=GRID_ATOL) is None,
         grid_max_diff_mm=float(np.abs(laff - vol.affine).max()),
     )
@@ -188,7 +201,9 @@ def _label_part(row: dict, vol, lvol, lab: np.ndarray, n_samples: int, seed: int
     table = label_table_for(row.get("label"), lvol.header, present=sorted(counts))
     lesion = [v for v in (lesion_label_ids(table.names) if lesion_labels is None else lesion_labels) if counts.get(v)]
     row["label_names_source"] = table.source
-    row["lesion_labels"] = sorted(int(v) for v in (lesion_label_ids(table.names) if lesion_labels is None else lesion_labels))
+    row["lesion_labels"] = sorted(
+        int(v) for v in (lesion_label_ids(table.names) if lesion_labels is None else lesion_labels)
+    )
     row["lesion_count"] = (lesion_components(lab, lesion)[1] if lesion else 0) if row["lesion_labels"] else None
     fg_stats = dict.fromkeys(("fg_p00_5", "fg_p50", "fg_p99_5", "fg_mean", "fg_std", "fg_min", "fg_max"))
     row.update(fg_voxels=0, **fg_stats)
@@ -205,8 +220,13 @@ def _label_part(row: dict, vol, lvol, lab: np.ndarray, n_samples: int, seed: int
         return np.zeros(0, np.float32)
     p = np.percentile(fg, [0.5, 50.0, 99.5])
     row.update(
-        fg_p00_5=_f(p[0]), fg_p50=_f(p[1]), fg_p99_5=_f(p[2]), fg_mean=_f(fg.mean(dtype=np.float64)),
-        fg_std=_f(fg.std(dtype=np.float64)), fg_min=_f(fg.min()), fg_max=_f(fg.max()),
+        fg_p00_5=_f(p[0]),
+        fg_p50=_f(p[1]),
+        fg_p99_5=_f(p[2]),
+        fg_mean=_f(fg.mean(dtype=np.float64)),
+        fg_std=_f(fg.std(dtype=np.float64)),
+        fg_min=_f(fg.min()),
+        fg_max=_f(fg.max()),
     )
     rng = np.random.default_rng(seed)
     return rng.choice(fg, size=n_samples, replace=True).astype(np.float32)
@@ -233,12 +253,18 @@ def dask_client(workers: int | None = None, scheduler: str | None = None, proces
             client.close()
         return
     n = int(workers or os.cpu_count() or 1)
-    with LocalCluster(
-        n_workers=n, threads_per_worker=1, processes=processes, dashboard_address=None,
-        # the scheduler always serves HTTP; a free port avoids clashing with another cluster
-        scheduler_kwargs={"dashboard_address": "127.0.0.1:0", "dashboard": False},
-        silence_logs=logging.ERROR,
-    ) as cluster, Client(cluster) as client:
+    with (
+        LocalCluster(
+            n_workers=n,
+            threads_per_worker=1,
+            processes=processes,
+            dashboard_address=None,
+            # the scheduler always serves HTTP; a free port avoids clashing with another cluster
+            scheduler_kwargs={"dashboard_address": "127.0.0.1:0", "dashboard": False},
+            silence_logs=logging.ERROR,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         yield client
 
 
@@ -299,7 +325,14 @@ def _run_on(client, fields, n_samples, seed):
     futures = {}
     for i, (img, lab, cid, split) in enumerate(fields):
         fut = client.submit(
-            survey_case, img, lab, cid, split, n_samples, seed, key=f"liverct-survey-{i}-{time.time_ns()}",  # no file name: keys must encode as UTF-8
+            survey_case,
+            img,
+            lab,
+            cid,
+            split,
+            n_samples,
+            seed,
+            key=f"liverct-survey-{i}-{time.time_ns()}",  # no file name: keys must encode as UTF-8
             pure=False,
         )
         futures[fut] = i
@@ -310,8 +343,14 @@ def _run_on(client, fields, n_samples, seed):
                 row, samples = fut.result()
             except Exception as exc:  # noqa: BLE001 - a worker died: report, go on
                 img, lab, cid, split = fields[i]
-                row = {"id": cid, "split": split, "image": img, "label": lab,
-                       "error": f"{img}: the survey task failed on its worker ({exc})", "label_error": None}
+                row = {
+                    "id": cid,
+                    "split": split,
+                    "image": img,
+                    "label": lab,
+                    "error": f"{img}: the survey task failed on its worker ({exc})",
+                    "label_error": None,
+                }
                 samples = np.zeros(0, np.float32)
             yield i, row, samples
     finally:
@@ -352,14 +391,21 @@ def survey(
     total = len(cases)
     rows: list = [None] * total
     samples: list = [None] * total
-    it = iter_survey(cases, workers=workers, scheduler=scheduler, client=client, processes=processes,
-                     n_samples=n_samples, seed=seed)
+    it = iter_survey(
+        cases, workers=workers, scheduler=scheduler, client=client, processes=processes, n_samples=n_samples, seed=seed
+    )
     if progress is True:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        with Progress(TextColumn("survey"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      TextColumn("{task.description}"), console=Console(stderr=True)) as bar:
+        with Progress(
+            TextColumn("survey"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.description}"),
+            console=Console(stderr=True),
+        ) as bar:
             task = bar.add_task("", total=total)
             for i, row, smp in it:
                 rows[i], samples[i] = row, smp

@@ -35,8 +35,15 @@ import numpy as np
 
 from ..stats.tables import rows_to_csv
 
-__all__ = ["summarize", "find_anomalies", "build_report", "report_to_json", "report_to_csv",
-           "SPACING_MAD_K", "SPACING_FACTOR"]
+__all__ = [
+    "summarize",
+    "find_anomalies",
+    "build_report",
+    "report_to_json",
+    "report_to_csv",
+    "SPACING_MAD_K",
+    "SPACING_FACTOR",
+]
 
 SPACING_MAD_K = 3.0
 SPACING_FACTOR = 1.5
@@ -66,9 +73,16 @@ def summarize(rows: list[dict], samples: list, label_names: dict[int, str] | Non
     intensity = None
     if pooled.size:
         p = np.percentile(pooled, [0.5, 50.0, 99.5])
-        intensity = {"p00_5": float(p[0]), "p50": float(p[1]), "p99_5": float(p[2]),
-                     "mean": float(pooled.mean(dtype=np.float64)), "std": float(pooled.std(dtype=np.float64)),
-                     "min": float(pooled.min()), "max": float(pooled.max()), "n_samples": int(pooled.size)}
+        intensity = {
+            "p00_5": float(p[0]),
+            "p50": float(p[1]),
+            "p99_5": float(p[2]),
+            "mean": float(pooled.mean(dtype=np.float64)),
+            "std": float(pooled.std(dtype=np.float64)),
+            "min": float(pooled.min()),
+            "max": float(pooled.max()),
+            "n_samples": int(pooled.size),
+        }
     values = sorted({int(v) for r in lab for v in r["label_voxels"]} | set(label_names or {}))
     total_vox = sum(sum(r["label_voxels"].values()) for r in lab)
     classes = {}
@@ -97,7 +111,8 @@ def summarize(rows: list[dict], samples: list, label_names: dict[int, str] | Non
         "intensity": intensity,
         "classes": classes,
         "lesions": {"total": int(sum(lesions)), "median": float(np.median(lesions)), "max": int(max(lesions))}
-        if lesions else None,
+        if lesions
+        else None,
         "label_names": {str(k): v for k, v in (label_names or {}).items()} or None,
     }
 
@@ -138,7 +153,9 @@ def _row_anomalies(r: dict, ctx: dict) -> list[dict]:
             far = abs(s - med[ax]) > SPACING_MAD_K * mad[ax]
             ratio = max(s / med[ax], med[ax] / s) if s > 0 and med[ax] > 0 else math.inf
             if far and ratio > SPACING_FACTOR:
-                out.append(_anomaly(r, "spacing_outlier", f"spacing {name} = {s:.3g} mm, dataset median {med[ax]:.3g} mm"))
+                out.append(
+                    _anomaly(r, "spacing_outlier", f"spacing {name} = {s:.3g} mm, dataset median {med[ax]:.3g} mm")
+                )
     if r.get("label_error"):
         kind = "missing_labels" if r.get("label_error_kind") == "missing" else "label_read_error"
         out.append(_anomaly(r, kind, r["label_error"]))
@@ -147,15 +164,23 @@ def _row_anomalies(r: dict, ctx: dict) -> list[dict]:
             out.append(_anomaly(r, "missing_labels", "no label file for this case"))
     else:
         if r.get("grids_equal") is False and r.get("grids_equivalent"):
-            out.append(_anomaly(
-                r, "labels_axes_differ",
-                f"labels stored with other axis order/flips ({r.get('label_orientation')}) than the image "
-                f"({r.get('orientation')}); same grid, handled without resampling"))
+            out.append(
+                _anomaly(
+                    r,
+                    "labels_axes_differ",
+                    f"labels stored with other axis order/flips ({r.get('label_orientation')}) than the image "
+                    f"({r.get('orientation')}); same grid, handled without resampling",
+                )
+            )
         elif r.get("grids_equal") is False:
-            out.append(_anomaly(
-                r, "grid_mismatch",
-                f"image {r['shape']} and labels {r['label_shape']} are on different grids "
-                f"(largest affine difference {r['grid_max_diff_mm']:.3g} mm)"))
+            out.append(
+                _anomaly(
+                    r,
+                    "grid_mismatch",
+                    f"image {r['shape']} and labels {r['label_shape']} are on different grids "
+                    f"(largest affine difference {r['grid_max_diff_mm']:.3g} mm)",
+                )
+            )
         values = r.get("label_values") or []
         if not any(v > 0 for v in values):
             out.append(_anomaly(r, "empty_labels", "the label volume holds no foreground (all 0)"))
@@ -163,8 +188,11 @@ def _row_anomalies(r: dict, ctx: dict) -> list[dict]:
         if declared is not None:
             extra = sorted(set(values) - declared)
             if extra:
-                out.append(_anomaly(r, "unknown_label_values",
-                                    f"label values {extra} are not in dataset.json ({sorted(declared)})"))
+                out.append(
+                    _anomaly(
+                        r, "unknown_label_values", f"label values {extra} are not in dataset.json ({sorted(declared)})"
+                    )
+                )
     return out
 
 
@@ -209,18 +237,39 @@ def report_to_json(report: dict) -> str:
 _NUM_LIST = re.compile(r"\[\s*((?:-?[\d.eE+-]+|null)(?:,\s*(?:-?[\d.eE+-]+|null))*)\s*\]")
 
 _SCALARS = ["id", "split", "image", "label", "error", "label_error", "orientation", "dtype"]
-_STATS = ["fg_voxels", "fg_p00_5", "fg_p50", "fg_p99_5", "fg_mean", "fg_std", "fg_min", "fg_max", "lesion_count",
-          "grids_equal", "affine_missing", "affine_identity", "label_affine_missing", "label_affine_identity",
-          "seconds"]
+_STATS = [
+    "fg_voxels",
+    "fg_p00_5",
+    "fg_p50",
+    "fg_p99_5",
+    "fg_mean",
+    "fg_std",
+    "fg_min",
+    "fg_max",
+    "lesion_count",
+    "grids_equal",
+    "affine_missing",
+    "affine_identity",
+    "label_affine_missing",
+    "label_affine_identity",
+    "seconds",
+]
 
 
 def report_rows(report: dict) -> tuple[list[str], list[dict]]:
     """Flat table of the cases: (column names, one dict per case)."""
     rows = report["cases"]
     values = sorted({int(v) for r in rows for v in (r.get("volume_ml") or {})})
-    cols = (_SCALARS + [f"shape_{i}" for i in range(3)] + [f"spacing_{i}" for i in range(3)]
-            + [f"spacing_{a}" for a in "xyz"] + ["label_values"] + [f"volume_ml_{v}" for v in values]
-            + _STATS + ["anomalies"])
+    cols = (
+        _SCALARS
+        + [f"shape_{i}" for i in range(3)]
+        + [f"spacing_{i}" for i in range(3)]
+        + [f"spacing_{a}" for a in "xyz"]
+        + ["label_values"]
+        + [f"volume_ml_{v}" for v in values]
+        + _STATS
+        + ["anomalies"]
+    )
     table = []
     for r in rows:
         flat = {c: r.get(c) for c in _SCALARS + _STATS}
