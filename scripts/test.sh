@@ -4,6 +4,10 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh || exit 1
 unset QT_QPA_PLATFORM  # offscreen has no OpenGL here; tests/conftest.py starts Xvfb
+# style and architecture first: ruff (lint + format) and the import-linter layer contracts
+.venv/bin/ruff check src tests benchmarks scripts || { echo "[test] ruff check failed" >&2; exit 1; }
+.venv/bin/ruff format --check src tests benchmarks scripts || { echo "[test] ruff format: run 'ruff format'" >&2; exit 1; }
+.venv/bin/lint-imports || { echo "[test] import-linter contracts broken" >&2; exit 1; }
 timeout 1500 .venv/bin/python -m pytest -q -ra --timeout=300 "$@"
 rc=$?
 if [ "$rc" -eq 5 ]; then
