@@ -173,3 +173,25 @@ def test_rapid_next_and_unreadable_case(make_napari_viewer, msd, qtbot):
     assert "liver_2.nii.gz" in w.status.text()
     assert [ly.name for ly in viewer.layers] == ["liver_1", "liver_1_label"]  # nothing half-replaced
     assert w.current.id == "liver_1"
+
+
+@pytest.mark.gui
+def test_write_report_button_writes_the_cli_report(make_napari_viewer, msd, qtbot, tmp_path, monkeypatch):
+    """Clicking "Write report…" (folder dialog answered) writes the same site as the CLI."""
+    from qtpy.QtWidgets import QFileDialog
+
+    from napari_liverct._qt.dataset_widget import DatasetWidget
+
+    viewer = make_napari_viewer()
+    widget = DatasetWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    widget.load(msd)
+    out = tmp_path / "site"
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *a, **k: str(out)))
+    widget.scheduler_edit.setText("synchronous")
+    widget.report_btn.click()
+    qtbot.waitUntil(lambda: "report written" in widget.summary_label.text(), timeout=60000)
+    assert (out / "index.html").is_file() and (out / "survey.json").is_file()
+    survey = json.loads((out / "survey.json").read_text())
+    assert len(survey["cases"]) == len(widget.dataset.cases)
+    assert widget.report_btn.isEnabled()

@@ -150,11 +150,15 @@ class DatasetWidget(QWidget):
         row = QHBoxLayout()
         self.csv_btn = QPushButton("Export CSV…")
         self.json_btn = QPushButton("Export JSON…")
-        self.csv_btn.clicked.connect(lambda: self._pick_export("csv"))
-        self.json_btn.clicked.connect(lambda: self._pick_export("json"))
+        self.csv_btn.clicked.connect(lambda _checked=False: self._pick_export("csv"))
+        self.json_btn.clicked.connect(lambda _checked=False: self._pick_export("json"))
         for b in (self.csv_btn, self.json_btn):
             b.setEnabled(False)
             row.addWidget(b)
+        self.report_btn = QPushButton("Write report…")
+        self.report_btn.setToolTip("write the HTML QC report of this dataset (napari-liverct report) into a folder")
+        self.report_btn.clicked.connect(lambda _checked=False: self._pick_report_dir())
+        row.addWidget(self.report_btn)
         lay.addLayout(row)
         return w
 
@@ -387,6 +391,45 @@ class DatasetWidget(QWidget):
         path = Path(path)
         path.write_text(report_to_csv(self.report) if path.suffix.lower() == ".csv" else report_to_json(self.report))
         return path
+
+    def _pick_report_dir(self) -> None:
+        out = QFileDialog.getExistingDirectory(self, "Write the HTML QC report into")
+        if out:
+            self.write_report(out)
+
+    def write_report(self, out_dir: str | os.PathLike, scheduler: str | None = None, workers: int | None = None):
+        """Write the HTML QC report of the loaded dataset into ``out_dir`` in a ``thread_worker``
+        (the same :func:`napari_liverct.report.build_report` as ``napari-liverct report``)."""
+        from napari.qt.threading import create_worker
+
+        from ..report import build_report
+
+        if self.dataset is None or not self.dataset.cases:
+            self.summary_label.setText("open a dataset first")
+            return None
+        scheduler = scheduler if scheduler is not None else (self.scheduler_edit.text().strip() or None)
+        workers = workers or self.workers_spin.value()
+        root = self.dataset.json_path or self.dataset.root
+        out_dir = Path(out_dir)
+        self.report_btn.setEnabled(False)
+        self.summary_label.setText(f"writing the report of {len(self.dataset.cases)} cases into {out_dir}…")
+
+        def done(_result):
+            self.report_btn.setEnabled(True)
+            self.summary_label.setText(f"report written: {out_dir / 'index.html'}")
+
+        def failed(exc):
+            self.report_btn.setEnabled(True)
+            self.summary_label.setText(f"<b>Report failed</b>: {exc}")
+
+        worker = create_worker(
+            build_report, root, out_dir, workers=workers, scheduler=scheduler, progress=False, _ignore_errors=True
+        )
+        worker.returned.connect(done)
+        worker.errored.connect(failed)
+        self.workers.track(worker)
+        worker.start()
+        return worker
 
     def _pick_export(self, fmt: str) -> None:
         path, _ = QFileDialog.getSaveFileName(
