@@ -27,6 +27,7 @@ import numpy as np
 from nibabel import orientations as nio
 
 __all__ = [
+    "nonzero_box",
     "GridMismatchError",
     "reorient_onto",
     "resample_nearest",
@@ -373,3 +374,23 @@ def conform_to_grid(
         resample_nearest(data, affine, ref_shape, ref_affine),
         f"{names[0]}: resampled onto the grid of {names[1]} by nearest neighbour ({why})",
     )
+
+
+def nonzero_box(volume: np.ndarray) -> tuple[slice, slice, slice] | None:
+    """Bounding box (slices, end exclusive) of the non-zero voxels of a 3D array, None if none.
+
+    The one bounding-box rule of the package (statistics, lesions, meshes, 3D framing,
+    snapshots).  Reduces along the slowest axis first, so a Fortran-ordered NIfTI
+    volume is scanned in memory order.
+    """
+    volume = np.asarray(volume)
+    slow = 2 if abs(volume.strides[2]) > abs(volume.strides[0]) else 0
+    others = tuple(a for a in range(3) if a != slow)
+    proj = volume.any(axis=slow)
+    if not proj.any():
+        return None
+    idx: list = [None, None, None]
+    idx[slow] = np.flatnonzero(volume.any(axis=others))
+    idx[others[0]] = np.flatnonzero(proj.any(axis=1))
+    idx[others[1]] = np.flatnonzero(proj.any(axis=0))
+    return tuple(slice(int(b[0]), int(b[-1]) + 1) for b in idx)

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .geometry import ras_to_world
+from .geometry import nonzero_box, ras_to_world
 
 __all__ = [
     "COORDINATE_SYSTEMS",
@@ -161,11 +161,11 @@ def mask_surface(
     if f < 1:
         raise ValueError(f"downsample must be >= 1, not {downsample}")
     empty = (np.zeros((0, 3)), np.zeros((0, 3), dtype=np.int32))
-    nz = [np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != ax))) for ax in range(3)]
-    if any(len(n) == 0 for n in nz):
+    box = nonzero_box(mask)
+    if box is None:
         return empty
-    lo = np.array([n[0] for n in nz])
-    hi = np.array([n[-1] + 1 for n in nz])
+    lo = np.array([b.start for b in box])
+    hi = np.array([b.stop for b in box])
     crop = mask[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
     vol = block_fraction(crop, f) if f > 1 else crop.astype(np.float32)
     if not (vol > 0.5).any():
@@ -338,9 +338,9 @@ def export_meshes(
         if isinstance(payload, str):
             payload = payload.encode()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(payload)
-    os.replace(tmp, path)
+    from .nifti import atomic_write
+
+    atomic_write(path, lambda tmp: Path(tmp).write_bytes(payload))
     return path
 
 

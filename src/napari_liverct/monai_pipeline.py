@@ -18,6 +18,7 @@ import os
 from collections.abc import Sequence
 
 import numpy as np
+from nibabel.affines import voxel_sizes as nib_voxel_sizes
 
 __all__ = ["build_transforms", "run_pipeline", "pipeline_layer_data", "format_meta"]
 
@@ -191,7 +192,7 @@ def run_pipeline(
         "affine": affine,
         "foreground_start_coord": start.tolist(),
         "foreground_end_coord": end.tolist(),
-        "pixdim": [float(v) for v in np.linalg.norm(affine[:3, :3], axis=0)],
+        "pixdim": [float(v) for v in nib_voxel_sizes(affine)],
         "original_affine": _to_numpy(meta.get("original_affine", np.eye(4))).astype(float),
         "transforms": ops,
         "dtype": str(out["image"].dtype),

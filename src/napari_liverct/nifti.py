@@ -80,7 +80,7 @@ class NiftiVolume:
 
     @property
     def spacing(self) -> tuple[float, float, float]:
-        return tuple(float(v) for v in np.linalg.norm(self.affine[:3, :3], axis=0))  # type: ignore[return-value]
+        return tuple(float(v) for v in nib.affines.voxel_sizes(self.affine))  # type: ignore[return-value]
 
 
 def _fail(path, problem: str) -> NiftiReadError:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..geometry import grid_mismatch, ras_to_world
+from ..geometry import grid_mismatch, nonzero_box, ras_to_world
 from ..labels import lesion_label_ids
 from ..layers import array_to_layer_data
 from ..mesh import SurfaceMesh, downsample_affine, lesion_camera
@@ -463,11 +463,11 @@ def frame_labels(viewer: napari.viewer.Viewer, labels_layer, fill: float = 0.8, 
     mask = np.isin(data, list(values)) if values else data > 0
     if not mask.any():
         mask = data > 0
-    nz = [np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != ax))) for ax in range(3)]
-    if any(len(n) == 0 for n in nz):
+    box = nonzero_box(mask)
+    if box is None:
         return
-    lo = np.asarray(labels_layer.data_to_world([n[0] for n in nz]), float)[-3:]
-    hi = np.asarray(labels_layer.data_to_world([n[-1] for n in nz]), float)[-3:]
+    lo = np.asarray(labels_layer.data_to_world([b.start for b in box]), float)[-3:]
+    hi = np.asarray(labels_layer.data_to_world([b.stop - 1 for b in box]), float)[-3:]
     ext = np.abs(hi - lo) + np.abs(np.asarray(labels_layer.scale, float)[-3:])
     centre = (lo + hi) / 2
     h, w = viewer.canvas.size

@@ -33,6 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..geometry import nonzero_box
+
 __all__ = ["VIEWS", "render_snapshots"]
 
 #: name -> (dims.order, camera orientation2d (vertical, horizontal)).
@@ -64,11 +66,11 @@ def world_box(labels_layer, values=None) -> np.ndarray | None:
     mask = np.isin(data, list(values)) if values else data > 0
     if mask.ndim > 3:
         mask = mask.any(axis=tuple(range(mask.ndim - 3)))
-    nz = [np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != ax))) for ax in range(3)]
-    if any(len(n) == 0 for n in nz):
+    box = nonzero_box(mask)
+    if box is None:
         return None
-    lo = np.array([n[0] for n in nz], float) - 0.5
-    hi = np.array([n[-1] for n in nz], float) + 0.5
+    lo = np.array([b.start for b in box], float) - 0.5
+    hi = np.array([b.stop - 1 for b in box], float) + 0.5
     pad = [0.0] * (labels_layer.ndim - 3)
     a = np.asarray(labels_layer.data_to_world(pad + list(lo)), float)[-3:]
     b = np.asarray(labels_layer.data_to_world(pad + list(hi)), float)[-3:]

@@ -36,20 +36,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..geometry import nonzero_box
+
 __all__ = ["SurfaceDistances", "mask_box", "edge_voxels", "surface_distances", "surface_metrics"]
 
 
 def mask_box(mask: np.ndarray) -> tuple[slice, ...] | None:
-    """Tight bounding box (slices) of a boolean array, or None when it is all False."""
-    mask = np.asarray(mask)
-    out = []
-    for ax in range(mask.ndim):
-        others = tuple(a for a in range(mask.ndim) if a != ax)
-        hit = np.flatnonzero(mask.any(axis=others))
-        if hit.size == 0:
-            return None
-        out.append(slice(int(hit[0]), int(hit[-1]) + 1))
-    return tuple(out)
+    """Tight bounding box (slices) of a boolean 3D array, or None when it is all False
+    (:func:`napari_liverct.geometry.nonzero_box`)."""
+    return nonzero_box(mask)
 
 
 def edge_voxels(mask: np.ndarray) -> np.ndarray:

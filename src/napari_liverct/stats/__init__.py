@@ -14,8 +14,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from nibabel.affines import apply_affine
 
-from ..geometry import grid_mismatch
+from ..geometry import grid_mismatch, nonzero_box
 from ._engine import PERCENTILES_IMAGE, image_stats, label_stats, voxel_volume_ml
 
 __all__ = [
@@ -129,22 +130,7 @@ def max_diameter_mm(mask: np.ndarray, affine: np.ndarray) -> float:
 
 
 def _to_ras(affine: np.ndarray, ijk) -> list[float]:
-    a = np.asarray(affine, float)
-    return [float(v) for v in a[:3, :3] @ np.asarray(ijk, float) + a[:3, 3]]
-
-
-def _mask_box(mask: np.ndarray) -> tuple[slice, slice, slice] | None:
-    """Bounding box (slices) of a boolean 3D mask, or None when it is empty."""
-    slow = 2 if abs(mask.strides[2]) > abs(mask.strides[0]) else 0
-    others = tuple(a for a in range(3) if a != slow)
-    proj = mask.any(axis=slow)  # reduction along the slowest axis: vectorised
-    if not proj.any():
-        return None
-    box = [None, None, None]
-    box[slow] = np.flatnonzero(mask.any(axis=others))
-    box[others[0]] = np.flatnonzero(proj.any(axis=1))
-    box[others[1]] = np.flatnonzero(proj.any(axis=0))
-    return tuple(slice(int(b[0]), int(b[-1]) + 1) for b in box)
+    return [float(v) for v in apply_affine(np.asarray(affine, float), np.asarray(ijk, float))]
 
 
 def _label_mask(labels: np.ndarray, label) -> np.ndarray:
@@ -170,7 +156,7 @@ def _sorted_components(labels: np.ndarray, label, connectivity: int):
 
     _check_connectivity(connectivity)
     mask = _label_mask(labels, label)
-    box = _mask_box(mask)
+    box = nonzero_box(mask)
     if box is None:
         return None
     # label only inside the bounding box of the lesion label

@@ -20,6 +20,9 @@ Percentiles use numpy's default ``linear`` method, so they equal
 from __future__ import annotations
 
 import numpy as np
+from nibabel.affines import voxel_sizes
+
+from ..geometry import nonzero_box
 
 __all__ = [
     "PERCENTILES_IMAGE",
@@ -45,7 +48,7 @@ def voxel_volume_ml(affine: np.ndarray) -> float:
 
 
 def _spacing(affine: np.ndarray) -> list[float]:
-    return [float(v) for v in np.linalg.norm(np.asarray(affine, float)[:3, :3], axis=0)]
+    return [float(v) for v in voxel_sizes(np.asarray(affine, float))]
 
 
 def hist_percentiles(counts: np.ndarray, values: np.ndarray, qs) -> list[float]:
@@ -177,18 +180,10 @@ def _joint_hist(image: np.ndarray, labels: np.ndarray, rows: int, vmin: int, nb:
 
 def _foreground_box(labels: np.ndarray) -> tuple[tuple[slice, ...], int] | None:
     """Bounding box (slices) of ``labels != 0`` and the largest label, None if empty."""
-    axis, _ = _chunk_axis(labels)
-    others = tuple(a for a in range(3) if a != axis)
-    proj = labels.max(axis=axis)  # reduction along the slow axis: vectorised
-    prof = labels.max(axis=others)
-    maxlab = int(prof.max()) if prof.size else 0
-    if maxlab <= 0:
+    box = nonzero_box(labels)
+    if box is None:
         return None
-    box = [None, None, None]
-    box[axis] = np.flatnonzero(prof)
-    box[others[0]] = np.flatnonzero(proj.max(axis=1))
-    box[others[1]] = np.flatnonzero(proj.max(axis=0))
-    return tuple(slice(int(b[0]), int(b[-1]) + 1) for b in box), maxlab
+    return box, int(np.asarray(labels[box]).max())
 
 
 def image_stats(image: np.ndarray, affine: np.ndarray) -> dict:
