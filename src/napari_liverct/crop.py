@@ -70,6 +70,44 @@ def describe_rule(threshold: float | None = None, select_fn: Callable | None = N
     return f"value > {0 if threshold is None else threshold:g}"
 
 
+#: Largest |margin| (voxels) a user may give: no volume is that large; NaN/inf/1e12 are refused.
+MAX_MARGIN = 100_000
+
+
+def parse_per_axis(values, kind=float, name: str = "margin"):
+    """One number or three (one per axis), from text (``"2"``, ``"2, 3, 1"``, ``"2 3 1"``) or a
+    sequence; ``"2"`` -> 2, three -> a tuple.  The one parser of the CLI and the widgets.
+
+    Raises
+    ------
+    ValueError
+        Naming ``name``: not numbers, not one or three of them, NaN/inf, or a margin
+        beyond ``MAX_MARGIN``.
+    """
+    import re
+
+    parts = [p for p in re.split(r"[,\s;]+", values.strip()) if p] if isinstance(values, str) else list(values)
+    try:
+        vals = [kind(p) for p in parts]
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: {values!r} is not one number or three") from None
+    if len(vals) not in (1, 3):
+        raise ValueError(f"{name}: give one number or three (one per axis), not {values!r}")
+    for v in vals:
+        if not (v == v and abs(v) <= MAX_MARGIN):
+            raise ValueError(f"{name}: {v!r} is not a usable number of voxels (|{name}| <= {MAX_MARGIN})")
+    return vals[0] if len(vals) == 1 else tuple(vals)
+
+
+def empty_foreground_error(name: str, rule: str, start) -> "EmptyForegroundError":
+    """The one message for an empty foreground (MONAI would silently return a zero-size box)."""
+    return EmptyForegroundError(
+        f"{name}: empty foreground, no voxel has {rule}. MONAI's CropForegroundd returns "
+        f"foreground_start_coord = foreground_end_coord = {list(start)} and a zero-size array in this case; "
+        "nothing was cropped."
+    )
+
+
 def _per_axis(value, n: int, name: str) -> tuple:
     if np.ndim(value) == 0:
         return (value,) * n
@@ -329,12 +367,7 @@ def crop_foreground(
         allow_smaller=allow_smaller,
     )
     if box_is_empty(start, end):
-        raise EmptyForegroundError(
-            f"{source_name or source_key}: empty foreground, no voxel has "
-            f"{describe_rule(threshold, select_fn)}. MONAI's CropForegroundd returns "
-            f"foreground_start_coord = foreground_end_coord = {start.tolist()} and a zero-size "
-            "array in this case; nothing was cropped."
-        )
+        raise empty_foreground_error(source_name or source_key, describe_rule(threshold, select_fn), start.tolist())
     return crop_arrays(arrays, affine, start, end)
 
 

@@ -173,11 +173,10 @@ def run_pipeline(
     end = _to_numpy(sample["foreground_end_coord"]).astype(int)
     src_file = item[crop_source]
     if np.any(end - start <= 0):
-        raise ValueError(
-            f"{src_file}: empty foreground after the pipeline (rule "
-            f"{f'value > {select_threshold:g}' if select_threshold is not None else 'value > 0'}); "
-            f"MONAI's CropForegroundd gives foreground_start_coord = {start.tolist()}, "
-            f"foreground_end_coord = {end.tolist()} and a zero-size sample"
+        from .crop import describe_rule, empty_foreground_error
+
+        raise empty_foreground_error(
+            str(src_file), f"{describe_rule(select_threshold)} after the pipeline", start.tolist()
         )
     for key in item:
         arr = _to_numpy(sample[key].as_tensor() if hasattr(sample[key], "as_tensor") else sample[key])

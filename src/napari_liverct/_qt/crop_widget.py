@@ -9,7 +9,6 @@ so every voxel keeps its world position.  Nothing is written to disk.
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -26,12 +25,13 @@ from magicgui.widgets import (
 
 from .._napari.layer_utils import layer_data_like, layer_disk_view
 from ..crop import (
-    EmptyForegroundError,
     apply_box,
     box_is_empty,
     describe_rule,
     disk_box_to_display_box,
+    empty_foreground_error,
     foreground_box,
+    parse_per_axis,
 )
 from ..geometry import grid_mismatch, reorient_onto
 
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     import napari
     import napari.layers
 
-__all__ = ["CropWidget", "parse_per_axis", "box_reaches_outside"]
+__all__ = ["CropWidget", "box_reaches_outside"]
 
 RULE_DEFAULT = "value > 0 (MONAI default)"
 RULE_THRESHOLD = "value > threshold (HU)"
@@ -47,20 +47,6 @@ RULE_LABELS = "labels > 0 (labels layer)"
 PREVIEW_NAME = "crop box (preview)"
 PAD_ZERO = "0 (MONAI default)"
 PAD_MIN = "image minimum (air)"
-
-
-def parse_per_axis(text: str, kind=float, name: str = "margin"):
-    """``"2"`` -> 2; ``"2, 3, 1"`` / ``"2 3 1"`` -> (2, 3, 1); anything else: ValueError."""
-    parts = [p for p in re.split(r"[,\s;]+", str(text).strip()) if p]
-    try:
-        vals = [kind(p) for p in parts]
-    except ValueError:
-        raise ValueError(f"{name}: {text!r} is not one number or three") from None
-    if len(vals) == 1:
-        return vals[0]
-    if len(vals) == 3:
-        return tuple(vals)
-    raise ValueError(f"{name}: give one number or three (one per axis), not {text!r}")
 
 
 def box_reaches_outside(start, end, disk) -> bool:
@@ -276,11 +262,7 @@ class CropWidget(Container):
             disk, threshold=threshold, margin=margin, k_divisible=k, allow_smaller=bool(self.allow_smaller.value)
         )
         if box_is_empty(start, end):
-            raise EmptyForegroundError(
-                f"{name}: empty foreground, no voxel has {describe_rule(threshold)}. MONAI's "
-                f"CropForegroundd returns foreground_start_coord = foreground_end_coord = "
-                f"{start.tolist()} and a zero-size array; nothing was cropped."
-            )
+            raise empty_foreground_error(name, describe_rule(threshold), start.tolist())
         return start, end
 
     def update_preview(self, *_) -> None:

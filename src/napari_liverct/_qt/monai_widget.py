@@ -24,7 +24,7 @@ from magicgui.widgets import (
 )
 
 from .._napari.layer_utils import layer_meta
-from .crop_widget import parse_per_axis
+from ..crop import parse_per_axis
 
 if TYPE_CHECKING:
     import napari

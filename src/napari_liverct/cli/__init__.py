@@ -14,15 +14,6 @@ from . import compare, crop, evaluate, report, snapshot, stats, survey, view
 __all__ = ["main", "build_parser"]
 
 
-def _margin(values: list[float]) -> float | tuple[float, ...]:
-    if len(values) not in (1, 3):
-        raise argparse.ArgumentTypeError("--margin takes one number or three (one per axis)")
-    for v in values:
-        if not (v == v and abs(v) <= 100_000):  # NaN, inf, 1e12: no box can have that margin
-            raise argparse.ArgumentTypeError(f"--margin {v:g} is not a usable number of voxels (|margin| <= 100000)")
-    return values[0] if len(values) == 1 else tuple(values)
-
-
 def _label_roles(p: argparse.ArgumentParser) -> None:
     """--organ / --lesion / --label-names: the user's say over what the labels mean."""
     p.add_argument(
@@ -202,8 +193,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if getattr(args, "margin", None) is not None and args.command == "crop":
         try:
-            args.margin = _margin(args.margin)
-        except argparse.ArgumentTypeError as exc:
+            from ..crop import parse_per_axis
+
+            args.margin = parse_per_axis(args.margin, float, "--margin")
+        except ValueError as exc:
             parser.error(str(exc))
     if args.command in ("stats", "crop") and args.labels is None:
         from ..labels import find_label_sibling
