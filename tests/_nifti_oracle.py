@@ -31,7 +31,8 @@ logging.getLogger("nibabel").setLevel(logging.CRITICAL)  # header fixes are logg
 #: Messages of cases where the reader refuses on purpose what nibabel reads.
 STRICTER = re.compile(
     r"vox_offset|not supported|no usable voxel-to-world affine|empty or negative shape|"
-    r"gzip stream is truncated or corrupt|dimensions \(must be 1 to 7\)|GiB limit"
+    r"gzip stream is truncated or corrupt|dimensions \(must be 1 to 7\)|GiB limit|"
+    r"\.hdr/\.img pair"  # magic ni1 with vox_offset 0: nibabel reads the header bytes as voxels
 )
 
 #: Largest volume the fuzzer lets nibabel allocate (a mutated header may claim terabytes).

@@ -331,27 +331,14 @@ def evaluate(
     total = len(cases)
     rows: list = [None] * total
     it = iter_evaluate(cases, opts, workers=workers, scheduler=scheduler, client=client, processes=processes)
-    if progress is True:
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from ..survey import drain
 
-        with Progress(
-            TextColumn("evaluate"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("{task.description}"),
-            console=Console(stderr=True),
-        ) as bar:
-            task = bar.add_task("", total=total)
-            for i, row in it:
-                rows[i] = row
-                bar.update(task, advance=1, description=str(row.get("id")))
-    else:
-        for done, (i, row) in enumerate(it, 1):
-            rows[i] = row
-            if callable(progress):
-                progress(done, total, row)
+    def keep(item):
+        i, row = item
+        rows[i] = row
+        return row
+
+    drain(it, total, "evaluate", progress, keep)
     summary = summarise(rows)
     report = {
         "gt": str(gt_root),

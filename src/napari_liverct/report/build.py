@@ -233,27 +233,14 @@ def build_report(
 
     threading.Thread(target=_import_matplotlib, daemon=True).start()
     it = iter_report_cases(tasks, workers=workers, scheduler=scheduler, client=client, processes=processes)
-    if progress is True:
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from ..survey import drain
 
-        with Progress(
-            TextColumn("report"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("{task.description}"),
-            console=Console(stderr=True),
-        ) as bar:
-            task = bar.add_task("", total=len(tasks))
-            for i, res in it:
-                keep(i, res)
-                bar.update(task, advance=1, description=str(res["row"].get("id")))
-    else:
-        for done, (i, res) in enumerate(it, 1):
-            keep(i, res)
-            if callable(progress):
-                progress(done, len(tasks), res["row"])
+    def keep_row(item):
+        i, res = item
+        keep(i, res)
+        return res["row"]
+
+    drain(it, len(tasks), "report", progress, keep_row)
 
     rows = [r["row"] for r in results]
     survey = survey_build_report(rows, [r["samples"] for r in results], ds.label_names)

@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = [
+    "drain",
     "survey_case",
     "iter_survey",
     "survey",
@@ -394,12 +395,29 @@ def survey(
     it = iter_survey(
         cases, workers=workers, scheduler=scheduler, client=client, processes=processes, n_samples=n_samples, seed=seed
     )
+
+    def keep(item):
+        i, row, smp = item
+        rows[i], samples[i] = row, smp
+        return row
+
+    drain(it, total, "survey", progress, keep)
+    return build_report(rows, samples, label_names)
+
+
+def drain(items, total: int, what: str, progress, keep) -> None:
+    """Consume ``items`` (tuples ``(index, ...)`` as tasks finish), calling ``keep(item)``,
+    which returns the row shown in the progress: a rich bar on standard error when
+    ``progress`` is True, ``progress(done, total, row)`` when it is a callable.
+
+    The one collect loop of ``survey``, ``evaluate`` and ``report``.
+    """
     if progress is True:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         with Progress(
-            TextColumn("survey"),
+            TextColumn(what),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
@@ -407,12 +425,11 @@ def survey(
             console=Console(stderr=True),
         ) as bar:
             task = bar.add_task("", total=total)
-            for i, row, smp in it:
-                rows[i], samples[i] = row, smp
-                bar.update(task, advance=1, description=str(row.get("id")))
-    else:
-        for done, (i, row, smp) in enumerate(it, 1):
-            rows[i], samples[i] = row, smp
-            if callable(progress):
-                progress(done, total, row)
-    return build_report(rows, samples, label_names)
+            for item in items:
+                row = keep(item)
+                bar.update(task, advance=1, description=str((row or {}).get("id")))
+        return
+    for done, item in enumerate(items, 1):
+        row = keep(item)
+        if callable(progress):
+            progress(done, total, row)
