@@ -45,7 +45,6 @@ __all__ = [
     "ObliqueAffineWarning",
     "ras_to_world",
     "grid_mismatch",
-    "world_to_ras",
 ]
 
 #: Maps homogeneous RAS+ (x, y, z, 1) to napari world (S, P, L, 1).
@@ -266,16 +265,6 @@ def ras_to_world(points_ras: np.ndarray, residual: np.ndarray | None = None) -> 
         world = world @ np.linalg.inv(np.asarray(residual, float)).T
     out = world[:, :3]
     return out[0] if np.ndim(points_ras) == 1 else out
-
-
-def world_to_ras(points_world: np.ndarray, residual: np.ndarray | None = None) -> np.ndarray:
-    """napari world (S, P, L) mm as displayed -> RAS+ mm (inverse of :func:`ras_to_world`)."""
-    pts = np.atleast_2d(np.asarray(points_world, float))
-    homo = np.c_[pts, np.ones(len(pts))]
-    if residual is not None:
-        homo = homo @ np.asarray(residual, float).T
-    out = (homo @ WORLD_TO_RAS.T)[:, :3]
-    return out[0] if np.ndim(points_world) == 1 else out
 
 
 def grid_mismatch(shape_a, affine_a, shape_b, affine_b, tol_mm: float = 1e-3) -> str | None:

@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..geometry import layer_world_affine, ras_affine_from_world
 from ..layers import array_to_layer_data, layer_to_disk
 
 if TYPE_CHECKING:
@@ -33,12 +32,6 @@ def layer_disk_view(layer: "napari.layers.Layer") -> tuple[np.ndarray, np.ndarra
     order of their displayed array.
     """
     return layer_to_disk(layer.data, layer_meta(layer))
-
-
-def layer_display_ras_affine(layer: "napari.layers.Layer") -> np.ndarray:
-    """Voxel-to-RAS affine of the layer's *displayed* array (no reorientation)."""
-    md = layer.metadata or {}
-    return ras_affine_from_world(layer_world_affine(layer_meta(layer)), md.get("residual"))
 
 
 def layer_data_like(

@@ -37,7 +37,6 @@ from ..stats.tables import rows_to_csv
 
 __all__ = [
     "summarize",
-    "find_anomalies",
     "build_report",
     "report_to_json",
     "report_to_csv",
@@ -194,12 +193,6 @@ def _row_anomalies(r: dict, ctx: dict) -> list[dict]:
                     )
                 )
     return out
-
-
-def find_anomalies(rows: list[dict], label_names: dict[int, str] | None = None) -> list[dict]:
-    """Flag unusual cases (kinds and rules in the module docstring), in row order."""
-    ctx = _context(rows, label_names)
-    return [a for r in rows if r for a in _row_anomalies(r, ctx)]
 
 
 def build_report(rows: list[dict], samples: list, label_names: dict[int, str] | None = None) -> dict:
