@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from .labels import find_label_sibling, looks_like_labels, parse_label_names
@@ -98,7 +98,6 @@ class Dataset:
     json_path: Path | None = None
     label_names: dict[int, str] | None = None
     name: str = ""
-    extra: dict = field(default_factory=dict)
 
 
 def _natural_key(text: str) -> list:

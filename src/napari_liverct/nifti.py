@@ -17,7 +17,7 @@ import stat
 import struct
 import tempfile
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import nibabel as nib
@@ -72,7 +72,6 @@ class NiftiVolume:
     header: nib.Nifti1Header
     path: Path
     scaled: bool = False
-    extra: dict = field(default_factory=dict)
 
     @property
     def spatial_shape(self) -> tuple[int, int, int]:
