@@ -74,6 +74,20 @@ def _compare_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def compare_options(args) -> dict:
+    """The keyword arguments of :func:`napari_liverct.compare.compare_files` from the options
+    :func:`_compare_options` adds (the one translation for compare, evaluate and report)."""
+    return {
+        "mapping": args.map or None,
+        "foreground": args.foreground,
+        "lesion_labels": args.lesion_labels,
+        "connectivity": args.connectivity,
+        "match": args.match,
+        "tolerance_mm": args.tolerance,
+        "resample": args.resample,
+    }
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of all subcommands."""
     p = argparse.ArgumentParser(

@@ -13,18 +13,9 @@ def run(args) -> int:
     """
     from ..compare.case import compare_files
     from ..compare.report import comparison_to_csv, comparison_to_json, format_table
+    from . import compare_options
 
-    res = compare_files(
-        args.gt,
-        args.pred,
-        resample=args.resample,
-        mapping=args.map or None,
-        foreground=args.foreground,
-        lesion_labels=args.lesion_labels,
-        connectivity=args.connectivity,
-        match=args.match,
-        tolerance_mm=args.tolerance,
-    )
+    res = compare_files(args.gt, args.pred, **compare_options(args))
     if res.resampled:
         print(f"napari-liverct compare: {res.notes[0]}", file=sys.stderr)
     fmt = args.format

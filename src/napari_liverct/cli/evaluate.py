@@ -9,18 +9,11 @@ from pathlib import Path
 def run(args) -> int:
     """``napari-liverct evaluate GT_DIR_OR_DATASET PRED_DIR``: JSON (or CSV) report of a whole folder."""
     from ..compare.evaluate import evaluate, report_to_csv, report_to_json
+    from . import compare_options
 
     if args.workers is not None and args.workers < 1:
         raise ValueError(f"--workers must be at least 1, not {args.workers}")
-    options = {
-        "mapping": args.map or None,
-        "foreground": args.foreground,
-        "lesion_labels": args.lesion_labels,
-        "connectivity": args.connectivity,
-        "match": args.match,
-        "tolerance_mm": args.tolerance,
-        "resample": args.resample,
-    }
+    options = compare_options(args)
     report = evaluate(
         args.gt, args.pred_dir, options=options, workers=args.workers, scheduler=args.scheduler, progress=True
     )

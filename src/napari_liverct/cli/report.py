@@ -8,20 +8,11 @@ import sys
 def run(args) -> int:
     """``napari-liverct report DATASET --out DIR [--predictions PRED_DIR] ...``."""
     from ..report.build import build_report
+    from . import compare_options
 
     if args.workers is not None and args.workers < 1:
         raise ValueError(f"--workers must be at least 1, not {args.workers}")
-    options = None
-    if args.predictions:
-        options = {
-            "mapping": args.map or None,
-            "foreground": args.foreground,
-            "lesion_labels": args.lesion_labels,
-            "connectivity": args.connectivity,
-            "match": args.match,
-            "tolerance_mm": args.tolerance,
-            "resample": args.resample,
-        }
+    options = compare_options(args) if args.predictions else None
     res = build_report(
         args.dataset,
         args.out,
