@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from magicgui.widgets import Container
+
 
 # ---------------------------------------------------------------- worker lifetime
 class WorkerGuard:
@@ -188,3 +190,15 @@ def preload_worker_imports() -> None:
             importlib.import_module(name)
         except ImportError:  # optional extras; the worker reports a clear error
             pass
+
+
+class ScrollableContainer(Container):
+    """A magicgui container that scrolls when docked (pass ``scrollable=True``).
+
+    napari docks ``.native``, and magicgui's ``scrollable=True`` alone would leave the
+    form unscrolled in the dock, so ``.native`` is the scroll area around the form.
+    """
+
+    @property
+    def native(self):
+        return self.root_native_widget

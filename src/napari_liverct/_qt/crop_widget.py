@@ -15,7 +15,6 @@ import numpy as np
 from magicgui.widgets import (
     CheckBox,
     ComboBox,
-    Container,
     FloatSpinBox,
     Label,
     LineEdit,
@@ -34,6 +33,7 @@ from ..crop import (
     parse_per_axis,
 )
 from ..geometry import grid_mismatch, reorient_onto
+from ._common import ScrollableContainer
 
 if TYPE_CHECKING:
     import napari
@@ -59,14 +59,8 @@ def _ornt(layer) -> np.ndarray:
     return np.asarray(ornt) if ornt is not None else np.array([[0, 1], [1, 1], [2, 1]])
 
 
-class CropWidget(Container):
+class CropWidget(ScrollableContainer):
     """Crop image and labels layers to the foreground, keeping world positions."""
-
-    @property
-    def native(self):
-        """The scroll area around the form: napari docks ``.native``, and magicgui's
-        ``scrollable=True`` alone would leave the form unscrolled in the dock."""
-        return self.root_native_widget
 
     def __init__(self, viewer: napari.viewer.Viewer):
         # scrollable: 14 rows must not force the window taller than the screen when

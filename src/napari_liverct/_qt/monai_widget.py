@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 from magicgui.widgets import (
     CheckBox,
     ComboBox,
-    Container,
     FloatSpinBox,
     Label,
     LineEdit,
@@ -25,6 +24,7 @@ from magicgui.widgets import (
 
 from .._napari.layer_utils import layer_meta
 from ..crop import parse_per_axis
+from ._common import ScrollableContainer
 
 if TYPE_CHECKING:
     import napari
@@ -32,14 +32,8 @@ if TYPE_CHECKING:
 __all__ = ["MonaiPipelineWidget"]
 
 
-class MonaiPipelineWidget(Container):
+class MonaiPipelineWidget(ScrollableContainer):
     """Run the tutorial's MONAI pre-processing on the current image and labels files."""
-
-    @property
-    def native(self):
-        """The scroll area around the form: napari docks ``.native``, and magicgui's
-        ``scrollable=True`` alone would leave the form unscrolled in the dock."""
-        return self.root_native_widget
 
     def __init__(self, viewer: napari.viewer.Viewer):
         # scrollable: its 20 rows made the window grow to 1049 px when docked with
