@@ -370,8 +370,9 @@ def says_liver(path: str | os.PathLike | None) -> bool:
 def label_table_for(path: str | os.PathLike | None, header=None, present=None) -> LabelTable:
     """Label names for a labels file, by the rule in the module docstring (user names aside).
 
-    ``present`` (label values in the volume, optional) is used only for the last
-    rule, ``label N``.
+    ``present`` (label values in the volume, or a volume whose values are found with
+    :func:`present_labels`) is used only for the last rule, ``label N``: a volume is
+    scanned only when no name source exists.
     """
     p = Path(path) if path is not None and is_nifti_path(path) else None
     if p is not None:
@@ -382,6 +383,8 @@ def label_table_for(path: str | os.PathLike | None, header=None, present=None) -
         return found
     if says_liver(p):
         return LabelTable(dict(DEFAULT_LABEL_NAMES), "liver task defaults (the path says liver)")
+    if isinstance(present, np.ndarray):
+        present = present_labels(present)
     names = {0: "background"}
     for v in present if present is not None else ():
         if int(v) != 0:

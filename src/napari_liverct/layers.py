@@ -22,7 +22,7 @@ from .geometry import (
     reorient_to_display,
     warn_if_oblique,
 )
-from .labels import LabelTable, integral_labels, label_colors, label_table_for, present_labels
+from .labels import LabelTable, integral_labels, label_colors, label_table_for
 from .nifti import NiftiVolume, nifti_stem, write_nifti
 
 __all__ = [
@@ -197,7 +197,7 @@ def array_to_layer_data(
         elif label_names:
             table = LabelTable(dict(label_names), "given by the caller")
         else:
-            table = label_table_for(source_path, header, present=_present_if_needed(source_path, header, view))
+            table = label_table_for(source_path, header, present=view)
         names = dict(table.names)
         metadata["label_names"] = names
         metadata["label_names_source"] = table.source
@@ -215,14 +215,6 @@ def array_to_layer_data(
             metadata["ct_window"], kwargs["contrast_limits"] = window[0], window[1]
         kwargs["interpolation3d"] = "linear"
     return (view, kwargs, kind)
-
-
-def _present_if_needed(source_path, header, data) -> list[int] | None:
-    """Label values present, only when no name source exists (the ``label N`` rule)."""
-    table = label_table_for(source_path, header, present=())
-    if table.source.startswith("no names"):
-        return present_labels(data)
-    return None
 
 
 def volume_to_layer_data(vol: NiftiVolume, kind: str, name: str | None = None) -> tuple:

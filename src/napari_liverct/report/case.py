@@ -118,7 +118,7 @@ def _read_on_grid(path, img, what: str, notes: list, resample: bool = False):
 
 
 def _pictures(out: dict, image, label, max_px: int) -> None:
-    from ..labels import label_names_for, present_labels
+    from ..labels import label_names_for
     from ..nifti import read_nifti
     from ..stats import compute_stats
     from .thumbnails import FALSE_COLOR, MISSED_COLOR, display_volume, png_bytes, render_plane, world_index
@@ -141,7 +141,7 @@ def _pictures(out: dict, image, label, max_px: int) -> None:
             f"{vol3.ndim + (img.data.ndim - 3)}D image {tuple(img.data.shape)}: the first volume is shown and measured"
         )
     if lab is not None:
-        names = label_names_for(label, lvol.header, present_labels(lab))
+        names = label_names_for(label, lvol.header, lab)
         out["stats"] = compute_stats(vol3, lab, img.affine, names=names)
         labels_dv = display_volume(
             lab, img.affine, kind="labels", name=f"{out['row']['id']} labels", header=lvol.header, source_path=label

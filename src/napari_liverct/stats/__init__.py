@@ -418,7 +418,7 @@ def stats_for_files(
         and ``resample_labels`` is False; unreadable files raise NiftiReadError.
     """
     from ..geometry import conform_to_grid
-    from ..labels import integral_labels, label_names_for, present_labels
+    from ..labels import integral_labels, label_names_for
     from ..nifti import read_nifti
 
     _check_connectivity(connectivity)
@@ -443,7 +443,7 @@ def stats_for_files(
             names=(str(labels_path), str(image_path)),
             hint="use --resample-labels to resample the labels onto the image grid (nearest neighbour)",
         )
-        names = dict(label_names) if label_names else label_names_for(labels_path, lab.header, present_labels(labels))
+        names = dict(label_names) if label_names else label_names_for(labels_path, lab.header, labels)
     try:
         out = compute_stats(
             img.data,

@@ -200,11 +200,11 @@ def _label_part(
     row["label_voxels"] = {str(v): c for v, c in counts.items()}
     row["volume_ml"] = {str(v): round(c * voxel_ml, 6) for v, c in counts.items() if v != 0}
     table = label_table_for(row.get("label"), lvol.header, present=sorted(counts))
-    lesion = [v for v in (lesion_label_ids(table.names) if lesion_labels is None else lesion_labels) if counts.get(v)]
     row["label_names_source"] = table.source
     row["lesion_labels"] = sorted(
         int(v) for v in (lesion_label_ids(table.names) if lesion_labels is None else lesion_labels)
     )
+    lesion = [v for v in row["lesion_labels"] if counts.get(v)]
     row["lesion_count"] = (lesion_components(lab, lesion)[1] if lesion else 0) if row["lesion_labels"] else None
     fg_stats = dict.fromkeys(("fg_p00_5", "fg_p50", "fg_p99_5", "fg_mean", "fg_std", "fg_min", "fg_max"))
     row.update(fg_voxels=0, **fg_stats)
