@@ -38,4 +38,7 @@ if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
   pipq -e ".[testing,bench]"
   echo "$want" > "$stamp"
 fi
+# real files (TotalSegmentator sdist) and the liver/lesion weights (pyliverlesionseg wheel):
+# fetched once through pip, sha256-checked, cached; nothing downloads at run time.
+.venv/bin/python scripts/fetch_data.py
 echo "[setup] ready: $(.venv/bin/python -c 'import napari, monai, napari_liverct; print("napari", napari.__version__, "monai", monai.__version__, "napari-liverct", napari_liverct.__version__)')"

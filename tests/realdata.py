@@ -1,0 +1,34 @@
+"""Real medical files written by other tools, from the cache ``scripts/fetch_data.py`` fills.
+
+``real("totalsegmentator/example_ct.nii.gz")`` returns the path. When the cache is
+missing the test is skipped with the command that fills it, except under CI, where a
+missing real file is a failure (the set-up step must have fetched it).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("LIVERCT_DATA") or Path.home() / ".cache" / "napari-liverct")
+
+
+def real(relpath: str) -> Path:
+    path = data_dir() / relpath
+    if not path.exists():
+        msg = f"real file {path} missing: run 'python scripts/fetch_data.py' (scripts/setup.sh does)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return path
+
+
+# The abdominal CT of the totalsegmentator 2.18.0 sdist and its 'fast' model output
+# (liver = label 5 in example_seg_fast_force_split.nii.gz; not manual truth).
+EXAMPLE_CT = "totalsegmentator/example_ct.nii.gz"
+EXAMPLE_SEG_FAST = "totalsegmentator/example_seg_fast_force_split.nii.gz"
+EXAMPLE_LIVER = "totalsegmentator/example_seg_fast/liver.nii.gz"
