@@ -338,9 +338,9 @@ def export_meshes(
         if isinstance(payload, str):
             payload = payload.encode()
     path.parent.mkdir(parents=True, exist_ok=True)
-    from .nifti import atomic_write
+    from .outputs import atomic_write_bytes
 
-    atomic_write(path, lambda tmp: Path(tmp).write_bytes(payload))
+    atomic_write_bytes(path, payload)
     return path
 
 

@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import io
 import os
-import stat
 import struct
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+
+from .outputs import atomic_write
 
 __all__ = [
     "NiftiReadError",
@@ -497,50 +497,4 @@ def write_nifti(
     img.header.set_slope_inter(1.0, 0.0)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, lambda tmp: nib.save(img, tmp))
-    return path
-
-
-def atomic_write(path: str | os.PathLike, write) -> Path:
-    """Write ``path`` atomically: ``write(tmp)`` into a temporary file beside it, fsync, rename.
-
-    The new file gets the permissions of the file it replaces, or the default for a
-    new file (0666 minus the umask), not mkstemp's 0600.  The temporary file is removed
-    on any failure, and stale temporaries of an earlier interrupted write to the same
-    path are removed first.
-    """
-    path = Path(path)
-    suffix = "".join(path.suffixes[-2:]) if path.name.lower().endswith(".gz") else path.suffix
-    prefix = f".{path.name}.liverct-tmp-"
-    for stale in path.parent.glob(prefix + "*"):
-        try:
-            if stale.stat().st_mtime < __import__("time").time() - 3600:
-                stale.unlink()
-        except OSError:
-            pass
-    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        if path.exists():
-            mode = stat.S_IMODE(path.stat().st_mode)
-        else:
-            umask = os.umask(0)
-            os.umask(umask)
-            mode = 0o666 & ~umask
-        write(tmp)
-        os.chmod(tmp, mode)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        try:
-            dfd = os.open(path.parent, os.O_RDONLY)
-            try:
-                os.fsync(dfd)
-            finally:
-                os.close(dfd)
-        except OSError:  # some file systems cannot fsync a folder
-            pass
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return path

@@ -23,7 +23,9 @@ def run(args) -> int:
     if args.out:
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text)
+        from ..outputs import atomic_write_text
+
+        atomic_write_text(out, text)
     else:
         sys.stdout.write(text)
     msg = f"evaluated {s['n_evaluated']} of {s['n_cases']} cases ({s['n_failed']} failed)"

@@ -29,7 +29,9 @@ def run(args) -> int:
 
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text)
+        from ..outputs import atomic_write_text
+
+        atomic_write_text(out, text)
         s = report["summary"]
         print(
             f"surveyed {s['n_cases']} cases ({s['n_failed']} failed, {len(report['anomalies'])} anomalies) -> {out}",

@@ -1,0 +1,157 @@
+"""Outputs as units (napari_liverct.outputs): temporaries, permissions, dead writers, folder swaps."""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+
+import pytest
+
+from napari_liverct import outputs
+from napari_liverct.outputs import atomic_folder, atomic_write, atomic_write_bytes, atomic_write_text, temp_prefix
+
+
+def _dead_pid() -> int:
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
+
+
+def _tmp_name(target, pid, host=None, suffix=""):
+    return target.parent / f"{temp_prefix(target)}{pid}-{host or outputs._HOST}-abcd{suffix}"
+
+
+def test_text_and_bytes_modes_and_no_temporaries(tmp_path):
+    out = tmp_path / "r.json"
+    old = os.umask(0o027)
+    try:
+        atomic_write_text(out, "é\n")
+        assert stat.S_IMODE(out.stat().st_mode) == 0o640  # 0666 minus the umask, not mkstemp's 0600
+        out.chmod(0o604)
+        atomic_write_bytes(out, b"\x00\x01")
+        assert stat.S_IMODE(out.stat().st_mode) == 0o604  # the replaced file's bits kept
+    finally:
+        os.umask(old)
+    assert out.read_bytes() == b"\x00\x01"
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
+    atomic_write_text(out, "a\nb\n", newline="\r\n")
+    assert out.read_bytes() == b"a\r\nb\r\n"
+
+
+def test_failure_leaves_target_and_no_temporary(tmp_path):
+    out = tmp_path / "r.csv"
+    out.write_text("old")
+
+    def boom(tmp):
+        with open(tmp, "w") as fh:
+            fh.write("half")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        atomic_write(out, boom)
+    assert out.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["r.csv"]
+
+
+def test_temporaries_of_dead_writers_go_whatever_their_age(tmp_path):
+    out = tmp_path / "case.nii.gz"
+    dead = _tmp_name(out, _dead_pid(), suffix=".nii.gz")
+    dead.write_bytes(b"")  # 0 bytes and brand new, as a SIGKILL leaves it
+    legacy = tmp_path / f"{temp_prefix(out)}k2j_x9ab.nii.gz"  # mkstemp name of earlier versions
+    legacy.write_bytes(b"x")
+    mine_unlocked = _tmp_name(out, os.getpid(), suffix=".nii.gz")  # running PID, lock free: maybe reused
+    mine_unlocked.write_bytes(b"y")
+    old_reused = _tmp_name(out, os.getpid(), host="0" * 8, suffix=".nii.gz")  # another host, two hours old
+    old_reused.write_bytes(b"z")
+    two_hours_ago = time.time() - 7200
+    os.utime(old_reused, (two_hours_ago, two_hours_ago))
+    unrelated = tmp_path / ".other.nii.gz.liverct-tmp-1-00000000-ab.nii.gz"
+    unrelated.write_bytes(b"")
+    atomic_write_bytes(out, b"new")
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == sorted(["case.nii.gz", mine_unlocked.name, unrelated.name])
+
+
+def test_live_writer_temporary_is_left_alone_then_removed_once_it_dies(tmp_path):
+    out = tmp_path / "report.json"
+    live = _tmp_name(out, 0)  # the PID is filled in by the child
+    code = (
+        "import fcntl, os, sys, time\n"
+        f"p = {str(live)!r}.replace('-0-', '-%d-' % os.getpid())\n"
+        "fd = os.open(p, os.O_WRONLY | os.O_CREAT, 0o600)\n"
+        "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+        "print(p, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        name = child.stdout.readline().strip()
+        atomic_write_text(out, "1")
+        assert os.path.exists(name), "a live writer's temporary was removed"
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    atomic_write_text(out, "2")
+    assert not os.path.exists(name)
+    assert out.read_text() == "2"
+
+
+def test_long_names_get_short_temporaries(tmp_path):
+    out = tmp_path / ("x" * 240 + ".nii.gz")
+    seen = []
+    atomic_write(out, lambda tmp: (seen.append(tmp), open(tmp, "wb").close()))
+    assert len(os.path.basename(seen[0]).encode()) < 255 and seen[0].endswith(".nii.gz")
+    assert [p.name for p in tmp_path.iterdir()] == [out.name]
+
+
+@pytest.mark.parametrize("exchange", [True, False], ids=["renameat2", "rename-aside"])
+def test_folder_swap_keeps_old_until_complete(tmp_path, monkeypatch, exchange):
+    if not exchange:
+        monkeypatch.setenv("LIVERCT_NO_RENAME_EXCHANGE", "1")
+    target = tmp_path / "report"
+    with atomic_folder(target) as d:
+        (d / "index.html").write_text("v1")
+        (d / "cases").mkdir()
+        (d / "cases" / "a.png").write_bytes(b"1")
+    assert (target / "index.html").read_text() == "v1"
+    with atomic_folder(target) as d:
+        (d / "index.html").write_text("v2")
+        assert (target / "index.html").read_text() == "v1"  # the old report is whole until the swap
+        assert (target / "cases" / "a.png").exists()
+    assert sorted(str(p.relative_to(target)) for p in target.rglob("*")) == ["index.html"]
+    assert (target / "index.html").read_text() == "v2"
+    with pytest.raises(KeyError), atomic_folder(target) as d:
+        (d / "index.html").write_text("v3")
+        raise KeyError("x")
+    assert (target / "index.html").read_text() == "v2"
+    assert [p.name for p in tmp_path.iterdir()] == ["report"]
+
+
+def test_folder_set_aside_by_a_killed_fallback_swap_is_put_back(tmp_path):
+    target = tmp_path / "report"
+    aside = tmp_path / f"{temp_prefix(target, outputs._OLD_TAG)}{_dead_pid()}-{outputs._HOST}-beef"
+    aside.mkdir()
+    (aside / "index.html").write_text("old")
+    half = tmp_path / f"{temp_prefix(target)}{_dead_pid()}-{outputs._HOST}-cafe"
+    half.mkdir()
+    (half / "index.html").write_text("new, complete but never swapped in")
+    outputs.remove_dead_temps(target)
+    assert (target / "index.html").read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["report"]
+
+
+def test_folder_symlink_target_is_followed(tmp_path):
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "index.html").write_text("old")
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    with atomic_folder(link) as d:
+        (d / "index.html").write_text("new")
+    assert link.is_symlink() and (link / "index.html").read_text() == "new"
+    with pytest.raises(ValueError, match="not a folder"), atomic_folder(real / "index.html"):
+        pass
