@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "core"))
 
 
 def _page_1000(site: Path, n: int) -> Path:
@@ -95,8 +95,9 @@ def _browser_timing(page: Path) -> dict:
 
 
 def main() -> None:
-    from napari_liverct.report import build_report
     from test_report import make_dataset
+
+    from napari_liverct.report import build_report
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--cases", type=int, default=100)

@@ -1,5 +1,5 @@
 """nibabel as the oracle for the reader: a corpus of files other tools wrote, and a
-seeded header mutation fuzzer.  Used by tests/test_conformance.py (a few hundred
+seeded header mutation fuzzer.  Used by tests/io/test_conformance.py (a few hundred
 mutants) and benchmarks/fuzz_nifti.py (thousands).
 
 The conformance rule: for every file nibabel opens, ``read_nifti`` returns the values of

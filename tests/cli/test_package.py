@@ -8,7 +8,7 @@ from pathlib import Path
 
 import napari_liverct
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_top_level_manifest_is_the_shipped_one():

@@ -21,7 +21,7 @@ import pytest
 
 from napari_liverct.compare import compare_arrays
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ORACLES = Path(os.environ.get("LIVERCT_ORACLE_VENV", ROOT / ".venv-oracles"))
 PY = ORACLES / "py" / "bin" / "python"
 SPACING = (0.8, 0.7, 2.5)
@@ -54,6 +54,10 @@ ORACLE_SCRIPT = textwrap.dedent("""
                          "nsd": float(sd.compute_surface_dice_at_tolerance(d, 2.0))}
     print(json.dumps(out))
 """)
+
+
+# a separate virtual environment with the oracle packages: slow on a cold cache
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")

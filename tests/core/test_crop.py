@@ -22,6 +22,7 @@ from napari_liverct.crop import (
     crop_foreground,
     disk_box_to_display_box,
     foreground_box,
+    parse_per_axis,
 )
 
 monai_transforms = pytest.importorskip("monai.transforms")
@@ -302,3 +303,16 @@ def test_importing_crop_and_widget_does_not_import_torch():
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_parse_per_axis():
+    assert parse_per_axis("2") == 2.0
+    assert parse_per_axis("2, 3 1", int) == (2, 3, 1)
+    with pytest.raises(ValueError, match="margin"):
+        parse_per_axis("1 2")
+    with pytest.raises(ValueError, match="k_divisible"):
+        parse_per_axis("x", int, "k_divisible")
+    assert parse_per_axis([1.0, 2.0, 3.0]) == (1.0, 2.0, 3.0)  # the CLI's list form
+    for bad in ("nan", "inf", "1e12"):
+        with pytest.raises(ValueError, match="margin"):
+            parse_per_axis(bad)

@@ -74,32 +74,3 @@ def test_empty_foreground_is_reported(tmp_path, write_nifti_file):
     path = write_nifti_file("air.nii.gz", np.full((6, 7, 8), -1000, np.int16))
     with pytest.raises(ValueError, match="air.nii.gz: empty foreground"):
         run_pipeline(path)
-
-
-@pytest.mark.gui
-def test_monai_widget_adds_sample_layers_in_place(make_napari_viewer, phantom_files):
-    from napari_liverct._qt.monai_widget import MonaiPipelineWidget
-    from napari_liverct.io.reader import read_nifti_layers
-
-    viewer = make_napari_viewer()
-    img_path, _ = phantom_files
-    for data, kwargs, kind in read_nifti_layers(str(img_path)):
-        (viewer.add_image if kind == "image" else viewer.add_labels)(data, **kwargs)
-    orig_labels = next(ly for ly in viewer.layers if ly._type_string == "labels")
-    widget = MonaiPipelineWidget(viewer)
-    widget.use_spacing.value = True
-    widget.pixdim.value = "3 3 4"
-    widget.margin_text.value = "2"
-    added = widget.run(blocking=True)
-    assert [ly.name for ly in added] == ["liver (MONAI)", "liver_label (MONAI)"]
-    assert "foreground_start_coord" in widget.meta_info.value
-    new_labels = added[1]
-
-    def centroid(layer):
-        idx = np.argwhere(np.asarray(layer.data) == 2)
-        return np.array([layer.data_to_world(i) for i in idx[:: max(1, len(idx) // 400)]]).mean(0)
-
-    assert np.linalg.norm(centroid(new_labels) - centroid(orig_labels)) < 2.5  # < half of 5 mm
-    assert len(viewer.layers) == 4
-    widget.run(blocking=True)  # running again replaces the MONAI layers
-    assert len(viewer.layers) == 4

@@ -379,6 +379,7 @@ def _all_images_loaded(d):
     ]
 
 
+@pytest.mark.slow
 def test_page_in_chromium(built, browser, tmp_path):
     d = browser
     out = built["out"]

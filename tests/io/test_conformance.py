@@ -30,6 +30,7 @@ def corpus(tmp_path_factory):
     return oracle.build_corpus(tmp_path_factory.mktemp("corpus"))
 
 
+@pytest.mark.slow
 def test_corpus_has_files_from_other_tools(corpus):
     names = {p.name for p in corpus}
     assert len(oracle.nibabel_test_data()) >= 5
@@ -48,6 +49,7 @@ def test_corpus_has_files_from_other_tools(corpus):
     assert shutil.which("dcm2niix") is None or any(n.startswith("ct_") for n in names)
 
 
+@pytest.mark.slow
 def test_every_corpus_file_reads_as_nibabel_reads_it(corpus):
     verdicts = [oracle.compare_with_nibabel(p) for p in corpus]
     bad = [f"{v.path.name}: {v.why}" for v in verdicts if not v.ok]
@@ -56,6 +58,7 @@ def test_every_corpus_file_reads_as_nibabel_reads_it(corpus):
     assert equal >= len(corpus) - 1  # only the CIFTI-2 dconn is refused (nibabel gives no affine)
 
 
+@pytest.mark.slow
 def test_layer_affine_and_voxels_match_nibabel(corpus):
     """Through the napari reader: metadata['affine'] is nibabel's, and every voxel of the
     display array sits where nibabel's affine puts it (checked on a few voxels)."""
@@ -85,6 +88,7 @@ def test_layer_affine_and_voxels_match_nibabel(corpus):
             assert data[tuple(idx)] == stored[ijk], (p.name, ijk)
 
 
+@pytest.mark.slow
 def test_header_fuzz_only_niftireaderror_and_equal_to_nibabel(tmp_path):
     seeds = oracle.seed_files(tmp_path / "seeds")
     verdicts = oracle.fuzz(seeds, 400, tmp_path / "mutants", seed=2026)

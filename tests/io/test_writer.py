@@ -6,9 +6,9 @@ import nibabel as nib
 import numpy as np
 import pytest
 from nibabel.affines import apply_affine, from_matvec
+from test_reader import ORIENTATIONS, SPACING, _rot
 
 from napari_liverct import read_nifti_layers, write_single_layer
-from test_reader import ORIENTATIONS, SPACING, _rot
 
 
 def _meta(kw):

@@ -14,21 +14,8 @@ from napari_liverct._qt.crop_widget import (
     RULE_THRESHOLD,
     CropWidget,
 )
-from napari_liverct.crop import foreground_box, parse_per_axis
+from napari_liverct.crop import foreground_box
 from napari_liverct.io.reader import read_nifti_layers
-
-
-def test_parse_per_axis():
-    assert parse_per_axis("2") == 2.0
-    assert parse_per_axis("2, 3 1", int) == (2, 3, 1)
-    with pytest.raises(ValueError, match="margin"):
-        parse_per_axis("1 2")
-    with pytest.raises(ValueError, match="k_divisible"):
-        parse_per_axis("x", int, "k_divisible")
-    assert parse_per_axis([1.0, 2.0, 3.0]) == (1.0, 2.0, 3.0)  # the CLI's list form
-    for bad in ("nan", "inf", "1e12"):
-        with pytest.raises(ValueError, match="margin"):
-            parse_per_axis(bad)
 
 
 def _open(viewer, path):

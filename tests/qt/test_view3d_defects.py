@@ -99,31 +99,6 @@ def test_3d_view_uses_no_private_napari_api(make_napari_viewer, phantom_files, q
     assert private == []
 
 
-def test_no_module_but_the_compat_one_touches_napari_privates():
-    from pathlib import Path
-
-    import napari_liverct
-
-    root = Path(napari_liverct.__file__).parent
-    bad = []
-    for path in root.rglob("*.py"):
-        if path.relative_to(root).as_posix() == "_napari/compat.py":
-            continue
-        text = path.read_text()
-        for needle in (
-            "_qt_viewer",
-            "_qt_window",
-            "_scene_canvas",
-            "layer_to_visual",
-            "_type_string",
-            "_light_direction",
-            "__wrapped__",
-        ):
-            if needle in text:
-                bad.append(f"{path.name}: {needle}")
-    assert bad == []
-
-
 def test_label_2_is_not_a_tumour_and_every_class_is_drawn(make_napari_viewer, tmp_path, qtbot):
     img_p, lab_p = _multiclass(tmp_path, 61)
     viewer = make_napari_viewer(show=True)

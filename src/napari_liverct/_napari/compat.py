@@ -16,7 +16,7 @@ Each helper unwraps the proxy (``__wrapped__``, wrapt's documented attribute),
 tries the attribute names of the napari versions we know, and returns None when
 none works, so a napari release that renames them degrades the feature instead
 of breaking the plugin.  No other module may touch a ``_private`` napari/vispy
-attribute (``tests/test_gui_compat.py`` greps for it).
+attribute (``tests/test_house.py`` greps for it).
 """
 
 from __future__ import annotations
