@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .labels import find_label_sibling, looks_like_labels, parse_label_names
@@ -36,6 +36,7 @@ __all__ = [
     "Case",
     "Dataset",
     "load_dataset",
+    "dataset_issues",
     "find_cases",
     "decathlon_datalist",
     "cases_to_datalist",
@@ -90,6 +91,9 @@ class Dataset:
         None when there is no dataset.json or it has no labels.
     name
         Dataset name (json ``"name"`` or the folder name).
+    issues
+        Where dataset.json and the folder disagree, as survey anomalies
+        ``{"case", "kind", "message"}`` (see :func:`dataset_issues`).
     """
 
     root: Path
@@ -98,6 +102,7 @@ class Dataset:
     json_path: Path | None = None
     label_names: dict[int, str] | None = None
     name: str = ""
+    issues: list[dict] = field(default_factory=list)
 
 
 def _natural_key(text: str) -> list:
@@ -271,6 +276,7 @@ def load_dataset(root: str | os.PathLike) -> Dataset:
             layout, cases = "nnunet", _nnunet_cases(base, spec, json_path)
     else:
         layout, cases = "folder", _folder_cases(base)
+    cases, issues = dataset_issues(base, spec, cases) if json_path is not None else (cases, [])
     order = {s: i for i, s in enumerate(SPLITS)}
     cases.sort(key=lambda c: (order.get(c.split, 9), _natural_key(c.id)))
     return Dataset(
@@ -280,7 +286,50 @@ def load_dataset(root: str | os.PathLike) -> Dataset:
         json_path=json_path,
         label_names=names,
         name=str(spec.get("name") or base.name),
+        issues=issues,
     )
+
+
+def dataset_issues(base: Path, spec: dict, cases: list[Case]) -> tuple[list[Case], list[dict]]:
+    """Cases without duplicate ids, and where dataset.json and the folder disagree.
+
+    ``duplicate_case``: an id listed more than once (the first entry is kept, so the case
+    is surveyed and evaluated once); ``count_mismatch``: ``numTraining`` / ``numTest``
+    differ from the number of cases listed (or found); ``unlisted_file``: a NIfTI file in
+    ``imagesTr/`` or ``imagesTs/`` that no case uses.
+    """
+    issues: list[dict] = []
+    seen: dict[str, int] = {}
+    kept: list[Case] = []
+    for c in cases:
+        seen[c.id] = seen.get(c.id, 0) + 1
+        if seen[c.id] == 1:
+            kept.append(c)
+    for cid, n in seen.items():
+        if n > 1:
+            msg = f"listed {n} times in dataset.json; the first entry is used, once"
+            issues.append({"case": cid, "kind": "duplicate_case", "message": msg})
+    for key, split, listed in (("numTraining", "training", "training"), ("numTest", "test", "test")):
+        said = spec.get(key)
+        if not isinstance(said, int) or isinstance(said, bool):
+            continue
+        items = spec.get(listed)
+        n = len(items) if isinstance(items, list) else sum(1 for c in kept if c.split == split)
+        if said != n:
+            where = f"the '{listed}' list has {n} entries" if isinstance(items, list) else f"{n} {split} cases found"
+            issues.append(
+                {"case": None, "kind": "count_mismatch", "message": f"dataset.json says {key} {said}, {where}"}
+            )
+    used = {_abs(p) for c in cases for p in (c.image, *c.channels)}
+    for sub in ("imagesTr", "imagesTs"):
+        folder = base / sub
+        if not folder.is_dir():
+            continue
+        for f in sorted(folder.iterdir()):
+            if not _skip(f.name) and is_nifti_path(f) and _abs(f) not in used:
+                msg = f"{f}: in {sub}/ but not a case of dataset.json (not surveyed)"
+                issues.append({"case": None, "kind": "unlisted_file", "message": msg})
+    return kept, issues
 
 
 def find_cases(root: str | os.PathLike) -> list[Case]:

@@ -244,7 +244,7 @@ def test_cli_with_scheduler_address_csv(msd, tmp_path, capsys):
         code = main(
             ["survey", str(msd), "--format", "csv", "--scheduler", cluster.scheduler_address, "--out", str(out)]
         )
-    assert code == 0
+    assert code == 3  # liver_3 is truncated: listed on stderr, the others written
     rows = list(csv.DictReader(io.StringIO(out.read_text())))
     assert [r["id"] for r in rows] == [f"liver_{i}" for i in range(9)]
     r0 = rows[0]
@@ -261,10 +261,12 @@ def test_cli_json_to_stdout_local_processes(msd, capsys):
     """The default path: a LocalCluster of worker processes."""
     from napari_liverct.cli import main
 
-    assert main(["survey", str(msd / "dataset.json"), "--workers", "2"]) == 0
+    assert main(["survey", str(msd / "dataset.json"), "--workers", "2"]) == 3
     captured = capsys.readouterr()
     data = json.loads(captured.out)
-    assert set(data) == {"cases", "summary", "anomalies"}
+    assert set(data) == {"cases", "summary", "anomalies", "failed"}
+    # liver_3 is truncated, liver_7 lacks the label file dataset.json lists
+    assert [f["case"] for f in data["failed"]] == ["liver_3", "liver_7"] and "failed case liver_3: " in captured.err
     assert len(data["cases"]) == 9 and data["summary"]["dataset"]["layout"] == "msd"
     assert "9/9" in captured.err  # the progress bar went to stderr
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from ..pathtext import path_text
+from .exitcodes import finish
+
 
 def run(args) -> int:
     """``napari-liverct evaluate GT_DIR_OR_DATASET PRED_DIR``: JSON (or CSV) report of a whole folder."""
@@ -30,10 +33,14 @@ def run(args) -> int:
         sys.stdout.write(text)
     msg = f"evaluated {s['n_evaluated']} of {s['n_cases']} cases ({s['n_failed']} failed)"
     for c in s["classes"].values():
-        msg += f"; {c['name']}: mean Dice {c['dice']['mean']:.4f}, global Dice {c['global_dice']:.4f}"
+        msg += (
+            f"; {c['name']}: mean Dice {c['dice']['mean']:.4f} over {c['dice']['n']} of {c['n_cases']} cases, "
+            f"global Dice {c['global_dice']:.4f}"
+        )
     if s["lesions"]:
         msg += f"; lesion F1 (pooled) {s['lesions']['f1']:.3f}"
-    for e in report["errors"]:
-        print(f"napari-liverct evaluate: {e['kind']}: {e['error']}", file=sys.stderr)
+    for a in report["anomalies"]:
+        print(f"napari-liverct evaluate: {a['kind']}: {path_text(str(a['case']))}: {a['message']}", file=sys.stderr)
     print(msg + (f" -> {args.out}" if args.out else ""), file=sys.stderr)
-    return 0
+    failed = [(e["id"], f"{e['kind']}: {e['error']}") for e in report["errors"]]
+    return finish("evaluate", failed, s["n_cases"])

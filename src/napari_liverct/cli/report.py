@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from .exitcodes import finish
+
 
 def run(args) -> int:
     """``napari-liverct report DATASET --out DIR [--predictions PRED_DIR] ...``."""
@@ -28,4 +30,9 @@ def run(args) -> int:
         f" in {res['seconds']:.1f} s -> {res['index']}"
     )
     print(msg, file=sys.stderr)
-    return 0
+    failed = [(f["case"], f["error"]) for f in res["survey"]["failed"]]
+    seen = {cid for cid, _ in failed}
+    for e in (res["evaluation"] or {}).get("errors", []):
+        if e["id"] not in seen:  # a case whose labels failed is listed once, by the survey
+            failed.append((e["id"], f"{e['kind']}: {e['error']}"))
+    return finish("report", failed, s["n_cases"])

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import sys
 
+from ..pathtext import path_text
+from .exitcodes import finish
+
 
 def run(args) -> int:
     """``napari-liverct survey DIR``: dataset fingerprint as JSON or CSV."""
@@ -16,7 +19,14 @@ def run(args) -> int:
         raise ValueError(f"{ds.root}: no NIfTI cases found (expected dataset.json, imagesTr/ or NIfTI files)")
     if args.workers is not None and args.workers < 1:
         raise ValueError(f"--workers must be at least 1, not {args.workers}")
-    report = survey(ds.cases, workers=args.workers, scheduler=args.scheduler, progress=True, label_names=ds.label_names)
+    report = survey(
+        ds.cases,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        progress=True,
+        label_names=ds.label_names,
+        dataset_anomalies=ds.issues,
+    )
     report["summary"]["dataset"] = {
         "name": ds.name,
         "root": str(ds.root),
@@ -39,4 +49,8 @@ def run(args) -> int:
         )
     else:
         sys.stdout.write(text)
-    return 0
+    for a in report["anomalies"]:
+        if a["kind"] in ("duplicate_case", "count_mismatch", "unlisted_file"):
+            print(f"napari-liverct survey: {a['kind']}: {path_text(a['message'])}", file=sys.stderr)
+    failed = [(f["case"], f["error"]) for f in report["failed"]]
+    return finish("survey", failed, len(report["cases"]))

@@ -29,13 +29,12 @@ No napari, Qt, torch or MONAI import here.
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-import numpy as np
+from .aggregate import AGGREGATED_METRICS, label_anomalies, summarise
 
 __all__ = [
     "pair_cases",
@@ -47,26 +46,12 @@ __all__ = [
     "AGGREGATED_METRICS",
 ]
 
-AGGREGATED_METRICS = (
-    "dice",
-    "iou",
-    "sensitivity",
-    "precision",
-    "hd",
-    "hd95",
-    "assd",
-    "nsd",
-    "ravd",
-    "volume_diff_ml",
-    "volume_diff_pct",
-    "gt_ml",
-    "pred_ml",
-)
 _SUFFIXES = (".nii.gz", ".nii")
 
 
-def _gt_files(root: Path) -> tuple[list[tuple[str, Path]], dict[int, str] | None]:
-    """(case id, ground-truth label file) pairs and the dataset's label names."""
+def _gt_files(root: Path, issues: list | None = None) -> tuple[list[tuple[str, Path]], dict[int, str] | None]:
+    """(case id, ground-truth label file) pairs and the dataset's label names; the
+    dataset's issues (duplicate ids...) are appended to ``issues``."""
     from ..dataset import load_dataset
     from ..nifti import is_nifti_path, nifti_stem
 
@@ -77,6 +62,8 @@ def _gt_files(root: Path) -> tuple[list[tuple[str, Path]], dict[int, str] | None
         ds = None
     if ds is not None:
         names = ds.label_names
+        if issues is not None:
+            issues.extend(ds.issues)
         labelled = [(c.id, Path(c.label)) for c in ds.cases if c.label is not None]
         if labelled:
             return labelled, names
@@ -86,8 +73,11 @@ def _gt_files(root: Path) -> tuple[list[tuple[str, Path]], dict[int, str] | None
     return [(nifti_stem(p), p) for p in files], names
 
 
-def pair_cases(gt_root, pred_dir) -> tuple[list[dict], list[str], dict[int, str] | None]:
+def pair_cases(gt_root, pred_dir, issues: list | None = None) -> tuple[list[dict], list[str], dict[int, str] | None]:
     """Pair ground-truth label files with predictions by file name.
+
+    Where dataset.json and the folder disagree (duplicate case ids: each case is paired
+    once), the :attr:`napari_liverct.dataset.Dataset.issues` are appended to ``issues``.
 
     Returns
     -------
@@ -101,7 +91,7 @@ def pair_cases(gt_root, pred_dir) -> tuple[list[dict], list[str], dict[int, str]
     gt_root, pred_dir = Path(gt_root), Path(pred_dir)
     if not pred_dir.is_dir():
         raise ValueError(f"{pred_dir}: prediction folder not found")
-    pairs, names = _gt_files(gt_root)
+    pairs, names = _gt_files(gt_root, issues)
     if not pairs:
         raise ValueError(f"{gt_root}: no ground-truth label files found")
     preds = {p.name: p for p in pred_dir.iterdir() if is_nifti_path(p) and not p.name.startswith(".")}
@@ -125,8 +115,10 @@ def evaluate_case(case_id: str, gt: str, pred: str | None, options: dict) -> dic
     from . import GridMismatchError, compare_files
 
     t0 = time.perf_counter()
-    row = {"id": case_id, "gt": gt, "pred": pred, "error": None, "error_kind": None, "result": None}
-    if pred is None:
+    row = {"id": case_id, "gt": gt, "pred": pred, "error": None, "error_kind": None, "result": None, "anomalies": []}
+    if not os.path.lexists(gt):
+        row.update(error=f"{case_id}: the ground truth {gt} does not exist", error_kind="missing_gt")
+    elif pred is None:
         row.update(error=f"{case_id}: no prediction for {gt}", error_kind="missing")
     else:
         try:
@@ -136,6 +128,7 @@ def evaluate_case(case_id: str, gt: str, pred: str | None, options: dict) -> dic
         except Exception as exc:  # noqa: BLE001 - reported in the row, the other cases go on
             kind = "unreadable" if isinstance(exc, (OSError, ValueError)) else "failed"
             row.update(error=str(exc) if (gt in str(exc) or pred in str(exc)) else f"{pred}: {exc}", error_kind=kind)
+    row["anomalies"] = label_anomalies(case_id, row["result"], options.get("names"))
     row["seconds"] = time.perf_counter() - t0
     return row
 
@@ -184,7 +177,7 @@ def _run_on(client, cases, options):
             c["gt"],
             c["pred"],
             options,
-            key=f"liverct-evaluate-{i}-{c['id']}-{time.time_ns()}",
+            key=f"liverct-evaluate-{i}-{time.time_ns()}",  # no file name: keys must encode as UTF-8
             pure=False,
         )
         futures[fut] = i
@@ -202,107 +195,11 @@ def _run_on(client, cases, options):
                     "result": None,
                     "error_kind": "failed",
                     "error": f"{c['pred']}: the evaluation task failed on its worker ({exc})",
+                    "anomalies": [],
                 }
             yield i, row
     finally:
         client.cancel(list(futures))
-
-
-def _stats(values: list[float]) -> dict:
-    arr = np.asarray(values, float)
-    fin = arr[np.isfinite(arr)]
-    out = {"n": int(fin.size), "n_nan": int(np.isnan(arr).sum()), "n_inf": int(np.isinf(arr).sum())}
-    if fin.size:
-        out.update(mean=float(fin.mean()), median=float(np.median(fin)), sd=float(fin.std()))
-    else:
-        out.update(mean=math.nan, median=math.nan, sd=math.nan)
-    return out
-
-
-def _div(a, b):
-    return a / b if b else math.nan
-
-
-def summarise(rows: list[dict]) -> dict:
-    """Dataset summary of evaluated rows (see the module docstring)."""
-    done = [r["result"] for r in rows if r.get("result") is not None]
-    classes: dict[str, dict] = {}
-    per_label: dict[str, list] = {}
-    for res in done:
-        for c in res.classes:
-            per_label.setdefault(str(c.label), []).append(c)
-    for lab, cms in per_label.items():
-        tp, fp, fn = (sum(getattr(c, k) for c in cms) for k in ("tp", "fp", "fn"))
-        entry = {
-            "name": cms[0].name,
-            "n_cases": len(cms),
-            "global_dice": _div(2 * tp, 2 * tp + fp + fn),
-            "tp": tp,
-            "fp": fp,
-            "fn": fn,
-        }
-        for m in AGGREGATED_METRICS:
-            entry[m] = _stats([getattr(c, m) for c in cms])
-        classes[lab] = entry
-    lesions = None
-    les = [res.lesions for res in done if res.lesions is not None]
-    if les:
-        s = {
-            k: sum(getattr(x, k) for x in les)
-            for k in (
-                "n_gt",
-                "n_pred",
-                "tp",
-                "fn",
-                "fp",
-                "tp_pred",
-                "merges",
-                "splits",
-                "tp_iou50",
-                "fp_iou50",
-                "fn_iou50",
-            )
-        }
-        precision, recall = _div(s["tp_pred"], s["n_pred"]), _div(s["tp"], s["n_gt"])
-        if s["n_gt"] == 0 and s["n_pred"] == 0:
-            f1 = math.nan
-        elif s["n_gt"] == 0 or s["n_pred"] == 0 or precision + recall == 0:
-            f1 = 0.0
-        else:
-            f1 = 2 * precision * recall / (precision + recall)
-        lesions = {
-            **s,
-            "match": les[0].match,
-            "precision": precision,
-            "recall": recall,
-            "f1": f1,
-            "rq_pooled": _div(s["tp_iou50"], s["tp_iou50"] + 0.5 * s["fp_iou50"] + 0.5 * s["fn_iou50"]),
-            "pq": _stats([x.pq for x in les]),
-            "f1_per_case": _stats([x.f1 for x in les]),
-        }
-    # nnU-Net summary.json
-    metric_per_case = [res.nnunet_case() for res in done]
-    mean: dict[str, dict] = {}
-    for lab in per_label:
-        keys = metric_per_case[0]["metrics"][lab].keys() if metric_per_case else []
-        mean[lab] = {
-            k: float(np.nanmean([float(c["metrics"][lab][k]) for c in metric_per_case if lab in c["metrics"]]))
-            if any(lab in c["metrics"] for c in metric_per_case)
-            else math.nan
-            for k in keys
-        }
-    fg_keys = next(iter(mean.values())).keys() if mean else []
-    foreground_mean = {k: float(np.mean([mean[lab][k] for lab in mean if lab != "0"])) for k in fg_keys}
-    return {
-        "n_cases": len(rows),
-        "n_evaluated": len(done),
-        "n_failed": len(rows) - len(done),
-        "classes": classes,
-        "lesions": lesions,
-        "metric_per_case": metric_per_case,
-        "mean": mean,
-        "foreground_mean": foreground_mean,
-    }
 
 
 def evaluate(
@@ -324,7 +221,8 @@ def evaluate(
     The returned dict also carries nnU-Net's ``metric_per_case``, ``mean`` and
     ``foreground_mean`` at its top level.
     """
-    cases, extra, names = pair_cases(gt_root, pred_dir)
+    issues: list[dict] = []
+    cases, extra, names = pair_cases(gt_root, pred_dir, issues)
     opts = dict(options or {})
     if names and "names" not in opts:
         opts["names"] = names
@@ -345,6 +243,7 @@ def evaluate(
         "predictions": str(pred_dir),
         "cases": [_case_json(r) for r in rows],
         "errors": [{"id": r["id"], "kind": r["error_kind"], "error": r["error"]} for r in rows if r["error"]],
+        "anomalies": issues + [a for r in rows for a in r.get("anomalies") or []],
         "extra_predictions": extra,
         "summary": {k: v for k, v in summary.items() if k not in ("metric_per_case", "mean", "foreground_mean")},
         "metric_per_case": summary["metric_per_case"],
@@ -365,6 +264,7 @@ def _case_json(row: dict) -> dict:
         "pred": row["pred"],
         "error": row["error"],
         "error_kind": row["error_kind"],
+        "anomalies": [a["kind"] for a in row.get("anomalies") or []],
         "seconds": row.get("seconds"),
     }
     if res is not None:
@@ -375,9 +275,12 @@ def _case_json(row: dict) -> dict:
 def report_to_json(report: dict) -> str:
     import json
 
+    from ..pathtext import text_safe
     from .results import json_safe
 
-    return json.dumps(json_safe({k: v for k, v in report.items() if k != "_rows"}), indent=2, allow_nan=False)
+    return json.dumps(
+        text_safe(json_safe({k: v for k, v in report.items() if k != "_rows"})), indent=2, allow_nan=False
+    )
 
 
 def report_to_csv(report: dict) -> str:

@@ -92,6 +92,7 @@ def _run_on(client, tasks):
 def _evaluation_json(gt_root, pred_dir, rows: list[dict], extra: list[str], summary: dict) -> dict:
     """The layout of ``napari-liverct evaluate``'s JSON (see :func:`napari_liverct.compare.evaluate.evaluate`)."""
     from ..compare.results import json_safe
+    from ..pathtext import text_safe
 
     cases = []
     for r in rows:
@@ -101,23 +102,29 @@ def _evaluation_json(gt_root, pred_dir, rows: list[dict], extra: list[str], summ
             "pred": r["pred"],
             "error": r["error"],
             "error_kind": r["error_kind"],
+            "anomalies": [a["kind"] for a in r.get("anomalies") or []],
             "seconds": r.get("seconds"),
         }
         if r.get("result") is not None:
             c.update(r["result"].to_json())
         cases.append(json_safe(c))
-    return json_safe(
-        {
-            "gt": str(gt_root),
-            "predictions": str(pred_dir),
-            "cases": cases,
-            "errors": [{"id": r["id"], "kind": r["error_kind"], "error": r["error"]} for r in rows if r["error"]],
-            "extra_predictions": extra,
-            "summary": {k: v for k, v in summary.items() if k not in ("metric_per_case", "mean", "foreground_mean")},
-            "metric_per_case": summary["metric_per_case"],
-            "mean": summary["mean"],
-            "foreground_mean": summary["foreground_mean"],
-        }
+    return text_safe(
+        json_safe(
+            {
+                "gt": str(gt_root),
+                "predictions": str(pred_dir),
+                "cases": cases,
+                "errors": [{"id": r["id"], "kind": r["error_kind"], "error": r["error"]} for r in rows if r["error"]],
+                "anomalies": [a for r in rows for a in r.get("anomalies") or []],
+                "extra_predictions": extra,
+                "summary": {
+                    k: v for k, v in summary.items() if k not in ("metric_per_case", "mean", "foreground_mean")
+                },
+                "metric_per_case": summary["metric_per_case"],
+                "mean": summary["mean"],
+                "foreground_mean": summary["foreground_mean"],
+            }
+        )
     )
 
 
@@ -243,7 +250,7 @@ def build_report(
     drain(it, len(tasks), "report", progress, keep_row)
 
     rows = [r["row"] for r in results]
-    survey = survey_build_report(rows, [r["samples"] for r in results], ds.label_names)
+    survey = survey_build_report(rows, [r["samples"] for r in results], ds.label_names, ds.issues)
     survey["summary"]["dataset"] = {
         "name": ds.name,
         "root": str(ds.root),

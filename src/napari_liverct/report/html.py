@@ -16,6 +16,8 @@ import json
 from importlib import resources
 from pathlib import Path
 
+from ..pathtext import path_text, text_safe
+
 __all__ = ["render_page", "write_page", "asset_text"]
 
 _TEMPLATE = """<!DOCTYPE html>
@@ -66,7 +68,8 @@ def asset_text(name: str) -> str:
 
 
 def _json_for_script(data: dict) -> str:
-    text = json.dumps(data, allow_nan=False, separators=(",", ":"), ensure_ascii=False)
+    # file names that are not valid UTF-8 as pathtext.path_text writes them (\xNN)
+    text = json.dumps(text_safe(data), allow_nan=False, separators=(",", ":"), ensure_ascii=False)
     # nothing inside may close the <script> element or open a comment
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
@@ -78,8 +81,8 @@ def render_page(data: dict) -> str:
     if data.get("evaluation"):
         subtitle += f"; predictions {data['evaluation']['predictions']}"
     return _TEMPLATE.format(
-        title=html.escape(data["title"]),
-        subtitle=html.escape(subtitle),
+        title=html.escape(path_text(data["title"])),
+        subtitle=html.escape(path_text(subtitle)),
         generated=html.escape(data["generated"]),
         css=asset_text("report.css"),
         js=asset_text("report.js"),

@@ -179,9 +179,12 @@ def page_data(
     """Everything the page shows, as one JSON-ready dict."""
     columns = _columns(survey, evaluation, class_info(results))
     ev_by_id = {c["id"]: c for c in (evaluation or {}).get("cases", [])}
+    anomalies = list(survey["anomalies"]) + list((evaluation or {}).get("anomalies") or [])
     messages: dict[str, list[str]] = {}
-    for a in survey["anomalies"]:
+    kinds: dict[str, list[str]] = {}
+    for a in anomalies:
         messages.setdefault(str(a["case"]), []).append(f"{a['kind']}: {a['message']}")
+        kinds.setdefault(str(a["case"]), []).append(a["kind"])
     cases = []
     for i, (row, res) in enumerate(zip(survey["cases"], results)):
         ev = ev_by_id.get(row.get("id")) if evaluation is not None else None
@@ -192,7 +195,7 @@ def page_data(
                 "error": row.get("error"),
                 "label_error": row.get("label_error"),
                 "cpu_seconds": res.get("cpu_seconds"),
-                "anomalies": row.get("anomalies") or [],
+                "anomalies": kinds.get(str(row.get("id")), []),
                 "messages": messages.get(str(row.get("id")), []),
                 "cells": _cells(row, ev, columns),
                 "section": _section(res, ev, f"cases/{dirs[i]}"),
@@ -229,7 +232,7 @@ def page_data(
             "generated": time.strftime("%Y-%m-%d %H:%M"),
             "dataset": s.get("dataset"),
             "summary": s,
-            "anomalies": survey["anomalies"],
+            "anomalies": anomalies,
             "plots": plots,
             "columns": columns,
             "cases": cases,

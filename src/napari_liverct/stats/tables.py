@@ -61,12 +61,15 @@ def stats_to_csv(result: dict) -> str:
 
 
 def rows_to_csv(columns: list[str], rows: list[dict]) -> str:
-    """CSV text of dict rows under ``columns``; None becomes an empty cell."""
+    """CSV text of dict rows under ``columns``; None becomes an empty cell; file names
+    that are not valid UTF-8 are written as :func:`napari_liverct.pathtext.path_text` says."""
+    from ..pathtext import path_text
+
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     for r in rows:
-        writer.writerow({k: ("" if v is None else v) for k, v in r.items()})
+        writer.writerow({k: ("" if v is None else path_text(v) if isinstance(v, str) else v) for k, v in r.items()})
     return buf.getvalue()
 
 

@@ -365,6 +365,7 @@ def survey(
     progress: bool | Callable[[int, int, dict], None] = True,
     *,
     label_names: dict[int, str] | None = None,
+    dataset_anomalies: list[dict] | None = None,
     client=None,
     processes: bool = True,
     n_samples: int = N_SAMPLES,
@@ -381,6 +382,8 @@ def survey(
         ``(done, total, row)`` called as each case finishes.
     label_names
         Labels declared by dataset.json; values outside them are anomalies.
+    dataset_anomalies
+        Where dataset.json and the folder disagree (``Dataset.issues``), listed first.
 
     Returns
     -------
@@ -402,7 +405,7 @@ def survey(
         return row
 
     drain(it, total, "survey", progress, keep)
-    return build_report(rows, samples, label_names)
+    return build_report(rows, samples, label_names, dataset_anomalies)
 
 
 def drain(items, total: int, what: str, progress, keep) -> None:

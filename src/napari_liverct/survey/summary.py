@@ -33,11 +33,13 @@ from collections import Counter
 
 import numpy as np
 
+from ..pathtext import path_text
 from ..stats.tables import rows_to_csv
 
 __all__ = [
     "summarize",
     "build_report",
+    "failed_cases",
     "report_to_json",
     "report_to_csv",
     "SPACING_MAD_K",
@@ -195,21 +197,52 @@ def _row_anomalies(r: dict, ctx: dict) -> list[dict]:
     return out
 
 
-def build_report(rows: list[dict], samples: list, label_names: dict[int, str] | None = None) -> dict:
-    """``{"cases": rows, "summary": ..., "anomalies": ...}`` (rows get an ``anomalies`` list of kinds)."""
+def build_report(
+    rows: list[dict],
+    samples: list,
+    label_names: dict[int, str] | None = None,
+    dataset_anomalies: list[dict] | None = None,
+) -> dict:
+    """``{"cases": rows, "summary": ..., "anomalies": ..., "failed": ...}``.
+
+    Rows get an ``anomalies`` list of kinds; ``dataset_anomalies`` (where dataset.json and
+    the folder disagree, :func:`napari_liverct.dataset.dataset_issues`) come first in the
+    list; ``failed`` lists ``{"case", "error"}`` for each case whose image or listed label
+    file could not be read (:func:`failed_cases`).
+    """
     ctx = _context(rows, label_names)
-    cases, anomalies = [], []
+    cases, anomalies = [], list(dataset_anomalies or [])
+    by_case: dict = {}
+    for a in anomalies:
+        by_case.setdefault(a.get("case"), []).append(a["kind"])
     for r in rows:  # new dicts: the input rows stay as they were
         found = _row_anomalies(r, ctx) if r else []
-        cases.append(dict(r, anomalies=[a["kind"] for a in found]))
+        cases.append(dict(r, anomalies=by_case.get(r.get("id"), []) + [a["kind"] for a in found]))
         anomalies += found
-    return {"cases": cases, "summary": summarize(rows, samples, label_names), "anomalies": anomalies}
+    return {
+        "cases": cases,
+        "summary": summarize(rows, samples, label_names),
+        "anomalies": anomalies,
+        "failed": failed_cases(rows),
+    }
+
+
+def failed_cases(rows: list[dict]) -> list[dict]:
+    """``{"case", "error"}`` for each row whose image or listed label file could not be read."""
+    out = []
+    for r in rows:
+        reason = r.get("error") or r.get("label_error")
+        if reason:
+            out.append({"case": r.get("id"), "error": reason})
+    return out
 
 
 def _clean(obj):
-    """JSON-safe copy: numpy scalars to Python, NaN/inf to None."""
+    """JSON-safe copy: numpy scalars to Python, NaN/inf to None, file names as ``pathtext.path_text``."""
+    if isinstance(obj, str):
+        return path_text(obj)
     if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
+        return {path_text(str(k)): _clean(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [_clean(v) for v in obj]
     if isinstance(obj, np.generic):

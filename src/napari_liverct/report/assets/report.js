@@ -104,6 +104,7 @@
     else an.appendChild(table([["case"], ["kind"], ["message"]], DATA.anomalies.map(function (a) { return [caseLink(a.case), a.kind, a.message]; })));
   }
   function caseLink(id) {
+    if (id === null || id === undefined) return el("span", { text: "(dataset)" });
     var a = el("a", { class: "caselink", text: String(id), tabindex: "0" });
     a.addEventListener("click", function () { openById(id, true); });
     return a;
