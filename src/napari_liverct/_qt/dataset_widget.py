@@ -1,10 +1,14 @@
 """Dataset browser and survey widget (MSD / nnU-Net / plain folders).
 
 Tab "Cases": pick a folder or dataset.json, filter, open a case (image + labels,
-replacing the previous case's layers but keeping the image's window, colormap and
-each layer's visibility/opacity), previous/next.  Tab "Survey": run
-:func:`napari_liverct.survey.iter_survey` in a napari ``thread_worker`` (local worker
-processes or a Dask scheduler address), show a table and plots, export CSV/JSON.
+replacing the previous case's layers), previous/next.  What the user set stays from
+case to case: the image's colormap and gamma, each layer's visibility and opacity, and
+the window when the user set it (a preset of the window widget, the contrast slider);
+a window the plugin chose is chosen again for each case (a chest CT after an
+abdominal one opens in its own window).  The cases around the open one (``radius``
+before and after) are read ahead in the background into a bounded cache
+(:class:`napari_liverct.io.prefetch.CaseCache`), so Next shows its case at once.
+Tab "Survey" (:mod:`._survey_tab`): the survey, its table and plots, exports, report.
 All logic lives in :mod:`napari_liverct.dataset` and :mod:`napari_liverct.survey`.
 """
 
@@ -14,17 +18,15 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 from qtpy.QtWidgets import (
     QFileDialog,
-    QFormLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QListWidget,
-    QProgressBar,
     QPushButton,
     QSpinBox,
-    QTableWidget,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -32,19 +34,37 @@ from qtpy.QtWidgets import (
 
 from .._napari.compat import layer_kind
 from ..dataset import Case, Dataset, decathlon_datalist, load_dataset
+from ..io.prefetch import CaseCache
 from ._common import WorkerGuard
-from ._survey_view import TABLE_COLUMNS, fill_table, fmt, plot_survey
+from ._survey_tab import SurveyTab
 
 if TYPE_CHECKING:
     import napari
 
 __all__ = ["DatasetWidget"]
 
-_IMAGE_KEEP = ("contrast_limits", "colormap", "gamma", "visible", "opacity", "blending")
+_IMAGE_KEEP = ("colormap", "gamma", "visible", "opacity", "blending")
 _LABELS_KEEP = ("visible", "opacity", "blending")
 
 
-class DatasetWidget(QWidget):
+#: metadata keys: the window the plugin chose for the layer, and who set the window now
+AUTO_LIMITS = "auto_contrast_limits"
+WINDOW_SET_BY = "window_set_by"
+#: Default read-ahead radius (cases before and after the open one).
+PREFETCH_RADIUS = 1
+
+
+def window_set_by_user(layer) -> bool:
+    """True when the image's window is the user's: set by the window widget
+    (``metadata["window_set_by"] == "user"``) or moved away from the one the plugin chose."""
+    md = layer.metadata or {}
+    if md.get(WINDOW_SET_BY) == "user":
+        return True
+    auto = md.get(AUTO_LIMITS)
+    return auto is not None and not np.allclose(np.asarray(layer.contrast_limits, float), auto)
+
+
+class DatasetWidget(SurveyTab, QWidget):
     """Browse the cases of a dataset and survey it (see the module docstring)."""
 
     def __init__(self, viewer: napari.viewer.Viewer):
@@ -58,6 +78,7 @@ class DatasetWidget(QWidget):
         self._worker = None
         self._open_worker = None
         self._pending: Case | None = None
+        self.cache = CaseCache(_read_case, radius=PREFETCH_RADIUS)
 
         tabs = QTabWidget()
         tabs.addTab(self._build_cases_tab(), "Cases")
@@ -70,6 +91,7 @@ class DatasetWidget(QWidget):
         from ._common import fit_dock_title
 
         fit_dock_title(self, "Dataset browser")
+        self.destroyed.connect(self.cache.close)
 
     # ----------------------------------------------------------------- layout
     def _build_cases_tab(self) -> QWidget:
@@ -108,58 +130,19 @@ class DatasetWidget(QWidget):
         for b in (self.prev_btn, self.open_btn, self.next_btn):
             nav.addWidget(b)
         lay.addLayout(nav)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("read ahead (cases each side)"))
+        self.radius_spin = QSpinBox()
+        self.radius_spin.setRange(0, 5)
+        self.radius_spin.setValue(self.cache.radius)
+        self.radius_spin.setToolTip("cases before and after the open one read in the background (0: off)")
+        self.radius_spin.valueChanged.connect(self._set_radius)
+        row.addWidget(self.radius_spin)
+        row.addStretch(1)
+        lay.addLayout(row)
         self.status = QLabel("")
         self.status.setWordWrap(True)
         lay.addWidget(self.status)
-        return w
-
-    def _build_survey_tab(self) -> QWidget:
-        from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
-        from matplotlib.figure import Figure
-
-        w = QWidget()
-        lay = QVBoxLayout(w)
-        form = QFormLayout()
-        self.scheduler_edit = QLineEdit()
-        self.scheduler_edit.setPlaceholderText("tcp://host:8786 (empty: local worker processes)")
-        form.addRow("Dask scheduler", self.scheduler_edit)
-        self.workers_spin = QSpinBox()
-        self.workers_spin.setRange(1, max(64, os.cpu_count() or 1))
-        self.workers_spin.setValue(os.cpu_count() or 1)
-        form.addRow("local workers", self.workers_spin)
-        lay.addLayout(form)
-        row = QHBoxLayout()
-        self.run_btn = QPushButton("Run survey")
-        self.run_btn.clicked.connect(lambda _checked=False: self._run_or_cancel())
-        self.progress = QProgressBar()
-        row.addWidget(self.run_btn)
-        row.addWidget(self.progress)
-        lay.addLayout(row)
-        self.summary_label = QLabel("")
-        lay.addWidget(self.summary_label)
-        self.table = QTableWidget(0, len(TABLE_COLUMNS))
-        self.table.setHorizontalHeaderLabels(TABLE_COLUMNS)
-        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
-        self.table.cellDoubleClicked.connect(lambda row, col: self._open_from_table(row, col))
-        lay.addWidget(self.table, stretch=2)
-        self.figure = Figure(figsize=(5, 2.4), dpi=90, layout="constrained")  # re-laid out at every size
-        self.canvas = FigureCanvasQTAgg(self.figure)
-        self.canvas.setMinimumHeight(160)
-        lay.addWidget(self.canvas, stretch=2)
-        row = QHBoxLayout()
-        self.csv_btn = QPushButton("Export CSV…")
-        self.json_btn = QPushButton("Export JSON…")
-        self.csv_btn.clicked.connect(lambda _checked=False: self._pick_export("csv"))
-        self.json_btn.clicked.connect(lambda _checked=False: self._pick_export("json"))
-        for b in (self.csv_btn, self.json_btn):
-            b.setEnabled(False)
-            row.addWidget(b)
-        self.report_btn = QPushButton("Write report…")
-        self.report_btn.setToolTip("write the HTML QC report of this dataset (napari-liverct report) into a folder")
-        self.report_btn.clicked.connect(lambda _checked=False: self._pick_report_dir())
-        row.addWidget(self.report_btn)
-        lay.addLayout(row)
         return w
 
     # ---------------------------------------------------------------- dataset
@@ -181,6 +164,7 @@ class DatasetWidget(QWidget):
             self.info.setText(f"<b>Cannot open dataset</b>: {exc}")
             return None
         self.dataset, self.source = ds, Path(path)
+        self.cache.clear()
         self.path_edit.setText(str(path))
         splits = {s: sum(c.split == s for c in ds.cases) for s in ("training", "test", "unlabelled")}
         parts = ", ".join(f"{n} {s}" for s, n in splits.items() if n)
@@ -235,21 +219,35 @@ class DatasetWidget(QWidget):
         """Open the previous case of the (filtered) list."""
         self._step(-1)
 
-    def open_case(self, case: Case, background: bool = True):
-        """Read a case's image and labels, then replace the previous case's layers.
+    def _set_radius(self, radius: int) -> None:
+        self.cache.radius = int(radius)
+        if radius <= 0:
+            self.cache.clear()
+        elif self.current is not None:
+            self._prefetch_around(self.current)
 
-        With ``background`` the files are read in a ``thread_worker`` (returned);
-        otherwise synchronously.
+    def _prefetch_around(self, case: Case) -> None:
+        cases = self.visible_cases()
+        if case in cases and not self.workers.closed:
+            self.cache.prefetch(cases, cases.index(case))
+
+    def open_case(self, case: Case, background: bool = True):
+        """Show a case's image and labels in place of the previous case's layers.
+
+        A case read ahead is shown at once (None is returned).  Otherwise, with
+        ``background`` the files are read in a ``thread_worker`` (returned); without,
+        synchronously.  Then the cases around it are read ahead.
         """
-        self.status.setText(f"opening {case.id}…")
-        if not background:
+        cached = self.cache.get(case) if self.cache.radius > 0 else None
+        if cached is not None or not background:
             self._pending = None
             self._open_worker = None
-            self._show_case(case, _read_case(case))
+            self._show_case(case, cached if cached is not None else self.cache.load(case))
             return None
+        self.status.setText(f"opening {case.id}…")
         from napari.qt.threading import create_worker
 
-        worker = create_worker(_read_case, case, _ignore_errors=True)
+        worker = create_worker(self.cache.load, case, _ignore_errors=True)
         self._pending, self._open_worker = case, worker
         self.workers.track(worker)
 
@@ -277,6 +275,9 @@ class DatasetWidget(QWidget):
             st = {k: getattr(lyr, k) for k in keep}
             if "colormap" in st:
                 st["colormap"] = st["colormap"].name
+            if kind == "image" and window_set_by_user(lyr):
+                st["contrast_limits"] = tuple(float(v) for v in lyr.contrast_limits)
+                st["metadata"] = {WINDOW_SET_BY: "user", "ct_window": lyr.metadata.get("ct_window")}
             state.setdefault(kind, st)
         index = min((self.viewer.layers.index(lyr) for lyr in old), default=len(self.viewer.layers))
         for lyr in old:
@@ -284,10 +285,17 @@ class DatasetWidget(QWidget):
         new = []
         for data, kwargs, kind in layer_data:
             kwargs = dict(kwargs)
+            kwargs["metadata"] = dict(kwargs.get("metadata") or {})  # cached tuples are shown again
             kwargs["name"] = case.id if kind == "image" else f"{case.id}_label"
-            if kind in state:
-                kwargs.update(state[kind])
+            if kind == "labels":
+                data = np.array(data)  # painting must not reach the cached copy
+            chosen = kwargs.get("contrast_limits")  # the plugin's window for this case
+            st = dict(state.get(kind, {}))
+            kwargs["metadata"].update(st.pop("metadata", {}))
+            kwargs.update(st)
             layer = getattr(self.viewer, f"add_{kind}")(data, **kwargs)
+            if kind == "image":
+                layer.metadata[AUTO_LIMITS] = tuple(float(v) for v in (chosen or layer.contrast_limits))
             self.viewer.layers.move(self.viewer.layers.index(layer), min(index, len(self.viewer.layers) - 1))
             index += 1
             new.append(layer)
@@ -300,6 +308,7 @@ class DatasetWidget(QWidget):
             self.case_list.setCurrentRow(cases.index(case))
         rel = lambda p: f"{p.parent.name}/{p.name}"  # noqa: E731
         self.status.setText(f"{case.id}: {rel(case.image)}" + (f" + {rel(case.label)}" if case.label else ""))
+        self._prefetch_around(case)
 
     def _open_from_table(self, row: int, _col: int) -> None:
         if self.report is None or self.dataset is None:
@@ -310,134 +319,6 @@ class DatasetWidget(QWidget):
                 self.open_case(c)
                 return
 
-    # ----------------------------------------------------------------- survey
-    def _run_or_cancel(self) -> None:
-        if self._worker is not None:
-            self._worker.quit()
-            self.summary_label.setText("cancelling…")
-            return
-        self.run_survey()
-
-    def run_survey(self, scheduler: str | None = None, workers: int | None = None, client=None):
-        """Start the survey of the loaded dataset in a ``thread_worker`` (returned)."""
-        from napari.qt.threading import create_worker
-
-        if self.dataset is None or not self.dataset.cases:
-            self.summary_label.setText("open a dataset first")
-            return None
-        scheduler = scheduler if scheduler is not None else (self.scheduler_edit.text().strip() or None)
-        workers = workers or self.workers_spin.value()
-        cases, names = list(self.dataset.cases), self.dataset.label_names
-        self.progress.setRange(0, len(cases))
-        self.progress.setValue(0)
-        # the generator is ours, so that a cancelled or interrupted survey can be
-        # closed (its `with dask_client()` then shuts the local cluster down)
-        gen = _survey_gen(cases, names, scheduler, workers, client)
-
-        def run():
-            return (yield from gen)
-
-        worker = create_worker(run, _ignore_errors=True)
-        # superqt stops an aborted generator without closing it: close it right
-        # there, in the worker's thread (Dask's client must exit in the context it
-        # entered), so the local cluster shuts down at cancel / viewer close
-        from qtpy.QtCore import Qt
-
-        worker.aborted.connect(gen.close, Qt.ConnectionType.DirectConnection)
-        worker.yielded.connect(self._on_progress)
-        worker.returned.connect(self.set_report)
-        worker.errored.connect(lambda exc: self.summary_label.setText(f"<b>Survey failed</b>: {exc}"))
-        worker.finished.connect(self._on_finished)
-        self._worker = self.workers.track(worker, on_stop=gen.close)
-        self.run_btn.setText("Cancel")
-        where = scheduler or f"{min(workers, len(cases))} local worker processes"
-        self.summary_label.setText(f"surveying {len(cases)} cases on {where}…")
-        worker.start()
-        return worker
-
-    def _on_progress(self, msg: tuple) -> None:
-        done, total, cid = msg
-        self.progress.setValue(done)
-        self.progress.setFormat(f"%v/%m  {cid}")
-
-    def _on_finished(self) -> None:
-        self._worker = None
-        if self.summary_label.text() == "cancelling…":
-            self.summary_label.setText("survey cancelled")
-        self.run_btn.setText("Run survey")
-
-    def set_report(self, report: dict) -> None:
-        """Show a survey report: summary line, table, plots; enable export."""
-        self.report = report
-        s = report["summary"]
-        sp = s.get("spacing") or {}
-        orients = ", ".join(f"{k} {n}" for k, n in (s.get("orientations") or {}).items())
-        self.summary_label.setText(
-            f"{s['n_cases']} cases, {s['n_failed']} failed, {len(report['anomalies'])} anomalies\n"
-            f"median spacing {fmt(sp.get('median'))} mm; orientations: {orients}"
-        )
-        fill_table(self.table, report)
-        plot_survey(self.figure, report)
-        self.canvas.draw_idle()
-        for b in (self.csv_btn, self.json_btn):
-            b.setEnabled(True)
-
-    def export_report(self, path: str | os.PathLike) -> Path:
-        """Write the last report to ``path`` (CSV for ``.csv``, otherwise JSON)."""
-        from ..survey.summary import report_to_csv, report_to_json
-
-        if self.report is None:
-            raise ValueError("no survey to export: run the survey first")
-        path = Path(path)
-        path.write_text(report_to_csv(self.report) if path.suffix.lower() == ".csv" else report_to_json(self.report))
-        return path
-
-    def _pick_report_dir(self) -> None:
-        out = QFileDialog.getExistingDirectory(self, "Write the HTML QC report into")
-        if out:
-            self.write_report(out)
-
-    def write_report(self, out_dir: str | os.PathLike, scheduler: str | None = None, workers: int | None = None):
-        """Write the HTML QC report of the loaded dataset into ``out_dir`` in a ``thread_worker``
-        (the same :func:`napari_liverct.report.build_report` as ``napari-liverct report``)."""
-        from napari.qt.threading import create_worker
-
-        from ..report import build_report
-
-        if self.dataset is None or not self.dataset.cases:
-            self.summary_label.setText("open a dataset first")
-            return None
-        scheduler = scheduler if scheduler is not None else (self.scheduler_edit.text().strip() or None)
-        workers = workers or self.workers_spin.value()
-        root = self.dataset.json_path or self.dataset.root
-        out_dir = Path(out_dir)
-        self.report_btn.setEnabled(False)
-        self.summary_label.setText(f"writing the report of {len(self.dataset.cases)} cases into {out_dir}…")
-
-        def done(_result):
-            self.report_btn.setEnabled(True)
-            self.summary_label.setText(f"report written: {out_dir / 'index.html'}")
-
-        def failed(exc):
-            self.report_btn.setEnabled(True)
-            self.summary_label.setText(f"<b>Report failed</b>: {exc}")
-
-        worker = create_worker(
-            build_report, root, out_dir, workers=workers, scheduler=scheduler, progress=False, _ignore_errors=True
-        )
-        worker.returned.connect(done)
-        worker.errored.connect(failed)
-        self.workers.track(worker)
-        worker.start()
-        return worker
-
-    def _pick_export(self, fmt: str) -> None:
-        path, _ = QFileDialog.getSaveFileName(
-            self, f"Export survey as {fmt.upper()}", f"survey.{fmt}", filter=f"{fmt.upper()} (*.{fmt})"
-        )
-        if path:
-            self.summary_label.setText(f"written {self.export_report(path)}")
-
 
 def _read_case(case: Case) -> list[tuple]:
     """LayerData of a case's image and labels (run in a worker thread)."""
@@ -447,20 +328,3 @@ def _read_case(case: Case) -> list[tuple]:
     if case.label is not None:
         layers += read_nifti_layers(case.label, kind="labels", pair=False)
     return layers
-
-
-def _survey_gen(cases, label_names, scheduler, workers, client):
-    """Generator for the survey thread_worker: yields progress, returns the report."""
-    from ..survey import iter_survey
-    from ..survey.summary import build_report
-
-    rows: list = [None] * len(cases)
-    samples: list = [None] * len(cases)
-    it = iter_survey(cases, workers=workers, scheduler=scheduler, client=client)
-    try:
-        for done, (i, row, smp) in enumerate(it, 1):
-            rows[i], samples[i] = row, smp
-            yield done, len(cases), row.get("id")
-    finally:
-        it.close()  # closes the Dask cluster of an unfinished survey now, not at garbage collection
-    return build_report(rows, samples, label_names)

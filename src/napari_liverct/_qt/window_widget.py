@@ -39,6 +39,7 @@ def apply_window(layer, name: str) -> tuple[float, float]:
     layer.contrast_limits_range = (min(rlo, lo), max(rhi, hi))
     layer.contrast_limits = (lo, hi)
     layer.metadata["ct_window"] = name
+    layer.metadata["window_set_by"] = "user"  # the Dataset browser keeps it for the next case
     return lo, hi
 
 
