@@ -25,7 +25,6 @@ from napari_liverct.io.reader import read_nifti_layers
 from napari_liverct.layers import window_limits
 from realdata import EXAMPLE_CT, EXAMPLE_SEG_FAST, real
 
-pytestmark = pytest.mark.gui
 TS = "totalsegmentator/"
 
 
