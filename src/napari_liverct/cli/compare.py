@@ -4,6 +4,18 @@ from __future__ import annotations
 
 import sys
 
+from ._options import compare_arguments
+
+
+def add_parser(subparsers) -> None:
+    """The ``compare`` subcommand's arguments."""
+    cp = subparsers.add_parser("compare", help="compare a predicted segmentation with its ground truth")
+    cp.add_argument("gt", help="ground-truth label file")
+    cp.add_argument("pred", help="predicted label file")
+    compare_arguments(cp)
+    cp.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    cp.set_defaults(handler=run)
+
 
 def run(args) -> int:
     """``napari-liverct compare GT PRED``: print the comparison as a table, JSON or CSV.

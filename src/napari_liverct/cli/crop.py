@@ -2,12 +2,49 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
 from pathlib import Path
 
 import numpy as np
+
+from ._options import use_paired_labels
+
+
+class _PerAxis(argparse.Action):
+    """``--margin M`` or ``--margin MX MY MZ``: checked by the parser the widgets use too."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from ..crop import parse_per_axis
+
+        try:
+            setattr(namespace, self.dest, parse_per_axis(values, float, option_string or "--margin"))
+        except ValueError as exc:
+            parser.error(str(exc))
+
+
+def add_parser(subparsers) -> None:
+    """The ``crop`` subcommand's arguments."""
+    c = subparsers.add_parser("crop", help="crop image and labels to the foreground, MONAI CropForeground semantics")
+    c.add_argument("image")
+    c.add_argument("--labels", default=None)
+    c.add_argument("--out-dir", required=True)
+    src = c.add_mutually_exclusive_group()
+    src.add_argument("--threshold", type=float, default=None, help="foreground is image > T (HU)")
+    src.add_argument(
+        "--source", choices=("image", "labels"), default="image", help="'labels': foreground is labels > 0"
+    )
+    c.add_argument("--margin", type=float, nargs="+", default=0.0, action=_PerAxis)
+    c.add_argument("--k-divisible", type=int, nargs="+", default=[1])
+    c.add_argument("--allow-smaller", action="store_true")
+    c.add_argument(
+        "--resample-labels",
+        action="store_true",
+        help="resample labels onto the image grid (nearest neighbour) when the grids really differ",
+    )
+    c.set_defaults(handler=run)
 
 
 def run(args) -> int:
@@ -19,6 +56,7 @@ def run(args) -> int:
     from ..geometry import conform_to_grid
     from ..nifti import read_nifti, write_nifti
 
+    use_paired_labels(args)
     inputs = [Path(args.image)] + ([Path(args.labels)] if args.labels else [])
     out_dir = Path(args.out_dir)
     outs = [crop_output_path(out_dir, str(p)) for p in inputs]

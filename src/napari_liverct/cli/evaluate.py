@@ -6,7 +6,22 @@ import sys
 from pathlib import Path
 
 from ..pathtext import path_text
+from ._options import compare_arguments, dask_arguments
 from .exitcodes import finish
+
+
+def add_parser(subparsers) -> None:
+    """The ``evaluate`` subcommand's arguments."""
+    ev = subparsers.add_parser(
+        "evaluate", help="compare a folder of predictions with a dataset's ground truth, on Dask"
+    )
+    ev.add_argument("gt", metavar="GT_DIR_OR_DATASET", help="dataset folder, dataset.json or folder of label files")
+    ev.add_argument("pred_dir", metavar="PRED_DIR", help="folder of predictions named like the label files")
+    compare_arguments(ev)
+    ev.add_argument("--format", choices=("json", "csv"), default=None, help="default: json (csv for --out *.csv)")
+    dask_arguments(ev)
+    ev.add_argument("--out", default=None, help="write to this file instead of standard output")
+    ev.set_defaults(handler=run)
 
 
 def run(args) -> int:

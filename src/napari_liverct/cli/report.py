@@ -4,7 +4,26 @@ from __future__ import annotations
 
 import sys
 
+from ._options import compare_arguments, dask_arguments
 from .exitcodes import finish
+
+
+def add_parser(subparsers) -> None:
+    """The ``report`` subcommand's arguments."""
+    rp = subparsers.add_parser(
+        "report", help="static HTML QC report of a dataset (summary, anomalies, overlays, evaluation)"
+    )
+    rp.add_argument("dataset", metavar="DATASET", help="dataset folder or dataset.json")
+    rp.add_argument(
+        "--predictions",
+        default=None,
+        metavar="PRED_DIR",
+        help="folder of predictions named like the label files: adds the evaluation",
+    )
+    compare_arguments(rp)
+    rp.add_argument("--out", required=True, metavar="DIR", help="folder to write index.html and its pictures into")
+    dask_arguments(rp)
+    rp.set_defaults(handler=run)
 
 
 def run(args) -> int:

@@ -3,6 +3,24 @@
 from __future__ import annotations
 
 
+def add_parser(subparsers) -> None:
+    """The ``snapshot`` subcommand's arguments."""
+    sn = subparsers.add_parser("snapshot", help="render axial/coronal/sagittal slices and a 3D view to PNG")
+    sn.add_argument("image")
+    sn.add_argument("--labels", default=None)
+    sn.add_argument("--out", required=True, metavar="DIR")
+    sn.add_argument("--lesion", type=int, default=None, help="lesion id (default: the largest)")
+    sn.add_argument(
+        "--lesion-labels",
+        type=int,
+        nargs="+",
+        default=None,
+        metavar="V",
+        help="label values whose components are lesions (default: classes named tumour/lesion)",
+    )
+    sn.set_defaults(handler=run)
+
+
 def run(args) -> int:
     """Run the ``snapshot`` subcommand: print the paths of the PNG files written."""
     from .._napari.snapshot import render_snapshots

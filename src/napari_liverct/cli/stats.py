@@ -2,6 +2,24 @@
 
 from __future__ import annotations
 
+from ._options import label_roles, use_paired_labels
+
+
+def add_parser(subparsers) -> None:
+    """The ``stats`` subcommand's arguments."""
+    s = subparsers.add_parser("stats", help="image, per-label and per-lesion statistics in physical units")
+    s.add_argument("image")
+    s.add_argument("--labels", default=None)
+    s.add_argument("--connectivity", type=int, choices=(6, 26), default=26)
+    s.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    s.add_argument(
+        "--resample-labels",
+        action="store_true",
+        help="resample labels onto the image grid (nearest neighbour) when the grids differ",
+    )
+    label_roles(s)
+    s.set_defaults(handler=run)
+
 
 def run(args) -> int:
     """``napari-liverct stats IMAGE [--labels L] [--connectivity 6|26] [--format table|csv|json]``.
@@ -13,6 +31,7 @@ def run(args) -> int:
     from ..stats import stats_for_files
     from ..stats.tables import print_stats_table, stats_to_csv, stats_to_json
 
+    use_paired_labels(args)
     table = getattr(args, "label_names", None)
     result = stats_for_files(
         args.image,

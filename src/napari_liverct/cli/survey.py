@@ -5,7 +5,18 @@ from __future__ import annotations
 import sys
 
 from ..pathtext import path_text
+from ._options import dask_arguments
 from .exitcodes import finish
+
+
+def add_parser(subparsers) -> None:
+    """The ``survey`` subcommand's arguments."""
+    sv = subparsers.add_parser("survey", help="dataset fingerprint of an MSD/nnU-Net folder")
+    sv.add_argument("folder")
+    sv.add_argument("--format", choices=("json", "csv"), default="json")
+    dask_arguments(sv)
+    sv.add_argument("--out", default=None, help="write to this file instead of standard output")
+    sv.set_defaults(handler=run)
 
 
 def run(args) -> int:

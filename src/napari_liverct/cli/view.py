@@ -3,6 +3,20 @@
 from __future__ import annotations
 
 
+def add_parser(subparsers) -> None:
+    """The ``view`` subcommand's arguments."""
+    v = subparsers.add_parser("view", help="open napari with the plugin's widgets and files (or the sample)")
+    v.add_argument("files", nargs="*", help=".nii/.nii.gz files; none opens the synthetic phantom")
+    v.add_argument(
+        "--screenshots",
+        metavar="DIR",
+        default=None,
+        help="write 2D and 3D screenshots to DIR and exit (default when there is no display: ./liverct-screenshots)",
+    )
+    v.add_argument("--no-widgets", action="store_true", help="do not dock the plugin's widgets")
+    v.set_defaults(handler=run)
+
+
 def run(args) -> int:
     """Run the ``view`` subcommand."""
     from .._napari.session import DEFAULT_SCREENSHOT_DIR, dock_widgets, focus_slice, screenshots

@@ -1,0 +1,102 @@
+"""Argument groups that several subcommands share, and their one translation to core keywords."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+__all__ = ["label_roles", "compare_arguments", "compare_options", "dask_arguments", "use_paired_labels"]
+
+
+def label_roles(p: argparse.ArgumentParser) -> None:
+    """--organ / --lesion / --label-names: the user's say over what the labels mean."""
+    p.add_argument(
+        "--organ",
+        type=int,
+        nargs="+",
+        default=None,
+        metavar="V",
+        help="label values of the organ, for tumour burden (default: classes named liver)",
+    )
+    p.add_argument(
+        "--lesion",
+        type=int,
+        nargs="+",
+        default=None,
+        metavar="V",
+        help="label values whose components are lesions (default: classes named tumour/lesion; "
+        "none when no class says so)",
+    )
+    p.add_argument(
+        "--label-names",
+        default=None,
+        metavar="FILE",
+        help="names for the label values: a 3D Slicer colour table (.ctbl/.txt) or an ITK-SNAP label description file",
+    )
+
+
+def compare_arguments(p: argparse.ArgumentParser) -> None:
+    """Options shared by ``compare``, ``evaluate`` and ``report`` (see napari_liverct.compare)."""
+    p.add_argument(
+        "--map",
+        action="append",
+        default=None,
+        metavar="P:G",
+        help="compare prediction value P with ground-truth class G (repeatable)",
+    )
+    p.add_argument("--foreground", action="store_true", help="compare any non-zero value with any non-zero value")
+    p.add_argument(
+        "--lesion-labels",
+        type=int,
+        nargs="+",
+        default=None,
+        metavar="G",
+        help="ground-truth classes whose components are lesions (default: classes named tumour/lesion)",
+    )
+    p.add_argument("--connectivity", type=int, choices=(6, 26), default=26)
+    p.add_argument(
+        "--match",
+        choices=("overlap", "iou50"),
+        default="overlap",
+        help="lesion matching: any overlap (LiTS) or IoU >= 0.5 one-to-one (panoptica)",
+    )
+    p.add_argument("--tolerance", type=float, default=2.0, metavar="MM", help="normalised surface Dice tolerance")
+    p.add_argument(
+        "--resample",
+        action="store_true",
+        help="resample the prediction onto the ground-truth grid (nearest neighbour) when they differ",
+    )
+
+
+def compare_options(args) -> dict:
+    """The keyword arguments of :func:`napari_liverct.compare.compare_files` from the options
+    :func:`compare_arguments` adds (the one translation for compare, evaluate and report)."""
+    return {
+        "mapping": args.map or None,
+        "foreground": args.foreground,
+        "lesion_labels": args.lesion_labels,
+        "connectivity": args.connectivity,
+        "match": args.match,
+        "tolerance_mm": args.tolerance,
+        "resample": args.resample,
+    }
+
+
+def dask_arguments(p: argparse.ArgumentParser) -> None:
+    """--workers / --scheduler of the commands that run on Dask (survey, evaluate, report)."""
+    p.add_argument("--workers", type=int, default=None)
+    p.add_argument(
+        "--scheduler", default=None, metavar="ADDRESS", help="address of an existing Dask distributed scheduler"
+    )
+
+
+def use_paired_labels(args) -> None:
+    """Without ``--labels``, use the label file that belongs to the image (as the reader pairs them)."""
+    if args.labels is not None:
+        return
+    from ..labels import find_label_sibling
+
+    sibling = find_label_sibling(args.image)
+    if sibling is not None:
+        args.labels = str(sibling)
+        print(f"napari-liverct {args.command}: using labels {sibling}", file=sys.stderr)
