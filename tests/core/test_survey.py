@@ -291,7 +291,7 @@ def test_cli_user_errors(tmp_path, capsys):
     ],
 )
 def test_label_counts_match_unique(dtype, values):
-    from napari_liverct.survey import _label_counts
+    from napari_liverct.survey.fingerprint import _label_counts
 
     rng = np.random.default_rng(3)
     lab = np.asfortranarray(rng.choice(np.array(values, dtype=dtype), size=(20, 18, 7)))

@@ -1,0 +1,84 @@
+"""Statistics of NIfTI files: read, put the labels on the image grid, compute."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from .compute import compute_stats
+from .lesions import _check_connectivity
+
+
+def resample_labels_nearest(labels: np.ndarray, labels_affine: np.ndarray, shape, affine: np.ndarray) -> np.ndarray:
+    """Resample a label volume onto another grid by nearest neighbour (0 outside);
+    see :func:`napari_liverct.geometry.resample_nearest`."""
+    from ..geometry import resample_nearest
+
+    return resample_nearest(labels, labels_affine, shape, affine)
+
+
+def stats_for_files(
+    image_path,
+    labels_path=None,
+    connectivity: int = 26,
+    resample_labels: bool = False,
+    *,
+    organ_labels: Sequence[int] | None = None,
+    lesion_labels: Sequence[int] | None = None,
+    label_names: dict[int, str] | None = None,
+) -> dict:
+    """:func:`compute_stats` for NIfTI files (intensities after scl_slope/scl_inter).
+
+    Labels stored with axes flipped or permuted relative to the image are viewed on
+    the image grid (no resampling) and ``"grid_note"`` says so.
+
+    Raises
+    ------
+    GridMismatchError
+        When image and labels are on really different grids (naming both files)
+        and ``resample_labels`` is False; unreadable files raise NiftiReadError.
+    """
+    from ..geometry import conform_to_grid
+    from ..labels import integral_labels, label_names_for
+    from ..nifti import read_nifti
+
+    _check_connectivity(connectivity)
+    img = read_nifti(image_path)
+    if img.data.ndim != 3:
+        raise ValueError(f"{image_path}: expected a 3D image, got shape {img.data.shape}")
+    labels = None
+    names = None
+    note = None
+    if labels_path is not None:
+        lab = read_nifti(labels_path)
+        labels = lab.data
+        if labels.ndim != 3:
+            raise ValueError(f"{labels_path}: expected a 3D label volume, got shape {labels.shape}")
+        labels = integral_labels(labels, str(labels_path))
+        labels, note = conform_to_grid(
+            labels,
+            lab.affine,
+            img.data.shape,
+            img.affine,
+            resample=resample_labels,
+            names=(str(labels_path), str(image_path)),
+            hint="use --resample-labels to resample the labels onto the image grid (nearest neighbour)",
+        )
+        names = dict(label_names) if label_names else label_names_for(labels_path, lab.header, labels)
+    try:
+        out = compute_stats(
+            img.data,
+            labels,
+            img.affine,
+            names=names,
+            connectivity=connectivity,
+            organ_labels=organ_labels,
+            lesion_labels=lesion_labels,
+        )
+    except ValueError as exc:  # e.g. negative label values: say which file
+        raise ValueError(f"{labels_path or image_path}: {exc}") from exc
+    out["files"] = {"image": str(image_path), "labels": str(labels_path) if labels_path else None}
+    if note:
+        out["grid_note"] = note
+    return out
