@@ -128,13 +128,32 @@ def _evaluation_json(gt_root, pred_dir, rows: list[dict], extra: list[str], summ
     )
 
 
-def _remove_stale(cases_dir: Path, keep: set[str]) -> None:
-    """Remove picture folders of an earlier report into the same folder (only ours: ``cNNNNN_*``)."""
-    import shutil
+_OURS = {"index.html", "survey.json", "evaluation.json", "cases", "img"}
 
-    for d in cases_dir.iterdir():
-        if d.is_dir() and d.name not in keep and re.fullmatch(r"c\d{5}_[A-Za-z0-9_.-]*", d.name):
-            shutil.rmtree(d, ignore_errors=True)
+
+def check_report_target(out: Path) -> None:
+    """Refuse to replace a folder that is neither empty nor an earlier report.
+
+    The report is built beside ``out`` and swapped in whole
+    (:func:`napari_liverct.outputs.atomic_folder`), so whatever ``out`` held goes: only
+    an empty folder, or one holding nothing but an earlier report's files, is accepted.
+    """
+    if not out.is_dir():
+        if os.path.lexists(out) and not out.is_symlink():
+            raise ValueError(f"{out}: exists and is not a folder; choose a folder for the report")
+        return
+    names = {e.name for e in os.scandir(out)}
+    if not names:
+        return
+    foreign = sorted(names - _OURS)
+    index = out / "index.html"
+    ours = index.is_file() and b'content="napari-liverct report"' in index.read_bytes()[:4096]
+    if foreign or not ours:
+        what = f"it holds {foreign[0]!r}" if foreign else "it holds no napari-liverct report"
+        raise ValueError(
+            f"{out}: {what}; the report replaces the whole folder, so give a new or empty folder "
+            "(or the folder of an earlier report)"
+        )
 
 
 def _import_matplotlib() -> None:
@@ -162,7 +181,9 @@ def build_report(
     dataset
         Dataset folder or dataset.json (:func:`napari_liverct.dataset.load_dataset`).
     out_dir
-        Output folder (created; existing report files are overwritten).
+        Output folder.  The report is built in a temporary folder beside it and swapped
+        in when complete, so the previous report stays whole until then; an existing
+        folder must be empty or hold an earlier report (:func:`check_report_target`).
     predictions
         Folder of predictions named like the label files (as ``napari-liverct evaluate``).
     options
@@ -181,6 +202,43 @@ def build_report(
         ``{"index": path, "survey": survey report, "evaluation": evaluate-style dict or
         None, "page": the data embedded in the page, "seconds": wall time}``.
     """
+    from ..outputs import atomic_folder
+
+    final = Path(out_dir)
+    check_report_target(final)
+    with atomic_folder(final) as site:  # built beside the target, swapped in when complete
+        res = _build(
+            dataset,
+            site,
+            predictions=predictions,
+            options=options,
+            workers=workers,
+            scheduler=scheduler,
+            client=client,
+            processes=processes,
+            progress=progress,
+            max_px=max_px,
+            title=title,
+        )
+    res["index"] = final / "index.html"
+    return res
+
+
+def _build(
+    dataset,
+    out_dir,
+    *,
+    predictions=None,
+    options: dict | None = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    client=None,
+    processes: bool = True,
+    progress: bool | Callable[[int, int, dict], None] = True,
+    max_px: int = 288,
+    title: str | None = None,
+) -> dict:
+    """:func:`build_report` into the (temporary) folder ``out_dir``."""
     from ..dataset import load_dataset
     from ..survey import N_SAMPLES, SEED
     from ..survey.summary import build_report as survey_build_report
@@ -222,13 +280,10 @@ def build_report(
     ]
     results: list = [None] * len(tasks)
     dirs = [f"c{i:05d}_{_slug(c.id)}" for i, c in enumerate(ds.cases)]
-    _remove_stale(out / "cases", set(dirs))
 
     def keep(i, res):
         png = res.pop("png", {})
         d = out / "cases" / dirs[i]
-        for old in d.glob("*.png") if d.is_dir() else ():  # pictures of an earlier report
-            old.unlink()
         if png:
             d.mkdir(parents=True, exist_ok=True)
             for name, data in png.items():
