@@ -58,8 +58,12 @@ def _normalise(data: np.ndarray) -> np.ndarray:
 
 
 def usable(affine) -> bool:
+    """The README's rule: finite, entries within 1e6 mm, non-singular, axes not nearly parallel."""
     a = np.asarray(affine, float)
-    return bool(np.all(np.isfinite(a)) and abs(np.linalg.det(a[:3, :3])) > 1e-12)
+    if not np.all(np.isfinite(a)) or np.abs(a[:3]).max() > 1e6 or abs(np.linalg.det(a[:3, :3])) <= 1e-12:
+        return False
+    unit = a[:3, :3] / np.linalg.norm(a[:3, :3], axis=0)
+    return bool(abs(np.linalg.det(unit)) >= 1e-6)
 
 
 @dataclass

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from nibabel import orientations as nio
@@ -267,12 +268,15 @@ def ras_to_world(points_ras: np.ndarray, residual: np.ndarray | None = None) -> 
     return out[0] if np.ndim(points_ras) == 1 else out
 
 
-def grid_mismatch(shape_a, affine_a, shape_b, affine_b, tol_mm: float = 1e-3) -> str | None:
+def grid_mismatch(shape_a, affine_a, shape_b, affine_b, tol_mm: float = 1e-3, names=None) -> str | None:
     """Why two voxel grids differ (shape, or corner positions more than ``tol_mm`` apart), or None.
 
     The one test of "same grid" used by statistics, crop, survey and the 3D view.
+    ``names`` (of grid a, grid b) label the two shapes in the message.
     """
     if tuple(shape_a[:3]) != tuple(shape_b[:3]):
+        if names:
+            return f"shapes differ: {tuple(shape_a[:3])} in {names[0]}, {tuple(shape_b[:3])} in {names[1]}"
         return f"shapes differ: {tuple(shape_a[:3])} vs {tuple(shape_b[:3])}"
     corners = np.array(np.meshgrid(*[[0, max(int(s) - 1, 0)] for s in shape_a[:3]], indexing="ij")).reshape(3, -1)
     homo = np.vstack([corners, np.ones(corners.shape[1])])
@@ -356,7 +360,9 @@ def conform_to_grid(
     if found is not None:
         view, how = found
         return view, (f"{names[0]}: {how}" if how else None)
-    why = grid_mismatch(data.shape, affine, ref_shape, ref_affine)
+    # the reference first, as the message names it first; each shape with its file's name
+    short = tuple(Path(str(n)).name or str(n) for n in names)
+    why = grid_mismatch(ref_shape, ref_affine, data.shape, affine, names=(short[1], short[0]))
     if not resample:
         raise GridMismatchError(f"{names[1]} and {names[0]} are not on the same grid ({why}); {hint}")
     return (

@@ -21,6 +21,10 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
+from .nifti_checks import NiftiReadError
+from .nifti_checks import affine_from_header as _affine_from_header
+from .nifti_checks import checked_path as _checked_path
+from .nifti_checks import fail as _fail
 from .outputs import atomic_write
 
 __all__ = [
@@ -41,10 +45,6 @@ __all__ = [
 MAX_BYTES = int(os.environ.get("LIVERCT_MAX_BYTES", 64 * 1024**3))
 
 _NIFTI_SUFFIXES = (".nii", ".nii.gz")
-
-
-class NiftiReadError(ValueError):
-    """A file could not be read as NIfTI; the message names the file and the problem."""
 
 
 def is_nifti_path(path: str | os.PathLike) -> bool:
@@ -80,10 +80,6 @@ class NiftiVolume:
     @property
     def spacing(self) -> tuple[float, float, float]:
         return tuple(float(v) for v in nib.affines.voxel_sizes(self.affine))  # type: ignore[return-value]
-
-
-def _fail(path, problem: str) -> NiftiReadError:
-    return NiftiReadError(f"Cannot open {path}: {problem}")
 
 
 #: Most bytes of header + extensions we agree to read before the data (TotalSegmentator
@@ -124,9 +120,13 @@ def _header_from_stream(path: Path, fh, file_size: int, gz: bool):
     """
     first = _read_exact(path, fh, 348, "a NIfTI header")
     size_le, size_be = struct.unpack("<i", first[:4])[0], struct.unpack(">i", first[:4])[0]
-    hsize = 348 if 348 in (size_le, size_be) else 540 if 540 in (size_le, size_be) else None
-    if hsize is None and first[344:348].rstrip(b"\x00") in (b"n+1", b"ni1"):
-        hsize = 348  # a corrupt sizeof_hdr with a NIfTI-1 magic: nibabel reads it (and fixes the field)
+    sizes = (size_le, size_be)
+    if first[344:348].rstrip(b"\x00") in (b"n+1", b"ni1"):
+        # a NIfTI-1 magic wins over the size field, as in nib.load (which tries
+        # Nifti1Image first and fixes a wrong sizeof_hdr, 540 included)
+        hsize = 348
+    else:
+        hsize = 540 if 540 in sizes else 348 if 348 in sizes else None
     if hsize is None:
         raise _fail(path, "not a NIfTI file (the header size field is neither 348 nor 540)")
     klass = _HEADER_KLASS[hsize]
@@ -139,7 +139,11 @@ def _header_from_stream(path: Path, fh, file_size: int, gz: bool):
         raise _fail(path, f"the NIfTI header is corrupt ({exc})") from exc
     magic = bytes(raw["magic"]).rstrip(b"\x00")
     if magic not in (b"n+1", b"n+2", b"ni1", b"ni2"):
-        raise _fail(path, f"not a NIfTI file (magic {magic!r})")
+        raise _fail(
+            path,
+            f"not a NIfTI file: its header size field says {hsize} (NIfTI-{1 if hsize == 348 else 2}) "
+            f"but the NIfTI-{1 if hsize == 348 else 2} magic is missing (found {magic!r})",
+        )
     vox = float(raw["vox_offset"])
     if not np.isfinite(vox) or vox < 0:
         raise _fail(path, f"the header's vox_offset ({vox:g}) is invalid")
@@ -199,18 +203,6 @@ def _check_dims(path: Path, hdr) -> tuple[tuple[int, ...], np.dtype, int, int]:
         )
     offset = int(hdr.get_data_offset())
     return shape, dtype, offset, nbytes
-
-
-def _checked_path(path: str | os.PathLike) -> tuple[Path, int]:
-    path = Path(path)
-    if not path.exists():
-        raise _fail(path, "no such file")
-    if path.is_dir():
-        raise _fail(path, "this is a folder, not a NIfTI file")
-    size = path.stat().st_size
-    if size == 0:
-        raise _fail(path, "the file is empty (0 bytes)")
-    return path, size
 
 
 def read_header(path: str | os.PathLike):
@@ -410,42 +402,6 @@ def read_nifti(path: str | os.PathLike, *, mmap: bool = True) -> NiftiVolume:
     while data.ndim < 3:
         data = data[..., np.newaxis]
     return NiftiVolume(data=data, affine=affine, header=hdr, path=path, scaled=scaled)
-
-
-def _usable(affine) -> bool:
-    a = np.asarray(affine, dtype=float)
-    return bool(np.all(np.isfinite(a)) and abs(np.linalg.det(a[:3, :3])) > 1e-12)
-
-
-def _affine_from_header(path: Path, hdr) -> np.ndarray:
-    """``nib.load(f).affine`` (sform, else qform, else pixdim), or the valid qform.
-
-    When nibabel's choice is non-finite or singular (a broken sform in a file with a
-    valid qform, 246 mutants of the header fuzz) the qform is used with a warning; with
-    no usable form at all the file is refused.
-    """
-    try:
-        affine = hdr.get_best_affine()
-    except Exception:  # noqa: BLE001 - a broken sform; the qform may still be fine
-        affine = None
-    if affine is not None and _usable(affine):
-        return np.asarray(affine, dtype=float)
-    qform = None
-    if int(hdr["qform_code"]) > 0:
-        try:
-            qform = hdr.get_qform()
-        except Exception:  # noqa: BLE001
-            qform = None
-    if qform is not None and _usable(qform):
-        warnings.warn(
-            f"{path}: the sform is not usable (non-finite or singular); using the qform instead",
-            UserWarning,
-            stacklevel=3,
-        )
-        return np.asarray(qform, dtype=float)
-    raise _fail(
-        path, "the header holds no usable voxel-to-world affine (non-finite or singular sform, qform and pixdim)"
-    )
 
 
 def write_nifti(

@@ -57,6 +57,8 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_folder",
     "remove_dead_temps",
+    "write_temp",
+    "fsync_dir",
     "temp_prefix",
     "TMP_TAG",
 ]
@@ -181,14 +183,15 @@ def remove_dead_temps(path: str | os.PathLike) -> list[Path]:
             if not os.path.lexists(path):
                 with contextlib.suppress(OSError):
                     os.rename(p, path)
-                    _fsync_dir(path.parent)
+                    fsync_dir(path.parent)
                     continue
             _remove(p)
             removed.append(p)
     return removed
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
+    """fsync a folder (its entries are then on disk); silently skipped where unsupported."""
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:
@@ -228,6 +231,26 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], object]) -> Pat
         temporary is removed and the target is untouched.
     """
     path = Path(path)
+    tmp, fd = write_temp(path, write)
+    try:
+        os.replace(tmp, path)
+        fsync_dir(path.parent)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    finally:
+        os.close(fd)
+    return path
+
+
+def write_temp(path: Path, write: Callable[[str], object]) -> tuple[Path, int]:
+    """Fill a locked, fsynced temporary beside ``path`` with ``write(tmp)``; return it and its fd.
+
+    The first half of :func:`atomic_write` (dead writers' temporaries of ``path`` are
+    removed first).  The caller renames the temporary over ``path`` and closes the fd,
+    which releases the lock; on failure here the temporary is already removed.
+    """
     remove_dead_temps(path)
     tmp = _new_name(path)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -241,15 +264,12 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], object]) -> Pat
         write(str(tmp))
         os.chmod(tmp, mode)
         _fsync_file(tmp)
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
     except BaseException:
+        os.close(fd)
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    finally:
-        os.close(fd)
-    return path
+    return tmp, fd
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
@@ -297,22 +317,22 @@ def _fsync_tree(root: Path) -> None:
     for folder, _dirs, files in os.walk(root):
         for f in files:
             _fsync_file(os.path.join(folder, f))
-        _fsync_dir(Path(folder))
+        fsync_dir(Path(folder))
 
 
 def _swap_in(new: Path, target: Path) -> None:
     if not os.path.lexists(target):
         os.rename(new, target)
     elif _exchange(new, target):
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
         _remove(new)  # the old folder, now under the temporary name
     else:
         aside = _new_name(target, _OLD_TAG, keep_suffix=False)
         os.rename(target, aside)
         os.rename(new, target)
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
         _remove(aside)
-    _fsync_dir(target.parent)
+    fsync_dir(target.parent)
 
 
 @contextlib.contextmanager
