@@ -1,15 +1,99 @@
-"""Running one task per case on Dask: the client (a local cluster or a scheduler) and the collect loop.
+"""Running one task per case on Dask: the workers check, the client (a local cluster or a
+scheduler), submit-and-collect, and the progress loop.
 
-Used by the survey, the evaluation and the report; nothing here knows what a task computes.
+The one task runner of the survey, the evaluation, the report and segmentation; nothing
+here knows what a task computes.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import time
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
-__all__ = ["dask_client", "drain"]
+__all__ = ["check_workers", "dask_client", "run_tasks", "drain"]
+
+
+def check_workers(workers: int | None) -> int | None:
+    """``workers`` if it is None (the machine's CPU count) or a whole number >= 1, else ValueError."""
+    if workers is not None and (isinstance(workers, bool) or int(workers) != workers or workers < 1):
+        raise ValueError(f"workers must be at least 1, not {workers}")
+    return workers
+
+
+def run_tasks(
+    fn: Callable,
+    calls: Iterable[tuple[tuple, dict]],
+    *,
+    what: str,
+    on_failure: Callable[[int, BaseException], Any],
+    workers: int | None = None,
+    scheduler: str | None = None,
+    client=None,
+    processes: bool = True,
+) -> Iterator[tuple[int, Any]]:
+    """Run ``fn(*args, **kwargs)`` for each ``(args, kwargs)`` of ``calls``; yield
+    ``(index, result)`` as each finishes.
+
+    Parameters
+    ----------
+    fn
+        A picklable function (it runs in worker processes).
+    what
+        Names the tasks' Dask keys (``liverct-<what>-<index>-<ns>``: never a file name,
+        keys must encode as UTF-8).
+    on_failure
+        ``on_failure(index, exc)`` gives the result of a task that failed on its worker
+        (the worker died, the result did not unpickle); the others go on.
+    workers
+        Local worker processes (default: the machine's CPU count, at most one per task).
+    scheduler
+        Address of an existing Dask scheduler; ``"synchronous"`` runs the calls in this
+        process, in order, without Dask (exceptions propagate).
+    client
+        An existing ``distributed.Client`` to use instead (not closed here).
+    processes
+        Local cluster with processes (default) or threads.
+
+    Unfinished tasks are cancelled, and a local cluster closed, when the consumer stops
+    early (``close()`` on the generator).
+    """
+    calls = list(calls)
+    if not calls:
+        return
+    if scheduler == "synchronous":
+        for i, (args, kwargs) in enumerate(calls):
+            yield i, fn(*args, **kwargs)
+        return
+    if client is not None:
+        yield from _run_on(client, fn, calls, what, on_failure)
+        return
+    check_workers(workers)
+    n = min(int(workers or os.cpu_count() or 1), len(calls))
+    with dask_client(n, scheduler, processes) as cl:
+        yield from _run_on(cl, fn, calls, what, on_failure)
+
+
+def _run_on(client, fn, calls, what, on_failure):
+    from distributed import as_completed
+
+    futures = {}
+    for i, (args, kwargs) in enumerate(calls):
+        fut = client.submit(fn, *args, **kwargs, key=f"liverct-{what}-{i}-{time.time_ns()}", pure=False)
+        futures[fut] = i
+    try:
+        for fut in as_completed(futures):
+            i = futures[fut]
+            try:
+                result = fut.result()
+            except Exception as exc:  # noqa: BLE001 - a worker died: report, go on
+                result = on_failure(i, exc)
+            yield i, result
+    finally:
+        client.cancel(list(futures))
 
 
 @contextmanager

@@ -82,9 +82,18 @@ def compare_options(args) -> dict:
     }
 
 
+def _workers(text: str) -> int:
+    from ..tasks import check_workers
+
+    try:
+        return check_workers(int(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {text!r}") from exc
+
+
 def dask_arguments(p: argparse.ArgumentParser) -> None:
     """--workers / --scheduler of the commands that run on Dask (survey, evaluate, report)."""
-    p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--workers", type=_workers, default=None, metavar="N", help="local worker processes (default: CPUs)")
     p.add_argument(
         "--scheduler", default=None, metavar="ADDRESS", help="address of an existing Dask distributed scheduler"
     )

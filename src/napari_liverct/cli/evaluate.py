@@ -29,8 +29,6 @@ def run(args) -> int:
     from ..compare.evaluate import evaluate, report_to_csv, report_to_json
     from . import compare_options
 
-    if args.workers is not None and args.workers < 1:
-        raise ValueError(f"--workers must be at least 1, not {args.workers}")
     options = compare_options(args)
     report = evaluate(
         args.gt, args.pred_dir, options=options, workers=args.workers, scheduler=args.scheduler, progress=True

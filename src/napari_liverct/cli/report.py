@@ -31,8 +31,6 @@ def run(args) -> int:
     from ..report.build import build_report
     from . import compare_options
 
-    if args.workers is not None and args.workers < 1:
-        raise ValueError(f"--workers must be at least 1, not {args.workers}")
     options = compare_options(args) if args.predictions else None
     res = build_report(
         args.dataset,

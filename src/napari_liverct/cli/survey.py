@@ -28,8 +28,6 @@ def run(args) -> int:
     ds = load_dataset(args.folder)
     if not ds.cases:
         raise ValueError(f"{ds.root}: no NIfTI cases found (expected dataset.json, imagesTr/ or NIfTI files)")
-    if args.workers is not None and args.workers < 1:
-        raise ValueError(f"--workers must be at least 1, not {args.workers}")
     report = survey(
         ds.cases,
         workers=args.workers,

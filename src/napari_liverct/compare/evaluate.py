@@ -147,59 +147,32 @@ def iter_evaluate(
     ``scheduler="synchronous"`` runs in this process without Dask; otherwise a local
     cluster of ``workers`` processes, or the scheduler at ``scheduler``, or ``client``.
     """
-    from ..survey import dask_client
+    from ..tasks import run_tasks
 
     options = dict(options or {})
-    if not cases:
-        return
-    if scheduler == "synchronous":
-        for i, c in enumerate(cases):
-            yield i, evaluate_case(c["id"], c["gt"], c["pred"], options)
-        return
-    if client is not None:
-        yield from _run_on(client, cases, options)
-        return
-    if workers is not None and workers < 1:
-        raise ValueError(f"workers must be at least 1, not {workers}")
-    n = min(int(workers or os.cpu_count() or 1), len(cases))
-    with dask_client(n, scheduler, processes) as cl:
-        yield from _run_on(cl, cases, options)
 
+    def failed(i, exc):
+        c = cases[i]
+        return {
+            "id": c["id"],
+            "gt": c["gt"],
+            "pred": c["pred"],
+            "result": None,
+            "error_kind": "failed",
+            "error": f"{c['pred']}: the evaluation task failed on its worker ({exc})",
+            "anomalies": [],
+        }
 
-def _run_on(client, cases, options):
-    from distributed import as_completed
-
-    futures = {}
-    for i, c in enumerate(cases):
-        fut = client.submit(
-            evaluate_case,
-            c["id"],
-            c["gt"],
-            c["pred"],
-            options,
-            key=f"liverct-evaluate-{i}-{time.time_ns()}",  # no file name: keys must encode as UTF-8
-            pure=False,
-        )
-        futures[fut] = i
-    try:
-        for fut in as_completed(futures):
-            i = futures[fut]
-            try:
-                row = fut.result()
-            except Exception as exc:  # noqa: BLE001 - a worker died: report, go on
-                c = cases[i]
-                row = {
-                    "id": c["id"],
-                    "gt": c["gt"],
-                    "pred": c["pred"],
-                    "result": None,
-                    "error_kind": "failed",
-                    "error": f"{c['pred']}: the evaluation task failed on its worker ({exc})",
-                    "anomalies": [],
-                }
-            yield i, row
-    finally:
-        client.cancel(list(futures))
+    yield from run_tasks(
+        evaluate_case,
+        [((c["id"], c["gt"], c["pred"], options), {}) for c in cases],
+        what="evaluate",
+        on_failure=failed,
+        workers=workers,
+        scheduler=scheduler,
+        client=client,
+        processes=processes,
+    )
 
 
 def evaluate(
@@ -229,7 +202,7 @@ def evaluate(
     total = len(cases)
     rows: list = [None] * total
     it = iter_evaluate(cases, opts, workers=workers, scheduler=scheduler, client=client, processes=processes)
-    from ..survey import drain
+    from ..tasks import drain
 
     def keep(item):
         i, row = item

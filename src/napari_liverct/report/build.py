@@ -33,60 +33,38 @@ def _slug(text: str) -> str:
 
 def iter_report_cases(tasks: list[dict], *, workers=None, scheduler=None, client=None, processes=True):
     """Run :func:`report_case` per task dict; yield ``(index, result)`` as they finish."""
-    from ..survey import dask_client
+    from ..tasks import run_tasks
     from .case import report_case
 
-    if not tasks:
-        return
-    if scheduler == "synchronous":
-        for i, t in enumerate(tasks):
-            yield i, report_case(**t)
-        return
-    if client is not None:
-        yield from _run_on(client, tasks)
-        return
-    if workers is not None and workers < 1:
-        raise ValueError(f"workers must be at least 1, not {workers}")
-    n = min(int(workers or os.cpu_count() or 1), len(tasks))
-    with dask_client(n, scheduler, processes) as cl:
-        yield from _run_on(cl, tasks)
+    def failed(i, exc):  # the case gets a row with the reason
+        t = tasks[i]
+        return {
+            "row": {
+                "id": t["case_id"],
+                "split": t["split"],
+                "image": t["image"],
+                "label": t["label"],
+                "error": f"{t['image']}: the report task failed on its worker ({exc})",
+                "label_error": None,
+            },
+            "samples": np.zeros(0, np.float32),
+            "evaluation": None,
+            "stats": None,
+            "pictures": [],
+            "png": {},
+            "notes": [],
+        }
 
-
-def _run_on(client, tasks):
-    from distributed import as_completed
-
-    from .case import report_case
-
-    futures = {
-        client.submit(report_case, **t, key=f"liverct-report-{i}-{time.time_ns()}", pure=False): i
-        for i, t in enumerate(tasks)
-    }
-    try:
-        for fut in as_completed(futures):
-            i = futures[fut]
-            try:
-                res = fut.result()
-            except Exception as exc:  # noqa: BLE001 - a worker died: the case gets a row with the reason
-                t = tasks[i]
-                res = {
-                    "row": {
-                        "id": t["case_id"],
-                        "split": t["split"],
-                        "image": t["image"],
-                        "label": t["label"],
-                        "error": f"{t['image']}: the report task failed on its worker ({exc})",
-                        "label_error": None,
-                    },
-                    "samples": np.zeros(0, np.float32),
-                    "evaluation": None,
-                    "stats": None,
-                    "pictures": [],
-                    "png": {},
-                    "notes": [],
-                }
-            yield i, res
-    finally:
-        client.cancel(list(futures))
+    yield from run_tasks(
+        report_case,
+        [((), t) for t in tasks],
+        what="report",
+        on_failure=failed,
+        workers=workers,
+        scheduler=scheduler,
+        client=client,
+        processes=processes,
+    )
 
 
 def _evaluation_json(gt_root, pred_dir, rows: list[dict], extra: list[str], summary: dict) -> dict:
@@ -295,7 +273,7 @@ def _build(
 
     threading.Thread(target=_import_matplotlib, daemon=True).start()
     it = iter_report_cases(tasks, workers=workers, scheduler=scheduler, client=client, processes=processes)
-    from ..survey import drain
+    from ..tasks import drain
 
     def keep_row(item):
         i, res = item

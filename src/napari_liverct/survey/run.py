@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import time
 from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
-from ..tasks import dask_client, drain
+from ..tasks import drain, run_tasks
 from .fingerprint import N_SAMPLES, SEED, survey_case
 
 
@@ -47,58 +45,35 @@ def iter_survey(
         Local cluster with processes (default) or threads.
     """
     fields = [_case_fields(c) for c in cases]
-    if not fields:
-        return
-    if scheduler == "synchronous":
-        for i, (img, lab, cid, split) in enumerate(fields):
-            yield (i, *survey_case(img, lab, cid, split, n_samples, seed))
-        return
-    if client is not None:
-        yield from _run_on(client, fields, n_samples, seed)
-        return
-    if workers is not None and workers < 1:
-        raise ValueError(f"workers must be at least 1, not {workers}")
-    n = min(int(workers or os.cpu_count() or 1), len(fields))
-    with dask_client(n, scheduler, processes) as cl:
-        yield from _run_on(cl, fields, n_samples, seed)
 
+    def failed(i, exc):
+        img, lab, cid, split = fields[i]
+        row = {
+            "id": cid,
+            "split": split,
+            "image": img,
+            "label": lab,
+            "error": f"{img}: the survey task failed on its worker ({exc})",
+            "label_error": None,
+        }
+        return row, np.zeros(0, np.float32)
 
-def _run_on(client, fields, n_samples, seed):
-    from distributed import as_completed
-
-    futures = {}
-    for i, (img, lab, cid, split) in enumerate(fields):
-        fut = client.submit(
-            survey_case,
-            img,
-            lab,
-            cid,
-            split,
-            n_samples,
-            seed,
-            key=f"liverct-survey-{i}-{time.time_ns()}",  # no file name: keys must encode as UTF-8
-            pure=False,
-        )
-        futures[fut] = i
+    calls = [((img, lab, cid, split, n_samples, seed), {}) for img, lab, cid, split in fields]
+    tasks = run_tasks(
+        survey_case,
+        calls,
+        what="survey",
+        on_failure=failed,
+        workers=workers,
+        scheduler=scheduler,
+        client=client,
+        processes=processes,
+    )
     try:
-        for fut in as_completed(futures):
-            i = futures[fut]
-            try:
-                row, samples = fut.result()
-            except Exception as exc:  # noqa: BLE001 - a worker died: report, go on
-                img, lab, cid, split = fields[i]
-                row = {
-                    "id": cid,
-                    "split": split,
-                    "image": img,
-                    "label": lab,
-                    "error": f"{img}: the survey task failed on its worker ({exc})",
-                    "label_error": None,
-                }
-                samples = np.zeros(0, np.float32)
+        for i, (row, samples) in tasks:
             yield i, row, samples
     finally:
-        client.cancel(list(futures))
+        tasks.close()  # cancels the unfinished tasks and closes a local cluster now
 
 
 def survey(
