@@ -27,6 +27,8 @@ from pathlib import Path
 import numpy as np
 from nibabel import orientations as nio
 
+from .constants import GRID_TOL_MM
+
 __all__ = [
     "nonzero_box",
     "GridMismatchError",
@@ -268,7 +270,7 @@ def ras_to_world(points_ras: np.ndarray, residual: np.ndarray | None = None) -> 
     return out[0] if np.ndim(points_ras) == 1 else out
 
 
-def grid_mismatch(shape_a, affine_a, shape_b, affine_b, tol_mm: float = 1e-3, names=None) -> str | None:
+def grid_mismatch(shape_a, affine_a, shape_b, affine_b, tol_mm: float = GRID_TOL_MM, names=None) -> str | None:
     """Why two voxel grids differ (shape, or corner positions more than ``tol_mm`` apart), or None.
 
     The one test of "same grid" used by statistics, crop, survey and the 3D view.
@@ -290,7 +292,7 @@ class GridMismatchError(ValueError):
     """Two volumes are not on the same grid, even up to an axis flip or permutation."""
 
 
-def reorient_onto(data: np.ndarray, affine: np.ndarray, ref_shape, ref_affine, tol_mm: float = 1e-3):
+def reorient_onto(data: np.ndarray, affine: np.ndarray, ref_shape, ref_affine, tol_mm: float = GRID_TOL_MM):
     """``data`` viewed on the reference grid when the two grids differ only by axis flips
     or permutations (the same voxel centres in world space), else None.
 

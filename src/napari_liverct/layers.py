@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .constants import ROBUST_RANGE
 from .geometry import (
     display_geometry,
     layer_world_affine,
@@ -81,7 +82,7 @@ LUNG_SHARE = 0.25
 _TISSUE_HU = -500.0
 _LUNG_HU = (-950.0, -500.0)
 #: Percentiles of the window for data that is not CT (MR, PET, unknown units).
-PERCENTILE_WINDOW = (0.5, 99.5)
+PERCENTILE_WINDOW = ROBUST_RANGE
 _CT_WORDS = ("ct", "computed tomography")
 
 

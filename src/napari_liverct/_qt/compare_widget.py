@@ -41,9 +41,9 @@ from qtpy.QtWidgets import (
 
 from .._napari import compare_layers as cl
 from .._napari.layer_utils import format_label_list, layer_disk_view, layer_label_names, parse_label_list
-from ..compare.case import DEFAULT_TOLERANCE_MM
 from ..compare.report import CLASS_COLUMNS, LESION_COLUMNS
 from ..compare.results import CaseComparison
+from ..constants import CONNECTIVITIES, DEFAULT_CONNECTIVITY, DEFAULT_MATCH, DEFAULT_TOLERANCE_MM, MATCH_RULES
 
 if TYPE_CHECKING:
     import napari.layers
@@ -210,8 +210,10 @@ class CompareWidget(QWidget):
             "ground-truth classes whose connected components are lesions "
             "(default: the classes named tumour/lesion); empty: no lesion analysis"
         )
-        self.connectivity_combo = ComboBox(label="connectivity", choices=[26, 6], value=26)
-        self.match_combo = ComboBox(label="matching", choices=["overlap", "iou50"], value="overlap")
+        self.connectivity_combo = ComboBox(
+            label="connectivity", choices=list(CONNECTIVITIES), value=DEFAULT_CONNECTIVITY
+        )
+        self.match_combo = ComboBox(label="matching", choices=list(MATCH_RULES), value=DEFAULT_MATCH)
         self.match_combo.tooltip = "overlap: any overlap detects a lesion (LiTS); iou50: one-to-one IoU >= 0.5"
         self.tolerance_spin = FloatSpinBox(
             label="NSD tolerance mm", value=DEFAULT_TOLERANCE_MM, min=0.0, max=100.0, step=0.5

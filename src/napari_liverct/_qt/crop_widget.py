@@ -214,7 +214,7 @@ class CropWidget(ScrollableContainer):
         """``(stored array viewed on the source's grid, note)`` or None on another grid."""
         disk, ras = layer_disk_view(layer)
         sdisk, sras = layer_disk_view(source)
-        return reorient_onto(disk, ras, sdisk.shape[:3], sras, tol_mm=1e-4)
+        return reorient_onto(disk, ras, sdisk.shape[:3], sras)
 
     def left_out(self, targets) -> list[str]:
         """Labels layers not cropped with the box, each with the reason (never silently)."""
@@ -228,7 +228,7 @@ class CropWidget(ScrollableContainer):
             if self._on_source_grid(ly, src) is None:
                 s, r = self._grid(ly)
                 shape, ras = self._grid(src)
-                out.append(f"{ly.name!r} ({grid_mismatch(s, r, shape, ras, tol_mm=1e-4)})")
+                out.append(f"{ly.name!r} ({grid_mismatch(s, r, shape, ras)})")
             else:
                 out.append(f"{ly.name!r} (not chosen)")
         return out

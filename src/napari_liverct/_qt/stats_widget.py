@@ -24,6 +24,7 @@ from qtpy.QtWidgets import (
 )
 
 from .._napari.layer_utils import default_label_roles, format_label_list, layer_disk_view, parse_label_list
+from ..constants import CONNECTIVITIES, DEFAULT_CONNECTIVITY
 from ..geometry import ras_to_world
 
 if TYPE_CHECKING:
@@ -171,7 +172,9 @@ class StatsWidget(QWidget):
         self.labels_combo = ComboBox(label="labels", choices=_layer_choices("labels"), nullable=True)
         for w in (self.image_combo, self.labels_combo):
             w._liverct_viewer = viewer
-        self.connectivity_combo = ComboBox(label="connectivity", choices=[26, 6], value=26)
+        self.connectivity_combo = ComboBox(
+            label="connectivity", choices=list(CONNECTIVITIES), value=DEFAULT_CONNECTIVITY
+        )
         # which labels are the organ and which the lesions: from the class names by
         # default (possibly none), never "label 2"; burden = lesions / (organ + lesions)
         self.organ_text = LineEdit(label="organ labels", value="")

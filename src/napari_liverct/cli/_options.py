@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..constants import CONNECTIVITIES, DEFAULT_CONNECTIVITY, DEFAULT_MATCH, DEFAULT_TOLERANCE_MM, MATCH_RULES
+
 __all__ = ["label_roles", "compare_arguments", "compare_options", "dask_arguments", "use_paired_labels"]
 
 
@@ -53,14 +55,16 @@ def compare_arguments(p: argparse.ArgumentParser) -> None:
         metavar="G",
         help="ground-truth classes whose components are lesions (default: classes named tumour/lesion)",
     )
-    p.add_argument("--connectivity", type=int, choices=(6, 26), default=26)
+    p.add_argument("--connectivity", type=int, choices=CONNECTIVITIES, default=DEFAULT_CONNECTIVITY)
     p.add_argument(
         "--match",
-        choices=("overlap", "iou50"),
-        default="overlap",
+        choices=MATCH_RULES,
+        default=DEFAULT_MATCH,
         help="lesion matching: any overlap (LiTS) or IoU >= 0.5 one-to-one (panoptica)",
     )
-    p.add_argument("--tolerance", type=float, default=2.0, metavar="MM", help="normalised surface Dice tolerance")
+    p.add_argument(
+        "--tolerance", type=float, default=DEFAULT_TOLERANCE_MM, metavar="MM", help="normalised surface Dice tolerance"
+    )
     p.add_argument(
         "--resample",
         action="store_true",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..constants import CONNECTIVITIES, DEFAULT_CONNECTIVITY
 from ._options import label_roles, use_paired_labels
 
 
@@ -10,7 +11,7 @@ def add_parser(subparsers) -> None:
     s = subparsers.add_parser("stats", help="image, per-label and per-lesion statistics in physical units")
     s.add_argument("image")
     s.add_argument("--labels", default=None)
-    s.add_argument("--connectivity", type=int, choices=(6, 26), default=26)
+    s.add_argument("--connectivity", type=int, choices=CONNECTIVITIES, default=DEFAULT_CONNECTIVITY)
     s.add_argument("--format", choices=("table", "csv", "json"), default="table")
     s.add_argument(
         "--resample-labels",

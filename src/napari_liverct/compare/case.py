@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from ..constants import CONNECTIVITIES, DEFAULT_TOLERANCE_MM
 from ..geometry import GridMismatchError
 from .classes import parse_map, plan_classes, relabel
 from .lesions import MATCH_RULES, compare_lesions
@@ -16,7 +17,6 @@ from .surface import mask_box, surface_distances, surface_metrics
 
 __all__ = ["GridMismatchError", "compare_arrays", "compare_files", "DEFAULT_TOLERANCE_MM"]
 
-DEFAULT_TOLERANCE_MM = 2.0
 _CHUNK = 1 << 22  # voxels per joint-histogram chunk (bounds the intp temporary to 32 MB)
 
 
@@ -116,7 +116,7 @@ def compare_arrays(
         raise ValueError(f"expected 3D label arrays, got shape {gt.shape}")
     if match not in MATCH_RULES:
         raise ValueError(f"match must be one of {MATCH_RULES}, not {match!r}")
-    if connectivity not in (6, 26):
+    if connectivity not in CONNECTIVITIES:
         raise ValueError(f"connectivity must be 6 or 26, not {connectivity}")
     if not (tolerance_mm >= 0 and math.isfinite(tolerance_mm)):
         raise ValueError(f"tolerance must be a finite number >= 0 mm, not {tolerance_mm}")

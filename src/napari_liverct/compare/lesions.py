@@ -33,12 +33,11 @@ import math
 
 import numpy as np
 
+from ..constants import CONNECTIVITIES, MATCH_RULES
 from .results import LesionRow, LesionSummary
 from .surface import mask_box
 
 __all__ = ["compare_lesions", "MATCH_RULES"]
-
-MATCH_RULES = ("overlap", "iou50")
 
 
 def _div(a: float, b: float) -> float:
@@ -126,7 +125,7 @@ def compare_lesions(
 
     if match not in MATCH_RULES:
         raise ValueError(f"match must be one of {MATCH_RULES}, not {match!r}")
-    if connectivity not in (6, 26):
+    if connectivity not in CONNECTIVITIES:
         raise ValueError(f"connectivity must be 6 or 26, not {connectivity}")
     vml = voxel_volume_ml(affine)
     box = mask_box(np.asarray(gt_mask, bool) | np.asarray(pred_mask, bool))

@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 from nibabel.affines import voxel_sizes
 
+from ..constants import ROBUST_PERCENTILES, ROBUST_RANGE
 from ..geometry import nonzero_box
 
 __all__ = [
@@ -35,7 +36,7 @@ __all__ = [
 ]
 
 #: Image percentiles reported (those of nnU-Net's dataset fingerprint).
-PERCENTILES_IMAGE = (0.5, 50.0, 99.5)
+PERCENTILES_IMAGE = ROBUST_PERCENTILES
 #: Per-label percentiles reported: p05, median, p95.
 PERCENTILES_LABEL = (5.0, 50.0, 95.0)
 #: Largest joint histogram (rows x bins) before falling back to masks.
@@ -405,7 +406,7 @@ def label_histograms(
         return edges, per, rebin(whole_v)
     finite = image[np.isfinite(image)]
     if value_range is None:
-        value_range = tuple(float(x) for x in np.percentile(finite, [0.5, 99.5])) if finite.size else (0.0, 1.0)
+        value_range = tuple(float(x) for x in np.percentile(finite, ROBUST_RANGE)) if finite.size else (0.0, 1.0)
     edges = np.histogram_bin_edges(finite, bins=n_bins, range=value_range)
     present = [int(v) for v in np.unique(labels[fg[0]]) if v != 0] if fg else []
     per = {v: np.histogram(image[labels == v], bins=edges)[0] for v in present}

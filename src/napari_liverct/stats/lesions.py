@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 from nibabel.affines import apply_affine
 
+from ..constants import CONNECTIVITIES
 from ..geometry import nonzero_box
 from ._engine import voxel_volume_ml
 
 
 def _check_connectivity(connectivity: int) -> int:
-    if connectivity not in (6, 26):
+    if connectivity not in CONNECTIVITIES:
         raise ValueError(f"connectivity must be 6 or 26, not {connectivity}")
     return int(connectivity)
 

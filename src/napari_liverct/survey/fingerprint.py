@@ -9,8 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..constants import GRID_TOL_MM, ROBUST_PERCENTILES
+
 #: Two grids are equal when shapes match and every affine entry differs by <= this (mm).
-GRID_ATOL = 1e-3
+GRID_ATOL = GRID_TOL_MM
 #: Foreground intensities sampled per case for the dataset percentiles (as nnU-Net).
 N_SAMPLES = 10_000
 SEED = 1234
@@ -184,7 +186,7 @@ def _label_part(
     row["fg_voxels"] = int(fg.size)
     if fg.size == 0:
         return np.zeros(0, np.float32)
-    p = np.percentile(fg, [0.5, 50.0, 99.5])
+    p = np.percentile(fg, ROBUST_PERCENTILES)
     row.update(
         fg_p00_5=_f(p[0]),
         fg_p50=_f(p[1]),

@@ -33,6 +33,7 @@ from collections import Counter
 
 import numpy as np
 
+from ..constants import ROBUST_PERCENTILES
 from ..pathtext import path_text
 from ..stats.tables import rows_to_csv
 
@@ -73,7 +74,7 @@ def summarize(rows: list[dict], samples: list, label_names: dict[int, str] | Non
     pooled = np.concatenate([s for s in samples if s is not None and len(s)] or [np.zeros(0, np.float32)])
     intensity = None
     if pooled.size:
-        p = np.percentile(pooled, [0.5, 50.0, 99.5])
+        p = np.percentile(pooled, ROBUST_PERCENTILES)
         intensity = {
             "p00_5": float(p[0]),
             "p50": float(p[1]),

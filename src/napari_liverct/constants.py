@@ -1,0 +1,39 @@
+"""The numbers and rules several parts of the package share, each defined once.
+
+The CLI's choices and defaults, the widgets' combo boxes and the core's checks all read
+them from here, so the two faces cannot drift apart.  Nothing is imported here.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "GRID_TOL_MM",
+    "ROBUST_PERCENTILES",
+    "ROBUST_RANGE",
+    "CONNECTIVITIES",
+    "DEFAULT_CONNECTIVITY",
+    "MATCH_RULES",
+    "DEFAULT_MATCH",
+    "DEFAULT_TOLERANCE_MM",
+]
+
+#: Two voxel grids are the same when their shapes match and no corner voxel centre is
+#: more than this far (mm) from its counterpart (stats, crop, compare, survey, widgets).
+GRID_TOL_MM = 1e-3
+
+#: Robust intensity percentiles (nnU-Net's foreground 0.5 / 50 / 99.5): image statistics,
+#: the survey's foreground intensities.
+ROBUST_PERCENTILES = (0.5, 50.0, 99.5)
+#: Their ends: the range of intensity histograms and of the CT window's percentile preset.
+ROBUST_RANGE = (ROBUST_PERCENTILES[0], ROBUST_PERCENTILES[-1])
+
+#: Lesion connectivity: 6 (faces) or 26 (faces, edges, corners; the default).
+CONNECTIVITIES = (6, 26)
+DEFAULT_CONNECTIVITY = 26
+
+#: Lesion matching: any overlap (LiTS) or IoU >= 0.5 one-to-one (panoptica).
+MATCH_RULES = ("overlap", "iou50")
+DEFAULT_MATCH = "overlap"
+
+#: Normalised surface Dice tolerance (mm).
+DEFAULT_TOLERANCE_MM = 2.0
