@@ -412,7 +412,8 @@ def write_nifti(
     header: nib.Nifti1Header | None = None,
     protected: tuple[str | os.PathLike, ...] = (),
     overwrite_source: bool = False,
-) -> Path:
+    defer: bool = False,
+):
     """Write ``data`` with ``affine`` atomically to ``path``.
 
     Parameters
@@ -426,6 +427,9 @@ def write_nifti(
     protected
         Paths that must not be written over (the files the data was read from),
         unless ``overwrite_source`` is true.
+    defer
+        Check and prepare only; return ``(path, write)`` for
+        :func:`napari_liverct.output_group.atomic_write_group`.
 
     Returns
     -------
@@ -452,5 +456,7 @@ def write_nifti(
     img.header.set_data_dtype(data.dtype)
     img.header.set_slope_inter(1.0, 0.0)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if defer:  # the caller writes it, e.g. with others as one unit (output_group)
+        return path, lambda tmp: nib.save(img, tmp)
     atomic_write(path, lambda tmp: nib.save(img, tmp))
     return path

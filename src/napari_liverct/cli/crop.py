@@ -55,6 +55,7 @@ def run(args) -> int:
     from ..crop import crop_foreground, crop_output_path
     from ..geometry import conform_to_grid
     from ..nifti import read_nifti, write_nifti
+    from ..output_group import atomic_write_group
 
     use_paired_labels(args)
     inputs = [Path(args.image)] + ([Path(args.labels)] if args.labels else [])
@@ -108,9 +109,20 @@ def run(args) -> int:
         source_name=str(args.labels if source == "labels" else args.image),
     )
     protected = tuple(str(p) for p in inputs)
-    write_nifti(outs[0], result.arrays["image"], result.affine, header=image.header, protected=protected)
+    items = [
+        write_nifti(
+            outs[0], result.arrays["image"], result.affine, header=image.header, protected=protected, defer=True
+        )
+    ]
     if labels is not None:
-        write_nifti(outs[1], result.arrays["labels"], result.affine, header=labels.header, protected=protected)
+        items.append(
+            write_nifti(
+                outs[1], result.arrays["labels"], result.affine, header=labels.header, protected=protected, defer=True
+            )
+        )
+    # image and labels as one unit: both complete before either is renamed into place, and a
+    # pair that a kill left mixed is refused by the reader (napari_liverct.output_group)
+    atomic_write_group(items)
     print(
         json.dumps(
             {
