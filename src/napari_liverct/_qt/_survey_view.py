@@ -6,6 +6,8 @@ import numpy as np
 from qtpy.QtGui import QColor
 from qtpy.QtWidgets import QTableWidget, QTableWidgetItem
 
+from ..values import format_value
+
 __all__ = ["TABLE_COLUMNS", "fill_table", "plot_survey", "fmt"]
 
 #: Boxes in the label-volume plot; more classes show the largest (by median volume).
@@ -98,8 +100,4 @@ def fill_table(table: QTableWidget, report: dict) -> None:
 
 def fmt(values, digits: int = 2) -> str:
     """Numbers (or a list of them) as short text; None as empty."""
-    if values is None:
-        return ""
-    if isinstance(values, (list, tuple)):
-        return " × ".join(f"{v:.{digits}f}" if isinstance(v, float) else str(v) for v in values)
-    return f"{values:.{digits}f}" if isinstance(values, float) else str(values)
+    return format_value(values, digits, none="", sep=" × ")

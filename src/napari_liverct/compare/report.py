@@ -11,6 +11,7 @@ import io
 import json
 import math
 
+from ..values import format_value
 from .results import CaseComparison
 
 __all__ = ["CLASS_COLUMNS", "LESION_COLUMNS", "comparison_to_csv", "comparison_to_json", "format_table", "rows_to_csv"]
@@ -61,15 +62,7 @@ LESION_COLUMNS = [
 
 
 def _cell(v):
-    if v is None:
-        return ""
-    if isinstance(v, float):
-        if math.isnan(v):
-            return "nan"
-        if math.isinf(v):
-            return "inf" if v > 0 else "-inf"
-        return repr(v)
-    return v
+    return format_value(v, none="")
 
 
 def rows_to_csv(columns: list[str], rows: list[dict]) -> str:

@@ -10,20 +10,9 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field, fields
 
+from ..values import json_safe
+
 __all__ = ["ClassMetrics", "LesionRow", "LesionSummary", "CaseComparison", "json_safe"]
-
-
-def json_safe(value):
-    """``value`` with every non-finite float replaced by None (recursively)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:  # numpy scalar
-        return json_safe(value.item())
-    return value
 
 
 @dataclass

@@ -69,8 +69,8 @@ def iter_report_cases(tasks: list[dict], *, workers=None, scheduler=None, client
 
 def _evaluation_json(gt_root, pred_dir, rows: list[dict], extra: list[str], summary: dict) -> dict:
     """The layout of ``napari-liverct evaluate``'s JSON (see :func:`napari_liverct.compare.evaluate.evaluate`)."""
-    from ..compare.results import json_safe
     from ..pathtext import text_safe
+    from ..values import json_safe
 
     cases = []
     for r in rows:

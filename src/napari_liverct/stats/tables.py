@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 
 __all__ = ["flatten_row", "stats_rows", "stats_to_csv", "stats_to_json", "print_stats_table", "AXIS_SUFFIXES"]
 
@@ -76,26 +75,15 @@ def rows_to_csv(columns: list[str], rows: list[dict]) -> str:
 def stats_to_json(result: dict) -> str:
     """JSON text (NaN/inf become null so the output is strict JSON)."""
 
-    def clean(v):
-        if isinstance(v, float) and not math.isfinite(v):
-            return None
-        if isinstance(v, dict):
-            return {k: clean(x) for k, x in v.items()}
-        if isinstance(v, (list, tuple)):
-            return [clean(x) for x in v]
-        return v
+    from ..values import json_safe
 
-    return json.dumps(clean(result), indent=2)
+    return json.dumps(json_safe(result), indent=2, allow_nan=False)
 
 
 def _fmt(v, digits: int = 1) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, float):
-        return f"{v:.{digits}f}"
-    if isinstance(v, (list, tuple)):
-        return "(" + ", ".join(_fmt(x, digits) for x in v) + ")"
-    return str(v)
+    from ..values import format_value
+
+    return f"({format_value(v, digits)})" if isinstance(v, (list, tuple)) else format_value(v, digits)
 
 
 def print_stats_table(result: dict, file=None) -> None:

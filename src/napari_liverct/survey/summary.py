@@ -34,8 +34,9 @@ from collections import Counter
 import numpy as np
 
 from ..constants import ROBUST_PERCENTILES
-from ..pathtext import path_text
+from ..pathtext import text_safe
 from ..stats.tables import rows_to_csv
+from ..values import json_safe
 
 __all__ = [
     "summarize",
@@ -238,24 +239,9 @@ def failed_cases(rows: list[dict]) -> list[dict]:
     return out
 
 
-def _clean(obj):
-    """JSON-safe copy: numpy scalars to Python, NaN/inf to None, file names as ``pathtext.path_text``."""
-    if isinstance(obj, str):
-        return path_text(obj)
-    if isinstance(obj, dict):
-        return {path_text(str(k)): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
-
-
 def report_to_json(report: dict) -> str:
     """The report as indented JSON text."""
-    text = json.dumps(_clean(report), indent=2)
+    text = json.dumps(text_safe(json_safe(report)), indent=2, allow_nan=False)
     # numbers-only lists (shape, spacing, affine rows) on one line
     text = _NUM_LIST.sub(lambda m: "[" + ", ".join(x.strip() for x in m.group(1).split(",")) + "]", text)
     return text + "\n"
@@ -309,7 +295,7 @@ def report_rows(report: dict) -> tuple[list[str], list[dict]]:
             vol = r.get("volume_ml")
             flat[f"volume_ml_{v}"] = vol.get(str(v), 0.0) if vol is not None else None
         flat["anomalies"] = " ".join(r.get("anomalies") or [])
-        table.append(_clean(flat))
+        table.append(json_safe(flat))
     return cols, table
 
 
