@@ -167,15 +167,21 @@ def find_label_sibling(path: str | os.PathLike) -> Path | None:
 
 
 def find_dataset_json(path: str | os.PathLike, levels: int = 3) -> Path | None:
-    """dataset.json beside the file or in up to ``levels`` parent folders."""
-    folder = Path(path).resolve().parent
-    for _ in range(levels):
-        cand = folder / "dataset.json"
-        if cand.is_file():
-            return cand
-        if folder.parent == folder:
-            break
-        folder = folder.parent
+    """dataset.json beside the file or in up to ``levels`` parent folders.
+
+    The folders of the path as given are searched first, then those of its resolved
+    target: an MSD folder whose files are symlinks into a shared store keeps its names.
+    """
+    given = Path(os.path.abspath(path)).parent  # ".." removed, symlinks kept
+    for start in dict.fromkeys((given, Path(path).resolve().parent)):
+        folder = start
+        for _ in range(levels):
+            cand = folder / "dataset.json"
+            if cand.is_file():
+                return cand
+            if folder.parent == folder:
+                break
+            folder = folder.parent
     return None
 
 
