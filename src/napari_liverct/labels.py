@@ -58,6 +58,7 @@ __all__ = [
     "label_table_from_header",
     "header_says_labels",
     "content_says_labels",
+    "content_verdict",
     "read_color_table",
     "says_liver",
     "distinct_color",
@@ -121,15 +122,26 @@ def content_says_labels(data: np.ndarray, target: int = 200_000) -> bool:
     A CT or MR volume holds thousands of distinct values (and CT negative ones); a
     segmentation holds a handful, at most ``MAX_LABEL_CLASSES``.
     """
+    return content_verdict(data, target) is None
+
+
+def content_verdict(data: np.ndarray, target: int = 200_000) -> tuple[str, str] | None:
+    """None when rule 5 says labels, else ``(kind, why)``: kind ``"type"``, ``"values"``
+    (too many distinct values: an image) or ``"negative"`` (few values, some negative)."""
     if data.dtype.kind not in "iub" or data.size == 0:
-        return False
+        return "type", f"its voxels are {data.dtype} with shape {data.shape} (labels are integers)"
     n = int(np.prod(data.shape[:3]))
     step = max(1, int(round((n / target) ** (1 / 3))))
     sample = np.asarray(data[(slice(None, None, step),) * 3])
-    if sample.size == 0 or sample.min() < 0:
-        return False
     # the size cap keeps tiny volumes (an arange test volume) with many values images
-    return len(np.unique(sample)) <= min(MAX_LABEL_CLASSES, max(2, sample.size // 16))
+    cap = min(MAX_LABEL_CLASSES, max(2, sample.size // 16))
+    values = np.unique(sample)
+    if len(values) > cap:
+        return "values", (
+            f"a sample of {sample.size} of its voxels holds {len(values)} distinct values from {values[0]} to "
+            f"{values[-1]} (a label map holds at most {cap}): it looks like an image"
+        )
+    return ("negative", f"it holds negative values (down to {values[0]})") if values[0] < 0 else None
 
 
 def _nifti_variants(folder: Path, stem: str) -> list[Path]:

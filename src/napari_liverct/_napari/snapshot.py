@@ -167,6 +167,20 @@ def _load_layers(image_path, labels_path):
     labels = [Layer.create(d, k, t) for d, k, t in lds if t == "labels"]
     if not images:
         raise ValueError(f"{image_path}: opened as labels, not as an image; pass the CT as IMAGE")
+    if labels:  # the grid rule of stats and crop: flips/permutations are the same grid
+        from ..geometry import conform_to_grid
+        from .layer_utils import layer_disk_view
+
+        (img, iaff), (lab, laff) = layer_disk_view(images[0]), layer_disk_view(labels[0])
+        lpath = (labels[0].metadata or {}).get("source_path") or labels_path
+        conform_to_grid(
+            lab,
+            laff,
+            img.shape[:3],
+            iaff,
+            names=(str(lpath), str(image_path)),
+            hint="labels are drawn only on the image's grid",
+        )
     return images[0], (labels[0] if labels else None)
 
 

@@ -121,25 +121,20 @@ class _Messages(QObject):
 
 def _run(gt, gaff, pred, paff, names, opts, say, layer_names, residual):
     """Generator run in the worker thread: yields (done, total, message), returns a CompareOutcome."""
-    from ..compare import compare_arrays
-    from ..geometry import conform_to_grid
+    from ..compare import compare_volumes
 
     total = 4
-    yield (0, total, "grids")
-    pred_on_gt, note = conform_to_grid(
+    yield (0, total, "grids and metrics")
+    # the one core comparison the CLI's compare_files runs too
+    res, pred_on_gt = compare_volumes(
+        gt,
+        gaff,
         pred,
         paff,
-        gt.shape,
-        gaff,
         resample=opts["resample"],
-        names=(f"'{layer_names[1]}' (prediction)", f"'{layer_names[0]}' (ground truth)"),
+        files=opts["files"],
+        grid_names=(f"'{layer_names[1]}' (prediction)", f"'{layer_names[0]}' (ground truth)"),
         hint="tick 'resample prediction' to resample it onto the ground truth (nearest neighbour)",
-    )
-    yield (1, total, "metrics")
-    res = compare_arrays(
-        gt,
-        pred_on_gt,
-        gaff,
         mapping=opts["mapping"],
         foreground=opts["foreground"],
         names=names,
@@ -149,9 +144,6 @@ def _run(gt, gaff, pred, paff, names, opts, say, layer_names, residual):
         tolerance_mm=opts["tolerance"],
         progress=say,
     )
-    res.gt_file, res.pred_file = opts["files"]
-    res.resampled = bool(note and "resampled" in note)
-    res.notes = ([note] if note else []) + res.notes
     yield (2, total, "errors layer")
     gm, pm = cl.class_index_maps(gt, pred_on_gt, res)
     meta = {"comparison": res.to_json()}

@@ -70,6 +70,11 @@ def compare_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="resample the prediction onto the ground-truth grid (nearest neighbour) when they differ",
     )
+    p.add_argument(
+        "--force-labels",
+        action="store_true",
+        help="compare files whose content looks like an image (thousands of values, as a CT) as label maps anyway",
+    )
 
 
 def compare_options(args) -> dict:
@@ -83,6 +88,7 @@ def compare_options(args) -> dict:
         "match": args.match,
         "tolerance_mm": args.tolerance,
         "resample": args.resample,
+        "force_labels": args.force_labels,
     }
 
 

@@ -1,8 +1,10 @@
 """Compare a prediction with its ground truth: voxel, surface and lesion metrics.
 
 Pure numpy / scipy / cc3d; no napari, Qt, torch or MONAI import.  Entry points:
-:func:`compare_arrays` (two label arrays and an affine), :func:`compare_files` (two
-NIfTI files, grid check, optional nearest-neighbour resampling) and
+:func:`compare_arrays` (two label arrays and an affine), :func:`compare_volumes` (two
+label arrays each with its affine: grid check, optional nearest-neighbour resampling;
+what the Compare widget runs), :func:`compare_files` (two NIfTI files, named by the
+reader's rules, through :func:`compare_volumes`) and
 :func:`napari_liverct.compare.evaluate.evaluate` (a folder of predictions on Dask).
 
 Which definition each number uses
@@ -29,7 +31,14 @@ Lesions: :mod:`.lesions`.  Dataset aggregation: :mod:`napari_liverct.compare.eva
 
 from __future__ import annotations
 
-from .case import DEFAULT_TOLERANCE_MM, GridMismatchError, compare_arrays, compare_files
+from .case import (
+    DEFAULT_TOLERANCE_MM,
+    GridMismatchError,
+    NotALabelMapError,
+    compare_arrays,
+    compare_files,
+    compare_volumes,
+)
 from .classes import parse_map
 from .lesions import MATCH_RULES, compare_lesions
 from .results import CaseComparison, ClassMetrics, LesionRow, LesionSummary
@@ -38,6 +47,8 @@ from .surface import edge_voxels, surface_distances, surface_metrics
 __all__ = [
     "compare_arrays",
     "compare_files",
+    "compare_volumes",
+    "NotALabelMapError",
     "compare_lesions",
     "parse_map",
     "surface_distances",

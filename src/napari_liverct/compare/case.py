@@ -15,9 +15,20 @@ from .lesions import MATCH_RULES, compare_lesions
 from .results import CaseComparison, ClassMetrics
 from .surface import mask_box, surface_distances, surface_metrics
 
-__all__ = ["GridMismatchError", "compare_arrays", "compare_files", "DEFAULT_TOLERANCE_MM"]
+__all__ = [
+    "GridMismatchError",
+    "NotALabelMapError",
+    "compare_arrays",
+    "compare_files",
+    "compare_volumes",
+    "DEFAULT_TOLERANCE_MM",
+]
 
 _CHUNK = 1 << 22  # voxels per joint-histogram chunk (bounds the intp temporary to 32 MB)
+
+
+class NotALabelMapError(ValueError):
+    """A file given as a label map whose content says image (the reader's rule 5)."""
 
 
 def _div(a: float, b: float) -> float:
@@ -123,11 +134,14 @@ def compare_arrays(
     for what, arr in (("ground truth", gt), ("prediction", pred)):
         if arr.dtype.kind == "f" and not np.all(np.mod(arr, 1) == 0):
             raise ValueError(f"{what}: labels are not whole numbers")
+        if arr.dtype.kind in "if" and arr.size and arr.min() < 0:
+            raise ValueError(f"{what}: labels must not be negative")  # as stats says it
     mapping = mapping if isinstance(mapping, dict) else parse_map(mapping)
     names = dict(names or {})
     say("classes")
     box = mask_box((gt != 0) | (pred != 0))  # everything outside is background in both
-    if box is None:
+    both_empty = box is None
+    if both_empty:
         box = tuple(slice(0, 0) for _ in range(3))
     plan = plan_classes(_values(gt[box]), _values(pred[box]), mapping=mapping, foreground=foreground, names=names)
     k = len(plan.labels) + 1
@@ -203,11 +217,15 @@ def compare_arrays(
         tolerance_mm=float(tolerance_mm),
         notes=notes,
         seconds=time.perf_counter() - t0,
+        both_empty=both_empty,
     )
 
 
-def _read_labels(path):
-    from ..labels import integral_labels
+def _read_labels(path, force_labels: bool = False):
+    """A 3D label volume, its affine and header; refused (naming the file) when its content
+    says image by the reader's rule (:func:`napari_liverct.labels.content_verdict`) unless
+    ``force_labels``, and always when it holds negative values."""
+    from ..labels import content_verdict, integral_labels
     from ..nifti import read_nifti
 
     vol = read_nifti(path)
@@ -216,20 +234,86 @@ def _read_labels(path):
         data = data[..., 0]
     if data.ndim != 3:
         raise ValueError(f"{path}: expected a 3D label volume, got shape {data.shape}")
-    return data, vol.affine
+    verdict = None if force_labels else content_verdict(data)
+    if verdict is not None and verdict[0] != "negative":
+        raise NotALabelMapError(
+            f"{path}: not a label map: {verdict[1]}; if it really is one, use --force-labels "
+            "(force_labels=True in Python)"
+        )
+    if data.dtype.kind == "i" and data.size and int(data.min()) < 0:
+        raise ValueError(f"{path}: labels must not be negative")
+    return data, vol.affine, vol.header
+
+
+def compare_volumes(
+    gt: np.ndarray,
+    gt_affine: np.ndarray,
+    pred: np.ndarray,
+    pred_affine: np.ndarray,
+    *,
+    resample: bool = False,
+    files: tuple[str | None, str | None] = (None, None),
+    grid_names: tuple[str, str] | None = None,
+    hint: str = "use --resample to resample the prediction onto the ground truth (nearest neighbour)",
+    **kwargs,
+) -> tuple[CaseComparison, np.ndarray]:
+    """The one comparison of a ground truth and a prediction each on its own grid, for
+    :func:`compare_files` (the CLI, evaluate, report) and the Compare widget.
+
+    The prediction is put on the ground-truth grid (as is; a zero-copy view when only
+    axis flips/permutations differ; nearest-neighbour resampling when ``resample``;
+    otherwise :class:`GridMismatchError` naming ``grid_names`` = (prediction, ground
+    truth) and giving ``hint``), then measured by :func:`compare_arrays` (``kwargs``).
+
+    Returns
+    -------
+    (CaseComparison, numpy.ndarray)
+        The result (``gt_file``/``pred_file`` from ``files``, ``resampled`` and ``notes``
+        saying what was done to the grid) and the prediction on the ground-truth grid.
+    """
+    from ..geometry import conform_to_grid
+
+    gt_file, pred_file = files
+    if grid_names is None:
+        grid_names = (
+            f"{pred_file or 'the prediction'} (prediction)",
+            f"{gt_file or 'the ground truth'} (ground truth)",
+        )
+    # same grid: as is; same voxel centres up to axis flips/permutations: a zero-copy view;
+    # otherwise an error naming both, or nearest-neighbour resampling when asked
+    pred_on_gt, note = conform_to_grid(
+        pred, pred_affine, gt.shape, gt_affine, resample=resample, names=grid_names, hint=hint
+    )
+    res = compare_arrays(gt, pred_on_gt, gt_affine, **kwargs)
+    res.gt_file, res.pred_file = gt_file, pred_file
+    res.resampled = bool(note and "resampled" in note)
+    res.notes = ([note] if note else []) + res.notes
+    return res, pred_on_gt
 
 
 def compare_files(
-    gt_path, pred_path, *, resample: bool = False, names: dict[int, str] | None = None, **kwargs
+    gt_path,
+    pred_path,
+    *,
+    resample: bool = False,
+    names: dict[int, str] | None = None,
+    force_labels: bool = False,
+    **kwargs,
 ) -> CaseComparison:
-    """:func:`compare_arrays` on two NIfTI label files.
+    """:func:`compare_volumes` on two NIfTI label files.
 
-    Class names (and hence the default lesion classes) come from a dataset.json near
-    the ground truth (:func:`napari_liverct.labels.label_names_for`) unless ``names``
-    is given.
+    Class names (and hence the default lesion classes) come from the ground truth by
+    :func:`napari_liverct.labels.label_table_for` (its sidecar, its own label table,
+    a dataset.json near it...), as the reader names the layers the widget compares,
+    unless ``names`` is given.
 
     Raises
     ------
+    NotALabelMapError
+        (a ValueError) naming the file, when either file's content says image by the
+        reader's rule (thousands of distinct values, as a CT) and ``force_labels`` is
+        False; a ValueError "labels must not be negative" (as ``stats``) when either
+        holds negative values.
     GridMismatchError
         (:class:`napari_liverct.geometry.GridMismatchError`, a ValueError) when the two
         files are not on the same grid, naming both, and ``resample`` is False; with
@@ -238,27 +322,13 @@ def compare_files(
         stored with flipped or permuted axes but the same voxel centres is viewed on
         the ground-truth grid without resampling (noted in ``notes``).
     """
-    from ..geometry import conform_to_grid
-    from ..labels import label_names_for
+    from ..labels import label_table_for
 
-    gt, gaff = _read_labels(gt_path)
-    pred, paff = _read_labels(pred_path)
-    # same grid: as is; same voxel centres up to axis flips/permutations: a zero-copy view;
-    # otherwise an error naming both files, or nearest-neighbour resampling when asked
-    pred, note = conform_to_grid(
-        pred,
-        paff,
-        gt.shape,
-        gaff,
-        resample=resample,
-        names=(f"{pred_path} (prediction)", f"{gt_path} (ground truth)"),
-        hint="use --resample to resample the prediction onto the ground truth (nearest neighbour)",
-    )
-    notes = [note] if note else []
+    gt, gaff, gheader = _read_labels(gt_path, force_labels)
+    pred, paff, _ = _read_labels(pred_path, force_labels)
     if names is None:
-        names = label_names_for(gt_path)
-    res = compare_arrays(gt, pred, gaff, names=names, **kwargs)
-    res.gt_file, res.pred_file = str(gt_path), str(pred_path)
-    res.resampled = bool(note and "resampled" in note)
-    res.notes = notes + res.notes
+        names = label_table_for(gt_path, gheader).names
+    res, _ = compare_volumes(
+        gt, gaff, pred, paff, resample=resample, files=(str(gt_path), str(pred_path)), names=names, **kwargs
+    )
     return res

@@ -121,6 +121,8 @@ def format_table(res: CaseComparison) -> str:
         f"grid {res.shape[0]} x {res.shape[1]} x {res.shape[2]}, spacing {sp} mm; "
         f"classes: {res.mode}; NSD tolerance {res.tolerance_mm:g} mm"
     )
+    if res.both_empty:
+        parts.append("both maps are empty: no labelled voxel in the ground truth or the prediction")
     rows = []
     for c in res.classes:
         flag = "both empty" if c.both_empty else ("gt empty" if c.gt_empty else ("pred empty" if c.pred_empty else ""))
@@ -143,7 +145,9 @@ def format_table(res: CaseComparison) -> str:
             ]
         )
     parts.append(
-        _table(
+        ""
+        if not rows
+        else _table(
             [
                 "label",
                 "name",
@@ -192,4 +196,4 @@ def format_table(res: CaseComparison) -> str:
                 )
             )
     parts.append(f"({res.seconds:.2f} s)")
-    return "\n\n".join(parts) + "\n"
+    return "\n\n".join(p for p in parts if p) + "\n"

@@ -174,6 +174,7 @@ class CaseComparison:
     resampled: bool = False
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    both_empty: bool = False  # no labelled voxel in either map
 
     def class_rows(self) -> list[dict]:
         return [c.to_row() for c in self.classes]
@@ -209,6 +210,7 @@ class CaseComparison:
                 "mode": self.mode,
                 "tolerance_mm": self.tolerance_mm,
                 "resampled": self.resampled,
+                "both_empty": self.both_empty,
                 "notes": list(self.notes),
                 "seconds": self.seconds,
                 "classes": [c.to_json() for c in self.classes],
