@@ -350,7 +350,7 @@ def atomic_folder(target: str | os.PathLike) -> Iterator[Path]:
     Path
         The folder to write into.
     """
-    target = Path(target)
+    target = Path(os.path.abspath(target))  # "." or "out/.." name a folder by its parent's entry
     if target.is_symlink():
         target = Path(os.path.realpath(target))
     if os.path.lexists(target) and not target.is_dir():

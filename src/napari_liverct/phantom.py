@@ -113,6 +113,12 @@ def write_phantom(folder: str | Path, name: str = "liver_phantom", **kwargs) -> 
     ph = make_phantom(**kwargs)
     img_path = folder / f"{name}.nii.gz"
     lab_path = folder / f"{name}_label.nii.gz"
-    nib.save(nib.Nifti1Image(ph.image, ph.affine), img_path)
-    nib.save(nib.Nifti1Image(ph.labels, ph.affine), lab_path)
+    from .output_group import atomic_write_group
+
+    atomic_write_group(
+        [
+            (img_path, lambda tmp: nib.save(nib.Nifti1Image(ph.image, ph.affine), tmp)),
+            (lab_path, lambda tmp: nib.save(nib.Nifti1Image(ph.labels, ph.affine), tmp)),
+        ]
+    )
     return img_path, lab_path

@@ -75,7 +75,7 @@ def screenshots(viewer, out_dir: str | os.PathLike) -> list[Path]:
     viewer.reset_view()
     focus_slice(viewer)
     p2 = out / "view_2d.png"
-    viewer.screenshot(str(p2), canvas_only=False)
+    _save_png(p2, viewer.screenshot(canvas_only=False))
     image = next((l for l in viewer.layers if isinstance(l, Image)), None)
     labels = next((l for l in viewer.layers if isinstance(l, Labels)), None)
     view = setup_3d_view(viewer, image, labels)
@@ -83,6 +83,15 @@ def screenshots(viewer, out_dir: str | os.PathLike) -> list[Path]:
     if labels is not None:
         frame_labels(viewer, labels)
     p3 = out / "view_3d.png"
-    viewer.screenshot(str(p3), canvas_only=False)
+    _save_png(p3, viewer.screenshot(canvas_only=False))
     teardown_3d_view(viewer, view)
     return [p2, p3]
+
+
+def _save_png(path: Path, pixels) -> None:
+    """Write a screenshot as a unit (napari's ``screenshot(path)`` writes in place)."""
+    from PIL import Image
+
+    from ..outputs import atomic_write
+
+    atomic_write(path, lambda tmp: Image.fromarray(pixels).save(tmp, format="PNG"))

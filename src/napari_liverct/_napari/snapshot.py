@@ -123,13 +123,19 @@ def _marker_only_if_small(viewer, lesion, zoom: float) -> None:
     marker.border_width = 0.06
 
 
-def caption_image(path, lines: list[str], font_size: int = 15) -> None:
-    """Redraw the PNG at ``path`` with ``lines`` in a dark band above it, wrapped to its width."""
+def caption_image(path, lines: list[str], font_size: int = 15, pixels=None) -> None:
+    """Redraw the PNG at ``path`` with ``lines`` in a dark band above it, wrapped to its width.
+
+    With ``pixels`` (an RGB(A) array, e.g. ``viewer.screenshot()``), that picture is
+    captioned instead and ``path`` written once, as a unit (never an uncaptioned frame).
+    """
     import textwrap
 
     from PIL import Image, ImageDraw, ImageFont
 
-    img = Image.open(path).convert("RGBA")
+    from ..outputs import atomic_write
+
+    img = (Image.open(path) if pixels is None else Image.fromarray(np.asarray(pixels))).convert("RGBA")
     try:
         font = ImageFont.load_default(size=font_size)
     except TypeError:  # Pillow < 10.1
@@ -150,7 +156,7 @@ def caption_image(path, lines: list[str], font_size: int = 15) -> None:
     draw = ImageDraw.Draw(out)
     for n, text in enumerate(wrapped):
         draw.text((margin, margin + n * line_h), text, fill=(255, 230, 0, 255), font=font)
-    out.save(path)
+    atomic_write(path, lambda tmp: out.save(tmp, format="PNG"))
 
 
 def _load_layers(image_path, labels_path):
@@ -310,8 +316,8 @@ def render_snapshots(
             ax = order[0]
             p = out / f"{name}.png"
             _settle(viewer)
-            viewer.screenshot(str(p), canvas_only=True)
-            caption_image(p, [f"{name}   {_AXIS_NAMES[ax]} = {centre[ax]:.1f} mm", caption])
+            shot = viewer.screenshot(canvas_only=True)
+            caption_image(p, [f"{name}   {_AXIS_NAMES[ax]} = {centre[ax]:.1f} mm", caption], pixels=shot)
             paths.append(p)
         viewer.dims.order = (0, 1, 2)
         cam.orientation2d = VIEWS["axial"][1]
@@ -326,8 +332,8 @@ def render_snapshots(
         _marker_only_if_small(viewer, les, cam.zoom)
         p = out / "3d.png"
         _settle(viewer)
-        viewer.screenshot(str(p), canvas_only=True)
-        caption_image(p, ["3D, anterior view (patient's right on the left)", caption])
+        shot = viewer.screenshot(canvas_only=True)
+        caption_image(p, ["3D, anterior view (patient's right on the left)", caption], pixels=shot)
         paths.append(p)
     finally:
         viewer.close()

@@ -160,8 +160,12 @@ class SurveyTab:
 
         if self.report is None:
             raise ValueError("no survey to export: run the survey first")
+        from ..outputs import atomic_write_text
+
         path = Path(path)
-        path.write_text(report_to_csv(self.report) if path.suffix.lower() == ".csv" else report_to_json(self.report))
+        atomic_write_text(
+            path, report_to_csv(self.report) if path.suffix.lower() == ".csv" else report_to_json(self.report)
+        )
         return path
 
     def _pick_report_dir(self) -> None:

@@ -569,6 +569,7 @@ class CompareWidget(QWidget):
             if not path:
                 return None
         text = comparison_to_csv(self.result) if fmt == "csv" else comparison_to_json(self.result) + "\n"
-        with open(path, "w", newline="") as fh:
-            fh.write(text)
+        from ..outputs import atomic_write_text
+
+        atomic_write_text(path, text, newline="")  # a unit: never a half-written export
         return str(path)

@@ -544,6 +544,7 @@ class StatsWidget(QWidget):
             "labels": [{k: v for k, v in r.items() if k != "centroid_world"} for r in self.result["labels"]],
             "lesions": [{k: v for k, v in r.items() if k != "centroid_world"} for r in self.result["lesions"]],
         }
-        with open(path, "w", newline="") as fh:
-            fh.write(stats_to_csv(clean))
+        from ..outputs import atomic_write_text
+
+        atomic_write_text(path, stats_to_csv(clean), newline="")  # a unit: never a half-written export
         return str(path)
