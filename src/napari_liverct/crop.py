@@ -23,7 +23,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -36,7 +35,6 @@ __all__ = [
     "apply_box",
     "crop_arrays",
     "crop_foreground",
-    "disk_box_to_display_box",
 ]
 
 #: Voxels per slab when scanning for the box (about 4 MB of int16): small enough to
@@ -369,47 +367,3 @@ def crop_foreground(
     if box_is_empty(start, end):
         raise empty_foreground_error(source_name or source_key, describe_rule(threshold, select_fn), start.tolist())
     return crop_arrays(arrays, affine, start, end)
-
-
-def disk_box_to_display_box(
-    start: Sequence[int], end: Sequence[int], ornt: np.ndarray, disk_shape: Sequence[int]
-) -> tuple[np.ndarray, np.ndarray]:
-    """Convert a box on the stored array into index ranges of the displayed array.
-
-    Parameters
-    ----------
-    start, end
-        Box in stored (file) voxel order, end exclusive.
-    ornt
-        nibabel orientation applied for display (``layer.metadata['ornt']``): row i
-        says stored axis i becomes displayed axis ``ornt[i, 0]``, flipped if
-        ``ornt[i, 1] == -1``.
-    disk_shape
-        Spatial shape of the stored array.
-
-    Returns
-    -------
-    (start, end)
-        Box on the displayed array such that ``display[start:end]`` holds exactly the
-        voxels of ``disk[start:end]``.
-    """
-    start = np.asarray(start, np.int64)
-    end = np.asarray(end, np.int64)
-    ornt = np.asarray(ornt)
-    n = len(start)
-    dstart = np.zeros(n, np.int64)
-    dend = np.zeros(n, np.int64)
-    for i in range(n):
-        axis, flip = int(ornt[i, 0]), int(ornt[i, 1])
-        size = int(disk_shape[i])
-        if flip == -1:
-            dstart[axis], dend[axis] = size - end[i], size - start[i]
-        else:
-            dstart[axis], dend[axis] = start[i], end[i]
-    return dstart, dend
-
-
-def crop_output_path(out_dir: Path, src: str) -> Path:
-    from .nifti import nifti_stem
-
-    return out_dir / f"{nifti_stem(src)}_crop.nii.gz"

@@ -20,10 +20,10 @@ from napari_liverct.crop import (
     apply_box,
     box_is_empty,
     crop_foreground,
-    disk_box_to_display_box,
     foreground_box,
     parse_per_axis,
 )
+from napari_liverct.crop_plan import disk_box_to_display_box
 
 monai_transforms = pytest.importorskip("monai.transforms")
 
