@@ -12,8 +12,9 @@ POSIX renames one name at a time, so two files cannot change at the same instant
 4. the journals are removed.
 
 A process killed during step 3 leaves an image of the new run beside labels of the old
-one.  :func:`incomplete_group` detects that: a journal exists beside the file, and not
-every target of the group is the file the journal names.  :func:`napari_liverct.nifti.read_nifti`
+one.  :func:`incomplete_group` detects that: a journal exists beside the file, and some
+but not all targets of the group are the files the journal names (none: the kill came
+before the first rename and the old pair is whole; all: the pair is the new one).  :func:`napari_liverct.nifti.read_nifti`
 then refuses the file with a message naming the journal, so the mixed pair is never
 read as a pair (the reader, ``stats``, ``compare``, ``crop`` all read through it).  The
 next ``crop`` run to the same targets writes a complete pair and removes the journals;
@@ -109,8 +110,8 @@ def incomplete_group(path: str | os.PathLike) -> str | None:
                 pending.append(m["target"])
     except (ValueError, KeyError, TypeError):
         return f"its write journal {j} is not readable JSON"
-    if not pending:
-        return None
+    if not pending or len(pending) == len(members):
+        return None  # all renamed, or none yet: the files are one run's (new or old) pair
     others = [p for p in pending if Path(p).name != path.name]
     return (
         "an interrupted write left it and "

@@ -252,7 +252,11 @@ def test_report_refuses_a_folder_that_is_not_a_report(tmp_path):
 
 
 # ------------------------------------------------------------------ a kill between the two renames of a pair
-def test_pair_killed_between_its_renames_is_refused_then_repaired(tmp_path):
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_pair_killed_around_its_first_rename(tmp_path, when):
+    """Killed after the journals, just before the first rename: the old pair is whole and reads.
+    Killed just after it: one new file beside one old file, which the reader refuses; the
+    next crop run repairs it."""
     ct, seg = real(EXAMPLE_CT), real(EXAMPLE_SEG_FAST)
     out = tmp_path / "out"
     _run(_cli("crop", ct, "--labels", seg, "--out-dir", out, "--threshold", "-200"))
@@ -261,8 +265,10 @@ def test_pair_killed_between_its_renames_is_refused_then_repaired(tmp_path):
         "import os, signal, sys\n"
         "real = os.replace\n"
         "def replace(a, b):\n"
+        f"    if {when == 'before'} and str(b).endswith('.nii.gz'):\n"  # about to rename the first member
+        "        os.kill(os.getpid(), signal.SIGKILL)\n"
         "    real(a, b)\n"
-        "    if os.path.basename(str(b)).endswith('.nii.gz'):\n"  # the first member renamed: die
+        "    if str(b).endswith('.nii.gz'):\n"  # the first member renamed
         "        os.kill(os.getpid(), signal.SIGKILL)\n"
         "os.replace = replace\n"
         "from napari_liverct.cli import main\n"
@@ -271,9 +277,14 @@ def test_pair_killed_between_its_renames_is_refused_then_repaired(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], env=ENV, capture_output=True)
     assert proc.returncode == -signal.SIGKILL
     mixed = _pair_content(out)
-    assert sum(mixed[k] != old[k] for k in old) == 1  # one file new, one old: the window exists
     from napari_liverct.nifti import NiftiReadError, read_nifti
 
+    if when == "before":
+        assert mixed == old
+        for f in old:
+            read_nifti(out / f)
+        return
+    assert sum(mixed[k] != old[k] for k in old) == 1  # one file new, one old: the window exists
     for f in old:
         with pytest.raises(NiftiReadError, match=r"interrupted write left it and .* from different runs"):
             read_nifti(out / f)

@@ -155,3 +155,26 @@ def test_folder_symlink_target_is_followed(tmp_path):
     assert link.is_symlink() and (link / "index.html").read_text() == "new"
     with pytest.raises(ValueError, match="not a folder"), atomic_folder(real / "index.html"):
         pass
+
+
+def test_group_failure_changes_no_member_and_leaves_nothing(tmp_path):
+    from napari_liverct.output_group import atomic_write_group, incomplete_group
+
+    a, b = tmp_path / "img.nii.gz", tmp_path / "img_label.nii.gz"
+    a.write_bytes(b"old a")
+    b.write_bytes(b"old b")
+
+    def broken(tmp):
+        open(tmp, "wb").write(b"half")
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space"):
+        atomic_write_group([(a, lambda tmp: open(tmp, "wb").write(b"new a")), (b, broken)])
+    assert (a.read_bytes(), b.read_bytes()) == (b"old a", b"old b")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["img.nii.gz", "img_label.nii.gz"]
+    atomic_write_group(
+        [(a, lambda tmp: open(tmp, "wb").write(b"new a")), (b, lambda tmp: open(tmp, "wb").write(b"new b"))]
+    )
+    assert (a.read_bytes(), b.read_bytes()) == (b"new a", b"new b")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["img.nii.gz", "img_label.nii.gz"]
+    assert incomplete_group(a) is None and incomplete_group(b) is None
