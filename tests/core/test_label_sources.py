@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from napari_liverct.phantom import make_phantom
-from realdata import EXAMPLE_SEG_FAST, real
+from realdata import EXAMPLE_CT, EXAMPLE_SEG_FAST, real
 
 DATASET_NAMES = {"0": "background", "1": "liver", "2": "tumour"}
 
@@ -136,6 +136,17 @@ def test_compare_cli_reads_the_files_own_label_table(tmp_path, capsys):
     assert main(["compare", str(seg), str(pred), "--map", "1:5"]) == 0
     table_text = capsys.readouterr().out
     assert "liver" in table_text and "label 5" not in table_text
+    # stats, and the reader's layer metadata the Compare widget takes its names from, agree
+    assert main(["stats", str(real(EXAMPLE_CT)), "--labels", str(seg), "--format", "json"]) == 0
+    st = json.loads(capsys.readouterr().out)
+    assert {r["label"]: r["name"] for r in st["labels"]}[5] == "liver"
+    import npe2
+
+    npe2.PluginManager.instance().discover()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        [(_, kw, kind)] = npe2.read([str(seg)], plugin_name="napari-liverct", stack=False)
+    assert kind == "labels" and kw["metadata"]["label_names"][5] == "liver"
 
 
 def test_stats_names_unnamed_labels_without_a_second_pass(tmp_path, monkeypatch):
