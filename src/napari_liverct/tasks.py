@@ -73,8 +73,8 @@ def run_tasks(
         return
     check_workers(workers)
     n = min(int(workers or os.cpu_count() or 1), len(calls))
-    with dask_client(n, scheduler, processes) as cl:
-        yield from _run_on(cl, fn, calls, what, on_failure)
+    with dask_client(n, scheduler, processes) as own_client:
+        yield from _run_on(own_client, fn, calls, what, on_failure)
 
 
 def _run_on(client, fn, calls, what, on_failure):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
@@ -135,7 +136,11 @@ def test_survey_tab(make_napari_viewer, msd, qtbot, tmp_path):
     assert w.report is not None and w.run_btn.text() == "Run survey"
     assert w.progress.value() == 3
     ref = survey(w.dataset.cases, scheduler="synchronous", progress=False, label_names=w.dataset.label_names)
-    assert w.report["summary"] == ref["summary"] and w.report["anomalies"] == ref["anomalies"]
+    assert w.report["anomalies"] == ref["anomalies"]
+    summary = dict(w.report["summary"])
+    block = summary.pop("dataset")  # the dataset block the CLI and the HTML report carry too
+    assert block["name"] == "Liver" and Path(block["json"]).resolve() == (msd / "dataset.json").resolve()
+    assert summary == ref["summary"]
     assert w.table.rowCount() == 3
     ids = {w.table.item(i, 0).text() for i in range(3)}
     assert ids == {"liver_0", "liver_1", "liver_2"}
@@ -151,6 +156,12 @@ def test_survey_tab(make_napari_viewer, msd, qtbot, tmp_path):
     assert [r["id"] for r in rows] == ["liver_0", "liver_1", "liver_2"]
     data = json.loads(w.export_report(tmp_path / "s.json").read_text())
     assert data["summary"]["n_cases"] == 3
+    # the widget's export is the CLI's report: same summary (dataset block included) and anomalies
+    from napari_liverct.cli import main
+
+    assert main(["survey", str(msd), "--workers", "1", "--out", str(tmp_path / "cli.json")]) == 0
+    cli = json.loads((tmp_path / "cli.json").read_text())
+    assert data["summary"] == cli["summary"] and data["anomalies"] == cli["anomalies"]
 
     w._open_from_table(row1, 0)
     qtbot.waitUntil(lambda: w.current is not None and w.current.id == "liver_1", timeout=20_000)

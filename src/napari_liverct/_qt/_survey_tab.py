@@ -99,12 +99,12 @@ class SurveyTab:
             return None
         scheduler = scheduler if scheduler is not None else (self.scheduler_edit.text().strip() or None)
         workers = workers or self.workers_spin.value()
-        cases, names = list(self.dataset.cases), self.dataset.label_names
+        cases = list(self.dataset.cases)
         self.progress.setRange(0, len(cases))
         self.progress.setValue(0)
         # the generator is ours, so that a cancelled or interrupted survey can be
         # closed (its `with dask_client()` then shuts the local cluster down)
-        gen = _survey_gen(cases, names, scheduler, workers, client)
+        gen = _survey_gen(self.dataset, scheduler, workers, client)
 
         def run():
             return (yield from gen)
@@ -215,11 +215,12 @@ class SurveyTab:
             self.summary_label.setText(f"written {self.export_report(path)}")
 
 
-def _survey_gen(cases, label_names, scheduler, workers, client):
-    """Generator for the survey thread_worker: yields progress, returns the report."""
-    from ..survey import iter_survey
-    from ..survey.summary import build_report
+def _survey_gen(dataset, scheduler, workers, client):
+    """Generator for the survey thread_worker: yields progress, returns the report (the
+    CLI's: :func:`napari_liverct.survey.dataset_report`)."""
+    from ..survey import dataset_report, iter_survey
 
+    cases = list(dataset.cases)
     rows: list = [None] * len(cases)
     samples: list = [None] * len(cases)
     it = iter_survey(cases, workers=workers, scheduler=scheduler, client=client)
@@ -229,4 +230,4 @@ def _survey_gen(cases, label_names, scheduler, workers, client):
             yield done, len(cases), row.get("id")
     finally:
         it.close()  # closes the Dask cluster of an unfinished survey now, not at garbage collection
-    return build_report(rows, samples, label_names)
+    return dataset_report(dataset, rows, samples)

@@ -22,26 +22,13 @@ def add_parser(subparsers) -> None:
 def run(args) -> int:
     """``napari-liverct survey DIR``: dataset fingerprint as JSON or CSV."""
     from ..dataset import load_dataset
-    from ..survey import survey
+    from ..survey import survey_dataset
     from ..survey.summary import report_to_csv, report_to_json
 
     ds = load_dataset(args.folder)
     if not ds.cases:
         raise ValueError(f"{ds.root}: no NIfTI cases found (expected dataset.json, imagesTr/ or NIfTI files)")
-    report = survey(
-        ds.cases,
-        workers=args.workers,
-        scheduler=args.scheduler,
-        progress=True,
-        label_names=ds.label_names,
-        dataset_anomalies=ds.issues,
-    )
-    report["summary"]["dataset"] = {
-        "name": ds.name,
-        "root": str(ds.root),
-        "layout": ds.layout,
-        "json": str(ds.json_path) if ds.json_path else None,
-    }
+    report = survey_dataset(ds, workers=args.workers, scheduler=args.scheduler, progress=True)
     text = report_to_csv(report) if args.format == "csv" else report_to_json(report)
     if args.out:
         from pathlib import Path

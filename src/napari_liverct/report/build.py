@@ -218,8 +218,7 @@ def _build(
 ) -> dict:
     """:func:`build_report` into the (temporary) folder ``out_dir``."""
     from ..dataset import load_dataset
-    from ..survey import N_SAMPLES, SEED
-    from ..survey.summary import build_report as survey_build_report
+    from ..survey import N_SAMPLES, SEED, dataset_report
     from ..survey.summary import report_to_json
     from .html import write_page
     from .page import class_info, page_data
@@ -283,13 +282,7 @@ def _build(
     drain(it, len(tasks), "report", progress, keep_row)
 
     rows = [r["row"] for r in results]
-    survey = survey_build_report(rows, [r["samples"] for r in results], ds.label_names, ds.issues)
-    survey["summary"]["dataset"] = {
-        "name": ds.name,
-        "root": str(ds.root),
-        "layout": ds.layout,
-        "json": str(ds.json_path) if ds.json_path else None,
-    }
+    survey = dataset_report(ds, rows, [r["samples"] for r in results])
     (out / "survey.json").write_text(report_to_json(survey))
     evaluation = None
     if predictions is not None:

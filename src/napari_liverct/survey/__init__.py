@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from ..tasks import dask_client, drain
 from .fingerprint import GRID_ATOL, N_SAMPLES, SEED, survey_case
-from .run import iter_survey, survey
+from .run import dataset_block, dataset_report, iter_survey, survey, survey_dataset
 
 __all__ = [
     "dask_client",
@@ -38,6 +38,9 @@ __all__ = [
     "survey_case",
     "iter_survey",
     "survey",
+    "survey_dataset",
+    "dataset_report",
+    "dataset_block",
     "GRID_ATOL",
     "N_SAMPLES",
     "SEED",

@@ -124,3 +124,39 @@ def survey(
 
     drain(it, total, "survey", progress, keep)
     return build_report(rows, samples, label_names, dataset_anomalies)
+
+
+def dataset_block(ds) -> dict:
+    """The ``summary["dataset"]`` block of a dataset's survey: name, root, layout, dataset.json."""
+    return {
+        "name": ds.name,
+        "root": str(ds.root),
+        "layout": ds.layout,
+        "json": str(ds.json_path) if ds.json_path else None,
+    }
+
+
+def dataset_report(ds, rows: list, samples: list) -> dict:
+    """The survey report of a :class:`napari_liverct.dataset.Dataset` from its case rows and
+    samples: the dataset's label names, its issues listed first among the anomalies, and
+    its ``dataset`` block (the one assembly for the CLI, the HTML report and the widget)."""
+    from .summary import build_report
+
+    report = build_report(rows, samples, ds.label_names, ds.issues)
+    report["summary"]["dataset"] = dataset_block(ds)
+    return report
+
+
+def survey_dataset(ds, workers: int | None = None, scheduler: str | None = None, progress=True, **kw) -> dict:
+    """:func:`survey` of every case of a Dataset, as :func:`dataset_report` assembles it."""
+    report = survey(
+        ds.cases,
+        workers=workers,
+        scheduler=scheduler,
+        progress=progress,
+        label_names=ds.label_names,
+        dataset_anomalies=ds.issues,
+        **kw,
+    )
+    report["summary"]["dataset"] = dataset_block(ds)
+    return report
