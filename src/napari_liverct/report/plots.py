@@ -15,6 +15,8 @@ __all__ = ["summary_plots"]
 
 DPI = 110
 _AXES = "xyz"
+#: Classes drawn in the class and evaluation plots (those in most cases); the JSON has them all.
+MAX_PLOT_CLASSES = 30
 
 
 def _fig(ncols: int, height: float = 2.8):
@@ -126,6 +128,11 @@ def _plots(survey: dict, samples: list, evaluation: dict | None, folder: Path, i
         )
 
     classes = {v: c for v, c in (s.get("classes") or {}).items() if v != "0"}
+    more = ""
+    if len(classes) > MAX_PLOT_CLASSES:  # e.g. a CT given as labels: thousands of "classes"
+        keep = sorted(classes, key=lambda v: -(classes[v]["cases_share"] or 0))[:MAX_PLOT_CLASSES]
+        more = f" The {len(classes) - MAX_PLOT_CLASSES} classes in fewest cases are not drawn (see survey.json)."
+        classes = {v: classes[v] for v in sorted(keep, key=int)}
     if classes:
         cnames, colors = _class_style(classes, info)
         lab_rows = [r for r in rows if r.get("volume_ml") is not None]
@@ -148,7 +155,11 @@ def _plots(survey: dict, samples: list, evaluation: dict | None, folder: Path, i
             axes[1].set_xscale("symlog", linthresh=1.0)
             axes[1].set_xlim(-0.5, top * 3)
         _save(fig, folder / "classes.png")
-        add("classes.png", "Class frequencies", "Share of labelled cases with each class, and its volume per case.")
+        add(
+            "classes.png",
+            "Class frequencies",
+            "Share of labelled cases with each class, and its volume per case." + more,
+        )
 
     counts = [r["lesion_count"] for r in rows if r.get("lesion_count") is not None]
     if counts:
@@ -162,7 +173,9 @@ def _plots(survey: dict, samples: list, evaluation: dict | None, folder: Path, i
 
     if evaluation is not None and evaluation["cases"]:
         ok = [c for c in evaluation["cases"] if c.get("classes")]
-        labels = list(evaluation["summary"]["classes"])
+        ev_classes = evaluation["summary"]["classes"]
+        labels = sorted(ev_classes, key=lambda v: -(ev_classes[v].get("n_present") or 0))[:MAX_PLOT_CLASSES]
+        labels.sort(key=int)
         if ok and labels:
             fig, axes = _fig(2, 3.0)
             ax = axes[0]
