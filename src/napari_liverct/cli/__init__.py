@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..pathtext import path_text
 from . import compare, crop, evaluate, report, snapshot, stats, survey, view
 from ._options import compare_options
 
@@ -36,14 +37,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.handler(args) or 0)
     except (ValueError, OSError, RuntimeError) as exc:
-        print(f"napari-liverct {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        print(path_text(f"napari-liverct {args.command}: error: {exc}"), file=sys.stderr)
+        return 2  # exitcodes.USAGE
     except KeyboardInterrupt:
         print(f"napari-liverct {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return 130  # exitcodes.INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - a user sees a message, never a traceback
         print(
-            f"napari-liverct {args.command}: internal error ({type(exc).__name__}: {exc}); please report it",
+            path_text(f"napari-liverct {args.command}: internal error ({type(exc).__name__}: {exc}); please report it"),
             file=sys.stderr,
         )
-        return 1
+        return 1  # exitcodes.INTERNAL

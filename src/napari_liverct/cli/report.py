@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from ..pathtext import path_text
 from ._options import compare_arguments, dask_arguments
 from .exitcodes import finish
 
@@ -46,7 +47,7 @@ def run(args) -> int:
         f"report of {s['n_cases']} cases ({s['n_failed']} failed, {len(res['survey']['anomalies'])} anomalies)"
         f" in {res['seconds']:.1f} s -> {res['index']}"
     )
-    print(msg, file=sys.stderr)
+    print(path_text(msg), file=sys.stderr)
     failed = [(f["case"], f["error"]) for f in res["survey"]["failed"]]
     seen = {cid for cid, _ in failed}
     for e in (res["evaluation"] or {}).get("errors", []):

@@ -40,7 +40,9 @@ def run(args) -> int:
         atomic_write_text(out, text)
         s = report["summary"]
         print(
-            f"surveyed {s['n_cases']} cases ({s['n_failed']} failed, {len(report['anomalies'])} anomalies) -> {out}",
+            path_text(
+                f"surveyed {s['n_cases']} cases ({s['n_failed']} failed, {len(report['anomalies'])} anomalies) -> {out}"
+            ),
             file=sys.stderr,
         )
     else:

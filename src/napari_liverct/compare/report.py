@@ -66,7 +66,11 @@ def _cell(v):
 
 
 def rows_to_csv(columns: list[str], rows: list[dict]) -> str:
-    """CSV text of dict rows under ``columns``; NaN and infinity are written ``nan`` / ``inf``."""
+    """CSV text of dict rows under ``columns``; NaN and infinity are written ``nan`` / ``inf``;
+    file names that are not valid UTF-8 as :func:`napari_liverct.pathtext.path_text` writes them."""
+    from ..pathtext import text_safe
+
+    rows = text_safe(rows)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
