@@ -296,12 +296,12 @@ def test_survey_report_flags_flipped_labels_as_handled_and_keeps_rows(flipped_pa
     import copy
 
     from napari_liverct.survey import survey_case
-    from napari_liverct.survey.summary import build_report
+    from napari_liverct.survey.summary import summarise_survey
 
     img, same, flipped = flipped_pair
     rows, samples = zip(*(survey_case(img, lab, cid) for lab, cid in ((same, "a"), (flipped, "b"))))
     before = copy.deepcopy(list(rows))
-    rep = build_report(list(rows), list(samples))
+    rep = summarise_survey(list(rows), list(samples))
     assert list(rows) == before  # the input rows are not written into
     kinds = {c["id"]: c["anomalies"] for c in rep["cases"]}
     assert "labels_axes_differ" in kinds["b"] and "grid_mismatch" not in kinds["b"]

@@ -139,12 +139,12 @@ def test_survey_plot_labels_do_not_overlap(viewer_1280, tmp_path):
     _dock, widget = viewer_1280.window.add_plugin_dock_widget("napari-liverct", "Dataset browser")
     widget.load(root)
     from napari_liverct.survey import iter_survey
-    from napari_liverct.survey.summary import build_report
+    from napari_liverct.survey.summary import summarise_survey
 
     rows, samples = [None] * 3, [None] * 3
     for i, row, smp in iter_survey(widget.dataset.cases, scheduler="synchronous"):
         rows[i], samples[i] = row, smp
-    widget.set_report(build_report(rows, samples, widget.dataset.label_names))
+    widget.set_report(summarise_survey(rows, samples, widget.dataset.label_names))
     widget.tabs.setCurrentIndex(1)
     _settle()
     _shot(viewer_1280, "Dataset_browser_survey")

@@ -108,7 +108,7 @@ def survey(
     dict
         Rows in the order of ``cases``; see :mod:`napari_liverct.survey.summary`.
     """
-    from .summary import build_report
+    from .summary import summarise_survey
 
     total = len(cases)
     rows: list = [None] * total
@@ -123,7 +123,7 @@ def survey(
         return row
 
     drain(it, total, "survey", progress, keep)
-    return build_report(rows, samples, label_names, dataset_anomalies)
+    return summarise_survey(rows, samples, label_names, dataset_anomalies)
 
 
 def dataset_block(ds) -> dict:
@@ -140,9 +140,9 @@ def dataset_report(ds, rows: list, samples: list) -> dict:
     """The survey report of a :class:`napari_liverct.dataset.Dataset` from its case rows and
     samples: the dataset's label names, its issues listed first among the anomalies, and
     its ``dataset`` block (the one assembly for the CLI, the HTML report and the widget)."""
-    from .summary import build_report
+    from .summary import summarise_survey
 
-    report = build_report(rows, samples, ds.label_names, ds.issues)
+    report = summarise_survey(rows, samples, ds.label_names, ds.issues)
     report["summary"]["dataset"] = dataset_block(ds)
     return report
 

@@ -40,7 +40,7 @@ from ..values import json_safe
 
 __all__ = [
     "summarize",
-    "build_report",
+    "summarise_survey",
     "failed_cases",
     "report_to_json",
     "report_to_csv",
@@ -199,7 +199,7 @@ def _row_anomalies(r: dict, ctx: dict) -> list[dict]:
     return out
 
 
-def build_report(
+def summarise_survey(
     rows: list[dict],
     samples: list,
     label_names: dict[int, str] | None = None,
