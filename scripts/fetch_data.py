@@ -8,7 +8,9 @@ this script fills (``$LIVERCT_DATA``, default ``~/.cache/napari-liverct``).
   hold a real abdominal CT (``example_ct.nii.gz``), its model segmentations, a small
   CT and MR, a DICOM series and chest crops.
 - ``pyliverlesionseg-0.3`` wheel (Apache-2.0, KU Leuven): the liver and liver-lesion
-  Keras weights (HDF5) that ``napari_liverct.segment`` converts.
+  Keras weights (HDF5), converted here once with h5py into safetensors
+  (``weights/pyliverlesionseg-0.3-{liver,lesion}.safetensors``), the only form
+  ``napari_liverct.segment`` reads.
 
 Run by ``scripts/setup.sh``; safe to run again (it checks the hashes and skips).
 """
@@ -101,6 +103,15 @@ def extract(archive: Path, members_prefix: str, dest: Path) -> None:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def convert_weights(wheel_dir: Path) -> None:
+    """Convert the wheel's two Keras HDF5 files once into the safetensors cache the package reads."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+    from napari_liverct.segment.weights import convert_all
+
+    for model, path in convert_all(wheel_dir).items():
+        print(f"[fetch_data] {model} weights: {path}")
+
+
 def main() -> int:
     root = data_dir()
     root.mkdir(parents=True, exist_ok=True)
@@ -108,6 +119,7 @@ def main() -> int:
     extract(ts, "totalsegmentator-2.18.0/tests/reference_files/", root / "totalsegmentator")
     whl = fetch("pyliverlesionseg-0.3-py3-none-any.whl", ARCHIVES["pyliverlesionseg-0.3-py3-none-any.whl"], root)
     extract(whl, "", root / "pyliverlesionseg")
+    convert_weights(root / "pyliverlesionseg")
     print(f"[fetch_data] real files and weights ready in {root}")
     return 0
 

@@ -1,0 +1,282 @@
+"""Liver then lesions: pyliverlesionseg 0.3's inference, as a generator of progress steps.
+
+:func:`iter_segment` yields :class:`Progress` (one step per network evaluation: the liver
+patch, then each lesion tile) and returns a :class:`SegmentationResult`; stopping the
+generator between steps cancels it (the napari worker's Cancel).  :func:`segment` drains it.
+
+Departures from the package (all documented in the README):
+
+- post-processing resamples *probabilities* back to the input grid (linear, in world
+  coordinates) and thresholds them at 0.5; the package zooms the binary mask linearly
+  and keeps ``> 0``, which inflates every object by up to a voxel of the coarse grid;
+- the liver patch's uncovered margin (outside its 163x136x136 output) is 0, not the
+  nearest prediction;
+- lesion tiles whose output the package computes and then overwrites entirely are not
+  computed; with ``skip_empty_tiles`` tiles whose output holds no voxel of the dilated
+  liver are skipped too (their input is the -0.5 background; measured in the benchmark).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from functools import lru_cache
+from itertools import product
+
+import numpy as np
+from scipy import ndimage
+
+from .preprocess import (
+    crop_box,
+    ct_window,
+    extract_centered,
+    lesion_tile_starts,
+    package_tile_starts,
+    to_canonical,
+)
+from .zoom import zoom3d, zoomed_affine, zoomed_shape
+
+__all__ = ["CLASS_NAMES", "Progress", "SegmentationResult", "iter_segment", "segment"]
+
+CLASS_NAMES = {1: "liver", 2: "liver tumour"}
+LIVER_IN, LIVER_OUT = (189, 162, 162), (163, 136, 136)
+LESION_IN, LESION_OUT = (180, 172, 86), (92, 84, 42)
+LIVER_MM = np.array([3.0, 3.0, 3.0])  # header/voxel_size of the liver HDF5
+LESION_MM = np.array([1.0, 1.0, 3.0])  # header/voxel_size of the lesion HDF5
+
+
+@dataclass
+class Progress:
+    stage: str  # "liver" or "lesions"
+    done: int
+    total: int
+
+
+@dataclass
+class SegmentationResult:
+    """Labels on the input grid: 1 = liver, 2 = liver tumour (the model's own classes)."""
+
+    labels: np.ndarray
+    affine: np.ndarray
+    names: dict = field(default_factory=lambda: dict(CLASS_NAMES))
+    liver_probability: np.ndarray | None = None
+    lesion_probability: np.ndarray | None = None
+    info: dict = field(default_factory=dict)
+
+
+@lru_cache(maxsize=2)
+def _network(model: str):
+    from .net import build
+
+    return build(model)
+
+
+def run_network(model: str, patch: np.ndarray) -> np.ndarray:
+    """One forward pass of ``model`` on one fixed-size patch (X, Y, Z) -> probabilities."""
+    import torch
+
+    net = _network(model)
+    with torch.inference_mode():
+        out = net(torch.from_numpy(np.ascontiguousarray(patch, dtype=np.float32))[None, None])
+    return out[0, 0].numpy()
+
+
+# -- liver ---------------------------------------------------------------------------------
+def liver_patch(data: np.ndarray, spacing, box) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The package's liver pre-processing on the cropped canonical volume: zoom to 1.5 mm,
+    median filter 3, zoom to 3 mm, CT window, centred 189x162x162 patch (0 outside).
+    Returns the patch, the 3 mm grid (for its shape) and that grid's voxel->crop-voxel affine."""
+    cropped = np.asarray(data[box], dtype=np.float32)
+    z1 = np.asarray(spacing, dtype=float) / (LIVER_MM / 2)
+    vol = zoom3d(cropped, z1)
+    vol = ndimage.median_filter(vol, size=3)
+    z2 = (LIVER_MM / 2) / LIVER_MM
+    grid = ct_window(zoom3d(vol, z2))
+    step = zoomed_affine(zoomed_affine(np.eye(4), cropped.shape, z1), zoomed_shape(cropped.shape, z1), z2)
+    return extract_centered(grid, LIVER_IN), grid, step
+
+
+def liver_mask_3mm(prob: np.ndarray) -> np.ndarray:
+    """``cnn_liver_pred_postprocess`` up to the resize: > 0.5, erosion (18-connected 3x3x3),
+    largest 6-connected component, dilation back."""
+    ss = ndimage.iterate_structure(ndimage.generate_binary_structure(3, 2), 1)
+    eroded = ndimage.binary_erosion(prob > 0.5, structure=ss)
+    lab, n = ndimage.label(eroded, structure=ndimage.generate_binary_structure(3, 1))
+    if n == 0:
+        return np.zeros(prob.shape, bool)
+    sizes = np.bincount(lab.ravel())
+    sizes[0] = 0
+    return ndimage.binary_dilation(lab == int(np.argmax(sizes)), structure=ss)
+
+
+def resample_to(src: np.ndarray, src_vox2dst_vox: np.ndarray, dst_shape, margin: int = 1) -> np.ndarray:
+    """Linear resampling of ``src`` onto a destination grid of ``dst_shape`` whose axes are
+    parallel to it (``src_vox2dst_vox`` diagonal + offset), computed only over the box where
+    ``src`` is non-zero; zero elsewhere."""
+    out = np.zeros(dst_shape, np.float32)
+    nz = np.argwhere(src > 0)
+    if nz.size == 0:
+        return out
+    scale = np.diag(src_vox2dst_vox)[:3]
+    off = src_vox2dst_vox[:3, 3]
+    lo_src, hi_src = nz.min(0) - margin, nz.max(0) + margin
+    a, b = lo_src * scale + off, hi_src * scale + off
+    lo = np.clip(np.floor(np.minimum(a, b)).astype(int), 0, np.array(dst_shape))
+    hi = np.clip(np.ceil(np.maximum(a, b)).astype(int) + 1, 0, np.array(dst_shape))
+    if np.any(hi <= lo):
+        return out
+    # dst voxel d -> src voxel (d - off) / scale
+    inv = 1.0 / scale
+    offset = (lo - off) * inv
+    sub = ndimage.affine_transform(
+        src.astype(np.float32), inv, offset=offset, output_shape=tuple(hi - lo), order=1, mode="constant", cval=0.0
+    )
+    out[tuple(slice(int(a_), int(b_)) for a_, b_ in zip(lo, hi))] = sub
+    return out
+
+
+def _check_axis_aligned(m: np.ndarray) -> np.ndarray:
+    off = m[:3, :3] - np.diag(np.diag(m[:3, :3]))
+    if np.abs(off).max() > 1e-6:
+        raise AssertionError("internal: resampling grids are not axis-aligned")
+    return m
+
+
+# -- lesions ----------------------------------------------------------------------------------
+def lesion_grid(can, liver: np.ndarray):
+    """The package's lesion input: the CT window and the liver mask zoomed to 1x1x3 mm, the
+    liver (> 0.5) dilated by ``iterate_structure(generate_binary_structure(3, 2), 2)``, the
+    image set to -0.5 outside it and clipped to [-0.5, 0.5], cropped to its box.
+    Only the box is computed.  Returns (image, dilated liver, box on the 1x1x3 grid, zoom)."""
+    zoom = can.spacing / LESION_MM
+    full = zoomed_shape(can.data.shape, zoom)
+    to_grid = np.linalg.inv(zoomed_affine(np.eye(4), can.data.shape, zoom))
+    nz = np.argwhere(liver)
+    corners = np.array([[*c, 1.0] for c in product(*zip(nz.min(0) - 1, nz.max(0) + 1))])
+    g = (to_grid @ corners.T).T[:, :3]
+    pad = 4  # dilation radius 2, linear interpolation 1, and one for rounding
+    lo = np.maximum(np.floor(g.min(0)).astype(int) - pad, 0)
+    hi = np.minimum(np.ceil(g.max(0)).astype(int) + pad + 1, np.array(full))
+    box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))
+    liv = zoom3d(liver.astype(np.float32), zoom, box=box) > 0.5
+    ss = ndimage.iterate_structure(ndimage.generate_binary_structure(3, 2), 2)
+    dil = ndimage.binary_dilation(liv, structure=ss)
+    tight = ndimage.find_objects(dil.astype(np.uint8))
+    if not tight:
+        return None
+    tight = tight[0]
+    dil = dil[tight]
+    box = tuple(slice(b.start + t.start, b.start + t.stop) for b, t in zip(box, tight))
+    img = zoom3d(can.data, zoom, box=box, transform=ct_window)
+    img = np.clip(np.where(dil, img, -0.5), -0.5, 0.5).astype(np.float32)
+    return img, dil, box, zoom
+
+
+def lesion_tiles(shape, dil=None, package=False) -> list[tuple[int, int, int]]:
+    """Tile origins (output corners) in the package's order; see ``lesion_tile_starts``."""
+    pick = package_tile_starts if package else lesion_tile_starts
+    tiles = list(product(*(pick(n, o) for n, o in zip(shape, LESION_OUT))))
+    if dil is not None:
+        tiles = [t for t in tiles if dil[tuple(slice(max(s, 0), s + o) for s, o in zip(t, LESION_OUT))].any()]
+    return tiles
+
+
+def tile_input(img: np.ndarray, start) -> np.ndarray:
+    """The 180x172x86 input of the tile whose output starts at ``start`` (0 outside)."""
+    center = [s - (i - o) // 2 + i // 2 for s, i, o in zip(start, LESION_IN, LESION_OUT)]
+    return extract_centered(img, LESION_IN, center=center, fill=0.0)
+
+
+def place_tile(prob: np.ndarray, start, out: np.ndarray) -> None:
+    dst, src = [], []
+    for n, s, o in zip(prob.shape, start, out.shape):
+        lo, hi = max(s, 0), min(n, s + o)
+        dst.append(slice(lo, hi))
+        src.append(slice(lo - s, hi - s))
+    prob[tuple(dst)] = out[tuple(src)]
+
+
+# -- the whole thing ---------------------------------------------------------------------------
+def iter_segment(
+    volume: np.ndarray,
+    affine: np.ndarray,
+    *,
+    lesions: bool = True,
+    probabilities: bool = False,
+    threads: int | None = None,
+    skip_empty_tiles: bool = True,
+    package_tiles: bool = False,
+) -> Generator[Progress, None, SegmentationResult]:
+    """Segment the liver (and its lesions) of a CT; see the module docstring.
+
+    ``volume`` is the CT in HU as stored, ``affine`` its voxel-to-world (RAS mm) matrix;
+    orientation and spacing come from the affine only.
+    """
+    volume = np.asarray(volume)
+    if volume.ndim != 3 or min(volume.shape) < 2:
+        raise ValueError(f"segmentation needs a 3D CT volume, got an array of shape {volume.shape}")
+    import torch
+
+    old_threads = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(int(threads))
+    try:
+        return (yield from _segment(volume, affine, lesions, probabilities, skip_empty_tiles, package_tiles))
+    finally:
+        torch.set_num_threads(old_threads)
+
+
+def _segment(volume, affine, lesions, probabilities, skip_empty_tiles, package_tiles):
+    info: dict = {}
+    t0 = time.perf_counter()
+    can = to_canonical(volume, affine)
+    box = crop_box(can.data, can.spacing)
+    n_tiles = None
+    yield Progress("liver", 0, 1)
+    patch, grid, step = liver_patch(can.data, can.spacing, box)
+    out = run_network("liver", patch)
+    prob3 = np.zeros(grid.shape, np.float32)
+    place_tile(prob3, [n // 2 - o // 2 for n, o in zip(grid.shape, LIVER_OUT)], out)
+    keep = liver_mask_3mm(prob3)
+    # 3 mm voxel -> canonical voxel: crop offset then the two zooms
+    shift = np.eye(4)
+    shift[:3, 3] = [b.start for b in box]
+    g2c = _check_axis_aligned(shift @ step)
+    liver_p = resample_to(np.where(keep, prob3, 0.0), g2c, can.data.shape)
+    liver = liver_p > 0.5
+    info.update(liver_seconds=time.perf_counter() - t0, crop_box=[[b.start, b.stop] for b in box])
+    yield Progress("liver", 1, 1)
+    labels = liver.astype(np.uint8)
+    lesion_p = None
+    if lesions and liver.any():
+        t1 = time.perf_counter()
+        img, dil, lbox, zoom = lesion_grid(can, liver)
+        tiles = lesion_tiles(img.shape, dil if skip_empty_tiles else None, package=package_tiles)
+        n_tiles = len(tiles)
+        prob = np.zeros(img.shape, np.float32)
+        for k, start in enumerate(tiles):
+            yield Progress("lesions", k, n_tiles)
+            place_tile(prob, start, run_network("lesion", tile_input(img, start)))
+        yield Progress("lesions", n_tiles, n_tiles)
+        shift = np.eye(4)
+        shift[:3, 3] = [b.start for b in lbox]
+        g2c = _check_axis_aligned(zoomed_affine(np.eye(4), can.data.shape, zoom) @ shift)
+        lesion_p = resample_to(prob, g2c, can.data.shape)
+        labels[lesion_p > 0.5] = 2
+        info.update(lesion_seconds=time.perf_counter() - t1, lesion_tiles=n_tiles, lesion_grid=list(img.shape))
+    result = SegmentationResult(labels=can.back(labels), affine=np.asarray(affine, dtype=float), info=info)
+    if probabilities:
+        result.liver_probability = can.back(liver_p)
+        result.lesion_probability = can.back(lesion_p) if lesion_p is not None else None
+    return result
+
+
+def segment(volume: np.ndarray, affine: np.ndarray, **kwargs) -> SegmentationResult:
+    """:func:`iter_segment` run to the end."""
+    gen = iter_segment(volume, affine, **kwargs)
+    while True:
+        try:
+            next(gen)
+        except StopIteration as stop:
+            return stop.value
