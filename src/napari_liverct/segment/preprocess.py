@@ -14,6 +14,7 @@ Transcribed from ``cnn_liver_lesion_seg_CT_MR_main`` and the sampling classes it
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -152,21 +153,26 @@ def extract_centered(img: np.ndarray, size, center=None, fill: float = 0.0) -> n
 
 
 def package_tile_starts(n: int, out: int) -> list[int]:
-    """``DeepVoxNet.predict``'s tile origins along one axis, in its order (output tiles of
-    ``out`` voxels): ``range(0, n, out)``, then ``n - out`` when ``out`` does not divide ``n``.
-    Later tiles overwrite earlier ones where they overlap."""
-    starts = list(range(0, n, out))
-    if n % out:
-        starts.append(n - out)
-    return starts
+    """``DeepVoxNet.predict``'s tile origins along one axis, in its order, for output tiles of
+    ``out`` voxels (an even size with an even input, as the lesion network's).
+
+    The sampling step is ``out`` when ``out < n``, else ``n``: ``range(0, n, step)``, then
+    ``n - step`` when ``step`` does not divide ``n``; a tile sampled at ``x`` is centred at
+    ``ceil(x + (step - 1) / 2) - 0.5``.  When ``n <= out`` that is one tile centred on the
+    axis, sticking out on both sides.  Later tiles overwrite earlier ones where they overlap.
+    """
+    step = out if out < n else n
+    samples = list(range(0, n, step))
+    if n % step:
+        samples.append(n - step)
+    return [math.ceil(x + (step - 1) / 2) - out // 2 for x in samples]
 
 
 def lesion_tile_starts(n: int, out: int) -> list[int]:
     """The tiles of :func:`package_tile_starts` whose output survives the overwriting: a tile
     that runs past the end (``s + out > n``) is entirely overwritten by the final ``n - out``
-    tile, so it is not computed (same result, fewer tiles).  When ``n < out`` the package's
-    surviving tile is the one at ``n - out`` (negative: it sticks out before the start)."""
+    tile, so it is not computed (same result, fewer tiles)."""
     starts = package_tile_starts(n, out)
-    if n < out:
-        return [n - out]
+    if n <= out:
+        return starts
     return [s for s in starts if s + out <= n]

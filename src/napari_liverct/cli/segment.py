@@ -1,0 +1,104 @@
+"""``napari-liverct segment``: offline draft liver / liver-tumour segmentation (issue 17)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
+
+
+def add_parser(subparsers) -> None:
+    """Register ``segment`` on the CLI's sub-parsers."""
+    sg = subparsers.add_parser(
+        "segment",
+        help="draft liver and liver-tumour labels from a CT, offline on the CPU (pyliverlesionseg 0.3 weights)",
+        description=(
+            "Segment the liver (label 1) and liver tumours (label 2) of a CT with the pyliverlesionseg 0.3 "
+            "networks, on the CPU, without network access. IMAGE gives one labels file (--out FILE); a dataset "
+            "folder, dataset.json or folder of NIfTI files gives OUT/<case>.nii.gz for every case, on Dask. "
+            "A draft: check it. Exit status: 0 all cases written, 3 some cases failed (the others are written), "
+            "2 bad usage or input, 1 internal error."
+        ),
+    )
+    sg.add_argument("input", metavar="IMAGE_OR_DATASET", help="a CT NIfTI file, or a dataset/folder of them")
+    sg.add_argument("--out", required=True, metavar="FILE_OR_DIR", help="labels file (.nii.gz) or output folder")
+    sg.add_argument("--no-lesions", action="store_true", help="liver only (about 30 s; lesions take minutes)")
+    sg.add_argument("--threads", type=int, default=None, metavar="N", help="CPU threads per case (default: all)")
+    sg.add_argument("--workers", type=int, default=None, help="cases at a time, for a dataset (default 1)")
+    sg.add_argument(
+        "--scheduler", default=None, metavar="ADDRESS", help="address of an existing Dask distributed scheduler"
+    )
+    sg.set_defaults(handler=run)
+
+
+def _progress_printer():
+    def show(stage: str, done: int, total: int) -> None:
+        if stage == "lesions" and total:
+            print(f"\rlesion tiles {done}/{total}", end="" if done < total else "\n", file=sys.stderr, flush=True)
+        elif stage == "liver" and done == 0:
+            print("liver ...", file=sys.stderr, flush=True)
+
+    return show
+
+
+def run(args) -> int:
+    from ..nifti import is_nifti_path
+    from ..segment.weights import weights_path
+
+    if args.threads is not None and args.threads < 1:
+        raise ValueError(f"--threads must be at least 1, not {args.threads}")
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers must be at least 1, not {args.workers}")
+    for model in ("liver",) if args.no_lesions else ("liver", "lesion"):
+        if not weights_path(model).exists():
+            from ..segment.weights import load_weights
+
+            load_weights(model)  # raises WeightsMissingError with the command to run
+    src = Path(args.input)
+    if not src.exists():
+        raise ValueError(f"{src}: no such file or folder")
+    lesions = not args.no_lesions
+    if src.is_file() and is_nifti_path(src):
+        from ..segment.files import segment_file
+
+        row = segment_file(src, args.out, lesions=lesions, threads=args.threads, progress=_progress_printer())
+        print(
+            f"{row['out']}: liver {row['liver_ml']} ml, tumour {row['tumour_ml']} ml ({row['seconds']} s)",
+            file=sys.stderr,
+        )
+        return EXIT_OK
+    return _run_dataset(src, Path(args.out), args, lesions)
+
+
+def _run_dataset(src: Path, out: Path, args, lesions: bool) -> int:
+    from ..dataset import load_dataset
+    from ..nifti import is_nifti_path
+    from ..segment.files import iter_segment_cases
+    from ..survey import drain
+
+    if is_nifti_path(out):
+        raise ValueError(f"{out}: for a dataset, --out is a folder (it gets <case>.nii.gz per case)")
+    ds = load_dataset(src)
+    cases = [c for c in ds.cases if c.split in ("training", "test", "unlabelled")]
+    if not cases:
+        raise ValueError(f"{ds.root}: no NIfTI cases found (expected dataset.json, imagesTr/ or NIfTI files)")
+    rows: list[dict | None] = [None] * len(cases)
+
+    def keep(item):
+        i, row = item
+        rows[i] = row
+        return row
+
+    it = iter_segment_cases(
+        cases, out, lesions=lesions, threads=args.threads, workers=args.workers, scheduler=args.scheduler
+    )
+    drain(it, len(cases), "segment", True, keep)
+    failed = [r for r in rows if r is None or r.get("error")]
+    summary = {"out": str(out), "n_cases": len(cases), "n_failed": len(failed), "cases": rows}
+    (out / "segment_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    for r in failed:
+        print(f"napari-liverct segment: {r['id']}: {r['error']}", file=sys.stderr)
+    print(f"segmented {len(cases) - len(failed)}/{len(cases)} cases -> {out}", file=sys.stderr)
+    return EXIT_PARTIAL if failed else EXIT_OK

@@ -1,0 +1,173 @@
+"""Segment NIfTI files and whole datasets: the functions the CLI and Dask tasks call.
+
+The labels are written on the image's own grid and affine, atomically, with the class
+names twice: in the file's label table (a Caret XML extension with ``<VolumeType>Label``,
+the form TotalSegmentator writes and :func:`napari_liverct.labels.label_table_from_header`
+reads) and in a sidecar ``<stem>.json`` beside it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator, Sequence
+from html import escape
+from pathlib import Path
+
+import numpy as np
+
+from .pipeline import CLASS_NAMES, iter_segment
+
+__all__ = ["MODEL_NOTE", "label_header", "segment_case", "segment_file", "iter_segment_cases", "write_labels"]
+
+MODEL_NOTE = (
+    "draft from pyliverlesionseg 0.3 (KU Leuven, Apache-2.0; 2019-2022 Keras U-Nets) run by napari-liverct; "
+    "not a diagnosis"
+)
+
+
+def label_header(names: dict[int, str]):
+    """A NIfTI-1 header with intent 'label' and a Caret XML label table naming ``names``."""
+    import nibabel as nib
+
+    from ..labels import label_colors
+
+    colors = label_colors({0: "background", **names})
+    rows = []
+    for key, name in sorted(names.items()):
+        r, g, b, a = (float(c) for c in colors.get(key, (0.8, 0.8, 0.8, 1.0)))
+        rows.append(
+            f'<Label Key="{key}" Red="{r:.4f}" Green="{g:.4f}" Blue="{b:.4f}" Alpha="{a:.4f}">'
+            f"<![CDATA[{escape(name)}]]></Label>"
+        )
+    xml = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<CaretExtension Version="1.0">\n'
+        ' <VolumeInformation Index="0">\n  <VolumeType>Label</VolumeType>\n'
+        f"  <LabelTable>\n{chr(10).join(rows)}\n  </LabelTable>\n </VolumeInformation>\n</CaretExtension>\n"
+    )
+    hdr = nib.Nifti1Header()
+    hdr.set_intent("label")
+    hdr["descrip"] = b"napari-liverct draft (pyliverlesionseg 0.3)"
+    # ecode 0, as TotalSegmentator writes it: nibabel hands code 30 (caret) to a class whose
+    # get_content() raises NotImplementedError, so readers built on nibabel could not read it.
+    hdr.extensions.append(nib.nifti1.Nifti1Extension(0, xml.encode("utf-8")))
+    return hdr
+
+
+def write_labels(path, labels: np.ndarray, affine: np.ndarray, *, protected=(), info: dict | None = None) -> Path:
+    """Write ``labels`` (uint8) and the sidecar ``<stem>.json``, each atomically."""
+    from ..nifti import atomic_write, nifti_stem, write_nifti
+
+    path = Path(path)
+    names = dict(CLASS_NAMES)
+    write_nifti(path, np.asarray(labels, dtype=np.uint8), affine, header=label_header(names), protected=protected)
+    side = path.with_name(nifti_stem(path) + ".json")
+    doc = {"labels": {"0": "background", **{str(k): v for k, v in names.items()}}, "note": MODEL_NOTE}
+    if info:
+        doc["segmentation"] = info
+    text = json.dumps(doc, indent=2) + "\n"
+    atomic_write(side, lambda tmp: Path(tmp).write_text(text))
+    return path
+
+
+def _read_ct(image) -> tuple[np.ndarray, np.ndarray]:
+    from ..nifti import read_nifti
+
+    vol = read_nifti(image)
+    data = np.asarray(vol.data)
+    if data.ndim == 4 and data.shape[3] == 1:
+        data = data[..., 0]
+    if data.ndim != 3:
+        raise ValueError(f"{image}: segmentation needs a 3D CT volume, this one has shape {data.shape}")
+    return data, vol.affine
+
+
+def segment_file(image, out, *, lesions: bool = True, threads: int | None = None, progress=None) -> dict:
+    """Segment the CT ``image`` and write the labels to ``out``; returns a summary row.
+
+    ``progress(stage, done, total)`` is called at every network evaluation.
+    """
+    from ..nifti import is_nifti_path
+
+    image, out = Path(image), Path(out)
+    if not is_nifti_path(out):
+        raise ValueError(f"{out}: the output name must end in .nii or .nii.gz")
+    if out.exists() and image.exists() and os.path.samefile(out, image):
+        raise ValueError(f"Refusing to overwrite {out}: it is the input image")
+    t0 = time.perf_counter()
+    data, affine = _read_ct(image)
+    gen = iter_segment(data, affine, lesions=lesions, threads=threads)
+    while True:
+        try:
+            step = next(gen)
+        except StopIteration as stop:
+            result = stop.value
+            break
+        if progress is not None:
+            progress(step.stage, step.done, step.total)
+    info = {k: v for k, v in result.info.items() if k != "crop_box"}
+    write_labels(out, result.labels, affine, protected=(image,), info={"input": image.name, **info})
+    vox_ml = float(abs(np.linalg.det(affine[:3, :3]))) / 1000.0
+    return {
+        "image": str(image),
+        "out": str(out),
+        "liver_ml": round(float((result.labels == 1).sum() + (result.labels == 2).sum()) * vox_ml, 2),
+        "tumour_ml": round(float((result.labels == 2).sum()) * vox_ml, 2),
+        "lesion_tiles": result.info.get("lesion_tiles"),
+        "seconds": round(time.perf_counter() - t0, 2),
+    }
+
+
+def segment_case(case_id: str, image: str, out: str, lesions: bool, threads: int | None) -> dict:
+    """One case of a dataset run (a Dask task): never raises, failures become the row's error."""
+    try:
+        row = segment_file(image, out, lesions=lesions, threads=threads)
+        return {"id": case_id, "error": None, **row}
+    except Exception as exc:  # noqa: BLE001 - one bad case must not stop the others
+        return {"id": case_id, "image": image, "out": out, "error": f"{type(exc).__name__}: {exc}"}
+
+
+def iter_segment_cases(
+    cases: Sequence,
+    out_dir,
+    *,
+    lesions: bool = True,
+    threads: int | None = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
+) -> Iterator[tuple[int, dict]]:
+    """Segment every case (``Case`` objects) into ``out_dir/<case id>.nii.gz`` on Dask;
+    yield ``(index, row)`` as cases finish.  ``scheduler="synchronous"`` runs in-process."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    jobs = [(c.id, str(c.image), str(out_dir / f"{c.id}.nii.gz")) for c in cases]
+    if scheduler == "synchronous":
+        for i, (cid, img, out) in enumerate(jobs):
+            yield i, segment_case(cid, img, out, lesions, threads)
+        return
+    from distributed import as_completed
+
+    from ..survey import dask_client
+
+    n = min(int(workers or 1), len(jobs))
+    if threads is None:
+        threads = max(1, (os.cpu_count() or 1) // n)
+    with dask_client(n, scheduler, True) as client:
+        futures = {}
+        for i, (cid, img, out) in enumerate(jobs):
+            fut = client.submit(
+                segment_case, cid, img, out, lesions, threads, key=f"liverct-segment-{i}-{time.time_ns()}", pure=False
+            )
+            futures[fut] = i
+        try:
+            for fut in as_completed(futures):
+                i = futures[fut]
+                try:
+                    row = fut.result()
+                except Exception as exc:  # noqa: BLE001 - a worker died: report, go on
+                    cid, img, out = jobs[i]
+                    row = {"id": cid, "image": img, "out": out, "error": f"the task failed on its worker ({exc})"}
+                yield i, row
+        finally:
+            client.cancel(list(futures))
