@@ -59,7 +59,7 @@ def predict(I, model, input_shape, output_size, center_sampling):
     outputs_fill = np.full(I_fill_size, np.nan)
     seg = list(I_size)
     if not center_sampling:
-        for i, (s, o) in enumerate(zip(I_size, output_size)):
+        for i, (_s, o) in enumerate(zip(I_size, output_size)):
             o_at_I = 1 * (o - 1) + 1
             if o_at_I < seg[i]:
                 seg[i] = math.floor(o_at_I)

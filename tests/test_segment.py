@@ -15,14 +15,14 @@ import sys
 import nibabel as nib
 import numpy as np
 import pytest
-from _deepvoxnet_oracle import predict as dvn_predict
-from _pymirc_zoom_oracle import zoom3d as pymirc_zoom3d
-from realdata import EXAMPLE_CT, EXAMPLE_SEG_FAST, real
 from scipy import ndimage
 
+from _deepvoxnet_oracle import predict as dvn_predict
+from _pymirc_zoom_oracle import zoom3d as pymirc_zoom3d
 from napari_liverct.segment import pipeline as pl
 from napari_liverct.segment.preprocess import crop_box, ct_window, extract_centered, to_canonical
 from napari_liverct.segment.zoom import zoom3d, zoomed_affine, zoomed_shape
+from realdata import EXAMPLE_CT, EXAMPLE_SEG_FAST, real
 
 
 def dice(a, b) -> float:
@@ -116,9 +116,7 @@ def test_liver_patch_matches_deepvoxnet_centre_sampling(shape):
     ref = dvn_predict(img, net, pl.LIVER_IN, pl.LIVER_OUT, center_sampling=True)
     got = np.zeros(shape)
     pl.place_tile(got, [n // 2 - o // 2 for n, o in zip(shape, pl.LIVER_OUT)], net(extract_centered(img, pl.LIVER_IN)))
-    covered = tuple(
-        slice(max(0, n // 2 - o // 2), min(n, n // 2 - o // 2 + o)) for n, o in zip(shape, pl.LIVER_OUT)
-    )
+    covered = tuple(slice(max(0, n // 2 - o // 2), min(n, n // 2 - o // 2 + o)) for n, o in zip(shape, pl.LIVER_OUT))
     # inside the output patch: identical; outside it the package copies the nearest
     # prediction and we write 0 (documented departure)
     np.testing.assert_allclose(got[covered], ref[covered], atol=1e-6)
