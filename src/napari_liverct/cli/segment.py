@@ -6,7 +6,8 @@ import json
 import sys
 from pathlib import Path
 
-EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
+from ._options import dask_arguments
+from .exitcodes import OK, finish
 
 
 def add_parser(subparsers) -> None:
@@ -19,17 +20,15 @@ def add_parser(subparsers) -> None:
             "networks, on the CPU, without network access. IMAGE gives one labels file (--out FILE); a dataset "
             "folder, dataset.json or folder of NIfTI files gives OUT/<case>.nii.gz for every case, on Dask. "
             "A draft: check it. Exit status: 0 all cases written, 3 some cases failed (the others are written), "
-            "2 bad usage or input, 1 internal error."
+            "2 bad usage or input, 1 internal error. --workers: cases at a time (default 1: each case uses every "
+            "thread it is given)."
         ),
     )
     sg.add_argument("input", metavar="IMAGE_OR_DATASET", help="a CT NIfTI file, or a dataset/folder of them")
     sg.add_argument("--out", required=True, metavar="FILE_OR_DIR", help="labels file (.nii.gz) or output folder")
     sg.add_argument("--no-lesions", action="store_true", help="liver only (about 30 s; lesions take minutes)")
     sg.add_argument("--threads", type=int, default=None, metavar="N", help="CPU threads per case (default: all)")
-    sg.add_argument("--workers", type=int, default=None, help="cases at a time, for a dataset (default 1)")
-    sg.add_argument(
-        "--scheduler", default=None, metavar="ADDRESS", help="address of an existing Dask distributed scheduler"
-    )
+    dask_arguments(sg)
     sg.set_defaults(handler=run)
 
 
@@ -49,8 +48,6 @@ def run(args) -> int:
 
     if args.threads is not None and args.threads < 1:
         raise ValueError(f"--threads must be at least 1, not {args.threads}")
-    if args.workers is not None and args.workers < 1:
-        raise ValueError(f"--workers must be at least 1, not {args.workers}")
     for model in ("liver",) if args.no_lesions else ("liver", "lesion"):
         if not weights_path(model).exists():
             from ..segment.weights import load_weights
@@ -68,15 +65,16 @@ def run(args) -> int:
             f"{row['out']}: liver {row['liver_ml']} ml, tumour {row['tumour_ml']} ml ({row['seconds']} s)",
             file=sys.stderr,
         )
-        return EXIT_OK
+        return OK
     return _run_dataset(src, Path(args.out), args, lesions)
 
 
 def _run_dataset(src: Path, out: Path, args, lesions: bool) -> int:
     from ..dataset import load_dataset
     from ..nifti import is_nifti_path
+    from ..outputs import atomic_write_text
     from ..segment.files import iter_segment_cases
-    from ..survey import drain
+    from ..tasks import drain
 
     if is_nifti_path(out):
         raise ValueError(f"{out}: for a dataset, --out is a folder (it gets <case>.nii.gz per case)")
@@ -95,10 +93,8 @@ def _run_dataset(src: Path, out: Path, args, lesions: bool) -> int:
         cases, out, lesions=lesions, threads=args.threads, workers=args.workers, scheduler=args.scheduler
     )
     drain(it, len(cases), "segment", True, keep)
-    failed = [r for r in rows if r is None or r.get("error")]
+    failed = [r for r in rows if r.get("error")]
     summary = {"out": str(out), "n_cases": len(cases), "n_failed": len(failed), "cases": rows}
-    (out / "segment_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    for r in failed:
-        print(f"napari-liverct segment: {r['id']}: {r['error']}", file=sys.stderr)
-    print(f"segmented {len(cases) - len(failed)}/{len(cases)} cases -> {out}", file=sys.stderr)
-    return EXIT_PARTIAL if failed else EXIT_OK
+    atomic_write_text(out / "segment_summary.json", json.dumps(summary, indent=2) + "\n")
+    print(f"segmented {len(cases) - len(failed)} of {len(cases)} cases -> {out}", file=sys.stderr)
+    return finish("segment", [(r["id"], r["error"]) for r in failed], len(cases))

@@ -56,8 +56,10 @@ def label_header(names: dict[int, str]):
 
 
 def write_labels(path, labels: np.ndarray, affine: np.ndarray, *, protected=(), info: dict | None = None) -> Path:
-    """Write ``labels`` (uint8) and the sidecar ``<stem>.json``, each atomically."""
-    from ..nifti import atomic_write, nifti_stem, write_nifti
+    """Write ``labels`` (uint8) and the sidecar ``<stem>.json``, each atomically (the labels
+    file names its classes itself, so it never depends on the sidecar)."""
+    from ..nifti import nifti_stem, write_nifti
+    from ..outputs import atomic_write_text
 
     path = Path(path)
     names = dict(CLASS_NAMES)
@@ -67,7 +69,7 @@ def write_labels(path, labels: np.ndarray, affine: np.ndarray, *, protected=(), 
     if info:
         doc["segmentation"] = info
     text = json.dumps(doc, indent=2) + "\n"
-    atomic_write(side, lambda tmp: Path(tmp).write_text(text))
+    atomic_write_text(side, text)
     return path
 
 
@@ -137,37 +139,27 @@ def iter_segment_cases(
     workers: int | None = None,
     scheduler: str | None = None,
 ) -> Iterator[tuple[int, dict]]:
-    """Segment every case (``Case`` objects) into ``out_dir/<case id>.nii.gz`` on Dask;
-    yield ``(index, row)`` as cases finish.  ``scheduler="synchronous"`` runs in-process."""
+    """Segment every case (``Case`` objects) into ``out_dir/<case id>.nii.gz`` on Dask
+    (:func:`napari_liverct.tasks.run_tasks`); yield ``(index, row)`` as cases finish.
+    One worker by default: each case already uses every CPU thread it is given."""
+    from ..tasks import run_tasks
+
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     jobs = [(c.id, str(c.image), str(out_dir / f"{c.id}.nii.gz")) for c in cases]
-    if scheduler == "synchronous":
-        for i, (cid, img, out) in enumerate(jobs):
-            yield i, segment_case(cid, img, out, lesions, threads)
-        return
-    from distributed import as_completed
-
-    from ..survey import dask_client
-
-    n = min(int(workers or 1), len(jobs))
+    n = min(int(workers or 1), max(1, len(jobs)))
     if threads is None:
         threads = max(1, (os.cpu_count() or 1) // n)
-    with dask_client(n, scheduler, True) as client:
-        futures = {}
-        for i, (cid, img, out) in enumerate(jobs):
-            fut = client.submit(
-                segment_case, cid, img, out, lesions, threads, key=f"liverct-segment-{i}-{time.time_ns()}", pure=False
-            )
-            futures[fut] = i
-        try:
-            for fut in as_completed(futures):
-                i = futures[fut]
-                try:
-                    row = fut.result()
-                except Exception as exc:  # noqa: BLE001 - a worker died: report, go on
-                    cid, img, out = jobs[i]
-                    row = {"id": cid, "image": img, "out": out, "error": f"the task failed on its worker ({exc})"}
-                yield i, row
-        finally:
-            client.cancel(list(futures))
+
+    def failed(i: int, exc: BaseException) -> dict:
+        cid, img, out = jobs[i]
+        return {"id": cid, "image": img, "out": out, "error": f"the task failed on its worker ({exc})"}
+
+    yield from run_tasks(
+        segment_case,
+        [((cid, img, out, lesions, threads), {}) for cid, img, out in jobs],
+        what="segment",
+        on_failure=failed,
+        workers=n,
+        scheduler=scheduler,
+    )
