@@ -48,9 +48,13 @@ LESION_MM = np.array([1.0, 1.0, 3.0])  # header/voxel_size of the lesion HDF5
 
 @dataclass
 class Progress:
-    stage: str  # "liver" or "lesions"
+    """One step: ``stage`` is "liver" or "lesions"; ``labels`` (stored grid) is set once the
+    liver is done, so a viewer can show it while the lesion tiles run."""
+
+    stage: str
     done: int
     total: int
+    labels: np.ndarray | None = None
 
 
 @dataclass
@@ -246,8 +250,8 @@ def _segment(volume, affine, lesions, probabilities, skip_empty_tiles, package_t
     liver_p = resample_to(np.where(keep, prob3, 0.0), g2c, can.data.shape)
     liver = liver_p > 0.5
     info.update(liver_seconds=time.perf_counter() - t0, crop_box=[[b.start, b.stop] for b in box])
-    yield Progress("liver", 1, 1)
     labels = liver.astype(np.uint8)
+    yield Progress("liver", 1, 1, labels=can.back(labels))
     lesion_p = None
     if lesions and liver.any():
         t1 = time.perf_counter()
