@@ -25,6 +25,9 @@ from .nifti_checks import NiftiReadError
 from .nifti_checks import affine_from_header as _affine_from_header
 from .nifti_checks import checked_path as _checked_path
 from .nifti_checks import fail as _fail
+from .nifti_inflate import _MAX_DEFLATE_RATIO, ONE_SHOT_MAX_RATIO  # noqa: F401 - re-exported
+from .nifti_inflate import inflate_one_shot as _inflate_one_shot
+from .nifti_inflate import inflate_rest as _inflate_rest
 from .outputs import atomic_write
 
 __all__ = [
@@ -213,81 +216,6 @@ def read_header(path: str | os.PathLike):
         hdr, _ = _header_from_stream(path, fh, size, gz)
     _check_dims(path, hdr)
     return hdr
-
-
-#: deflate cannot expand more than 1032:1, so a header claiming more than this many
-#: bytes per compressed byte describes a truncated file (refused before allocating).
-_MAX_DEFLATE_RATIO = 1032
-_STEP = 4 << 20
-
-
-def _inflate_rest(path: Path, fh, nbytes: int) -> np.ndarray:
-    """Inflate the next ``nbytes`` of an open gzip stream into one preallocated buffer.
-
-    ISA-L (``isal``) inflates straight into the buffer a few MiB at a time, so the
-    compressed file is never held in memory (peak = the volume).  Reading on to the end
-    checks every member's CRC and length, which nibabel does not.
-    """
-    # A bytearray, not np.empty: numpy asks for transparent huge pages on big
-    # buffers, and the kernel's compaction for them made inflating 0.4-1.2 s instead
-    # of a steady 0.55 s here.  calloc'd pages are committed only when written, so a
-    # corrupt header's claim costs nothing until data actually arrives.
-    out = bytearray(nbytes)
-    view = memoryview(out)
-    pos = 0
-    try:
-        while pos < nbytes:
-            n = fh.readinto(view[pos : pos + _STEP])
-            if not n:
-                break
-            pos += n
-        while pos == nbytes and fh.read(_STEP):  # reach the end: checks CRC and length
-            pass
-    except MemoryError:
-        raise
-    except Exception as exc:  # EOFError, BadGzipFile, zlib.error, IsalError
-        raise _fail(path, f"the gzip stream is truncated or corrupt ({exc})") from exc
-    if pos < nbytes:
-        raise _fail(path, f"the data is truncated: {pos} bytes inflated, the header needs {nbytes}")
-    return np.frombuffer(out, dtype=np.uint8)
-
-
-#: One-shot libdeflate is used when the compressed file is at most this share of the
-#: volume: the compressed bytes and the volume are then both in memory, peak <= 1.25x.
-ONE_SHOT_MAX_RATIO = 0.25
-
-
-def _inflate_one_shot(path: Path, size: int, offset: int, nbytes: int) -> np.ndarray | None:
-    """Inflate a highly compressible single-member gzip in one libdeflate call.
-
-    On mostly-air CT (gzip ratio >= 4) this is the fastest inflater measured here
-    (benchmarks/bench_reader.py --kind air); on noisy CT, ISA-L streaming is as fast
-    and needs no copy of the compressed file, so it is used there.  Returns the
-    data bytes, or None to stream instead (ratio too low, several gzip members,
-    volume over 4 GiB).
-    """
-    total = offset + nbytes
-    if size > ONE_SHOT_MAX_RATIO * nbytes or total >= 2**32:
-        return None
-    try:
-        import deflate
-    except ImportError:  # pragma: no cover - deflate is a dependency
-        return None
-    with open(path, "rb") as fh:
-        fh.seek(-4, os.SEEK_END)
-        isize = struct.unpack("<I", fh.read(4))[0]
-    if isize < total:  # several members (bgzip, pigz -i) or trailing data: stream
-        return None
-    raw = path.read_bytes()
-    try:
-        out = deflate.gzip_decompress(raw)
-    except Exception:  # noqa: BLE001 - the streaming path gives the precise error
-        return None
-    finally:
-        del raw
-    if len(out) < total:
-        return None
-    return np.frombuffer(out, dtype=np.uint8, count=nbytes, offset=offset)
 
 
 def _integer_target(dtype: np.dtype, slope: float, inter: float) -> np.dtype | None:
