@@ -76,7 +76,7 @@ def _stem(name: str) -> str:
     raw = os.fsencode(name)
     if len(raw) <= 150:
         return name
-    return os.fsdecode(raw[:100]).rstrip("\udc80") + "~" + hashlib.sha1(raw).hexdigest()[:10]
+    return os.fsdecode(raw[:100]) + "~" + hashlib.sha1(raw).hexdigest()[:10]
 
 
 def temp_prefix(path: str | os.PathLike, tag: str = TMP_TAG) -> str:
