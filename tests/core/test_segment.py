@@ -209,6 +209,7 @@ def ras_result(net_calls):
     return data, img.affine, pl.segment(data, img.affine, lesions=False, threads=2)
 
 
+@pytest.mark.slow  # the real network on a real CT: out of the fast lane
 def test_liver_dice_against_totalsegmentator(ras_result):
     data, affine, res = ras_result
     ref = np.asanyarray(nib.load(real(EXAMPLE_SEG_FAST)).dataobj) == 5
@@ -233,6 +234,7 @@ def _permute(data, affine, order=(2, 0, 1)):
     return np.ascontiguousarray(np.transpose(data, order)), affine @ perm
 
 
+@pytest.mark.slow  # the real network on a real CT: out of the fast lane
 def test_same_ct_stored_lps_or_permuted_gives_the_same_world_mask(ras_result, net_calls):
     data, affine, ras = ras_result
     lps_data, lps_aff = _flip_lps(data, affine)
