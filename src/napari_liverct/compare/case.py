@@ -221,14 +221,14 @@ def compare_arrays(
     )
 
 
-def _read_labels(path, force_labels: bool = False):
+def _read_labels(path, force_labels: bool = False, vol=None):
     """A 3D label volume, its affine and header; refused (naming the file) when its content
     says image by the reader's rule (:func:`napari_liverct.labels.content_verdict`) unless
     ``force_labels``, and always when it holds negative values."""
     from ..labels import content_verdict, integral_labels
     from ..nifti import read_nifti
 
-    vol = read_nifti(path)
+    vol = read_nifti(path) if vol is None else vol  # ``vol``: already read by the caller
     data = integral_labels(np.asarray(vol.data), str(path))
     if data.ndim == 4 and data.shape[3] == 1:
         data = data[..., 0]
@@ -298,9 +298,11 @@ def compare_files(
     resample: bool = False,
     names: dict[int, str] | None = None,
     force_labels: bool = False,
+    volumes: tuple | None = None,
     **kwargs,
 ) -> CaseComparison:
-    """:func:`compare_volumes` on two NIfTI label files.
+    """:func:`compare_volumes` on two NIfTI label files (``volumes``: their
+    :class:`~napari_liverct.nifti.NiftiVolume` pair when the caller has read them already).
 
     Class names (and hence the default lesion classes) come from the ground truth by
     :func:`napari_liverct.labels.label_table_for` (its sidecar, its own label table,
@@ -324,8 +326,9 @@ def compare_files(
     """
     from ..labels import label_table_for
 
-    gt, gaff, gheader = _read_labels(gt_path, force_labels)
-    pred, paff, _ = _read_labels(pred_path, force_labels)
+    gvol, pvol = volumes or (None, None)
+    gt, gaff, gheader = _read_labels(gt_path, force_labels, gvol)
+    pred, paff, _ = _read_labels(pred_path, force_labels, pvol)
     if names is None:
         names = label_table_for(gt_path, gheader).names
     res, _ = compare_volumes(

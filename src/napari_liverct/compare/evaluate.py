@@ -106,8 +106,8 @@ def pair_cases(gt_root, pred_dir, issues: list | None = None) -> tuple[list[dict
     return cases, extra, names
 
 
-def evaluate_case(case_id: str, gt: str, pred: str | None, options: dict) -> dict:
-    """Compare one pair; never raises.
+def evaluate_case(case_id: str, gt: str, pred: str | None, options: dict, volumes: tuple | None = None) -> dict:
+    """Compare one pair; never raises (``volumes``: the pair's NiftiVolumes if already read).
 
     Returns ``{"id", "gt", "pred", "error", "error_kind", "result", "seconds"}`` where
     ``result`` is a :class:`~napari_liverct.compare.CaseComparison` (None on error).
@@ -122,7 +122,7 @@ def evaluate_case(case_id: str, gt: str, pred: str | None, options: dict) -> dic
         row.update(error=f"{case_id}: no prediction for {gt}", error_kind="missing")
     else:
         try:
-            row["result"] = compare_files(gt, pred, **options)
+            row["result"] = compare_files(gt, pred, volumes=volumes, **options)
         except GridMismatchError as exc:
             row.update(error=str(exc), error_kind="grid_mismatch")
         except Exception as exc:  # noqa: BLE001 - reported in the row, the other cases go on

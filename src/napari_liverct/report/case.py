@@ -68,7 +68,10 @@ def report_case(
     from ..survey import survey_case
 
     t0, c0 = time.perf_counter(), time.process_time()
-    row, samples = survey_case(image, label, case_id, split, n_samples, seed)
+    # each file is read once; a file that cannot be read is read again by the step that
+    # reports it, so the survey and the evaluation give their usual reasons
+    vols = _read_once({"image": image, "label": label, "pred": pred if evaluate and label else None})
+    row, samples = survey_case(image, label, case_id, split, n_samples, seed, volumes=vols)
     out = {
         "row": row,
         "samples": samples,
@@ -83,10 +86,11 @@ def report_case(
     if evaluate and label:
         from ..compare.evaluate import evaluate_case
 
-        out["evaluation"] = evaluate_case(case_id, str(label), pred, dict(options or {}))
+        pair = (vols["label"], vols["pred"]) if vols["label"] is not None and vols["pred"] is not None else None
+        out["evaluation"] = evaluate_case(case_id, str(label), pred, dict(options or {}), pair)
     if not row.get("error"):
         try:
-            _pictures(out, image, label, max_px)
+            _pictures(out, vols["image"], label, vols.get("label"), vols.get("pred"), max_px)
         except Exception as exc:  # noqa: BLE001 - the row still shows; the reason goes in the page
             out["notes"].append(f"pictures: {exc}")
     out["seconds"] = time.perf_counter() - t0
@@ -94,13 +98,27 @@ def report_case(
     return out
 
 
-def _read_on_grid(path, img, what: str, notes: list, resample: bool = False):
-    """Labels file viewed on the image grid (flips/permutations free; resampled only if asked)."""
-    from ..geometry import GridMismatchError, conform_to_grid
-    from ..labels import integral_labels
+def _read_once(paths: dict) -> dict:
+    """``{key: NiftiVolume}`` of the paths that could be read (None for the others)."""
     from ..nifti import read_nifti
 
-    vol = read_nifti(path)
+    vols = {}
+    for key, path in paths.items():
+        try:
+            vols[key] = read_nifti(path) if path else None
+        except Exception:  # noqa: BLE001 - the step that needs it reports the reason
+            vols[key] = None
+    return vols
+
+
+def _read_on_grid(path, vol, img, what: str, notes: list, resample: bool = False):
+    """Labels volume (read from ``path``) viewed on the image grid (flips/permutations free;
+    resampled only if asked)."""
+    from ..geometry import GridMismatchError, conform_to_grid
+    from ..labels import integral_labels
+
+    if vol is None:
+        raise ValueError(f"{path}: cannot be read")
     lab = integral_labels(np.asarray(vol.data), str(path))
     if lab.ndim != 3:
         notes.append(f"{what}: {path} is not a 3D label volume ({lab.shape})")
@@ -117,21 +135,19 @@ def _read_on_grid(path, img, what: str, notes: list, resample: bool = False):
     return on, vol
 
 
-def _pictures(out: dict, image, label, max_px: int) -> None:
+def _pictures(out: dict, img, label, lvol_read, pvol_read, max_px: int) -> None:
     from ..labels import label_names_for
-    from ..nifti import read_nifti
     from ..stats import compute_stats
     from .thumbnails import FALSE_COLOR, MISSED_COLOR, display_volume, png_bytes, render_plane, world_index
 
     notes = out["notes"]
-    img = read_nifti(image)
     ct = display_volume(
         img.data, img.affine, kind="image", name=out["row"]["id"], header=img.header, source_path=img.path
     )
     lab, labels_dv, lvol = None, None, None
     if label:
         try:
-            lab, lvol = _read_on_grid(label, img, "labels", notes)
+            lab, lvol = _read_on_grid(label, lvol_read, img, "labels", notes)
         except Exception as exc:  # noqa: BLE001 - unreadable labels are in the survey row already
             notes.append(f"labels not drawn: {exc}")
     vol3 = np.asarray(img.data)
@@ -172,7 +188,7 @@ def _pictures(out: dict, image, label, max_px: int) -> None:
         return
     opts_resample = bool(res.resampled)
     try:
-        pred, _ = _read_on_grid(ev["pred"], img, "prediction", notes, resample=opts_resample)
+        pred, _ = _read_on_grid(ev["pred"], pvol_read, img, "prediction", notes, resample=opts_resample)
     except Exception as exc:  # noqa: BLE001
         notes.append(f"prediction not drawn: {exc}")
         return

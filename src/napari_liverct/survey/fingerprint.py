@@ -69,8 +69,10 @@ def survey_case(
     n_samples: int = N_SAMPLES,
     seed: int = SEED,
     lesion_labels: Sequence[int] | None = None,
+    volumes: dict | None = None,
 ) -> tuple[dict, np.ndarray]:
-    """Fingerprint of one case, read from disk.
+    """Fingerprint of one case, read from disk (once: ``volumes`` may hold the
+    :class:`~napari_liverct.nifti.NiftiVolume` of ``"image"`` / ``"label"`` already read).
 
     Parameters
     ----------
@@ -107,8 +109,9 @@ def survey_case(
         "label_error": None,
     }
     empty = np.zeros(0, np.float32)
+    volumes = volumes or {}
     try:
-        vol = read_nifti(image)
+        vol = volumes["image"] if volumes.get("image") is not None else read_nifti(image)
     except Exception as exc:  # noqa: BLE001 - reported in the row, the survey goes on
         row["error"] = str(exc) if str(image) in str(exc) else f"{image}: {exc}"
         row["seconds"] = time.perf_counter() - t0
@@ -131,7 +134,7 @@ def survey_case(
     samples = empty
     if label:
         try:
-            lvol = read_nifti(label)
+            lvol = volumes["label"] if volumes.get("label") is not None else read_nifti(label)
             lab = integral_labels(np.asarray(lvol.data), str(label))
         except Exception as exc:  # noqa: BLE001
             row["label_error"] = str(exc) if str(label) in str(exc) else f"{label}: {exc}"
