@@ -292,3 +292,27 @@ def test_pair_killed_around_its_first_rename(tmp_path, when):
     assert _pair_content(out) == old and _leftovers(out) == []
     for f in old:
         read_nifti(out / f)
+
+
+def test_report_that_fails_midway_leaves_the_old_report_and_no_temporary(tmp_path, monkeypatch):
+    """An exception after the pictures were written (the KeyError of issue 16 came after
+    cases/ and survey.json): the previous report is untouched, nothing half-written remains."""
+    from napari_liverct.report import plots
+    from napari_liverct.report.build import build_report
+
+    root = _dataset(tmp_path / "Task03_Liver", n=1)
+    target = tmp_path / "site"
+    build_report(root, target, scheduler="synchronous", progress=False)
+    before = _site(target)
+
+    def boom(*a, **k):
+        raise KeyError("3")
+
+    monkeypatch.setattr(plots, "summary_plots", boom)
+    with pytest.raises(KeyError):
+        build_report(root, target, predictions=tmp_path / "preds_a", scheduler="synchronous", progress=False)
+    assert _site(target) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["Task03_Liver", "preds_a", "preds_b", "site"]
+    with pytest.raises(KeyError):
+        build_report(root, tmp_path / "new_site", scheduler="synchronous", progress=False)
+    assert not (tmp_path / "new_site").exists() and _leftovers(tmp_path) == []
