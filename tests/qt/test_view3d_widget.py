@@ -146,9 +146,11 @@ def test_3d_surfaces_mode_tumours_liver_clipping(viewer_widget, small_phantom, q
             removed += 1
     assert kept >= 1 and removed >= 1
     # the meshes are cached: showing the view again reuses them
-    meshes = widget._view_meshes[widget._mesh_key(viewer.layers["liver_label"])]
+    cache, lab = widget.model.meshes, widget.labels_layer
+    meshes = cache.get(lab, widget.shown_labels())
+    assert meshes is not None
     widget.show_3d(blocking=True)
-    assert widget._view_meshes[widget._mesh_key(viewer.layers["liver_label"])] is meshes
+    assert cache.get(lab, widget.shown_labels()) is meshes
     widget.show_2d()
     assert [lay.name for lay in viewer.layers] == ["liver", "liver_label"]
 

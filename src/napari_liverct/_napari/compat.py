@@ -195,3 +195,25 @@ def camera_of(viewer):
     """The viewer's camera (``viewer.scene.camera`` in napari >= 0.9, else ``viewer.camera``)."""
     scene = getattr(viewer, "scene", None)
     return scene.camera if scene is not None and hasattr(scene, "camera") else viewer.camera
+
+
+def add_without_selecting(viewer: Any, layer: Any) -> Any:
+    """Add ``layer`` to the viewer leaving the user's layer selection (and active layer) as it was.
+
+    napari makes every inserted layer the active one (``SelectableEventedList``'s
+    private ``_activate_on_insert``); a marker the plugin places must not switch the
+    layer controls under the user.  Restoring the selection afterwards is no
+    alternative: in 3D, before the mouse has moved, napari 0.9 fails computing the
+    cursor status of a re-activated Labels layer.
+    """
+    layers = unwrap(viewer.layers)
+    flag = getattr(layers, "_activate_on_insert", None)
+    if flag is None:  # another napari: fall back to the public path
+        viewer.layers.append(layer)
+        return layer
+    layers._activate_on_insert = False
+    try:
+        layers.append(layer)
+    finally:
+        layers._activate_on_insert = flag
+    return layer

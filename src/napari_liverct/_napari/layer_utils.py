@@ -34,6 +34,21 @@ def layer_disk_view(layer: "napari.layers.Layer") -> tuple[np.ndarray, np.ndarra
     return layer_to_disk(layer.data, layer_meta(layer))
 
 
+def world_position(point_ras, layer: "napari.layers.Layer | None" = None, residual=None) -> np.ndarray:
+    """Where the RAS+ mm point ``point_ras`` (N, 3) or (3,) is displayed: napari world ``(S, P, L)`` mm.
+
+    The one conversion of the napari face: the core's results store coordinates
+    once, in RAS mm (what a person reads in the tables, the CSV and the CLI); the
+    camera, sliders and markers need the displayed world position, which also
+    undoes the oblique ``residual`` of ``layer`` (``metadata["residual"]``) when given.
+    """
+    from ..geometry import ras_to_world
+
+    if residual is None and layer is not None:
+        residual = (layer.metadata or {}).get("residual")
+    return np.asarray(ras_to_world(np.asarray(point_ras, float), residual), float)
+
+
 def layer_data_like(
     layer: "napari.layers.Layer", data: np.ndarray, affine: np.ndarray, kind: str, **extra_metadata
 ) -> tuple:

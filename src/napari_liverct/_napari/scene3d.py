@@ -27,12 +27,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..geometry import grid_mismatch, nonzero_box, ras_to_world
 from ..labels import lesion_label_ids
 from ..layers import array_to_layer_data
-from ..mesh import SurfaceMesh, downsample_affine, lesion_camera
+from ..mesh import SurfaceMesh, downsample_affine
 from .compat import camera_of  # noqa: F401 - re-exported
-from .layer_utils import label_color, labels_present, layer_disk_view, layer_label_names
+from .layer_utils import label_color, labels_present, layer_disk_view
+from .navigate import frame_labels, go_to_lesion, lesion_ids, lesion_list, remove_marker  # noqa: F401 - re-exported
 from .surfaces import (  # noqa: F401 - re-exported, used by the widget and tests
     VIEW_TAG,
     add_surface_layers,
@@ -73,6 +73,7 @@ __all__ = [
     "anterior_view",
     "set_patient_handedness",
     "frame_labels",
+    "clip_view",
 ]
 
 #: Contrast limits of the 3D CT rendering (HU): contrast-filled vessels and bone
@@ -91,12 +92,6 @@ RENDER_MODES = ("volume", "surfaces")
 def tumour_values(label_names: dict[int, str]) -> list[int]:
     """Label values whose name says tumour/lesion; empty when none does (never ``[2]`` by default)."""
     return lesion_label_ids({int(k): str(v) for k, v in dict(label_names or {}).items()})
-
-
-def _lesion_ids(labels_layer, lesion_labels) -> list[int]:
-    if lesion_labels is not None:
-        return sorted({int(v) for v in lesion_labels})
-    return tumour_values(layer_label_names(labels_layer))
 
 
 def auto_downsample(shape: tuple[int, ...]) -> int:
@@ -237,7 +232,7 @@ def setup_3d_view(
         if rendering == "attenuated_mip":
             out.image.attenuation = 0.3
     if labels_layer is not None:
-        lesions = _lesion_ids(labels_layer, lesion_labels)
+        lesions = lesion_ids(labels_layer, lesion_labels)
         shown = labels_present(labels_layer) if show_labels is None else sorted({int(v) for v in show_labels})
         out.lesion_labels, out.shown_labels = lesions, shown
     if labels_layer is not None and mode == "surfaces":
@@ -321,7 +316,8 @@ def set_patient_handedness(viewer: napari.viewer.Viewer) -> None:
 
 
 def teardown_3d_view(viewer: napari.viewer.Viewer, view: View3DLayers | None, ndisplay: int = 2) -> None:
-    """Remove the view layers, show the hidden sources again and go back to 2D."""
+    """Remove the view layers and the lesion ring, show the hidden sources again and go back to 2D."""
+    remove_marker(viewer)
     if view is not None:
         for lay in view.layers:
             if lay in viewer.layers:
@@ -372,105 +368,11 @@ def set_clipping(layers: list, axis: int | None, position_mm: float = 0.0, keep_
         lay.experimental_clipping_planes = [{"position": tuple(pos), "normal": tuple(normal), "enabled": True}]
 
 
-def lesion_list(
-    labels_layer: "napari.layers.Labels",
-    image_layer=None,
-    label: int | None = None,
-    lesion_labels=None,
-) -> list[dict]:
-    """Lesions of a labels layer from :func:`napari_liverct.stats.lesion_stats`.
-
-    The lesions are the connected components of ``label``, or of the union of
-    ``lesion_labels`` (default: the classes named tumour/lesion).  No lesion
-    class means no lesions (an empty list), never "label 2".  Each dict gains
-    ``centroid_world`` (napari world ``(S, P, L)`` mm as displayed).  Lesion 1 is
-    the largest.
-    """
-    from ..stats import lesion_stats
-
-    values = [int(label)] if label is not None else _lesion_ids(labels_layer, lesion_labels)
-    if not values:
-        return []
-    disk, affine = layer_disk_view(labels_layer)
-    image = None
-    if image_layer is not None:
-        idisk, iaff = layer_disk_view(image_layer)
-        if grid_mismatch(idisk.shape, iaff, disk.shape, affine) is None:
-            image = idisk
-    if len(values) == 1:
-        lesions = lesion_stats(image, np.asarray(disk), affine, label=values[0])
-    else:
-        mask = np.isin(np.asarray(disk), values).astype(np.uint8)
-        lesions = lesion_stats(image, mask, affine, label=1)
-    residual = (labels_layer.metadata or {}).get("residual")
-    for les in lesions:
-        les["centroid_world"] = [float(v) for v in ras_to_world(np.asarray(les["centroid_mm"]), residual)]
-    return lesions
-
-
-def go_to_lesion(viewer: napari.viewer.Viewer, lesion: dict, *, marker: bool = True, fill: float = 0.4) -> None:
-    """Centre (and zoom) the camera on a lesion; move the sliders to its slice.
-
-    Works in 2D and 3D.  With ``marker`` a yellow ring (a Points layer named
-    ``"lesion marker"``) is placed on the lesion's centroid.
-    """
-    c = np.asarray(lesion["centroid_world"], float)
-    ndim = viewer.dims.ndim
-    point = list(viewer.dims.point)
-    for ax in range(3):
-        point[ndim - 3 + ax] = float(c[ax])
-    viewer.dims.point = point
-    disp = [d - (ndim - 3) for d in viewer.dims.displayed]
-    h, w = viewer.canvas.size
-    _center, zoom = lesion_camera(c, lesion.get("max_diameter_mm") or 0.0, (h, w), fill=fill)
-    centre = [float(c[d]) for d in disp]
-    cam = camera_of(viewer)
-    cam.center = tuple(([0.0] * (3 - len(centre))) + centre)
-    cam.zoom = zoom
-    if marker:
-        size = max(float(lesion.get("max_diameter_mm") or 0.0), 5.0) * 1.4
-        name = "lesion marker"
-        pos = c.copy()
-        if viewer.dims.ndisplay == 2:  # on the slice actually shown (the slider snaps to voxels)
-            snapped = np.asarray(viewer.dims.point, float)[-3:]
-            for ax in range(3):
-                if ax not in disp:
-                    pos[ax] = snapped[ax]
-        if name in viewer.layers:
-            pts = viewer.layers[name]
-            pts.data = pos[None]
-            pts.size = size
-            pts.visible = True
-        else:
-            pts = viewer.add_points(
-                pos[None],
-                name=name,
-                size=size,
-                face_color="transparent",
-                border_color="yellow",
-                border_width=0.08,
-                border_width_is_relative=True,
-                metadata={VIEW_TAG: True},
-                out_of_slice_display=False,
-                blending="translucent_no_depth",
-            )
-        viewer.layers.selection.active = pts
-
-
-def frame_labels(viewer: napari.viewer.Viewer, labels_layer, fill: float = 0.8, values=None) -> None:
-    """Zoom the camera so that the labelled voxels (``values``, default all) fill ``fill`` of the canvas."""
-    data = np.asarray(labels_layer.data)
-    mask = np.isin(data, list(values)) if values else data > 0
-    if not mask.any():
-        mask = data > 0
-    box = nonzero_box(mask)
-    if box is None:
+def clip_view(view: View3DLayers, axis: int | None, fraction: float = 0.5, keep_above: bool = True) -> None:
+    """Clip a 3D view along world axis ``axis`` at ``fraction`` (0-1) of its layers' joint extent."""
+    if not view.layers:
         return
-    lo = np.asarray(labels_layer.data_to_world([b.start for b in box]), float)[-3:]
-    hi = np.asarray(labels_layer.data_to_world([b.stop - 1 for b in box]), float)[-3:]
-    ext = np.abs(hi - lo) + np.abs(np.asarray(labels_layer.scale, float)[-3:])
-    centre = (lo + hi) / 2
-    h, w = viewer.canvas.size
-    cam = camera_of(viewer)
-    cam.center = tuple(centre)
-    cam.zoom = fill * min(h, w) / float(ext.max())
+    exts = np.array([np.asarray(lay.extent.world, float)[:, -3:] for lay in view.layers])
+    lo, hi = exts[:, 0].min(0), exts[:, 1].max(0)
+    pos = 0.0 if axis is None else lo[axis] + (hi[axis] - lo[axis]) * float(fraction)
+    set_clipping(view.layers, axis, pos, keep_above=keep_above)

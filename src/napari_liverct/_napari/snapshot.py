@@ -19,10 +19,11 @@ The slices pass through the centroid of the largest tumour (lesion 1 of
 :func:`napari_liverct.stats.lesion_stats`), or of lesion ``N``; without tumours,
 through the centroid of all labels; without labels, through the volume centre.
 
-Framing: each view is zoomed so that the organ and lesion classes (from the class
-names; all labels when none is named) fill the picture, with the lesion at least
-:data:`MIN_LESION_FILL` of the smaller side and at most :data:`MAX_LESION_FILL`,
-and always in view.  The caption is drawn by the plugin in a band above the
+Framing (:func:`frame_box`): with a lesion, each view is zoomed so that the organ
+and lesion classes (from the class names; all labels when none is named) fill the
+picture, with the lesion at least :data:`MIN_LESION_FILL` of the smaller side and at
+most :data:`MAX_LESION_FILL`, and always in view.  Without a lesion the frame holds
+every label and the whole body outline, with a margin.  The caption is drawn by the plugin in a band above the
 picture (wrapped to its width), not by napari's text overlay, so it is never cut.
 """
 
@@ -34,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from ..geometry import nonzero_box
+from .navigate import MARKER_LINE_PX, MARKER_NAME
 
 __all__ = ["VIEWS", "render_snapshots"]
 
@@ -50,6 +52,8 @@ ORGAN_FILL = 0.9
 MIN_LESION_FILL, MAX_LESION_FILL = 0.12, 0.85
 #: Lesions smaller than this are framed as this size (keeps some context).
 MIN_FRAMED_MM = 15.0
+#: Voxels above this value are the body (air is about -1000 HU, fat -100).
+BODY_HU = -500.0
 
 
 def focus_values(labels_layer) -> list[int]:
@@ -66,14 +70,18 @@ def world_box(labels_layer, values=None) -> np.ndarray | None:
     mask = np.isin(data, list(values)) if values else data > 0
     if mask.ndim > 3:
         mask = mask.any(axis=tuple(range(mask.ndim - 3)))
+    return _mask_world_box(labels_layer, mask)
+
+
+def _mask_world_box(layer, mask: np.ndarray) -> np.ndarray | None:
     box = nonzero_box(mask)
     if box is None:
         return None
     lo = np.array([b.start for b in box], float) - 0.5
     hi = np.array([b.stop - 1 for b in box], float) + 0.5
-    pad = [0.0] * (labels_layer.ndim - 3)
-    a = np.asarray(labels_layer.data_to_world(pad + list(lo)), float)[-3:]
-    b = np.asarray(labels_layer.data_to_world(pad + list(hi)), float)[-3:]
+    pad = [0.0] * (layer.ndim - 3)
+    a = np.asarray(layer.data_to_world(pad + list(lo)), float)[-3:]
+    b = np.asarray(layer.data_to_world(pad + list(hi)), float)[-3:]
     return np.array([np.minimum(a, b), np.maximum(a, b)])
 
 
@@ -114,13 +122,13 @@ def frame_2d(box: np.ndarray | None, lesion_c, lesion_d: float, axes, canvas_hw)
 
 def _marker_only_if_small(viewer, lesion, zoom: float) -> None:
     """Keep the ring that points at the lesion only where the lesion is small on screen."""
-    if lesion is None or "lesion marker" not in viewer.layers:
+    if lesion is None or MARKER_NAME not in viewer.layers:
         return
     on_screen = float(lesion.get("max_diameter_mm") or 0.0) * float(zoom)
-    marker = viewer.layers["lesion marker"]
+    marker = viewer.layers[MARKER_NAME]
     # hidden, not removed: removing a layer here left the labels drawn under the CT
     marker.visible = on_screen <= 0.15 * min(viewer.canvas.size)
-    marker.border_width = 0.06
+    marker.border_width = MARKER_LINE_PX / float(zoom)  # thin at the picture's zoom
 
 
 def caption_image(path, lines: list[str], font_size: int = 15, pixels=None) -> None:
@@ -191,8 +199,9 @@ def _load_layers(image_path, labels_path):
 
 
 def _focus(image_layer, labels_layer, lesion: int | None, lesion_labels=None) -> tuple[np.ndarray, dict | None, str]:
-    """World point the slices go through, the lesion dict (or None) and a caption."""
-    from .scene3d import lesion_list
+    """World point the slices go through, the lesion dict (RAS mm, or None) and a caption."""
+    from .layer_utils import world_position
+    from .navigate import lesion_list
 
     if labels_layer is None:
         if lesion is not None:
@@ -216,7 +225,35 @@ def _focus(image_layer, labels_layer, lesion: int | None, lesion_labels=None) ->
             return np.asarray(labels_layer.data_to_world((shape - 1) / 2.0))[-3:], None, "volume centre (empty labels)"
         return np.asarray(labels_layer.data_to_world(idx.mean(0)))[-3:], None, "labels centroid (no tumour)"
     cap = f"lesion {les['id']}/{len(lesions)}: {les['volume_ml']:.1f} mL, max diameter {les['max_diameter_mm']:.0f} mm"
-    return np.asarray(les["centroid_world"], float), les, cap
+    return world_position(les["centroid_mm"], labels_layer), les, cap
+
+
+def frame_box(image_layer, labels_layer, lesion) -> np.ndarray:
+    """World box each 2D view frames whole (with the margin of :data:`ORGAN_FILL`).
+
+    With a lesion: the organ and lesion classes (named; all labels when none is),
+    so that the lesion is large.  Without one: every label and the body outline
+    (CT above :data:`BODY_HU`), so that no part of the patient is cut off.  No
+    labels: the body, else the whole volume.
+    """
+    boxes = []
+    if labels_layer is not None:
+        box = world_box(labels_layer, focus_values(labels_layer) or None) if lesion is not None else None
+        boxes.append(box if box is not None else world_box(labels_layer))
+    if lesion is None or not any(b is not None for b in boxes):
+        boxes.append(body_box(image_layer))
+    boxes = [b for b in boxes if b is not None]
+    if not boxes:
+        return np.asarray(image_layer.extent.world, float)[:, -3:]
+    return np.array([np.min([b[0] for b in boxes], axis=0), np.max([b[1] for b in boxes], axis=0)])
+
+
+def body_box(image_layer) -> np.ndarray | None:
+    """World box of the voxels above :data:`BODY_HU` (the body, and the table under it); None when none is."""
+    data = np.asarray(image_layer.data)
+    if data.ndim > 3:
+        data = data[(0,) * (data.ndim - 3)]
+    return _mask_world_box(image_layer, data > BODY_HU)
 
 
 def _settle(viewer=None) -> None:
@@ -271,7 +308,8 @@ def render_snapshots(
     """
     import napari
 
-    from .scene3d import auto_downsample, camera_of, frame_labels, go_to_lesion, setup_3d_view
+    from .navigate import frame_labels, go_to_lesion, remove_marker
+    from .scene3d import auto_downsample, camera_of, setup_3d_view
 
     image_layer, labels_layer = _load_layers(image_path, labels_path)
     centre, les, caption = _focus(image_layer, labels_layer, lesion, lesion_labels)
@@ -288,20 +326,18 @@ def render_snapshots(
         cam = camera_of(viewer)
         _settle()
         viewer.screenshot(canvas_only=True)  # warm-up: the first frame can predate the resize
-        fake = {"centroid_world": list(centre), "max_diameter_mm": les["max_diameter_mm"] if les else 0.0}
-        box = None
-        if labels_layer is not None:
-            box = world_box(labels_layer, focus_values(labels_layer) or None)
-            if box is None:
-                box = world_box(labels_layer)
-        if box is None:
-            box = np.asarray(image_layer.extent.world, float)[:, -3:]
+        box = frame_box(image_layer, labels_layer, les)
+        residual = (labels_layer.metadata or {}).get("residual") if labels_layer is not None else None
         for name, (order, orient) in VIEWS.items():
             viewer.dims.ndisplay = 2
             viewer.dims.order = order
             cam.orientation2d = orient
             viewer.reset_view()
-            go_to_lesion(viewer, fake, marker=les is not None, fill=0.3)
+            point = list(viewer.dims.point)
+            point[-3:] = [float(v) for v in centre]
+            viewer.dims.point = point
+            if les is not None:  # the ring, on the slice shown
+                go_to_lesion(viewer, les["centroid_mm"], les["max_diameter_mm"], residual=residual, fill=0.3)
             axes = [d - (viewer.dims.ndim - 3) for d in viewer.dims.displayed]
             c2, zoom = frame_2d(
                 box,
@@ -321,12 +357,11 @@ def render_snapshots(
             paths.append(p)
         viewer.dims.order = (0, 1, 2)
         cam.orientation2d = VIEWS["axial"][1]
-        if "lesion marker" in viewer.layers:
-            viewer.layers.remove("lesion marker")
+        remove_marker(viewer)
         # one frame only: at most halve the resolution of very large volumes
         setup_3d_view(viewer, image_layer, labels_layer, factor=min(2, auto_downsample(image_layer.data.shape[-3:])))
         if les is not None:
-            go_to_lesion(viewer, les, marker=True)
+            go_to_lesion(viewer, les["centroid_mm"], les["max_diameter_mm"], residual=residual)
         if labels_layer is not None:
             frame_labels(viewer, labels_layer, values=focus_values(labels_layer) or None)
         _marker_only_if_small(viewer, les, cam.zoom)
