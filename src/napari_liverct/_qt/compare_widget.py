@@ -22,10 +22,8 @@ The work runs in a napari ``thread_worker`` with progress.  Results:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, LineEdit, PushButton, create_widget
 from qtpy.QtCore import QObject, Signal
 from qtpy.QtWidgets import (
@@ -40,8 +38,17 @@ from qtpy.QtWidgets import (
 )
 
 from .._napari import compare_layers as cl
+from .._napari.compare_run import (
+    CLASS_TABLE,
+    ERROR_MODES,
+    LESION_TABLE,
+    CompareOutcome,
+    fmt_cell,
+    run_comparison,
+    summary_text,
+)
+from .._napari.compare_view import CompareView, legend_html
 from .._napari.layer_utils import format_label_list, layer_disk_view, layer_label_names, parse_label_list
-from ..compare.report import CLASS_COLUMNS, LESION_COLUMNS
 from ..compare.results import CaseComparison
 from ..constants import CONNECTIVITIES, DEFAULT_CONNECTIVITY, DEFAULT_MATCH, DEFAULT_TOLERANCE_MM, MATCH_RULES
 
@@ -51,129 +58,11 @@ if TYPE_CHECKING:
 
 __all__ = ["CompareWidget", "CLASS_TABLE", "LESION_TABLE", "ERROR_MODES", "fmt_cell"]
 
-#: (header, key) of the tables: a subset of the CLI's CSV columns, in its order.
-CLASS_TABLE = [
-    ("label", "label"),
-    ("name", "name"),
-    ("pred", "pred_values"),
-    ("Dice", "dice"),
-    ("IoU", "iou"),
-    ("sens", "sensitivity"),
-    ("prec", "precision"),
-    ("gt mL", "gt_ml"),
-    ("pred mL", "pred_ml"),
-    ("dV %", "volume_diff_pct"),
-    ("HD mm", "hd"),
-    ("HD95 mm", "hd95"),
-    ("ASSD mm", "assd"),
-    ("NSD", "nsd"),
-    ("TP", "tp"),
-    ("FP", "fp"),
-    ("FN", "fn"),
-]
-LESION_TABLE = [
-    ("lesion", "id"),
-    ("status", "status"),
-    ("matched", "matched"),
-    ("gt mL", "gt_ml"),
-    ("pred mL", "pred_ml"),
-    ("Dice", "dice"),
-    ("diam mm", "diameter_mm"),
-    ("merge", "merged"),
-    ("split", "split"),
-]
-ERROR_MODES = ("by voxel", "by lesion")
-assert all(k in CLASS_COLUMNS for _, k in CLASS_TABLE) and all(k in LESION_COLUMNS for _, k in LESION_TABLE)
-
-
-def fmt_cell(key: str, v) -> str:
-    """Table text of one value (3 decimals, mL 3, mm 2; nan / inf spelled out)."""
-    if v is None:
-        return "-"
-    if isinstance(v, bool):
-        return "yes" if v else ""
-    if isinstance(v, float):
-        if np.isnan(v):
-            return "nan"
-        if np.isinf(v):
-            return "inf" if v > 0 else "-inf"
-        digits = 2 if key.endswith("_mm") or key in ("hd", "hd95", "assd", "volume_diff_pct") else 3
-        return f"{v:.{digits}f}"
-    return str(v)
-
-
-@dataclass
-class CompareOutcome:
-    """What the worker hands back to the widget (layers as napari-free LayerData)."""
-
-    result: CaseComparison
-    voxel_layer: tuple
-    lesion_layer: tuple | None
-    surface: cl.DistanceSurface | None
-    residual: np.ndarray | None
-
 
 class _Messages(QObject):
     """Step messages from inside ``compare_arrays`` (worker thread) to the progress bar."""
 
     message = Signal(str)
-
-
-def _run(gt, gaff, pred, paff, names, opts, say, layer_names, residual):
-    """Generator run in the worker thread: yields (done, total, message), returns a CompareOutcome."""
-    from ..compare import compare_volumes
-
-    total = 4
-    yield (0, total, "grids and metrics")
-    # the one core comparison the CLI's compare_files runs too
-    res, pred_on_gt = compare_volumes(
-        gt,
-        gaff,
-        pred,
-        paff,
-        resample=opts["resample"],
-        files=opts["files"],
-        grid_names=(f"'{layer_names[1]}' (prediction)", f"'{layer_names[0]}' (ground truth)"),
-        hint="tick 'resample prediction' to resample it onto the ground truth (nearest neighbour)",
-        mapping=opts["mapping"],
-        foreground=opts["foreground"],
-        names=names,
-        lesion_labels=opts["lesion_labels"],
-        connectivity=opts["connectivity"],
-        match=opts["match"],
-        tolerance_mm=opts["tolerance"],
-        progress=say,
-    )
-    yield (2, total, "errors layer")
-    gm, pm = cl.class_index_maps(gt, pred_on_gt, res)
-    meta = {"comparison": res.to_json()}
-    err, feats = cl.voxel_errors(gm, pm, res)
-    name = f"errors ({layer_names[1]} vs {layer_names[0]})"
-    voxel_ld = cl.error_layer_data(
-        err,
-        gaff,
-        name=name,
-        features=feats,
-        colors=cl.voxel_colors(len(res.classes)),
-        metadata={**meta, "errors_mode": "by voxel"},
-    )
-    lesion_ld = None
-    if res.lesions is not None:
-        lerr, lfeats, lcolors = cl.lesion_errors(gm, pm, res)
-        lesion_ld = cl.error_layer_data(
-            lerr, gaff, name=name, features=lfeats, colors=lcolors, metadata={**meta, "errors_mode": "by lesion"}
-        )
-    yield (3, total, "surface distance")
-    surf = None
-    label = opts["surface_label"]
-    if res.mode == "foreground":
-        label = 1
-    if label is not None:
-        # an organ's surface encloses its lesions (no cavities around the tumours)
-        lesions = [] if res.mode == "foreground" or label in opts["lesion_labels"] else opts["lesion_labels"]
-        surf = cl.distance_surface(gm, pm, res, label, gaff, include=lesions)
-    yield (4, total, "done")
-    return CompareOutcome(res, voxel_ld, lesion_ld, surf, residual)
 
 
 class CompareWidget(QWidget):
@@ -183,8 +72,8 @@ class CompareWidget(QWidget):
         super().__init__(parent)
         self.viewer = viewer
         self.outcome: CompareOutcome | None = None
-        self.errors_layer = None
-        self.surface_layer = None
+        self.display = CompareView(viewer)  # the errors layer, the surface, the inputs hidden
+        self._compared: list = []
         self._worker = None
         self._defaults_for = None
 
@@ -218,6 +107,11 @@ class CompareWidget(QWidget):
         self.csv_button = PushButton(text="Export CSV...", enabled=False)
         self.json_button = PushButton(text="Export JSON...", enabled=False)
         self.options_button = PushButton(text="Options \u25b8")
+        self.inputs_check = CheckBox(text="show the compared layers", value=False)
+        self.inputs_check.tooltip = (
+            "after Compare the ground truth and the prediction are hidden, so that every colour on "
+            "the screen is one of the legend's; tick to see them again"
+        )
         self.option_widgets = Container(
             widgets=[
                 self.map_text,
@@ -239,6 +133,7 @@ class CompareWidget(QWidget):
                 Container(widgets=[self.run_button, self.options_button], layout="horizontal", labels=False),
                 self.option_widgets,
                 Container(widgets=[self.csv_button, self.json_button], layout="horizontal", labels=False),
+                self.inputs_check,
             ]
         )
         self.progress = QProgressBar()
@@ -262,6 +157,7 @@ class CompareWidget(QWidget):
         self.csv_button.changed.connect(lambda *_: self.export("csv"))
         self.json_button.changed.connect(lambda *_: self.export("json"))
         self.mode_combo.changed.connect(lambda *_: self._show_errors())
+        self.inputs_check.changed.connect(lambda value: self.display.set_inputs_visible(bool(value)))
         self.options_button.changed.connect(lambda *_: self.toggle_options())
         self.gt_combo.changed.connect(lambda *_: self._fill_defaults())
         self.pred_combo.changed.connect(lambda *_: self._fill_defaults())
@@ -394,7 +290,8 @@ class CompareWidget(QWidget):
             except RuntimeError:  # the widget was closed while the worker ran
                 pass
 
-        worker = thread_worker(_run)(
+        self._compared = [gt_layer, pred_layer]
+        worker = thread_worker(run_comparison)(
             gt, gaff, pred, paff, names, opts, say, (gt_layer.name, pred_layer.name), md.get("residual")
         )
         worker.yielded.connect(self._on_progress)
@@ -427,8 +324,14 @@ class CompareWidget(QWidget):
         self.csv_button.enabled = self.json_button.enabled = True
         self.progress.setVisible(False)
         self._fill_tables()
-        self._show_errors()
-        self._show_surface()
+        ld = self.outcome.voxel_layer
+        if self.mode_combo.value == "by lesion" and self.outcome.lesion_layer is not None:
+            ld = self.outcome.lesion_layer
+        surf = outcome.surface
+        surf_ld = surf.layer_data(outcome.residual) if surf is not None and len(surf.faces) else None
+        self.display.show(ld, surf_ld, self._compared)
+        self.inputs_check.value = False
+        self._show_legend()
 
     @property
     def result(self) -> CaseComparison | None:
@@ -454,107 +357,45 @@ class CompareWidget(QWidget):
                     table.setItem(i, j, item)
             table.resizeColumnsToContents()
             table.blockSignals(False)
-        parts = [f"{len(res.classes)} class(es), {res.mode} mode; NSD at {res.tolerance_mm:g} mm"]
+        self.summary.setText(summary_text(res))
         les = res.lesions
-        if les is not None:
-            parts.append(
-                f"lesions ({les.connectivity}-connected, {les.match}): {les.n_gt} true, {les.n_pred} "
-                f"predicted; TP {les.tp}, missed {les.fn}, false {les.fp}; F1 {fmt_cell('f1', les.f1)}; "
-                f"merges {les.merges}, splits {les.splits}; PQ {fmt_cell('pq', les.pq)}"
-            )
-        else:
-            parts.append("no lesion classes: no lesion analysis")
-        parts += [f"note: {n}" for n in res.notes]
-        parts.append(f"{res.seconds:.2f} s")
-        self.summary.setText("; ".join(parts))
         if les is not None and les.lesions:
             self.tabs.setCurrentWidget(self.lesion_table)
 
     def _show_errors(self) -> None:
-        """Add (or update) the errors layer in the chosen mode."""
-        if self.outcome is None:
-            self._show_legend()
-            return
-        ld = self.outcome.voxel_layer
-        if self.mode_combo.value == "by lesion" and self.outcome.lesion_layer is not None:
-            ld = self.outcome.lesion_layer
-        data, kwargs, _kind = ld
-        layer = self.errors_layer
-        if layer is None or layer not in self.viewer.layers:
-            self.errors_layer = self.viewer.add_labels(data, **kwargs)
-        else:
-            layer.data = data
-            layer.colormap = kwargs["colormap"]
-            layer.features = kwargs["features"]
-            layer.metadata = kwargs["metadata"]
-            layer.name = kwargs["name"]
-            layer.refresh()
+        """The errors layer in the chosen mode."""
+        if self.outcome is not None:
+            ld = self.outcome.voxel_layer
+            if self.mode_combo.value == "by lesion" and self.outcome.lesion_layer is not None:
+                ld = self.outcome.lesion_layer
+            self.display.show_errors(ld)
         self._show_legend()
+
+    @property
+    def errors_layer(self):
+        return self.display.errors
+
+    @property
+    def surface_layer(self):
+        return self.display.surface
 
     def _show_legend(self) -> None:
-        def swatch(rgba, text):
-            r, g, b = (int(255 * c) for c in rgba[:3])
-            return f"<span style='color:rgb({r},{g},{b})'>&#9632;</span>&nbsp;{text}"
-
-        if self.mode_combo.value == "by lesion":
-            items = [swatch(cl.STATUS_COLORS[s], f"{n} lesion") for s, n in cl.STATUS_NAMES.items()]
-        else:
-            items = [swatch(cl.KIND_COLORS[k], n) for k, n in cl.ERROR_KINDS.items()]
-        text = "errors: " + " &nbsp; ".join(items)
         surf = self.outcome.surface if self.outcome is not None else None
-        if surf is not None and len(surf.faces):
-            lim = surf.limit
-            text += (
-                f"<br>surface ({surf.name}): <span style='color:rgb(33,102,172)'>&#9632;</span> "
-                f"-{lim:g} mm inside &nbsp;&#9632; 0 &nbsp;<span style='color:rgb(178,24,43)'>&#9632;</span> "
-                f"+{lim:g} mm outside the truth (colour bar in 3D)"
-            )
-        self.legend.setText(text)
-
-    def _show_surface(self) -> None:
-        surf = self.outcome.surface
-        if self.surface_layer is not None and self.surface_layer in self.viewer.layers:
-            self.viewer.layers.remove(self.surface_layer)
-        self.surface_layer = None
-        if surf is None or len(surf.faces) == 0:
-            self._show_legend()
-            return
-        data, kwargs, _ = surf.layer_data(self.outcome.residual)
-        self.surface_layer = self.viewer.add_surface(data, **kwargs)
-        if hasattr(self.surface_layer, "colorbar"):
-            self.surface_layer.colorbar.visible = True
-        from .._napari.surfaces import fix_surface_visual
-
-        fix_surface_visual(self.viewer, self.surface_layer)  # lit from the viewer's side in 3D
-        self._show_legend()
-        if self.errors_layer is not None:
-            self.viewer.layers.selection.active = self.errors_layer
+        self.legend.setText(legend_html(self.mode_combo.value == "by lesion", surf))
 
     # ------------------------------------------------------------------ navigation / export
-    def lesion_target(self, row: int) -> dict | None:
-        """``{"centroid_world", "max_diameter_mm", "id"}`` of lesion row ``row`` (0-based), or None."""
-        from ..geometry import ras_to_world
+    def go_to_lesion(self, row: int) -> None:
+        """Move the sliders to lesion ``row``'s slice and centre the camera on it (2D and 3D)."""
+        from .._napari.navigate import go_to_lesion
 
         res = self.result
         if res is None or res.lesions is None or not 0 <= row < len(res.lesions.lesions):
-            return None
-        les = res.lesions.lesions[row]
-        world = ras_to_world(np.asarray(les.centroid_ras, float), self.outcome.residual)
-        return {"id": les.id, "centroid_world": [float(v) for v in world], "max_diameter_mm": les.diameter_mm}
-
-    def go_to_lesion(self, row: int) -> None:
-        """Move the sliders to lesion ``row``'s slice and centre the camera on it (2D and 3D)."""
-        from .._napari.scene3d import go_to_lesion
-
-        target = self.lesion_target(row)
-        if target is None:
             return
+        les = res.lesions.lesions[row]
         # a wider view than the 3D navigator's (at least 12 cm across): the errors
         # around the lesion matter too
-        fill = min(0.4, max(float(target["max_diameter_mm"] or 0.0), 1.0) / 120.0)
-        go_to_lesion(self.viewer, target, marker=True, fill=fill)
-        if self.errors_layer is not None and self.errors_layer in self.viewer.layers:
-            self.viewer.layers.selection.active = self.errors_layer
+        fill = min(0.4, max(float(les.diameter_mm or 0.0), 1.0) / 120.0)
+        go_to_lesion(self.viewer, les.centroid_ras, les.diameter_mm, residual=self.outcome.residual, fill=fill)
 
     def export(self, fmt: str, path: str | None = None) -> str | None:
         """Write the CLI's CSV or JSON (``napari-liverct compare --format csv|json``)."""

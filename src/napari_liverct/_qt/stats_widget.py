@@ -23,9 +23,14 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from .._napari.layer_utils import default_label_roles, format_label_list, layer_disk_view, parse_label_list
+from .._napari.layer_utils import (
+    default_label_roles,
+    format_label_list,
+    layer_disk_view,
+    parse_label_list,
+    world_position,
+)
 from ..constants import CONNECTIVITIES, DEFAULT_CONNECTIVITY
-from ..geometry import ras_to_world
 
 if TYPE_CHECKING:
     import napari.layers
@@ -33,7 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = ["StatsWidget", "LABEL_COLUMNS", "LESION_COLUMNS"]
 
-#: (header, key) of the tables; ``centroid_world`` is napari world (S, P, L) mm.
+#: (header, key) of the tables: the CLI's keys; centroids in RAS mm, as the CSV and the CLI give them.
 LABEL_COLUMNS = [
     ("label", "label"),
     ("name", "name"),
@@ -49,14 +54,14 @@ LABEL_COLUMNS = [
     ("p95", "p95"),
     ("bbox min (i,j,k)", "bbox_min"),
     ("bbox max (i,j,k)", "bbox_max"),
-    ("centroid world mm (z,y,x)", "centroid_world"),
+    ("centroid RAS mm (x,y,z)", "centroid_mm"),
 ]
 LESION_COLUMNS = [
     ("id", "id"),
     ("voxels", "voxels"),
     ("volume mL", "volume_ml"),
     ("max diameter mm", "max_diameter_mm"),
-    ("centroid world mm (z,y,x)", "centroid_world"),
+    ("centroid RAS mm (x,y,z)", "centroid_mm"),
     ("mean", "mean"),
     ("slices", "slice_range"),
 ]
@@ -93,51 +98,14 @@ def _layer_choices(kind: str):
     return choices
 
 
-def _stats_steps(image, labels, affine, names, connectivity, organ_labels, lesion_labels):
-    """``iter_compute_stats`` driven by the user's organ and lesion labels.
-
-    Uses the core's ``organ_labels``/``lesion_labels`` keywords when it has them;
-    with an older core it runs per lesion label and fixes burden itself, so the
-    widget never falls back to "label 2 is the tumour".
-    """
-    import inspect
-
-    from ..stats import iter_compute_stats
-
-    params = inspect.signature(iter_compute_stats).parameters
-    if "lesion_labels" in params:
-        out = yield from iter_compute_stats(
-            image, labels, affine, names, connectivity, organ_labels=organ_labels, lesion_labels=lesion_labels
-        )
-        return out
-    from ..stats import burden_from_counts, lesion_stats
-
-    # older core: one lesion label, burden from the names; redo both from the choice
-    out = yield from iter_compute_stats(
-        image, labels, affine, names, connectivity, lesion_label=lesion_labels[0] if lesion_labels else -1
-    )
-    out.pop("tumour_burden", None)
-    out["lesion_labels"], out["organ_labels"] = list(lesion_labels), list(organ_labels)
-    if labels is None or not lesion_labels:
-        out["lesions"] = []
-        return out
-    if len(lesion_labels) > 1:
-        mask = np.isin(np.asarray(labels), lesion_labels).astype(np.uint8)
-        out["lesions"] = lesion_stats(image, mask, affine, label=1, connectivity=connectivity)
-    counts = {r["label"]: r["voxels"] for r in out["labels"]}
-    burden = burden_from_counts(
-        sum(counts.get(v, 0) for v in organ_labels), sum(counts.get(v, 0) for v in lesion_labels)
-    )
-    if organ_labels and burden is not None:
-        out["tumour_burden"] = burden
-    return out
-
-
-def _compute(image, labels, affine, names, connectivity, organ_labels, lesion_labels, residual):
+def _compute(image, labels, affine, names, connectivity, organ_labels, lesion_labels):
     """Generator run in the worker thread: yields (done, total, message), returns results."""
+    from ..stats import iter_compute_stats
     from ..stats._engine import label_histograms
 
-    steps = _stats_steps(image, labels, affine, names, connectivity, organ_labels, lesion_labels)
+    steps = iter_compute_stats(
+        image, labels, affine, names, connectivity, organ_labels=organ_labels, lesion_labels=lesion_labels
+    )
     total = 3
     while True:
         try:
@@ -150,8 +118,6 @@ def _compute(image, labels, affine, names, connectivity, organ_labels, lesion_la
     if image is not None and labels is not None:
         yield (total, total + 1, "histograms")
         hist = label_histograms(image, labels)
-    for row in out["labels"] + out["lesions"]:
-        row["centroid_world"] = [float(v) for v in ras_to_world(np.asarray(row["centroid_mm"]), residual)]
     yield (total + 1, total + 1, "done")
     return out, hist
 
@@ -167,6 +133,7 @@ class StatsWidget(QWidget):
         self._worker = None
         self._points = None
         self._labels_layer = None
+        self._residual = None  # oblique residual of the grid the results are on
 
         self.image_combo = ComboBox(label="image", choices=_layer_choices("image"), nullable=True)
         self.labels_combo = ComboBox(label="labels", choices=_layer_choices("labels"), nullable=True)
@@ -347,12 +314,12 @@ class StatsWidget(QWidget):
         except ValueError as exc:
             self.summary.setText(str(exc))
             return
-        self._labels_layer = labels_layer
+        self._labels_layer, self._residual = labels_layer, residual
         from ._common import preload_worker_imports
 
         preload_worker_imports()
         worker = thread_worker(_compute)(
-            image, labels, affine, names, int(self.connectivity_combo.value), organ, lesion, residual
+            image, labels, affine, names, int(self.connectivity_combo.value), organ, lesion
         )
         worker.yielded.connect(self._on_progress)
         worker.returned.connect(self._on_result)
@@ -465,9 +432,9 @@ class StatsWidget(QWidget):
             if self._points is not None:
                 self._points.data = np.empty((0, 3))
             return
-        coords = np.array([r["centroid_world"] for r in lesions])
+        coords = world_position([r["centroid_mm"] for r in lesions], residual=self._residual).reshape(-1, 3)
         sizes = np.array([max(r["max_diameter_mm"], 3.0) * 1.3 for r in lesions])
-        features = pd.DataFrame([flatten_row({k: v for k, v in r.items() if k != "centroid_world"}) for r in lesions])
+        features = pd.DataFrame([flatten_row(r) for r in lesions])
         if self._points is None:
             self._points = self.viewer.add_points(
                 coords,
@@ -508,17 +475,11 @@ class StatsWidget(QWidget):
         lesions = (self.result or {}).get("lesions", [])
         if not 0 <= row < len(lesions):
             return
-        world = np.asarray(lesions[row]["centroid_world"], float)
-        ndim = self.viewer.dims.ndim
-        axes = list(range(ndim - 3, ndim))
-        point = list(self.viewer.dims.point)
-        for a, v in zip(axes, world):
-            point[a] = v
-        self.viewer.dims.point = point
-        displayed = [d for d in self.viewer.dims.displayed]
-        from .._napari.scene3d import camera_of
+        from .._napari.navigate import go_to_lesion
 
-        camera_of(self.viewer).center = tuple(point[d] for d in displayed)
+        les = lesions[row]
+        # the ring of this widget's "lesions" layer marks it (no second marker)
+        go_to_lesion(self.viewer, les["centroid_mm"], les["max_diameter_mm"], residual=self._residual, marker=False)
         if self._points is not None and self._points in self.viewer.layers:
             colors = np.tile(RING_COLOR, (len(lesions), 1))
             colors[row] = SELECTED_COLOR
@@ -539,12 +500,7 @@ class StatsWidget(QWidget):
             path, _ = QFileDialog.getSaveFileName(self, "Export statistics", "stats.csv", "CSV (*.csv)")
             if not path:
                 return None
-        clean = {
-            **self.result,
-            "labels": [{k: v for k, v in r.items() if k != "centroid_world"} for r in self.result["labels"]],
-            "lesions": [{k: v for k, v in r.items() if k != "centroid_world"} for r in self.result["lesions"]],
-        }
         from ..outputs import atomic_write_text
 
-        atomic_write_text(path, stats_to_csv(clean), newline="")  # a unit: never a half-written export
+        atomic_write_text(path, stats_to_csv(self.result), newline="")  # a unit: never a half-written export
         return str(path)

@@ -10,12 +10,19 @@ import csv
 import io
 import json
 
-__all__ = ["flatten_row", "stats_rows", "stats_to_csv", "stats_to_json", "print_stats_table", "AXIS_SUFFIXES"]
+__all__ = [
+    "flatten_row",
+    "stats_rows",
+    "stats_to_csv",
+    "stats_to_json",
+    "print_stats_table",
+    "lesion_classes",
+    "AXIS_SUFFIXES",
+]
 
 #: Suffixes used when a 3-vector is split into CSV columns.
 AXIS_SUFFIXES = {
     "centroid_mm": ("x", "y", "z"),  # RAS+ mm
-    "centroid_world": ("z", "y", "x"),  # napari world (S, P, L) mm, widget only
     "spacing_mm": ("i", "j", "k"),
     "shape": ("i", "j", "k"),
     "bbox_min": ("i", "j", "k"),
@@ -86,6 +93,15 @@ def _fmt(v, digits: int = 1) -> str:
     return f"({format_value(v, digits)})" if isinstance(v, (list, tuple)) else format_value(v, digits)
 
 
+def lesion_classes(result: dict) -> str:
+    """The lesion classes of a statistics result by name, e.g. ``"liver tumor (label 2)"``; never a guess."""
+    values = [int(v) for v in result.get("lesion_labels") or []]
+    if not values:
+        return "no lesion class"
+    names = {int(r["label"]): r.get("name") for r in result.get("labels") or []}
+    return " + ".join(f"{names.get(v) or f'label {v}'} (label {v})" if names.get(v) else f"label {v}" for v in values)
+
+
 def print_stats_table(result: dict, file=None) -> None:
     """Print image, labels and lesions as rich tables (RAS+ mm centroids)."""
     from rich.console import Console
@@ -130,8 +146,7 @@ def print_stats_table(result: dict, file=None) -> None:
         console.print(t)
     lesions = result.get("lesions") or []
     t = Table(
-        title=f"Lesions (label {result.get('lesion_label', 2)}, "
-        f"{result.get('connectivity', 26)}-connectivity): {len(lesions)}"
+        title=f"Lesions ({lesion_classes(result)}, {result.get('connectivity', 26)}-connectivity): {len(lesions)}"
     )
     cols = ("id", "voxels", "volume_ml", "max_diameter_mm", "centroid_mm", "mean", "slice_range")
     for c in cols:
