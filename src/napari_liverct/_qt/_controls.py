@@ -167,3 +167,16 @@ def fill_layer_combo(combo: QComboBox, names: list[str]) -> None:
     if current in names:
         combo.setCurrentText(current)
     combo.blockSignals(False)
+
+
+def read_only_table(headers: list[str], row_numbers: bool = True):
+    """A table of results: not editable, whole rows selected one at a time."""
+    from qtpy.QtWidgets import QTableWidget
+
+    t = QTableWidget(0, len(headers))
+    t.setHorizontalHeaderLabels(headers)
+    t.verticalHeader().setVisible(row_numbers)
+    t.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+    t.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+    t.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
+    return t

@@ -1,23 +1,12 @@
 """Compare segmentations widget: a prediction against its ground truth, in napari (issue 12).
 
-Both Labels layers are compared on the ground truth's *stored* grid: each layer's
-stored-order view and affine (``layer_disk_view``), the prediction brought onto the
-ground truth's grid by :func:`napari_liverct.geometry.conform_to_grid` (a zero-copy
-view when the grids differ only by axis flips/permutations; nearest-neighbour
-resampling only when asked), then :func:`napari_liverct.compare.compare_arrays`, the
-function ``napari-liverct compare`` calls, so the numbers equal the CLI's on the files.
-
-The work runs in a napari ``thread_worker`` with progress.  Results:
-
-* per-class and per-lesion tables (the CLI's columns); clicking a lesion row moves
-  the viewer to it (:func:`~napari_liverct._napari.scene3d.go_to_lesion`, in 2D
-  and 3D);
-* an ``errors`` Labels layer, by voxel or by lesion (see
-  :mod:`~napari_liverct._napari.compare_layers`), with its legend in ``features``
-  (shown on hover) and in the widget;
-* a Surface layer: the prediction's surface of one class coloured by its signed
-  distance to the ground truth's surface in mm, with napari's colour bar;
-* CSV / JSON export, the same text as ``napari-liverct compare --format csv|json``.
+Thin Qt layer: the worker body (the core's ``compare_volumes``, the function
+``napari-liverct compare`` calls, then the errors maps and the distance surface as
+LayerData) is :func:`~napari_liverct._napari.compare_run.run_comparison`; what the
+viewer shows afterwards (errors in 2D, the distance surface in 3D, the compared
+layers hidden until asked for) is :class:`~napari_liverct._napari.compare_view.CompareView`.
+The widget shows the CLI's per-class and per-lesion tables (a lesion row click moves
+the viewer to it), the legend, and exports the CLI's CSV / JSON.
 """
 
 from __future__ import annotations
@@ -30,7 +19,6 @@ from qtpy.QtWidgets import (
     QFileDialog,
     QLabel,
     QProgressBar,
-    QTableWidget,
     QTableWidgetItem,
     QTabWidget,
     QVBoxLayout,
@@ -51,6 +39,7 @@ from .._napari.compare_view import CompareView, legend_html
 from .._napari.layer_utils import format_label_list, layer_disk_view, layer_label_names, parse_label_list
 from ..compare.results import CaseComparison
 from ..constants import CONNECTIVITIES, DEFAULT_CONNECTIVITY, DEFAULT_MATCH, DEFAULT_TOLERANCE_MM, MATCH_RULES
+from . import _controls as ui
 
 if TYPE_CHECKING:
     import napari.layers
@@ -142,8 +131,8 @@ class CompareWidget(QWidget):
         self.summary.setWordWrap(True)
         self.legend = QLabel("")
         self.legend.setWordWrap(True)
-        self.class_table = self._table([h for h, _ in CLASS_TABLE])
-        self.lesion_table = self._table([h for h, _ in LESION_TABLE])
+        self.class_table = ui.read_only_table(row_numbers=True, headers=[h for h, _ in CLASS_TABLE])
+        self.lesion_table = ui.read_only_table(row_numbers=True, headers=[h for h, _ in LESION_TABLE])
         self.tabs = QTabWidget()
         self.tabs.addTab(self.class_table, "Classes")
         self.tabs.addTab(self.lesion_table, "Lesions")
@@ -169,15 +158,6 @@ class CompareWidget(QWidget):
         self.workers = WorkerGuard(self)
         self._show_legend()
         self.reset_choices()
-
-    @staticmethod
-    def _table(headers: list[str]) -> QTableWidget:
-        t = QTableWidget(0, len(headers))
-        t.setHorizontalHeaderLabels(headers)
-        t.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        t.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
-        t.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
-        return t
 
     # ------------------------------------------------------------------ inputs
     def _surface_choices(self, _widget=None) -> list:
@@ -324,12 +304,9 @@ class CompareWidget(QWidget):
         self.csv_button.enabled = self.json_button.enabled = True
         self.progress.setVisible(False)
         self._fill_tables()
-        ld = self.outcome.voxel_layer
-        if self.mode_combo.value == "by lesion" and self.outcome.lesion_layer is not None:
-            ld = self.outcome.lesion_layer
         surf = outcome.surface
         surf_ld = surf.layer_data(outcome.residual) if surf is not None and len(surf.faces) else None
-        self.display.show(ld, surf_ld, self._compared)
+        self.display.show(self._errors_data(), surf_ld, self._compared)
         self.inputs_check.value = False
         self._show_legend()
 
@@ -365,11 +342,12 @@ class CompareWidget(QWidget):
     def _show_errors(self) -> None:
         """The errors layer in the chosen mode."""
         if self.outcome is not None:
-            ld = self.outcome.voxel_layer
-            if self.mode_combo.value == "by lesion" and self.outcome.lesion_layer is not None:
-                ld = self.outcome.lesion_layer
-            self.display.show_errors(ld)
+            self.display.show_errors(self._errors_data())
         self._show_legend()
+
+    def _errors_data(self) -> tuple:
+        by_lesion = self.mode_combo.value == "by lesion" and self.outcome.lesion_layer is not None
+        return self.outcome.lesion_layer if by_lesion else self.outcome.voxel_layer
 
     @property
     def errors_layer(self):

@@ -16,21 +16,16 @@ from qtpy.QtWidgets import (
     QFileDialog,
     QLabel,
     QProgressBar,
-    QTableWidget,
     QTableWidgetItem,
     QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
-from .._napari.layer_utils import (
-    default_label_roles,
-    format_label_list,
-    layer_disk_view,
-    parse_label_list,
-    world_position,
-)
+from .._napari.layer_utils import default_label_roles, format_label_list, parse_label_list
+from .._napari.stats_layers import RING_COLOR, lesion_rings, stats_inputs, summary_text, write_label_features
 from ..constants import CONNECTIVITIES, DEFAULT_CONNECTIVITY
+from . import _controls as ui
 
 if TYPE_CHECKING:
     import napari.layers
@@ -69,7 +64,6 @@ LESION_COLUMNS = [
 #: all fifteen needed horizontal scrolling in a docked widget.
 LABEL_BRIEF = ("label", "name", "volume_ml", "share", "mean", "std", "median")
 LESION_BRIEF = ("id", "volume_ml", "max_diameter_mm", "mean", "slice_range")
-RING_COLOR = np.array([0.0, 0.9, 1.0, 0.9])
 SELECTED_COLOR = np.array([1.0, 0.9, 0.0, 1.0])
 
 
@@ -177,8 +171,8 @@ class StatsWidget(QWidget):
         self.progress.setVisible(False)
         self.summary = QLabel("Pick the layers and press Compute.")
         self.summary.setWordWrap(True)
-        self.label_table = self._table([h for h, _ in LABEL_COLUMNS])
-        self.lesion_table = self._table([h for h, _ in LESION_COLUMNS])
+        self.label_table = ui.read_only_table(row_numbers=False, headers=[h for h, _ in LABEL_COLUMNS])
+        self.lesion_table = ui.read_only_table(row_numbers=False, headers=[h for h, _ in LESION_COLUMNS])
         from ._histogram import HistogramCanvas
 
         self.histogram = HistogramCanvas(self)
@@ -218,16 +212,6 @@ class StatsWidget(QWidget):
             table.resizeColumnsToContents()
             table.horizontalHeader().setStretchLastSection(not every)
 
-    @staticmethod
-    def _table(headers: list[str]) -> QTableWidget:
-        t = QTableWidget(0, len(headers))
-        t.setHorizontalHeaderLabels(headers)
-        t.verticalHeader().setVisible(False)
-        t.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        t.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
-        t.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
-        return t
-
     # ------------------------------------------------------------------ layer pickers
     def reset_choices(self, event=None) -> None:
         """Follow the layer list; prefer the active layer of each kind."""
@@ -266,60 +250,23 @@ class StatsWidget(QWidget):
         """Start the computation in a worker thread (the viewer stays responsive)."""
         from napari.qt.threading import thread_worker
 
+        from ..geometry import GridMismatchError
+
         image_layer, labels_layer = self.image_combo.value, self.labels_combo.value
-        self._grid_note = None
-        if image_layer is None and labels_layer is None:
-            self.summary.setText("Pick an image layer and/or a labels layer.")
-            return
-        image = affine = labels = None
-        if image_layer is not None:
-            image, affine = layer_disk_view(image_layer)
-        names, residual = {}, None
-        if labels_layer is not None:
-            labels, lab_affine = layer_disk_view(labels_layer)
-            from ..geometry import GridMismatchError, conform_to_grid
-
-            self._grid_note = None
-            if image is not None:
-                try:
-                    labels, self._grid_note = conform_to_grid(
-                        labels,
-                        lab_affine,
-                        image.shape,
-                        affine,
-                        resample=bool(self.resample_check.value),
-                        names=(f"labels '{labels_layer.name}'", f"image '{image_layer.name}'"),
-                        hint="tick 'resample labels onto the image grid' to resample them (nearest neighbour)",
-                    )
-                except GridMismatchError as exc:
-                    self.summary.setText(str(exc))
-                    return
-            else:
-                affine = lab_affine
-            md = labels_layer.metadata or {}
-            names = dict(md.get("label_names") or {})
-            if not names:
-                from ..labels import label_names_for
-
-                names = label_names_for(md.get("source_path"))
-            residual = md.get("residual") if image is None else (image_layer.metadata or {}).get("residual")
-        elif image_layer is not None:
-            residual = (image_layer.metadata or {}).get("residual")
-        for arr, layer in ((image, image_layer), (labels, labels_layer)):
-            if arr is not None and arr.ndim != 3:
-                self.summary.setText(f"Layer '{layer.name}' is not 3D (shape {arr.shape}).")
-                return
         try:
+            inputs = stats_inputs(image_layer, labels_layer, bool(self.resample_check.value))
             organ, lesion = self.label_roles()
-        except ValueError as exc:
+        except (ValueError, GridMismatchError) as exc:
             self.summary.setText(str(exc))
             return
+        self._grid_note, residual = inputs.grid_note, inputs.residual
         self._labels_layer, self._residual = labels_layer, residual
         from ._common import preload_worker_imports
 
         preload_worker_imports()
+        connectivity = int(self.connectivity_combo.value)
         worker = thread_worker(_compute)(
-            image, labels, affine, names, int(self.connectivity_combo.value), organ, lesion
+            inputs.image, inputs.labels, inputs.affine, inputs.names, connectivity, organ, lesion
         )
         worker.yielded.connect(self._on_progress)
         worker.returned.connect(self._on_result)
@@ -372,88 +319,18 @@ class StatsWidget(QWidget):
                     table.setItem(i, j, item)
             table.resizeColumnsToContents()
             table.blockSignals(False)
-        img = res.get("image")
-        parts = []
-        if img:
-            parts.append(
-                f"Image {tuple(img['shape'])} {img['dtype']}, spacing "
-                f"{', '.join(f'{s:.3g}' for s in img['spacing_mm'])} mm; min {img['min']}, max {img['max']}, "
-                f"mean {img['mean']:.1f}, std {img['std']:.1f}, p0.5/p50/p99.5 "
-                f"{img['p00_5']:.0f}/{img['p50']:.0f}/{img['p99_5']:.0f}"
-            )
-        if self.labels_combo.value is not None:
-            lesion = res.get("lesion_labels")
-            if lesion is None:
-                lesion = self.label_roles()[1]
-            if lesion:
-                parts.append(
-                    f"{len(res.get('lesions', []))} lesion(s) of label {format_label_list(lesion)} "
-                    f"({res.get('connectivity')}-connectivity)"
-                )
-            else:
-                parts.append("no lesion labels chosen: no lesion table, no tumour burden")
-        if res.get("tumour_burden") is not None:
-            organ = res.get("organ_labels") or self.label_roles()[0]
-            names = {r["label"]: r["name"] for r in res.get("labels", [])}
-            what = " + ".join(names.get(v, f"label {v}") for v in organ) or "organ"
-            parts.append(f"tumour burden {100 * res['tumour_burden']:.2f} % of the {what}")
-        self.summary.setText("; ".join(parts))
+        self.summary.setText(summary_text(res, self.labels_combo.value is not None, self.label_roles()))
 
     def _write_features(self) -> None:
         """Per-label results into the labels layer's ``features`` (napari's features table)."""
-        import pandas as pd
-
-        from ..stats.tables import flatten_row
-
-        layer = self._labels_layer
-        if layer is None or not self.result:
-            return
-        rows = {r["label"]: flatten_row({k: v for k, v in r.items() if k != "label"}) for r in self.result["labels"]}
-        names = dict((layer.metadata or {}).get("label_names") or {})
-        index = sorted(set(names) | set(rows))
-        columns = list(dict.fromkeys(c for r in rows.values() for c in r))
-        data = {"index": index, "name": [rows.get(i, {}).get("name", names.get(i, f"label {i}")) for i in index]}
-        for c in columns:
-            if c != "name":
-                data[c] = [rows.get(i, {}).get(c, np.nan) for i in index]
-        layer.features = pd.DataFrame(data)
+        if self._labels_layer is not None and self.result:
+            write_label_features(self._labels_layer, self.result)
 
     def _update_points(self) -> None:
         """A Points layer with a ring around every lesion (features = the lesion table)."""
-        import pandas as pd
-
-        from ..stats.tables import flatten_row
-
-        lesions = (self.result or {}).get("lesions", [])
         name = f"lesions ({self._labels_layer.name})" if self._labels_layer is not None else "lesions"
-        if self._points is not None and self._points not in self.viewer.layers:
-            self._points = None
-        if not lesions:
-            if self._points is not None:
-                self._points.data = np.empty((0, 3))
-            return
-        coords = world_position([r["centroid_mm"] for r in lesions], residual=self._residual).reshape(-1, 3)
-        sizes = np.array([max(r["max_diameter_mm"], 3.0) * 1.3 for r in lesions])
-        features = pd.DataFrame([flatten_row(r) for r in lesions])
-        if self._points is None:
-            self._points = self.viewer.add_points(
-                coords,
-                name=name,
-                size=sizes,
-                face_color="transparent",
-                border_color=RING_COLOR,
-                border_width=0.08,
-                border_width_is_relative=True,
-                features=features,
-                symbol="ring",
-                text={"string": "{id}", "color": "yellow", "size": 10, "anchor": "upper_left"},
-            )
-            self.viewer.layers.selection.active = self._labels_layer or self._points
-        else:
-            self._points.data = coords
-            self._points.features = features
-            self._points.size = sizes
-            self._points.border_color = np.tile(RING_COLOR, (len(coords), 1))
+        lesions = (self.result or {}).get("lesions", [])
+        self._points = lesion_rings(self.viewer, self._points, lesions, self._residual, name)
 
     def _plot_histogram(self) -> None:
         if self.histograms is None or not self.result:

@@ -192,8 +192,7 @@ class View3DWidget(ui.ScrollDock):
     def _roles_changed(self) -> None:
         """The user edited the organ/lesion labels: the lesion list is recomputed on demand."""
         try:
-            self.lesion_labels()
-            self.organ_labels()
+            self.lesion_labels(), self.organ_labels()
         except ValueError as exc:
             self.status.setText(str(exc))
             return
@@ -207,14 +206,6 @@ class View3DWidget(ui.ScrollDock):
     def lesion_labels(self) -> list[int]:
         """Label values the user says are lesions; empty: no lesions."""
         return parse_label_list(self.lesion_edit.text(), "Lesion labels")
-
-    def set_label_roles(self, organ=None, lesion=None) -> None:
-        """Set the organ and/or lesion label values (as if typed)."""
-        if organ is not None:
-            self.organ_edit.setText(format_label_list(organ))
-        if lesion is not None:
-            self.lesion_edit.setText(format_label_list(lesion))
-        self._roles_changed()
 
     def shown_labels(self) -> list[int]:
         """Label values ticked in the list (drawn in 3D)."""
@@ -301,9 +292,7 @@ class View3DWidget(ui.ScrollDock):
             self.status.setText("3D view: volume" + (f" at 1/{view.factor} resolution" if view.factor > 1 else ""))
         return None
 
-    @property
-    def view(self):
-        return self.model.view
+    view = property(lambda self: self.model.view)
 
     def show_2d(self, ndisplay: int = 2) -> None:
         """Remove the 3D view layers and the lesion ring and go back to the 2D slices."""
@@ -349,13 +338,8 @@ class View3DWidget(ui.ScrollDock):
             scene.clip_view(self.view, axis, self.clip_pos.value() / 100, keep_above=not self.clip_flip.isChecked())
 
     # -- lesions --------------------------------------------------------------------
-    @property
-    def lesions(self) -> list[dict]:
-        return self.model.cursor.lesions
-
-    @property
-    def current(self) -> int:
-        return self.model.cursor.current
+    lesions = property(lambda self: self.model.cursor.lesions)
+    current = property(lambda self: self.model.cursor.current)
 
     def refresh_lesions(self) -> list[dict]:
         """Recompute the lesion list (``stats.lesion_stats``) of the chosen labels."""

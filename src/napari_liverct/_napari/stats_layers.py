@@ -1,0 +1,160 @@
+"""The napari face of the Statistics widget, without Qt: layers in, arrays out; results onto layers.
+
+* :func:`stats_inputs`: the image and labels layers as the stored-order arrays the
+  core measures (``layer_disk_view``), the labels put on the image grid by the rule
+  of ``napari-liverct stats`` (flips/permutations are the same grid; resampling only
+  when asked), the class names and the oblique residual of the grid.
+* :func:`write_label_features`: per-label results into the labels layer's
+  ``features`` (napari's own features table shows them).
+* :func:`lesion_rings`: a Points layer with a ring around every lesion, placed
+  through :func:`~napari_liverct._napari.layer_utils.world_position` (the results
+  hold RAS mm).
+* :func:`summary_text`: the line over the tables.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .layer_utils import format_label_list, layer_disk_view, world_position
+
+__all__ = ["StatsInputs", "stats_inputs", "write_label_features", "lesion_rings", "summary_text", "RING_COLOR"]
+
+RING_COLOR = np.array([0.0, 0.9, 1.0, 0.9])
+
+
+@dataclass
+class StatsInputs:
+    """What the core's ``iter_compute_stats`` needs, taken from the layers."""
+
+    image: np.ndarray | None
+    labels: np.ndarray | None
+    affine: np.ndarray
+    names: dict
+    residual: np.ndarray | None
+    grid_note: str | None = None
+
+
+def stats_inputs(image_layer, labels_layer, resample: bool = False) -> StatsInputs:
+    """Arrays, affine, names and residual of the chosen layers (ValueError / GridMismatchError readable)."""
+    from ..geometry import conform_to_grid
+
+    if image_layer is None and labels_layer is None:
+        raise ValueError("Pick an image layer and/or a labels layer.")
+    image = affine = labels = None
+    note, names = None, {}
+    if image_layer is not None:
+        image, affine = layer_disk_view(image_layer)
+    if labels_layer is not None:
+        labels, lab_affine = layer_disk_view(labels_layer)
+        if image is not None:
+            labels, note = conform_to_grid(
+                labels,
+                lab_affine,
+                image.shape,
+                affine,
+                resample=bool(resample),
+                names=(f"labels '{labels_layer.name}'", f"image '{image_layer.name}'"),
+                hint="tick 'resample labels onto the image grid' to resample them (nearest neighbour)",
+            )
+        else:
+            affine = lab_affine
+        md = labels_layer.metadata or {}
+        names = dict(md.get("label_names") or {})
+        if not names:
+            from ..labels import label_names_for
+
+            names = label_names_for(md.get("source_path"))
+    for arr, layer in ((image, image_layer), (labels, labels_layer)):
+        if arr is not None and arr.ndim != 3:
+            raise ValueError(f"Layer '{layer.name}' is not 3D (shape {arr.shape}).")
+    grid_layer = image_layer if image_layer is not None else labels_layer
+    return StatsInputs(image, labels, affine, names, (grid_layer.metadata or {}).get("residual"), note)
+
+
+def write_label_features(layer, result: dict) -> None:
+    """Per-label results into the labels layer's ``features`` (one row per class, named or present)."""
+    import pandas as pd
+
+    from ..stats.tables import flatten_row
+
+    rows = {r["label"]: flatten_row({k: v for k, v in r.items() if k != "label"}) for r in result["labels"]}
+    names = dict((layer.metadata or {}).get("label_names") or {})
+    index = sorted(set(names) | set(rows))
+    columns = list(dict.fromkeys(c for r in rows.values() for c in r))
+    data = {"index": index, "name": [rows.get(i, {}).get("name", names.get(i, f"label {i}")) for i in index]}
+    for c in columns:
+        if c != "name":
+            data[c] = [rows.get(i, {}).get(c, np.nan) for i in index]
+    layer.features = pd.DataFrame(data)
+
+
+def lesion_rings(viewer, points, lesions: list[dict], residual, name: str):
+    """Add or update the Points layer ringing every lesion (features = the lesion table); returns it."""
+    import pandas as pd
+
+    from ..stats.tables import flatten_row
+    from .compat import add_without_selecting
+
+    if points is not None and points not in viewer.layers:
+        points = None
+    if not lesions:
+        if points is not None:
+            points.data = np.empty((0, 3))
+        return points
+    coords = world_position([r["centroid_mm"] for r in lesions], residual=residual).reshape(-1, 3)
+    sizes = np.array([max(r["max_diameter_mm"], 3.0) * 1.3 for r in lesions])
+    features = pd.DataFrame([flatten_row(r) for r in lesions])
+    if points is None:
+        from napari.layers import Points
+
+        points = Points(
+            coords,
+            name=name,
+            size=sizes,
+            face_color="transparent",
+            border_color=RING_COLOR,
+            border_width=0.08,
+            border_width_is_relative=True,
+            features=features,
+            symbol="ring",
+            text={"string": "{id}", "color": "yellow", "size": 10, "anchor": "upper_left"},
+        )
+        add_without_selecting(viewer, points)
+    else:
+        points.data = coords
+        points.features = features
+        points.size = sizes
+        points.border_color = np.tile(RING_COLOR, (len(coords), 1))
+    return points
+
+
+def summary_text(res: dict, has_labels: bool, roles: tuple[list[int], list[int]]) -> str:
+    """The line over the tables: the image, the lesions of which classes, the tumour burden of what."""
+    parts = []
+    img = res.get("image")
+    if img:
+        parts.append(
+            f"Image {tuple(img['shape'])} {img['dtype']}, spacing "
+            f"{', '.join(f'{s:.3g}' for s in img['spacing_mm'])} mm; min {img['min']}, max {img['max']}, "
+            f"mean {img['mean']:.1f}, std {img['std']:.1f}, p0.5/p50/p99.5 "
+            f"{img['p00_5']:.0f}/{img['p50']:.0f}/{img['p99_5']:.0f}"
+        )
+    if has_labels:
+        lesion = res.get("lesion_labels")
+        lesion = roles[1] if lesion is None else lesion
+        if lesion:
+            parts.append(
+                f"{len(res.get('lesions', []))} lesion(s) of label {format_label_list(lesion)} "
+                f"({res.get('connectivity')}-connectivity)"
+            )
+        else:
+            parts.append("no lesion labels chosen: no lesion table, no tumour burden")
+    if res.get("tumour_burden") is not None:
+        organ = res.get("organ_labels") or roles[0]
+        names = {r["label"]: r["name"] for r in res.get("labels", [])}
+        what = " + ".join(names.get(v, f"label {v}") for v in organ) or "organ"
+        parts.append(f"tumour burden {100 * res['tumour_burden']:.2f} % of the {what}")
+    return "; ".join(parts)
