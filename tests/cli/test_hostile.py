@@ -61,6 +61,7 @@ def check_dice(cases_json: list[dict], h, measured: set[str]) -> None:
                 assert dice[label] == pytest.approx(expect), (cid, label)
 
 
+@pytest.mark.slow  # real subprocesses with Dask clusters: ~40 s for the two seeds
 @pytest.mark.parametrize("seed", [0, 1])
 def test_hostile_folder(tmp_path, seed):
     h = make_hostile(tmp_path, seed)
