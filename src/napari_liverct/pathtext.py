@@ -58,10 +58,8 @@ def text_path(text: str) -> str:
         tok = m.group(1)
         return "\\" if tok == "\\" else chr(0xDC00 + int(tok[1:], 16))
 
-    out = _ESCAPE.sub(one, text)
-    # bytes < 0x80 never need escaping, and a run of escaped bytes may form valid UTF-8
-    # only if the original was valid, which path_text leaves unescaped
-    return out
+    # only bytes >= 0x80 are ever escaped, and they map back to U+DC80..U+DCFF
+    return _ESCAPE.sub(one, text)
 
 
 def text_safe(value):

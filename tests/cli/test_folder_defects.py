@@ -202,3 +202,14 @@ def test_dataset_json_that_lies(tmp_path, capsys):
     ev = json.loads(capsys.readouterr().out)
     assert [c["id"] for c in ev["cases"]] == ["liver_0", "liver_1"]  # evaluated once
     assert "duplicate_case" in {a["kind"] for a in ev["anomalies"]}
+
+
+def test_survey_flags_negative_labels_without_dataset_json(tmp_path):
+    gt, _ = _maps(6)
+    gt[0, 0, 0] = -1
+    root, _ = _write_folder(tmp_path, {"liver_0": _maps(0), "liver_1": (gt, None)})
+    assert main(["survey", str(root), "--scheduler", "synchronous", "--out", str(tmp_path / "s.json")]) == 0
+    sv = json.loads((tmp_path / "s.json").read_text())
+    (odd,) = [a for a in sv["anomalies"] if a["kind"] == "unknown_label_values"]
+    assert odd["case"] == "liver_1" and "[-1]" in odd["message"]
+    assert {r["id"]: r["label_voxels"].get("-1") for r in sv["cases"]} == {"liver_0": None, "liver_1": 1}

@@ -153,6 +153,7 @@ def test_report(lab):
     assert set(page_cases) == set(cases)
     assert page_cases["liver_4"]["label_error"] and data["evaluation"]["errors"]
     assert {e["id"] for e in data["evaluation"]["errors"]} == {"liver_3", "liver_4"}
+    assert {f["case"] for f in data["failed"]} == {"liver_3", "liver_4"}  # red rows, the "cases failed" card
     ev = json.loads((out / "evaluation.json").read_text())
     by_id = {c["id"]: c for c in ev["cases"]}
     for cid in HEALTHY:

@@ -180,11 +180,18 @@ def page_data(
     columns = _columns(survey, evaluation, class_info(results))
     ev_by_id = {c["id"]: c for c in (evaluation or {}).get("cases", [])}
     anomalies = list(survey["anomalies"]) + list((evaluation or {}).get("anomalies") or [])
+    # the failed cases the CLI lists (exit code 3): unreadable image or labels, failed evaluation
+    failed = {str(f["case"]): f["error"] for f in survey.get("failed") or []}
+    for e in (evaluation or {}).get("errors") or []:
+        failed.setdefault(str(e["id"]), f"{e['kind']}: {e['error']}")
     messages: dict[str, list[str]] = {}
     kinds: dict[str, list[str]] = {}
     for a in anomalies:
         messages.setdefault(str(a["case"]), []).append(f"{a['kind']}: {a['message']}")
         kinds.setdefault(str(a["case"]), []).append(a["kind"])
+    for e in (evaluation or {}).get("errors") or []:  # a badge on the case's row too
+        messages.setdefault(str(e["id"]), []).append(f"evaluation {e['kind']}: {e['error']}")
+        kinds.setdefault(str(e["id"]), []).append(f"evaluation_{e['kind']}")
     cases = []
     for i, (row, res) in enumerate(zip(survey["cases"], results)):
         ev = ev_by_id.get(row.get("id")) if evaluation is not None else None
@@ -194,6 +201,7 @@ def page_data(
                 "id": row.get("id"),
                 "error": row.get("error"),
                 "label_error": row.get("label_error"),
+                "failed": failed.get(str(row.get("id"))),
                 "cpu_seconds": res.get("cpu_seconds"),
                 "anomalies": kinds.get(str(row.get("id")), []),
                 "messages": messages.get(str(row.get("id")), []),
@@ -233,6 +241,7 @@ def page_data(
             "dataset": s.get("dataset"),
             "summary": s,
             "anomalies": anomalies,
+            "failed": [{"case": k, "error": v} for k, v in failed.items()],
             "plots": plots,
             "columns": columns,
             "cases": cases,

@@ -21,7 +21,9 @@ factor stops a near-zero MAD of a homogeneous dataset from flagging 1 % deviatio
 ``grid_mismatch`` (image and labels differ in shape or affine by more than
 ``GRID_ATOL`` mm), ``missing_labels`` (a training or unlabelled case without labels),
 ``empty_labels`` (no voxel > 0), ``unknown_label_values`` (values not declared in
-dataset.json's ``labels``; only checked when a dataset.json declares labels).
+dataset.json's ``labels`` when it declares labels, else negative values); dataset.json
+that disagrees with its folder (``duplicate_case``, ``count_mismatch``, ``unlisted_file``,
+from :func:`napari_liverct.dataset.dataset_issues`).
 """
 
 from __future__ import annotations
@@ -196,6 +198,9 @@ def _row_anomalies(r: dict, ctx: dict) -> list[dict]:
                         r, "unknown_label_values", f"label values {extra} are not in dataset.json ({sorted(declared)})"
                     )
                 )
+        elif any(v < 0 for v in values):
+            neg = [v for v in values if v < 0]
+            out.append(_anomaly(r, "unknown_label_values", f"negative label values {neg} (labels are 0, 1, 2...)"))
     return out
 
 

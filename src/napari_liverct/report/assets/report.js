@@ -59,7 +59,8 @@
     var s = DATA.summary, box = document.getElementById("summary");
     var cards = el("div", { class: "cards" });
     cards.appendChild(card(String(s.n_cases), "cases"));
-    cards.appendChild(card(String(s.n_failed), "failed to read", s.n_failed ? "bad" : ""));
+    cards.appendChild(card(String(s.n_failed), "images failed to read", s.n_failed ? "bad" : ""));
+    cards.appendChild(card(String(DATA.failed.length), "cases failed (image, labels or evaluation)", DATA.failed.length ? "bad" : ""));
     cards.appendChild(card(String(s.n_labelled), "with labels"));
     cards.appendChild(card(String(DATA.anomalies.length), "anomalies", DATA.anomalies.length ? "warn" : ""));
     if (s.spacing) cards.appendChild(card(vec(s.spacing.median, 2), "median spacing x \u00d7 y \u00d7 z (mm)"));
@@ -131,7 +132,7 @@
     DATA.cases.forEach(function (c) {
       var r = el("tr", { class: "case", tabindex: "0", "data-i": String(c.i), "data-id": String(c.id) });
       if (c.anomalies.length) r.classList.add("anomalous");
-      if (c.error) r.classList.add("failed");
+      if (c.error || c.failed) r.classList.add("failed");
       COLS.forEach(function (col, j) {
         if (c.error && j === 2) {
           r.appendChild(el("td", { class: "reason", colspan: String(COLS.length - 3), text: "failed to read: " + c.error }));
@@ -141,7 +142,7 @@
         var v = c.cells[col.key];
         var td = el("td", { class: col.type === "num" ? "num" : "" });
         if (col.key === "anomalies") {
-          c.anomalies.forEach(function (k, n) { td.appendChild(el("span", { class: "badge" + (k === "read_error" ? " bad" : ""), text: k, title: c.messages[n] || k })); });
+          c.anomalies.forEach(function (k, n) { td.appendChild(el("span", { class: "badge" + (k === "read_error" || k === "label_read_error" || k.indexOf("evaluation_") === 0 ? " bad" : ""), text: k, title: c.messages[n] || k })); });
         } else {
           td.textContent = fmt(v, col.digits);
           if (v !== null && v !== undefined) td.title = String(v);
