@@ -112,12 +112,12 @@ def folder(tmp_path_factory):
     pred_dir.mkdir()
     rng = np.random.default_rng(16)
     for i, subset in enumerate(GT_SUBSETS):
-        gt = np.zeros(seg.shape, np.uint8)
+        gt = np.zeros(seg.shape, np.uint8)  # relabelled: saved without the original label table
         for src, dst in subset.items():
             gt[seg == src] = dst
         name = f"case_{i:02d}.nii.gz"
-        nib.save(nib.Nifti1Image(gt, seg_img.affine, seg_img.header), gt_dir / name)
-        nib.save(nib.Nifti1Image(_perturb(gt, i, rng), seg_img.affine, seg_img.header), pred_dir / name)
+        nib.save(nib.Nifti1Image(gt, seg_img.affine), gt_dir / name)
+        nib.save(nib.Nifti1Image(_perturb(gt, i, rng), seg_img.affine), pred_dir / name)
     return gt_dir, pred_dir, tmp
 
 
