@@ -118,3 +118,19 @@ def test_close_cancels_pending_reads(cases):
     cache.close()
     time.sleep(0.5)
     assert len(read.calls) <= 1  # at most the read already running
+
+
+def test_opening_a_case_still_queued_reads_it_now_not_behind_the_others(cases):
+    read = CountingReader(delay=0.4)
+    cache = CaseCache(read, radius=3, budget_bytes=10**9)
+    cache.prefetch(cases, 0)  # 1, 2, 3 queued behind one reading thread
+    time.sleep(0.05)
+    t0 = time.perf_counter()
+    data = cache.load(cases[3])
+    elapsed = time.perf_counter() - t0
+    assert data[0][0][0, 0, 0] == 3
+    assert elapsed < 0.75, f"waited {elapsed:.2f} s behind the queued reads"
+    assert threading.current_thread().name in read.threads
+    cache.wait(10)
+    assert read.calls.count("case_3.nii.gz") == 1  # the queued read was taken over, not repeated
+    cache.close()

@@ -85,8 +85,12 @@ def test_each_case_gets_its_own_window_until_the_user_sets_one(make_napari_viewe
     assert tuple(_image(viewer, "b_abdomen").contrast_limits) == window_limits("abdomen")
     _shot(viewer, "browse_1_b_abdomen_abdomen")
 
+    def read_ahead(case_id):  # the user looks at the case while the next one is read ahead
+        case = next(c for c in w.dataset.cases if c.id == case_id)
+        qtbot.waitUntil(lambda: w.cache.get(case) is not None, timeout=60_000)
+
     for n, case_id in enumerate(ids[1:4], 2):
-        w.cache.wait(60)  # the user looks at the case while the next one is read ahead
+        read_ahead(case_id)
         qtbot.mouseClick(w.next_btn, Qt.MouseButton.LeftButton)
         # read ahead: the case is on screen when the click returns, no waiting
         assert w.current.id == case_id and case_id in w.status.text()
@@ -103,13 +107,13 @@ def test_each_case_gets_its_own_window_until_the_user_sets_one(make_napari_viewe
     display._preset.value = "liver"
     display._apply.native.click()
     assert tuple(_image(viewer, "d_upper_abdomen").contrast_limits) == window_limits("liver")
-    w.cache.wait(60)
+    read_ahead("e_chest_cta")
     qtbot.mouseClick(w.next_btn, Qt.MouseButton.LeftButton)
     assert w.current.id == "e_chest_cta"
     assert tuple(_image(viewer, "e_chest_cta").contrast_limits) == window_limits("liver")
     # ... and a window dragged by hand stays too, going back
     _image(viewer, "e_chest_cta").contrast_limits = (-300.0, 500.0)
-    w.cache.wait(60)
+    read_ahead("d_upper_abdomen")
     qtbot.mouseClick(w.prev_btn, Qt.MouseButton.LeftButton)
     assert w.current.id == "d_upper_abdomen"
     assert tuple(_image(viewer, "d_upper_abdomen").contrast_limits) == (-300.0, 500.0)
@@ -129,9 +133,9 @@ def test_abdomen_labels_open_with_the_case_and_painting_does_not_reach_the_cache
     seg = nib.load(real(EXAMPLE_SEG_FAST))
     assert labels.data.sum(dtype=np.int64) == np.asanyarray(seg.dataobj).sum(dtype=np.int64)
     labels.data[:] = 0  # the user wipes the labels
-    w.cache.wait(60)
+    qtbot.waitUntil(lambda: w.cache.get(w.dataset.cases[1]) is not None, timeout=60_000)
     qtbot.mouseClick(w.next_btn, Qt.MouseButton.LeftButton)
-    w.cache.wait(60)
+    qtbot.waitUntil(lambda: w.cache.get(w.dataset.cases[0]) is not None, timeout=60_000)
     qtbot.mouseClick(w.prev_btn, Qt.MouseButton.LeftButton)
     assert w.current.id == "b_abdomen"
     again = viewer.layers["b_abdomen_label"]

@@ -18,7 +18,6 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 from qtpy.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -32,7 +31,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from .._napari.compat import layer_kind
+from .._napari.case_layers import replace_case_layers
 from ..dataset import Case, Dataset, decathlon_datalist, load_dataset
 from ..io.prefetch import CaseCache
 from ._common import WorkerGuard
@@ -43,25 +42,10 @@ if TYPE_CHECKING:
 
 __all__ = ["DatasetWidget"]
 
-_IMAGE_KEEP = ("colormap", "gamma", "visible", "opacity", "blending")
-_LABELS_KEEP = ("visible", "opacity", "blending")
-
-
-#: metadata keys: the window the plugin chose for the layer, and who set the window now
-AUTO_LIMITS = "auto_contrast_limits"
-WINDOW_SET_BY = "window_set_by"
 #: Default read-ahead radius (cases before and after the open one).
 PREFETCH_RADIUS = 1
-
-
-def window_set_by_user(layer) -> bool:
-    """True when the image's window is the user's: set by the window widget
-    (``metadata["window_set_by"] == "user"``) or moved away from the one the plugin chose."""
-    md = layer.metadata or {}
-    if md.get(WINDOW_SET_BY) == "user":
-        return True
-    auto = md.get(AUTO_LIMITS)
-    return auto is not None and not np.allclose(np.asarray(layer.contrast_limits, float), auto)
+#: Delay between showing a case and reading its neighbours (ms).
+PREFETCH_DELAY_MS = 150
 
 
 class DatasetWidget(SurveyTab, QWidget):
@@ -79,6 +63,8 @@ class DatasetWidget(SurveyTab, QWidget):
         self._open_worker = None
         self._pending: Case | None = None
         self.cache = CaseCache(_read_case, radius=PREFETCH_RADIUS)
+        #: swap the next case's data into the shown layers (False: remove and add layers)
+        self.swap_in_place = True
 
         tabs = QTabWidget()
         tabs.addTab(self._build_cases_tab(), "Cases")
@@ -92,6 +78,11 @@ class DatasetWidget(SurveyTab, QWidget):
 
         fit_dock_title(self, "Dataset browser")
         self.destroyed.connect(self.cache.close)
+        from qtpy.QtCore import QTimer
+
+        self._prefetch_timer = QTimer(self)
+        self._prefetch_timer.setSingleShot(True)
+        self._prefetch_timer.timeout.connect(lambda: self._prefetch_around(self.current) if self.current else None)
 
     # ----------------------------------------------------------------- layout
     def _build_cases_tab(self) -> QWidget:
@@ -267,48 +258,20 @@ class DatasetWidget(SurveyTab, QWidget):
         return worker
 
     def _show_case(self, case: Case, layer_data: list[tuple]) -> None:
-        old = [lyr for lyr in self._case_layers if lyr in self.viewer.layers]
-        state = {}
-        for lyr in old:
-            kind = layer_kind(lyr)
-            keep = _IMAGE_KEEP if kind == "image" else _LABELS_KEEP
-            st = {k: getattr(lyr, k) for k in keep}
-            if "colormap" in st:
-                st["colormap"] = st["colormap"].name
-            if kind == "image" and window_set_by_user(lyr):
-                st["contrast_limits"] = tuple(float(v) for v in lyr.contrast_limits)
-                st["metadata"] = {WINDOW_SET_BY: "user", "ct_window": lyr.metadata.get("ct_window")}
-            state.setdefault(kind, st)
-        index = min((self.viewer.layers.index(lyr) for lyr in old), default=len(self.viewer.layers))
-        for lyr in old:
-            self.viewer.layers.remove(lyr)
-        new = []
-        for data, kwargs, kind in layer_data:
-            kwargs = dict(kwargs)
-            kwargs["metadata"] = dict(kwargs.get("metadata") or {})  # cached tuples are shown again
-            kwargs["name"] = case.id if kind == "image" else f"{case.id}_label"
-            if kind == "labels":
-                data = np.array(data)  # painting must not reach the cached copy
-            chosen = kwargs.get("contrast_limits")  # the plugin's window for this case
-            st = dict(state.get(kind, {}))
-            kwargs["metadata"].update(st.pop("metadata", {}))
-            kwargs.update(st)
-            layer = getattr(self.viewer, f"add_{kind}")(data, **kwargs)
-            if kind == "image":
-                layer.metadata[AUTO_LIMITS] = tuple(float(v) for v in (chosen or layer.contrast_limits))
-            self.viewer.layers.move(self.viewer.layers.index(layer), min(index, len(self.viewer.layers) - 1))
-            index += 1
-            new.append(layer)
+        first = not any(lyr in self.viewer.layers for lyr in self._case_layers)
+        new = replace_case_layers(self.viewer, self._case_layers, layer_data, case.id, self.swap_in_place)
         self._case_layers = new
         self.current = case
-        if not old:
+        if first:
             self.viewer.reset_view()
         cases = self.visible_cases()
         if case in cases:
             self.case_list.setCurrentRow(cases.index(case))
         rel = lambda p: f"{p.parent.name}/{p.name}"  # noqa: E731
         self.status.setText(f"{case.id}: {rel(case.image)}" + (f" + {rel(case.label)}" if case.label else ""))
-        self._prefetch_around(case)
+        # read ahead once the new case is painted: a read started now would hold the
+        # GIL while napari slices and draws it (the timer dies with the widget)
+        self._prefetch_timer.start(PREFETCH_DELAY_MS)
 
     def _open_from_table(self, row: int, _col: int) -> None:
         if self.report is None or self.dataset is None:

@@ -119,24 +119,24 @@ class CaseCache:
         k = self.key(case)
         with self._lock:
             fut = self._entries.get(k)
-            if fut is None or fut.cancelled():
+            # a read still queued behind others is taken over: read it here, now
+            if fut is not None and (fut.cancelled() or fut.cancel()):
                 fut = None
-        if fut is None:
-            self.misses += 1
-            fut = Future()
-            with self._lock:
-                self._entries[k] = fut
+        if fut is not None:
             try:
-                fut.set_result(self._read(case))
-            except BaseException as exc:
-                fut.set_exception(exc)
-        try:
-            return fut.result()
-        except BaseException:
-            with self._lock:
-                if self._entries.get(k) is fut:
-                    del self._entries[k]
-            raise
+                return fut.result()  # running: cannot be cancelled any more
+            except BaseException:
+                with self._lock:
+                    if self._entries.get(k) is fut:
+                        del self._entries[k]
+                raise
+        self.misses += 1
+        data = self._read(case)
+        done: Future = Future()
+        done.set_result(data)
+        with self._lock:
+            self._entries[k] = done
+        return data
 
     def prefetch(self, cases: Sequence, index: int) -> list:
         """Make ``cases[index]`` current and read its neighbours within ``radius`` ahead.
