@@ -295,8 +295,9 @@ def dataset_issues(base: Path, spec: dict, cases: list[Case]) -> tuple[list[Case
 
     ``duplicate_case``: an id listed more than once (the first entry is kept, so the case
     is surveyed and evaluated once); ``count_mismatch``: ``numTraining`` / ``numTest``
-    differ from the number of cases listed (or found); ``unlisted_file``: a NIfTI file in
-    ``imagesTr/`` or ``imagesTs/`` that no case uses.
+    differ from the number of cases listed (or found); ``unusable_entry``: list entries
+    without an image path; ``unlisted_file``: a NIfTI file in ``imagesTr/`` or
+    ``imagesTs/`` that no case uses.
     """
     issues: list[dict] = []
     seen: dict[str, int] = {}
@@ -320,6 +321,12 @@ def dataset_issues(base: Path, spec: dict, cases: list[Case]) -> tuple[list[Case
             issues.append(
                 {"case": None, "kind": "count_mismatch", "message": f"dataset.json says {key} {said}, {where}"}
             )
+    for split in ("training", "test"):
+        items = spec.get(split)
+        unusable = len(items) - sum(1 for c in cases if c.split == split) if isinstance(items, list) else 0
+        if unusable > 0:
+            msg = f"{unusable} entries of its '{split}' list name no image path (or a hidden file); not surveyed"
+            issues.append({"case": None, "kind": "unusable_entry", "message": f"dataset.json: {msg}"})
     used = {_abs(p) for c in cases for p in (c.image, *c.channels)}
     for sub in ("imagesTr", "imagesTs"):
         folder = base / sub

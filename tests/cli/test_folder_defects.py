@@ -188,13 +188,15 @@ def test_missing_ground_truth_is_named(tmp_path, capsys):
 def test_dataset_json_that_lies(tmp_path, capsys):
     root, preds = _write_folder(tmp_path, {f"liver_{i}": _maps(i) for i in range(3)})
     training = [{"image": f"./imagesTr/liver_{i}.nii.gz", "label": f"./labelsTr/liver_{i}.nii.gz"} for i in (0, 1, 0)]
+    training.append({"image": 5, "label": None})  # an entry without an image path
     spec = {"labels": {"0": "background", "1": "liver", "2": "tumour"}, "numTraining": 131, "training": training}
     (root / "dataset.json").write_text(json.dumps(spec))  # liver_2 is in imagesTr/ but not listed
     assert main(["survey", str(root), "--scheduler", "synchronous", "--out", str(tmp_path / "s.json")]) == 0
     sv = json.loads((tmp_path / "s.json").read_text())
     kinds = {a["kind"]: a for a in sv["anomalies"]}
     assert kinds["duplicate_case"]["case"] == "liver_0" and "2 times" in kinds["duplicate_case"]["message"]
-    assert "numTraining 131" in kinds["count_mismatch"]["message"] and "3 entries" in kinds["count_mismatch"]["message"]
+    assert "numTraining 131" in kinds["count_mismatch"]["message"] and "4 entries" in kinds["count_mismatch"]["message"]
+    assert "1 entries of its 'training' list name no image path" in kinds["unusable_entry"]["message"]
     assert "liver_2_0000.nii.gz" in kinds["unlisted_file"]["message"]
     assert [c["id"] for c in sv["cases"]] == ["liver_0", "liver_1"]  # the duplicate surveyed once
     assert "duplicate_case" in sv["cases"][0]["anomalies"]
