@@ -160,6 +160,14 @@ def test_names_that_are_not_utf8(tmp_path, capsys):
     rows = list(csv.DictReader(io.StringIO(c.read_text(encoding="utf-8"))))
     assert {r["id"] for r in rows} == {shown, "liver_0"}
 
+    # the single-pair command writes the name the same way in every format
+    g, p = root / "labelsTr" / f"{name}.nii.gz", preds / f"{name}.nii.gz"
+    capsys.readouterr()
+    assert main(["compare", str(g), str(p), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["gt_file"] == path_text(str(g))
+    assert main(["compare", str(g), str(p)]) == 0
+    assert f"ground truth: {path_text(str(g))}" in capsys.readouterr().out
+
     site = tmp_path / "site"
     code = main(["report", str(root), "--predictions", str(preds), "--out", str(site), "--scheduler", "synchronous"])
     assert code == 0

@@ -88,8 +88,11 @@ def comparison_to_csv(res: CaseComparison) -> str:
 
 
 def comparison_to_json(res: CaseComparison) -> str:
-    """Strict JSON (NaN/inf become null; the ``*_empty`` flags say why)."""
-    return json.dumps(res.to_json(), indent=2, allow_nan=False)
+    """Strict JSON (NaN/inf become null; the ``*_empty`` flags say why; non-UTF-8 file
+    names as :func:`napari_liverct.pathtext.path_text` writes them)."""
+    from ..pathtext import text_safe
+
+    return json.dumps(text_safe(res.to_json()), indent=2, allow_nan=False)
 
 
 def _f(v, digits=3) -> str:
@@ -116,10 +119,12 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
 
 def format_table(res: CaseComparison) -> str:
     """Human-readable report: per-class metrics, the lesion summary and the lesion list."""
+    from ..pathtext import path_text
+
     parts = []
     if res.gt_file:
-        parts.append(f"ground truth: {res.gt_file}\nprediction:   {res.pred_file}")
-    parts.extend(f"note: {n}" for n in res.notes)
+        parts.append(f"ground truth: {path_text(res.gt_file)}\nprediction:   {path_text(str(res.pred_file))}")
+    parts.extend(f"note: {path_text(n)}" for n in res.notes)
     sp = " x ".join(f"{s:.4g}" for s in res.spacing_mm)
     parts.append(
         f"grid {res.shape[0]} x {res.shape[1]} x {res.shape[2]}, spacing {sp} mm; "
