@@ -21,6 +21,7 @@ import pytest
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QApplication
 
+from napari_liverct._qt.window_widget import AUTO
 from napari_liverct.io.reader import read_nifti_layers
 from napari_liverct.layers import window_limits
 from realdata import EXAMPLE_CT, EXAMPLE_SEG_FAST, real
@@ -118,6 +119,15 @@ def test_each_case_gets_its_own_window_until_the_user_sets_one(make_napari_viewe
     assert w.current.id == "d_upper_abdomen"
     assert tuple(_image(viewer, "d_upper_abdomen").contrast_limits) == (-300.0, 500.0)
     _shot(viewer, "browse_6_user_window_kept")
+    # "auto" hands the window back to the plugin: chosen again for this case and the next
+    display._image.value = _image(viewer, "d_upper_abdomen")
+    display._preset.value = AUTO
+    assert tuple(_image(viewer, "d_upper_abdomen").contrast_limits) == expected["d_upper_abdomen"][1]
+    assert "auto (by content): abdomen [-160, 240]" in display._status.value
+    read_ahead("c_mr")
+    qtbot.mouseClick(w.prev_btn, Qt.MouseButton.LeftButton)
+    assert w.current.id == "c_mr"
+    assert tuple(_image(viewer, "c_mr").contrast_limits) == pytest.approx(expected["c_mr"][1])
 
 
 def test_abdomen_labels_open_with_the_case_and_painting_does_not_reach_the_cache(

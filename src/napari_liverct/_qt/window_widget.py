@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from magicgui.widgets import ComboBox, Container, Label, PushButton, create_widget
 
+from .._napari.case_layers import AUTO_LIMITS, WINDOW_SET_BY
 from .._napari.layer_utils import layer_data_like, layer_disk_view
 from ..layers import CT_WINDOWS, PERCENTILE_WINDOW, choose_window, window_limits
 
@@ -14,7 +15,9 @@ if TYPE_CHECKING:
     import napari
 
 PERCENTILE = f"{PERCENTILE_WINDOW[0]:g}-{PERCENTILE_WINDOW[1]:g} % (MR, any)"
-PRESETS = [*CT_WINDOWS, PERCENTILE, "full range"]
+#: The plugin's own choice by modality and content (:func:`napari_liverct.layers.choose_window`).
+AUTO = "auto (by content)"
+PRESETS = [*CT_WINDOWS, PERCENTILE, "full range", AUTO]
 
 
 def preset_limits(name: str, data) -> tuple[float, float]:
@@ -33,13 +36,24 @@ def preset_limits(name: str, data) -> tuple[float, float]:
 
 
 def apply_window(layer, name: str) -> tuple[float, float]:
-    """Set a CT window on an Image layer, widening the slider range when needed."""
-    lo, hi = preset_limits(name, layer.data)
+    """Set a CT window on an Image layer, widening the slider range when needed.
+
+    A preset is the user's window (the Dataset browser keeps it for the next cases);
+    :data:`AUTO` hands the choice back to the plugin (chosen again for each case).
+    """
+    if name == AUTO:
+        chosen = choose_window(np.asarray(layer.data), layer.metadata.get("modality"))
+        data = np.asarray(layer.data)
+        name, (lo, hi) = chosen if chosen is not None else ("full range", (float(data.min()), float(data.max()) + 1.0))
+        layer.metadata.pop(WINDOW_SET_BY, None)
+        layer.metadata[AUTO_LIMITS] = (lo, hi)
+    else:
+        lo, hi = preset_limits(name, layer.data)
+        layer.metadata[WINDOW_SET_BY] = "user"
     rlo, rhi = layer.contrast_limits_range
     layer.contrast_limits_range = (min(rlo, lo), max(rhi, hi))
     layer.contrast_limits = (lo, hi)
     layer.metadata["ct_window"] = name
-    layer.metadata["window_set_by"] = "user"  # the Dataset browser keeps it for the next case
     return lo, hi
 
 
@@ -63,7 +77,7 @@ def convert_layer(viewer, layer, kind: str):
 
 
 class DisplayWidget(Container):
-    """CT window presets (abdomen, liver, bone, lung, full range) and layer type switch."""
+    """CT window presets (abdomen, liver, bone, lung, percentile, full range, auto) and layer type switch."""
 
     def __init__(self, viewer: napari.viewer.Viewer):
         super().__init__()
@@ -90,7 +104,9 @@ class DisplayWidget(Container):
             self._status.value = "No image layer"
             return
         lo, hi = apply_window(layer, self._preset.value)
-        self._status.value = f"{layer.name}: {self._preset.value} [{lo:g}, {hi:g}]"
+        chosen = layer.metadata.get("ct_window")
+        what = self._preset.value if chosen == self._preset.value else f"{self._preset.value}: {chosen}"
+        self._status.value = f"{layer.name}: {what} [{lo:g}, {hi:g}]"
 
     def _on_convert(self, kind: str):
         layer = self._any.value
