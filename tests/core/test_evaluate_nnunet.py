@@ -34,7 +34,7 @@ from scipy import ndimage
 from napari_liverct.compare.evaluate import evaluate
 from realdata import EXAMPLE_SEG_FAST, real
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # the first run builds the venv (~1-3 min)
 
 VENVS = Path(os.environ.get("LIVERCT_VENVS") or Path.home() / ".cache" / "napari-liverct" / "venvs")
 NNUNET = VENVS / "nnunetv2-2.8.1"
