@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/bench_browse.py [--cases 6] [--shape 512 512 150] [--radius 1]
 
-Writes ``--cases`` CT-like cases (int16 HU, scanner-like noise, LPS on disk, gzip 6,
+Writes ``--cases`` CT-like cases (int16 HU, scanner-like noise, LPS on disk, gzip as nibabel writes it,
 :func:`_common.ct_like_volume` with one seed per case) and their liver masks as an MSD
 folder (``imagesTr``/``labelsTr``/``dataset.json``) once, opens napari on Xvfb in a
 1600 x 1000 window with the Dataset browser docked, opens the first case and clicks the
