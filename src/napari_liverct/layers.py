@@ -62,15 +62,28 @@ def _sample(data: np.ndarray, target: int = 200_000) -> np.ndarray:
     return np.asarray(data[sl])
 
 
+#: Below this a CT value is the scanner's padding outside the field of view (-2000, -2048,
+#: -3024, -32768 are common), not air.
+_PADDING_HU = -1100.0
+
+
 def looks_like_hu(data: np.ndarray) -> bool:
-    """True when a strided sample of a signed volume looks like CT in Hounsfield units."""
+    """True when a strided sample of a signed volume looks like CT in Hounsfield units.
+
+    Air (its minimum above the padding is -1100..-500 HU) and tissue up to bone (its
+    99.9th percentile 0..4000 HU; metal may go beyond); values below -1100 HU are
+    taken for the padding scanners write outside the field of view (GE -3024, others
+    -2048 or -32768), as long as the rest looks like HU.
+    """
     if data.dtype.kind not in "if":
         return False
     s = _sample(data)
+    s = s[np.isfinite(s)] if s.dtype.kind == "f" else s.ravel()
+    s = s[s >= _PADDING_HU]
     if s.size == 0:
         return False
-    lo, hi = float(np.nanmin(s)), float(np.nanmax(s))
-    return -1100.0 <= lo <= -500.0 and 0.0 <= hi <= 4000.0
+    lo, hi = float(s.min()), float(np.percentile(s, 99.9))
+    return lo <= -500.0 and 0.0 <= hi <= 4000.0
 
 
 #: Share of the body (inside its outline) at lung density (-950..-500 HU) from which a

@@ -141,3 +141,20 @@ def test_mr_never_gets_a_ct_window():
     assert lo == pytest.approx(lo_all, abs=0.02 * (data.max() - data.min()))
     assert hi == pytest.approx(hi_all, abs=0.02 * (data.max() - data.min()))
     assert choose_window(view)[0] == "percentile"
+
+
+@pytest.mark.parametrize("padding", [-2048, -3024, -32768])
+def test_scanner_padding_outside_the_field_of_view_is_not_taken_for_non_hu(tmp_path, padding):
+    """GE writes -3024 outside the reconstruction circle, others -2048 or -32768: the
+    abdominal CT with such corners (and a metal clip at 20000 HU) is still CT, abdomen."""
+    img = nib.load(real(EXAMPLE_CT))
+    data = np.asanyarray(img.dataobj).astype(np.int32)
+    nx, ny, _ = data.shape
+    x, y = np.ogrid[:nx, :ny]
+    outside = ((x - nx / 2) / (nx / 2)) ** 2 + ((y - ny / 2) / (ny / 2)) ** 2 > 1.0
+    data[outside, :] = padding
+    data[nx // 2, ny // 2, :3] = 20000
+    path = tmp_path / "padded.nii.gz"
+    nib.save(nib.Nifti1Image(data, img.affine), path)
+    name, limits, _view = _image_window(path)
+    assert (name, limits) == ("abdomen", ABDOMEN)

@@ -36,12 +36,11 @@ def _shot(viewer, name):
         viewer.window.screenshot(str(Path(out) / f"{name}.png"), canvas_only=False)
 
 
-@pytest.fixture
-def real_folder(tmp_path):
+@pytest.fixture(scope="module")
+def real_folder(tmp_path_factory):
     if shutil.which("dcm2niix") is None:
         pytest.skip("dcm2niix not installed")
-    root = tmp_path / "realcts"
-    root.mkdir()
+    root = tmp_path_factory.mktemp("realcts")
     cta = nib.as_closest_canonical(nib.load(real(TS + "aorta_report/test_result/models/ct.nii.gz")))
     # the thorax of the chest CTA: the slices between the lung apices and the domes (RAS, axis 2 = S)
     nib.save(cta.slicer[:, :, 60:150], root / "a_thorax.nii.gz")
