@@ -67,6 +67,20 @@ def _image(viewer, case_id):
     return viewer.layers[case_id]
 
 
+def _assert_framed(viewer, layer):
+    """The whole axial slice of ``layer`` is on the canvas (zoom and centre)."""
+    from napari_liverct._napari.compat import scene_canvas
+
+    w_px, h_px = scene_canvas(viewer).size
+    ext = np.asarray(layer.extent.world, float)
+    shown = list(viewer.dims.displayed)
+    size = ext[1, shown] - ext[0, shown]
+    on_screen = size * viewer.camera.zoom
+    assert on_screen[0] <= h_px + 2 and on_screen[1] <= w_px + 2, f"{layer.name}: {on_screen} px on {w_px}x{h_px}"
+    centre = (ext[0, shown] + ext[1, shown]) / 2
+    assert np.allclose(np.asarray(viewer.camera.center)[-2:], centre, atol=0.05 * size.max()), layer.name
+
+
 def test_each_case_gets_its_own_window_until_the_user_sets_one(make_napari_viewer, real_folder, qtbot):
     viewer = make_napari_viewer(show=True)
     viewer.window.resize(1600, 1000)
@@ -97,6 +111,7 @@ def test_each_case_gets_its_own_window_until_the_user_sets_one(make_napari_viewe
         layer = _image(viewer, case_id)
         assert tuple(layer.contrast_limits) == pytest.approx(expected[case_id][1]), case_id
         assert layer.metadata["ct_window"] == expected[case_id][0]
+        _assert_framed(viewer, layer)  # another field of view is framed, not cut off
         QApplication.processEvents()
         _shot(viewer, f"browse_{n}_{case_id}_{expected[case_id][0]}")
     assert [ly.name for ly in viewer.layers] == ["d_upper_abdomen"]

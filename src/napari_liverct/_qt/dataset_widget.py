@@ -18,6 +18,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 from qtpy.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -258,11 +259,15 @@ class DatasetWidget(SurveyTab, QWidget):
         return worker
 
     def _show_case(self, case: Case, layer_data: list[tuple]) -> None:
-        first = not any(lyr in self.viewer.layers for lyr in self._case_layers)
+        before = _world_extent([lyr for lyr in self._case_layers if lyr in self.viewer.layers])
         new = replace_case_layers(self.viewer, self._case_layers, layer_data, case.id, self.swap_in_place)
         self._case_layers = new
         self.current = case
-        if first:
+        after = _world_extent(new)
+        # a case with another field of view would show partly off the canvas: frame it
+        if before is None or after is None or before.shape != after.shape:
+            self.viewer.reset_view()
+        elif np.any(np.abs(after - before) > 0.1 * np.maximum(before[1] - before[0], 1e-6)):
             self.viewer.reset_view()
         cases = self.visible_cases()
         if case in cases:
@@ -281,6 +286,14 @@ class DatasetWidget(SurveyTab, QWidget):
             if c.id == cid:
                 self.open_case(c)
                 return
+
+
+def _world_extent(layers) -> np.ndarray | None:
+    """World (min, max) corners of the union of ``layers``, or None without layers."""
+    boxes = [np.asarray(lyr.extent.world, float) for lyr in layers]
+    if not boxes or len({b.shape for b in boxes}) != 1:
+        return None
+    return np.stack([np.min([b[0] for b in boxes], axis=0), np.max([b[1] for b in boxes], axis=0)])
 
 
 def _read_case(case: Case) -> list[tuple]:
