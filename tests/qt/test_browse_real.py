@@ -79,6 +79,8 @@ def _assert_framed(viewer, layer):
     assert on_screen[0] <= h_px + 2 and on_screen[1] <= w_px + 2, f"{layer.name}: {on_screen} px on {w_px}x{h_px}"
     centre = (ext[0, shown] + ext[1, shown]) / 2
     assert np.allclose(np.asarray(viewer.camera.center)[-2:], centre, atol=0.05 * size.max()), layer.name
+    z = viewer.dims.not_displayed[0]  # on the middle slice, not clamped to an end
+    assert abs(viewer.dims.point[z] - (ext[0, z] + ext[1, z]) / 2) <= layer.scale[z], layer.name
 
 
 def test_each_case_gets_its_own_window_until_the_user_sets_one(make_napari_viewer, real_folder, qtbot):

@@ -264,11 +264,17 @@ class DatasetWidget(SurveyTab, QWidget):
         self._case_layers = new
         self.current = case
         after = _world_extent(new)
-        # a case with another field of view would show partly off the canvas: frame it
-        if before is None or after is None or before.shape != after.shape:
+        # a case with another field of view would show partly off the canvas, on a slice
+        # clamped to its first or last: frame it and go to its middle slice
+        if (
+            before is None
+            or after is None
+            or before.shape != after.shape
+            or np.any(np.abs(after - before) > 0.1 * np.maximum(before[1] - before[0], 1e-6))
+        ):
             self.viewer.reset_view()
-        elif np.any(np.abs(after - before) > 0.1 * np.maximum(before[1] - before[0], 1e-6)):
-            self.viewer.reset_view()
+            if after is not None:
+                self._middle_slice(after)
         cases = self.visible_cases()
         if case in cases:
             self.case_list.setCurrentRow(cases.index(case))
@@ -277,6 +283,14 @@ class DatasetWidget(SurveyTab, QWidget):
         # read ahead once the new case is painted: a read started now would hold the
         # GIL while napari slices and draws it (the timer dies with the widget)
         self._prefetch_timer.start(PREFETCH_DELAY_MS)
+
+    def _middle_slice(self, extent: np.ndarray) -> None:
+        point = list(self.viewer.dims.point)
+        offset = len(point) - extent.shape[1]
+        for axis in self.viewer.dims.not_displayed:
+            if axis >= offset:
+                point[axis] = float((extent[0, axis - offset] + extent[1, axis - offset]) / 2)
+        self.viewer.dims.point = point
 
     def _open_from_table(self, row: int, _col: int) -> None:
         if self.report is None or self.dataset is None:
