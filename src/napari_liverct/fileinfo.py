@@ -133,6 +133,8 @@ def file_info(metadata: dict) -> dict:
         "bitpix": int(header["bitpix"]),
         "scl_slope": None if slope is None else float(slope),
         "scl_inter": None if inter is None else float(inter),
+        "read_as": metadata.get("read_dtype"),
+        "scaling_applied": metadata.get("scaled"),
         "intent": f"{int(header['intent_code'])} {_code(nib.nifti1.intent_codes, int(header['intent_code']))}",
         "description": descrip,
         "extensions": _extensions(header),
@@ -190,6 +192,11 @@ def file_info_text(info: dict) -> str:
     lines += [
         f"datatype: {info['datatype']} ({info['bitpix']} bits)",
         f"scaling: scl_slope {info['scl_slope']}, scl_inter {info['scl_inter']}",
+    ]
+    if info.get("read_as"):
+        applied = "scl_slope/scl_inter applied" if info.get("scaling_applied") else "stored values, no scaling"
+        lines.append(f"read as: {info['read_as']} ({applied})")
+    lines += [
         f"intent: {info['intent']}",
         f"description: {info['description']!r}",
         f"extensions: {len(info['extensions'])}",

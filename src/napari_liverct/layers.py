@@ -285,6 +285,8 @@ def volume_to_layer_data(vol: NiftiVolume, kind: str, name: str | None = None) -
         name=name or nifti_stem(vol.path),
         header=vol.header,
         source_path=vol.path,
+        # what the reader made of the stored values (the File information panel says it)
+        extra_metadata={"read_dtype": str(vol.data.dtype), "scaled": bool(vol.scaled)},
     )
 
 

@@ -83,6 +83,8 @@ def test_real_ct_and_totalsegmentator_map_header_as_nibabel_reads_it():
             target = {"S": "z (S)", "I": "z (S)", "P": "y (P)", "A": "y (P)", "L": "x (L)", "R": "x (L)"}[code]
             flipped = " flipped" if code in "IAR" else ""
             assert f"{target} = stored {'ijk'[a]}{flipped}" in info["shown_as"]
+        # what the reader returned: nibabel's dataobj dtype (scaling applied or not)
+        assert info["read_as"] == str(np.asanyarray(nib.load(path).dataobj).dtype)
         text = file_info_text(info)
         assert f"dimensions: {' x '.join(map(str, hdr.get_data_shape()))}" in text
         assert json.loads(file_info_json(info)) == json.loads(json.dumps(info))
@@ -102,3 +104,15 @@ def test_affine_form_notes_an_affine_that_is_not_the_forms(tmp_path):
     hdr = nib.load(path).header
     form, why = affine_form(hdr, np.eye(4))
     assert form == "sform" and "differs" in why
+
+
+def test_scaled_file_says_it_was_read_with_its_slope(tmp_path):
+    img = nib.Nifti1Image(np.arange(24, dtype=np.int16).reshape(2, 3, 4), np.eye(4))
+    img.header.set_slope_inter(0.5, -10.0)
+    path = tmp_path / "scaled.nii.gz"
+    nib.save(img, path)
+    info = _info(path, "image")
+    ref = np.asanyarray(nib.load(path).dataobj)
+    assert (info["scl_slope"], info["scl_inter"]) == (0.5, -10.0)
+    assert info["scaling_applied"] is True and info["read_as"] == str(ref.dtype)
+    assert f"read as: {ref.dtype} (scl_slope/scl_inter applied)" in file_info_text(info)
