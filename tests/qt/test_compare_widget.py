@@ -1,4 +1,4 @@
-"""Compare segmentations widget in a real viewer (Xvfb); its layer building is tested in tests/napari/test_compare_layers.py."""
+"""Compare segmentations widget in a real viewer (Xvfb); its layer building is tested in tests/core/test_error_maps.py."""
 
 from __future__ import annotations
 

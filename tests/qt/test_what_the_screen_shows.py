@@ -76,9 +76,9 @@ def compared(make_napari_viewer, qtbot, compare_pair):
 
 
 def test_after_compare_the_canvas_shows_the_legend_colours(compared, qtbot, small_phantom):
-    from napari_liverct._napari.compare_layers import KIND_COLORS
     from napari_liverct._napari.compare_view import colour_clashes
     from napari_liverct._napari.scene3d import camera_of
+    from napari_liverct.compare.error_maps import KIND_COLORS
 
     viewer, widget, gt, pred, k = compared
     gt_layer, pred_layer, err = viewer.layers["liver_gt_label"], viewer.layers["liver_pred_label"], widget.errors_layer

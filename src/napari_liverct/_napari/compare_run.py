@@ -4,7 +4,7 @@
 onto the ground truth's stored grid (:func:`napari_liverct.geometry.conform_to_grid`),
 then :func:`napari_liverct.compare.compare_arrays` (the function ``napari-liverct
 compare`` calls, so the numbers equal the CLI's), then the errors maps and the
-distance surface as LayerData (:mod:`~napari_liverct._napari.compare_layers`).
+distance surface as LayerData (:mod:`~napari_liverct.compare.error_maps`).
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..compare import error_maps
 from ..compare.report import CLASS_COLUMNS, LESION_COLUMNS
 from ..compare.results import CaseComparison
-from . import compare_layers as cl
 
 __all__ = [
     "CompareOutcome",
@@ -85,7 +85,7 @@ class CompareOutcome:
     result: CaseComparison
     voxel_layer: tuple
     lesion_layer: tuple | None
-    surface: cl.DistanceSurface | None
+    surface: error_maps.DistanceSurface | None
     residual: np.ndarray | None
 
 
@@ -115,22 +115,22 @@ def run_comparison(gt, gaff, pred, paff, names, opts, say, layer_names, residual
         progress=say,
     )
     yield (2, total, "errors layer")
-    gm, pm = cl.class_index_maps(gt, pred_on_gt, res)
+    gm, pm = error_maps.class_index_maps(gt, pred_on_gt, res)
     meta = {"comparison": res.to_json()}
-    err, feats = cl.voxel_errors(gm, pm, res)
+    err, feats = error_maps.voxel_errors(gm, pm, res)
     name = f"errors ({layer_names[1]} vs {layer_names[0]})"
-    voxel_ld = cl.error_layer_data(
+    voxel_ld = error_maps.error_layer_data(
         err,
         gaff,
         name=name,
         features=feats,
-        colors=cl.voxel_colors(len(res.classes)),
+        colors=error_maps.voxel_colors(len(res.classes)),
         metadata={**meta, "errors_mode": "by voxel"},
     )
     lesion_ld = None
     if res.lesions is not None:
-        lerr, lfeats, lcolors = cl.lesion_errors(gm, pm, res)
-        lesion_ld = cl.error_layer_data(
+        lerr, lfeats, lcolors = error_maps.lesion_errors(gm, pm, res)
+        lesion_ld = error_maps.error_layer_data(
             lerr, gaff, name=name, features=lfeats, colors=lcolors, metadata={**meta, "errors_mode": "by lesion"}
         )
     yield (3, total, "surface distance")
@@ -141,7 +141,7 @@ def run_comparison(gt, gaff, pred, paff, names, opts, say, layer_names, residual
     if label is not None:
         # an organ's surface encloses its lesions (no cavities around the tumours)
         lesions = [] if res.mode == "foreground" or label in opts["lesion_labels"] else opts["lesion_labels"]
-        surf = cl.distance_surface(gm, pm, res, label, gaff, include=lesions)
+        surf = error_maps.distance_surface(gm, pm, res, label, gaff, include=lesions)
     yield (4, total, "done")
     return CompareOutcome(res, voxel_ld, lesion_ld, surf, residual)
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .compare_layers import ERROR_KINDS, KIND_COLORS, STATUS_COLORS, STATUS_NAMES
+from ..compare.error_maps import ERROR_KINDS, KIND_COLORS, STATUS_COLORS, STATUS_NAMES
 from .surfaces import fix_surface_visual
 
 if TYPE_CHECKING:
@@ -147,7 +147,7 @@ def legend_html(by_lesion: bool, surface=None) -> str:
     if surface is not None and len(surface.faces):
         from napari.utils.colormaps import ensure_colormap
 
-        from .compare_layers import DISTANCE_COLORMAP
+        from ..compare.error_maps import DISTANCE_COLORMAP
 
         lo, hi = ensure_colormap(DISTANCE_COLORMAP).map(np.array([0.0, 1.0]))[:, :3]
         lim = surface.limit

@@ -25,7 +25,6 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from .._napari import compare_layers as cl
 from .._napari.compare_run import (
     CLASS_TABLE,
     ERROR_MODES,
@@ -37,6 +36,7 @@ from .._napari.compare_run import (
 )
 from .._napari.compare_view import CompareView, legend_html
 from .._napari.layer_utils import format_label_list, layer_disk_view, layer_label_names, parse_label_list
+from ..compare import error_maps
 from ..compare.results import CaseComparison
 from ..constants import CONNECTIVITIES, DEFAULT_CONNECTIVITY, DEFAULT_MATCH, DEFAULT_TOLERANCE_MM, MATCH_RULES
 from . import _controls as ui
@@ -193,7 +193,7 @@ class CompareWidget(QWidget):
         self._defaults_for = key
         gnames, pnames = layer_label_names(gt), layer_label_names(pred)
         self.lesion_text.value = format_label_list(lesion_label_ids(gnames))
-        self.map_text.value = ", ".join(cl.suggest_map(gnames, pnames))
+        self.map_text.value = ", ".join(error_maps.suggest_map(gnames, pnames))
         self.surface_combo.reset_choices()
         organ = organ_label_ids(gnames)
         values = [v for _, v in self._surface_choices()]
@@ -326,11 +326,11 @@ class CompareWidget(QWidget):
             for i, row in enumerate(rows):
                 for j, (_, key) in enumerate(cols):
                     item = QTableWidgetItem(fmt_cell(key, row.get(key)))
-                    if key == "status" and row.get(key) in cl.STATUS_COLORS:
+                    if key == "status" and row.get(key) in error_maps.STATUS_COLORS:
                         from qtpy.QtGui import QColor
 
-                        item.setBackground(QColor.fromRgbF(*cl.STATUS_COLORS[row[key]][:3], 0.45))
-                        item.setText(f"{row[key]} ({cl.STATUS_NAMES[row[key]]})")
+                        item.setBackground(QColor.fromRgbF(*error_maps.STATUS_COLORS[row[key]][:3], 0.45))
+                        item.setText(f"{row[key]} ({error_maps.STATUS_NAMES[row[key]]})")
                     table.setItem(i, j, item)
             table.resizeColumnsToContents()
             table.blockSignals(False)

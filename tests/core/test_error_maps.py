@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_liverct._napari import compare_layers as cl
-from napari_liverct.compare import compare_arrays
+from napari_liverct.compare import compare_arrays, error_maps
 from napari_liverct.mesh import mask_surface
 
 
@@ -28,15 +27,15 @@ def test_signed_distance_of_concentric_spheres(spacing, r_pred):
     r, aff = _sphere_grid(spacing)
     gt, pred = r <= 10.0, r <= r_pred
     verts, _faces = mask_surface(pred, aff)
-    d = cl.signed_surface_distance(verts, gt, aff)
+    d = error_maps.signed_surface_distance(verts, gt, aff)
     analytic = np.linalg.norm(verts, axis=1) - 10.0  # distance of each vertex to the ideal true sphere
     # the true surface is itself a voxel staircase within half a voxel of the ideal sphere
     assert np.abs(d - analytic).max() <= max(spacing) / 2 + 1e-6
     assert np.median(d) == pytest.approx(r_pred - 10.0, abs=max(spacing) / 2)
     assert np.all(np.sign(d) == np.sign(r_pred - 10.0))
     # with the widget's Taubin smoothing of both surfaces: the staircase is gone
-    verts, _faces = mask_surface(pred, aff, smooth_iterations=cl.SMOOTH_ITERATIONS)
-    d = cl.signed_surface_distance(verts, gt, aff, cl.SMOOTH_ITERATIONS)
+    verts, _faces = mask_surface(pred, aff, smooth_iterations=error_maps.SMOOTH_ITERATIONS)
+    d = error_maps.signed_surface_distance(verts, gt, aff, error_maps.SMOOTH_ITERATIONS)
     assert np.median(d) == pytest.approx(r_pred - 10.0, abs=0.1)
     assert np.abs(d - (r_pred - 10.0)).max() <= 1.25 * max(spacing)
 
@@ -46,23 +45,23 @@ def test_distance_surface_layer_is_symmetric_and_in_world_mm():
     gt = (r <= 10).astype(np.uint8)
     pred = (r <= 13).astype(np.uint8)
     res = compare_arrays(gt, pred, aff, names={1: "liver"})
-    gm, pm = cl.class_index_maps(gt, pred, res)
-    surf = cl.distance_surface(gm, pm, res, 1, aff)
+    gm, pm = error_maps.class_index_maps(gt, pred, res)
+    surf = error_maps.distance_surface(gm, pm, res, 1, aff)
     (verts, faces, values), kwargs, kind = surf.layer_data()
-    assert kind == "surface" and kwargs["colormap"] == cl.DISTANCE_COLORMAP
+    assert kind == "surface" and kwargs["colormap"] == error_maps.DISTANCE_COLORMAP
     lo, hi = kwargs["contrast_limits"]
     assert lo == -hi and hi >= np.abs(values).max() - 1e-6
     # world (S, P, L) = (z, -y, -x) of RAS
     np.testing.assert_allclose(verts[:, 0], surf.vertices_ras[:, 2])
     np.testing.assert_allclose(verts[:, 2], -surf.vertices_ras[:, 0])
-    assert cl.distance_surface(gm, pm, res, 7, aff) is None
+    assert error_maps.distance_surface(gm, pm, res, 7, aff) is None
     # an organ's surface with its lesions included: the tumour leaves no cavity
     gt2, pred2 = gt.copy(), pred.copy()
     gt2[r <= 3] = pred2[r <= 3] = 2
     res2 = compare_arrays(gt2, pred2, aff, names={1: "liver", 2: "tumour"})
-    gm2, pm2 = cl.class_index_maps(gt2, pred2, res2)
-    hollow = cl.distance_surface(gm2, pm2, res2, 1, aff)
-    whole = cl.distance_surface(gm2, pm2, res2, 1, aff, include=[2])
+    gm2, pm2 = error_maps.class_index_maps(gt2, pred2, res2)
+    hollow = error_maps.distance_surface(gm2, pm2, res2, 1, aff)
+    whole = error_maps.distance_surface(gm2, pm2, res2, 1, aff, include=[2])
     assert len(whole.vertices_ras) < len(hollow.vertices_ras) and whole.name == "liver + tumour"
     assert np.all(np.linalg.norm(whole.vertices_ras, axis=1) > 10)
 
@@ -75,8 +74,8 @@ def test_voxel_errors_with_a_class_map_match_numpy():
     res = compare_arrays(
         gt, pred, np.eye(4), mapping=["5:1", "6:2"], names={1: "liver", 2: "tumour"}, lesion_labels=[], surface=False
     )
-    gm, pm = cl.class_index_maps(gt, pred, res)
-    err, feats = cl.voxel_errors(gm, pm, res)
+    gm, pm = error_maps.class_index_maps(gt, pred, res)
+    err, feats = error_maps.voxel_errors(gm, pm, res)
     p = np.select([pred == 5, pred == 6], [1, 2], 0)  # 9 is background
     kind = np.where(err > 0, (err.astype(int) - 1) % 4 + 1, 0)
     cls = np.where(err > 0, (err.astype(int) - 1) // 4 + 1, 0)
@@ -107,15 +106,17 @@ def _lesion_pair():
 def test_lesion_errors_paint_status_per_lesion():
     gt, pred = _lesion_pair()
     res = compare_arrays(gt, pred, np.eye(4), names={1: "liver", 2: "tumour"})
-    gm, pm = cl.class_index_maps(gt, pred, res)
-    err, feats, colors = cl.lesion_errors(gm, pm, res)
+    gm, pm = error_maps.class_index_maps(gt, pred, res)
+    err, feats, colors = error_maps.lesion_errors(gm, pm, res)
     status = {row.id: row.status for row in res.lesions.lesions}
     assert status == {"G1": "TP", "G2": "FN", "P2": "FP"}
     value = {row.id: r + 1 for r, row in enumerate(res.lesions.lesions)}
     assert np.array_equal(err == value["G2"], gt_box(gt.shape, (25, 29), (25, 29), (5, 9)))
     assert np.array_equal(err == value["P2"], gt_box(gt.shape, (30, 33), (8, 11), (10, 13)))
     assert np.array_equal(err == value["G1"], (gt == 2) & ~(err == value["G2"]))
-    assert colors[value["G2"]] == cl.STATUS_COLORS["FN"] and colors[value["P2"]] == cl.STATUS_COLORS["FP"]
+    assert (
+        colors[value["G2"]] == error_maps.STATUS_COLORS["FN"] and colors[value["P2"]] == error_maps.STATUS_COLORS["FP"]
+    )
     assert feats["name"][feats["index"].index(value["G2"])] == "G2: missed"
     assert feats["status"][feats["index"].index(value["P2"])] == "FP"
 
@@ -128,8 +129,8 @@ def test_lesion_errors_iou50_keep_a_missed_lesion_under_a_false_one():
     pred = np.zeros_like(gt)
     pred[8:20, 5:10, 2:7] = 2  # IoU 10/60: not a match
     res = compare_arrays(gt, pred, np.eye(4), names={2: "tumour"}, match="iou50")
-    gm, pm = cl.class_index_maps(gt, pred, res)
-    err, feats, colors = cl.lesion_errors(gm, pm, res)
+    gm, pm = error_maps.class_index_maps(gt, pred, res)
+    err, feats, colors = error_maps.lesion_errors(gm, pm, res)
     status = {row.id: (r + 1, row.status) for r, row in enumerate(res.lesions.lesions)}
     assert status["G1"][1] == "FN" and status["P1"][1] == "FP"
     assert np.array_equal(err == status["G1"][0], gt == 2)
@@ -143,6 +144,6 @@ def gt_box(shape, a, b, c):
 
 
 def test_suggest_map_from_names():
-    assert cl.suggest_map({1: "liver", 2: "liver tumour"}, {5: "Liver", 6: "liver_tumour"}) == ["5:1", "6:2"]
-    assert cl.suggest_map({1: "liver", 2: "tumour"}, {1: "liver", 2: "tumour"}) == []
-    assert cl.suggest_map({1: "liver"}, {1: "label 1"}) == []
+    assert error_maps.suggest_map({1: "liver", 2: "liver tumour"}, {5: "Liver", 6: "liver_tumour"}) == ["5:1", "6:2"]
+    assert error_maps.suggest_map({1: "liver", 2: "tumour"}, {1: "liver", 2: "tumour"}) == []
+    assert error_maps.suggest_map({1: "liver"}, {1: "label 1"}) == []
