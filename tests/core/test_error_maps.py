@@ -141,9 +141,3 @@ def gt_box(shape, a, b, c):
     m = np.zeros(shape, bool)
     m[a[0] : a[1], b[0] : b[1], c[0] : c[1]] = True
     return m
-
-
-def test_suggest_map_from_names():
-    assert error_maps.suggest_map({1: "liver", 2: "liver tumour"}, {5: "Liver", 6: "liver_tumour"}) == ["5:1", "6:2"]
-    assert error_maps.suggest_map({1: "liver", 2: "tumour"}, {1: "liver", 2: "tumour"}) == []
-    assert error_maps.suggest_map({1: "liver"}, {1: "label 1"}) == []

@@ -37,6 +37,7 @@ from .._napari.compare_run import (
 from .._napari.compare_view import CompareView, legend_html
 from .._napari.layer_utils import format_label_list, layer_disk_view, layer_label_names, parse_label_list
 from ..compare import error_maps
+from ..compare.classes import suggest_map
 from ..compare.results import CaseComparison
 from ..constants import CONNECTIVITIES, DEFAULT_CONNECTIVITY, DEFAULT_MATCH, DEFAULT_TOLERANCE_MM, MATCH_RULES
 from . import _controls as ui
@@ -193,7 +194,7 @@ class CompareWidget(QWidget):
         self._defaults_for = key
         gnames, pnames = layer_label_names(gt), layer_label_names(pred)
         self.lesion_text.value = format_label_list(lesion_label_ids(gnames))
-        self.map_text.value = ", ".join(error_maps.suggest_map(gnames, pnames))
+        self.map_text.value = ", ".join(suggest_map(gnames, pnames))
         self.surface_combo.reset_choices()
         organ = organ_label_ids(gnames)
         values = [v for _, v in self._surface_choices()]

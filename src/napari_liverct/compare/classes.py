@@ -18,11 +18,12 @@ shared class-index space (0 = background), so that every later step works on two
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ClassPlan", "parse_map", "plan_classes", "relabel"]
+__all__ = ["ClassPlan", "parse_map", "plan_classes", "relabel", "suggest_map"]
 
 
 @dataclass(frozen=True)
@@ -151,3 +152,25 @@ def relabel(arr: np.ndarray, lut: dict[int, int], n_classes: int) -> np.ndarray:
     vals, inv = np.unique(arr, return_inverse=True)
     table = np.array([lut.get(int(v), 0) for v in vals], dtype)
     return table[inv].reshape(arr.shape)
+
+
+# ------------------------------------------------------------------ naming rule
+def _norm(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "", str(name).lower())
+
+
+def suggest_map(gt_names: dict[int, str], pred_names: dict[int, str]) -> list[str]:
+    """``["P:G", ...]`` pairing classes of the same name stored under different values.
+
+    Empty when the names agree value for value (the identity mode is right), or
+    when no name is shared (nothing to go on; placeholder ``label N`` names never count).
+    """
+    gt = {_norm(n): int(v) for v, n in gt_names.items() if int(v) != 0 and not str(n).startswith("label ")}
+    pairs = [
+        (int(p), gt[_norm(n)])
+        for p, n in pred_names.items()
+        if int(p) != 0 and _norm(n) in gt and not str(n).startswith("label ")
+    ]
+    if not pairs or all(p == g for p, g in pairs):
+        return []
+    return [f"{p}:{g}" for p, g in sorted(pairs)]

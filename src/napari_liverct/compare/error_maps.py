@@ -39,7 +39,6 @@ Surface distance
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,7 +61,6 @@ __all__ = [
     "signed_surface_distance",
     "distance_surface",
     "DistanceSurface",
-    "suggest_map",
 ]
 
 #: kind -> name of the by-voxel errors layer
@@ -375,22 +373,3 @@ def distance_surface(
 
 
 # ------------------------------------------------------------------ class mapping
-def _norm(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "", str(name).lower())
-
-
-def suggest_map(gt_names: dict[int, str], pred_names: dict[int, str]) -> list[str]:
-    """``["P:G", ...]`` pairing classes of the same name stored under different values.
-
-    Empty when the names agree value for value (the identity mode is right), or
-    when no name is shared (nothing to go on; placeholder ``label N`` names never count).
-    """
-    gt = {_norm(n): int(v) for v, n in gt_names.items() if int(v) != 0 and not str(n).startswith("label ")}
-    pairs = [
-        (int(p), gt[_norm(n)])
-        for p, n in pred_names.items()
-        if int(p) != 0 and _norm(n) in gt and not str(n).startswith("label ")
-    ]
-    if not pairs or all(p == g for p, g in pairs):
-        return []
-    return [f"{p}:{g}" for p, g in sorted(pairs)]
