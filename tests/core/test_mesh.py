@@ -7,11 +7,11 @@ import pytest
 import trimesh
 from nibabel.affines import apply_affine
 
+from napari_liverct.downsample import downsample_affine
 from napari_liverct.geometry import RAS_TO_WORLD
 from napari_liverct.layers import array_to_layer_data
 from napari_liverct.mesh import (
     SurfaceMesh,
-    downsample_affine,
     export_meshes,
     label_surfaces,
     lesion_camera,
@@ -166,7 +166,8 @@ def test_block_fraction_and_downsampled_surface_stay_aligned():
     """Pure check (kept here with the fast view it serves): block means and mesh position."""
     import trimesh
 
-    from napari_liverct.mesh import block_fraction, mask_surface
+    from napari_liverct.downsample import block_fraction
+    from napari_liverct.mesh import mask_surface
 
     rng = np.random.default_rng(0)
     m = rng.random((7, 9, 5)) > 0.5

@@ -27,9 +27,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..downsample import downsample_affine
 from ..labels import lesion_label_ids
 from ..layers import array_to_layer_data
-from ..mesh import SurfaceMesh, downsample_affine
+from ..mesh import SurfaceMesh
 from .compat import camera_of  # noqa: F401 - re-exported
 from .layer_utils import label_color, labels_present, layer_disk_view
 from .navigate import frame_labels, go_to_lesion, lesion_ids, lesion_list, remove_marker  # noqa: F401 - re-exported
