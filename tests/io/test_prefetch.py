@@ -134,3 +134,19 @@ def test_opening_a_case_still_queued_reads_it_now_not_behind_the_others(cases):
     cache.wait(10)
     assert read.calls.count("case_3.nii.gz") == 1  # the queued read was taken over, not repeated
     cache.close()
+
+
+def test_warnings_of_a_background_read_are_kept_for_the_main_thread(cases):
+    import warnings
+
+    def read(case):
+        warnings.warn(f"{case.image.name}: oblique", UserWarning, stacklevel=1)
+        return CountingReader()(case)
+
+    cache = CaseCache(read, radius=1, budget_bytes=10**9)
+    cache.load(cases[0])
+    cache.prefetch(cases, 0)
+    cache.wait(10)
+    assert [str(w.message) for w in cache.warnings_of(cases[1])] == ["case_1.nii.gz: oblique"]
+    assert [str(w.message) for w in cache.warnings_of(cases[0])] == ["case_0.nii.gz: oblique"]
+    cache.close()

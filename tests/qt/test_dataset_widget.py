@@ -206,3 +206,26 @@ def test_write_report_button_writes_the_cli_report(make_napari_viewer, msd, qtbo
     survey = json.loads((out / "survey.json").read_text())
     assert len(survey["cases"]) == len(widget.dataset.cases)
     assert widget.report_btn.isEnabled()
+
+
+def test_a_warning_raised_while_reading_ahead_is_shown_when_the_case_opens(make_napari_viewer, tmp_path, qtbot):
+    """An oblique case read in the background warns in the main thread when it is shown."""
+    from qtpy.QtCore import Qt
+
+    from napari_liverct._qt.dataset_widget import DatasetWidget
+    from napari_liverct.geometry import ObliqueAffineWarning
+
+    rng = np.random.default_rng(0)
+    oblique = np.diag([1.0, 1.0, 2.0, 1.0])
+    c, s = np.cos(np.radians(20)), np.sin(np.radians(20))
+    oblique[:2, :2] = [[c, -s], [s, c]]
+    for i, aff in enumerate([np.diag([1.0, 1.0, 2.0, 1.0]), oblique]):
+        data = rng.integers(-1000, 1000, (20, 20, 8)).astype(np.int16)
+        nib.save(nib.Nifti1Image(data, aff), tmp_path / f"case_{i}.nii.gz")
+    w = DatasetWidget(make_napari_viewer())
+    w.load(tmp_path)
+    w.open_case(w.dataset.cases[0], background=False)
+    qtbot.waitUntil(lambda: w.cache.get(w.dataset.cases[1]) is not None, timeout=20_000)
+    with pytest.warns(ObliqueAffineWarning, match="oblique"):
+        qtbot.mouseClick(w.next_btn, Qt.MouseButton.LeftButton)
+    assert w.current.id == "case_1"

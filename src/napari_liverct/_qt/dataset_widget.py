@@ -15,6 +15,7 @@ All logic lives in :mod:`napari_liverct.dataset` and :mod:`napari_liverct.survey
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -259,6 +260,8 @@ class DatasetWidget(SurveyTab, QWidget):
         return worker
 
     def _show_case(self, case: Case, layer_data: list[tuple]) -> None:
+        for w in self.cache.warnings_of(case):  # raised while reading, shown here in the main thread
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         before = _world_extent([lyr for lyr in self._case_layers if lyr in self.viewer.layers])
         new = replace_case_layers(self.viewer, self._case_layers, layer_data, case.id, self.swap_in_place)
         self._case_layers = new

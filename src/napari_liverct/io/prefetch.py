@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import threading
+import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -75,7 +76,8 @@ class CaseCache:
     """
 
     def __init__(self, read: Callable, radius: int = 1, budget_bytes: int | None = None) -> None:
-        self._read = read
+        self._read_fn = read
+        self._warned: dict[tuple, list[warnings.WarningMessage]] = {}
         self.radius = int(radius)
         self.budget_bytes = default_budget_bytes() if budget_bytes is None else int(budget_bytes)
         self._lock = threading.RLock()  # done-callbacks may run in the thread that holds it
@@ -85,6 +87,22 @@ class CaseCache:
         self._pool: ThreadPoolExecutor | None = None
         self.hits = 0
         self.misses = 0
+
+    def _read(self, case) -> list[tuple]:
+        """Read a case, keeping the warnings it raised (an oblique affine, a broken sform...)
+        for :meth:`warnings_of`: a warning shown from a reading thread would reach
+        napari's notifications outside the main thread."""
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            data = self._read_fn(case)
+        with self._lock:
+            self._warned[self.key(case)] = list(caught)
+        return data
+
+    def warnings_of(self, case) -> list[warnings.WarningMessage]:
+        """The warnings the last read of ``case`` raised (to be shown in the main thread)."""
+        with self._lock:
+            return list(self._warned.get(self.key(case), ()))
 
     # ------------------------------------------------------------------ keys
     @staticmethod
@@ -222,6 +240,7 @@ class CaseCache:
             for f in self._entries.values():
                 f.cancel()
             self._entries.clear()
+            self._warned.clear()
 
     def close(self) -> None:
         """Cancel pending reads and stop the thread (without waiting for a read in progress)."""
