@@ -11,7 +11,9 @@ prediction, an unreadable file or a grid mismatch is reported in that case's row
 cases finish.  Tasks run on local Dask worker processes or on an existing scheduler
 through :func:`napari_liverct.survey.dask_client`, exactly as ``survey`` does.
 
-Aggregation (:func:`summarise`), per ground-truth class over the evaluated cases:
+Aggregation (:func:`summarise`, in :mod:`.aggregate`), per ground-truth class of the
+union of all cases' classes, every class in every evaluated case as nnU-Net does (absent
+from both maps: TP = FP = FN = 0, Dice NaN), with ``n_cases`` and ``n_present``:
 
 * mean, median and (population) SD of each metric over the cases where it is finite,
   with ``n`` (finite), ``n_nan`` (e.g. both maps empty) and ``n_inf`` (HD/ASSD of a
