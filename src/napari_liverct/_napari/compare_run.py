@@ -16,6 +16,7 @@ import numpy as np
 from ..compare import error_maps
 from ..compare.report import CLASS_COLUMNS, LESION_COLUMNS
 from ..compare.results import CaseComparison
+from ..values import format_value
 
 __all__ = [
     "CompareOutcome",
@@ -64,18 +65,10 @@ assert all(k in CLASS_COLUMNS for _, k in CLASS_TABLE) and all(k in LESION_COLUM
 
 def fmt_cell(key: str, v) -> str:
     """Table text of one value (3 decimals, mL 3, mm 2; nan / inf spelled out)."""
-    if v is None:
-        return "-"
     if isinstance(v, bool):
         return "yes" if v else ""
-    if isinstance(v, float):
-        if np.isnan(v):
-            return "nan"
-        if np.isinf(v):
-            return "inf" if v > 0 else "-inf"
-        digits = 2 if key.endswith("_mm") or key in ("hd", "hd95", "assd", "volume_diff_pct") else 3
-        return f"{v:.{digits}f}"
-    return str(v)
+    digits = 2 if key.endswith("_mm") or key in ("hd", "hd95", "assd", "volume_diff_pct") else 3
+    return format_value(v, digits)
 
 
 @dataclass

@@ -25,6 +25,7 @@ from qtpy.QtWidgets import (
 from .._napari.layer_utils import default_label_roles, format_label_list, parse_label_list
 from .._napari.stats_layers import RING_COLOR, lesion_rings, stats_inputs, summary_text, write_label_features
 from ..constants import CONNECTIVITIES, DEFAULT_CONNECTIVITY
+from ..values import format_value
 from . import _controls as ui
 
 if TYPE_CHECKING:
@@ -68,15 +69,9 @@ SELECTED_COLOR = np.array([1.0, 0.9, 0.0, 1.0])
 
 
 def _fmt(key: str, v) -> str:
-    if v is None or (isinstance(v, float) and not np.isfinite(v)):
-        return "-"
-    if key == "share":
-        return f"{100 * v:.2f}"
-    if isinstance(v, (list, tuple)):
-        return ", ".join(_fmt("", x) for x in v)
-    if isinstance(v, float):
-        return f"{v:.3f}" if key == "volume_ml" else f"{v:.1f}"
-    return str(v)
+    if key == "share" and isinstance(v, float):  # a fraction, shown in percent
+        return format_value(100 * v, 2, nonfinite="-")
+    return format_value(v, 3 if key == "volume_ml" else 1, nonfinite="-")
 
 
 def _layer_choices(kind: str):
