@@ -18,11 +18,23 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .compat import camera_of
 from .layer_utils import format_label_list, layer_disk_view, world_position
+from .navigate import MARKER_LINE_PX
 
-__all__ = ["StatsInputs", "stats_inputs", "write_label_features", "lesion_rings", "summary_text", "RING_COLOR"]
+__all__ = [
+    "StatsInputs",
+    "stats_inputs",
+    "write_label_features",
+    "lesion_rings",
+    "select_ring",
+    "summary_text",
+    "RING_COLOR",
+    "SELECTED_COLOR",
+]
 
 RING_COLOR = np.array([0.0, 0.9, 1.0, 0.9])
+SELECTED_COLOR = np.array([1.0, 0.9, 0.0, 1.0])
 
 
 @dataclass
@@ -116,10 +128,10 @@ def lesion_rings(viewer, points, lesions: list[dict], residual, name: str):
             size=sizes,
             face_color="transparent",
             border_color=RING_COLOR,
-            border_width=0.08,
-            border_width_is_relative=True,
+            border_width=MARKER_LINE_PX / max(float(camera_of(viewer).zoom), 1e-6),  # thin lines, in mm
+            border_width_is_relative=False,
             features=features,
-            symbol="ring",
+            symbol="o",
             text={"string": "{id}", "color": "yellow", "size": 10, "anchor": "upper_left"},
         )
         add_without_selecting(viewer, points)
@@ -129,6 +141,17 @@ def lesion_rings(viewer, points, lesions: list[dict], residual, name: str):
         points.size = sizes
         points.border_color = np.tile(RING_COLOR, (len(coords), 1))
     return points
+
+
+def select_ring(viewer, points, row: int) -> None:
+    """Ring ``row`` in the selected colour (and selected), the others plain; thin at the current zoom."""
+    if points is None or points not in viewer.layers or not len(points.data):
+        return
+    colors = np.tile(RING_COLOR, (len(points.data), 1))
+    colors[row] = SELECTED_COLOR
+    points.border_color = colors
+    points.border_width = MARKER_LINE_PX / max(float(camera_of(viewer).zoom), 1e-6)
+    points.selected_data = {row}
 
 
 def summary_text(res: dict, has_labels: bool, roles: tuple[list[int], list[int]]) -> str:

@@ -23,7 +23,7 @@ from qtpy.QtWidgets import (
 )
 
 from .._napari.layer_utils import default_label_roles, format_label_list, parse_label_list
-from .._napari.stats_layers import RING_COLOR, lesion_rings, stats_inputs, summary_text, write_label_features
+from .._napari.stats_layers import lesion_rings, select_ring, stats_inputs, summary_text, write_label_features
 from ..constants import CONNECTIVITIES, DEFAULT_CONNECTIVITY
 from ..values import format_value
 from . import _controls as ui
@@ -65,7 +65,6 @@ LESION_COLUMNS = [
 #: all fifteen needed horizontal scrolling in a docked widget.
 LABEL_BRIEF = ("label", "name", "volume_ml", "share", "mean", "std", "median")
 LESION_BRIEF = ("id", "volume_ml", "max_diameter_mm", "mean", "slice_range")
-SELECTED_COLOR = np.array([1.0, 0.9, 0.0, 1.0])
 
 
 def _fmt(key: str, v) -> str:
@@ -350,13 +349,13 @@ class StatsWidget(QWidget):
         from .._napari.navigate import go_to_lesion
 
         les = lesions[row]
-        # the ring of this widget's "lesions" layer marks it (no second marker)
-        go_to_lesion(self.viewer, les["centroid_mm"], les["max_diameter_mm"], residual=self._residual, marker=False)
-        if self._points is not None and self._points in self.viewer.layers:
-            colors = np.tile(RING_COLOR, (len(lesions), 1))
-            colors[row] = SELECTED_COLOR
-            self._points.border_color = colors
-            self._points.selected_data = {row}
+        # the ring of this widget's "lesions" layer marks it (no second marker); a wider view
+        # than the 3D navigator's (at least 12 cm across): the organ around it matters too
+        fill = min(0.4, max(float(les["max_diameter_mm"] or 0.0), 1.0) / 120.0)
+        go_to_lesion(
+            self.viewer, les["centroid_mm"], les["max_diameter_mm"], residual=self._residual, marker=False, fill=fill
+        )
+        select_ring(self.viewer, self._points, row)
         if self.lesion_table.currentRow() != row:
             self.lesion_table.blockSignals(True)
             self.lesion_table.selectRow(row)
