@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, LineEdit, PushButton
 from qtpy.QtWidgets import (
     QFileDialog,
