@@ -143,6 +143,9 @@ def test_in_3d_the_distance_surface_is_in_view(compared, qtbot):
     assert (px[:, 0] > px[:, 2] + 60).sum() > 200, "no 'outside the truth' red on the surface"
     viewer.dims.ndisplay = 2
     assert err.visible and not surf.visible
+    # deleting the errors layer gives the compared layers back
+    viewer.layers.remove(err)
+    assert viewer.layers["liver_gt_label"].visible and viewer.layers["liver_pred_label"].visible
 
 
 # ------------------------------------------------------------------ items 4 and 5: the 3D view

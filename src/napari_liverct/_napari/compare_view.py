@@ -43,12 +43,27 @@ class CompareView:
         self.inputs: list = []  # the compared layers this view hid
         self.inputs_visible = False
         viewer.dims.events.ndisplay.connect(self.apply)
+        viewer.layers.events.removed.connect(self._removed)
 
     def close(self) -> None:
-        try:
-            self.viewer.dims.events.ndisplay.disconnect(self.apply)
-        except Exception:  # noqa: BLE001 - the viewer may be gone already
-            pass
+        """Stop following the viewer (the widget is gone)."""
+        for emitter, cb in (
+            (self.viewer.dims.events.ndisplay, self.apply),
+            (self.viewer.layers.events.removed, self._removed),
+        ):
+            try:
+                emitter.disconnect(cb)
+            except Exception:  # noqa: BLE001 - the viewer may be gone already
+                pass
+
+    def _removed(self, event) -> None:
+        """The user deleted the errors layer: the compared layers are shown again as they were."""
+        if event.value is self.errors:
+            self.errors = None
+            for lay in self.inputs:
+                if lay in self.viewer.layers:
+                    lay.visible = True
+            self.inputs = []
 
     def show(self, errors_ld: tuple, surface_ld: tuple | None, inputs) -> None:
         """The layers of a new comparison: errors layer, distance surface; the compared ``inputs`` hidden."""

@@ -62,7 +62,8 @@ class CompareWidget(QWidget):
         super().__init__(parent)
         self.viewer = viewer
         self.outcome: CompareOutcome | None = None
-        self.display = CompareView(viewer)  # the errors layer, the surface, the inputs hidden
+        self.display = display = CompareView(viewer)  # the errors layer, the surface, the inputs hidden
+        self.destroyed.connect(lambda *_: display.close())
         self._compared: list = []
         self._worker = None
         self._defaults_for = None
