@@ -344,7 +344,7 @@ def export_meshes(
 
 
 def lesion_camera(
-    centroid_world: np.ndarray,
+    centre: np.ndarray,
     diameter_mm: float,
     canvas_size_px: tuple[int, int],
     fill: float = 0.4,
@@ -358,7 +358,7 @@ def lesion_camera(
 
     Parameters
     ----------
-    centroid_world
+    centre
         Lesion centroid in napari world ``(S, P, L)`` mm.
     diameter_mm
         Lesion's largest diameter; small lesions are framed as
@@ -376,5 +376,5 @@ def lesion_camera(
     side = float(min(canvas_size_px))
     if side <= 0:
         raise ValueError(f"canvas size must be positive, not {canvas_size_px}")
-    c = np.asarray(centroid_world, float)
+    c = np.asarray(centre, float)
     return (float(c[0]), float(c[1]), float(c[2])), fill * side / d
