@@ -198,7 +198,9 @@ def test_the_lesion_ring_is_thin_sized_to_the_lesion_and_leaves_the_selection(vi
     from napari_liverct._napari.scene3d import camera_of
 
     viewer, widget = view3d
+    widget.render_mode.setCurrentText("surfaces (fast)")  # the meshes draw in milliseconds
     widget.btn_3d.click()
+    qtbot.waitUntil(lambda: widget.view is not None, timeout=30000)
     chosen = viewer.layers.selection.active
     radii = sorted(r for _c, r in small_phantom.tumours)[::-1]  # lesion 1 = largest
     voxel = max(small_phantom.spacing)
