@@ -1,7 +1,7 @@
 """Run pyliverlesionseg's own Keras network on a fixed input (oracle for test_segment_keras).
 
 Executed inside a separate virtual environment with TensorFlow 2.15 (Keras 2 behaviour):
-``python _keras_oracle.py WHEEL_DIR MODEL IN.npy OUT.npy``.  The network is built by the
+``python _keras_oracle.py WHEEL_DIR MODEL IN.npy OUT.npy [MODEL IN.npy OUT.npy ...]``.  The network is built by the
 package's own ``create_unet_like_model`` (``architectures/unet_generalized.py``, loaded from
 the unpacked wheel, unchanged) with the arguments of ``unet_liver_predict`` /
 ``unet_lesion_predict``, and ``model.load_weights`` reads the wheel's HDF5 file as the
@@ -35,8 +35,19 @@ def _shim_keras():
     sys.modules.update(mods)
 
 
-def main(wheel_dir, model, src, dst):
+def main(wheel_dir, *jobs):
     _shim_keras()
+    nets = {}
+    for k in range(0, len(jobs), 3):
+        model, src, dst = jobs[k : k + 3]
+        if model not in nets:
+            nets[model] = build(wheel_dir, model)
+        x = np.load(src).astype(np.float32)  # (X, Y, Z) in the network's axes
+        y = nets[model].predict(x[None, ..., None], batch_size=1, verbose=0)
+        np.save(dst, np.asarray(y[0, ..., 0], dtype=np.float32))
+
+
+def build(wheel_dir, model):
     pkg = Path(wheel_dir) / "pyliverlesionseg"
     spec = importlib.util.spec_from_file_location("unet_generalized", pkg / "architectures" / "unet_generalized.py")
     ug = importlib.util.module_from_spec(spec)
@@ -85,10 +96,8 @@ def main(wheel_dir, model, src, dst):
         )
         fname = "model_unet_ct_mr_lesion_seg_resize_1mm_1mm_3mm_20220207_dice_loss_val_binary_dice_mean.hdf5"
     net.load_weights(str(pkg / "trained_models" / fname))
-    x = np.load(src).astype(np.float32)  # (X, Y, Z) in the network's axes
-    y = net.predict(x[None, ..., None], batch_size=1, verbose=0)
-    np.save(dst, np.asarray(y[0, ..., 0], dtype=np.float32))
+    return net
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:5])
+    main(*sys.argv[1:])

@@ -46,6 +46,7 @@ def installed(tmp_path_factory):
     for name in PROJECT_FILES:
         shutil.copy2(ROOT / name, src / name)
     shutil.copytree(ROOT / "src", src / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    shutil.copytree(ROOT / "LICENSES", src / "LICENSES")  # third-party licence texts (license-files)
     dist = tmp / "dist"
     _run([sys.executable, "-m", "build", "--no-isolation", "--outdir", dist, src], cwd=src, timeout=300)
     (wheel,) = dist.glob("napari_liverct-*.whl")
