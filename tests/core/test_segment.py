@@ -283,3 +283,11 @@ def test_cli_and_segment_files_do_not_import_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ), check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_not_a_ct_is_refused_with_a_message():
+    mr_like = np.random.default_rng(0).uniform(0, 800, size=(20, 20, 10)).astype(np.float32)
+    with pytest.raises(ValueError, match="Hounsfield"):
+        pl.segment(mr_like, np.eye(4))
+    with pytest.raises(ValueError, match="3D"):
+        pl.segment(np.zeros((5, 5)), np.eye(4))

@@ -161,6 +161,30 @@ class UNetLike(nn.Module):
                 path = path + shortcut
         return path
 
+    def _block_split(self, parts: list, kernels, features):
+        """``_block(torch.cat(parts, 1))`` without the concatenated copy (non-residual
+        blocks): the norm and activation act per channel, so each part is normalised on
+        its own and the first convolution is the sum of one convolution per part (its
+        weights split along the input channels).  Saves the largest tensor of the liver
+        network (80 channels at full resolution, 1.6 GB)."""
+        conv = self.convs[self._next]
+        self._next += 1
+        pad = _keras_same_pad(kernels[0]) if self.cfg.padding == "same" else 0
+        out, c0 = None, 0
+        for idx in range(len(parts)):
+            part = parts[idx].contiguous()
+            parts[idx] = None  # the caller holds no other reference: the uncropped part goes
+            part = F.leaky_relu_(instance_norm_(part), NEG_SLOPE)
+            y = F.conv3d(part, conv.weight[:, c0 : c0 + part.shape[1]], None, padding=pad)
+            c0 += part.shape[1]
+            part = None
+            out = y if out is None else out.add_(y)
+            y = None
+        path = out.add_(conv.bias.view(1, -1, 1, 1, 1))
+        for k, n in zip(kernels[1:], features[1:]):
+            path = self._conv(self._norm_act(path), k, n)
+        return path
+
     # -- the graph ---------------------------------------------------------------------
     def _graph(self, x: torch.Tensor) -> torch.Tensor:
         cfg = self.cfg
@@ -187,11 +211,17 @@ class UNetLike(nn.Module):
             if (pool > 1).any():
                 path = F.avg_pool3d(path, tuple(int(p) for p in pool), stride=1)
             if i > 0:
-                if i < n_pathways:
-                    left = _crop_to(left_outputs[i], path.shape[2:])
-                    path = torch.cat([left, path], dim=1)
-                left_outputs[i] = None
-                path = self._block(path, kernels[i][1], features[i][1])
+                if i < n_pathways and not (cfg.residual or self._building):
+                    parts = [_crop_to(left_outputs[i], path.shape[2:]), path]
+                    left_outputs[i] = path = None
+                    path = self._block_split(parts, kernels[i][1], features[i][1])
+                else:
+                    if i < n_pathways:
+                        left = _crop_to(left_outputs[i], path.shape[2:])
+                        path = torch.cat([left, path], dim=1)
+                        left = None
+                    left_outputs[i] = None
+                    path = self._block(path, kernels[i][1], features[i][1])
             s_f = prev // np.array(sub_r[i])
             prev = np.array(sub_r[i])
             if (s_f > 1).any():
