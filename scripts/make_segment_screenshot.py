@@ -4,7 +4,7 @@
 
 Opens TotalSegmentator's example CT (from the cache ``scripts/fetch_data.py`` fills) in
 napari (Xvfb when headless), docks "Segment liver (offline)", clicks Segment, waits for
-the worker and saves the window with the draft over the CT on a coronal slice.
+the worker and saves the window with the draft over the CT on the axial slice through the liver's centre.
 """
 
 from __future__ import annotations
@@ -46,12 +46,14 @@ def main(out: str = "docs/screenshots/segment_widget.png", lesions: bool = False
     while widget.running:
         _settle(0.5)
     draft = viewer.layers[-1]
-    # a coronal view (napari axes S, P, L) through the middle of the liver
-    viewer.dims.order = (1, 0, 2)
+    # the axial slice (napari axes S, P, L) through the middle of the liver
     idx = np.argwhere(np.asarray(draft.data) == 1)
     centre = idx.mean(axis=0) if len(idx) else np.array(draft.data.shape) / 2
     world = np.asarray(draft.data_to_world(centre))
-    viewer.dims.set_point(1, float(world[1]))
+    viewer.dims.set_point(0, float(world[0]))
+    # the labels layer's long status-bar help widened the window to 3117 px: select the CT
+    viewer.layers.selection.active = viewer.layers[0]
+    viewer.window.resize(1500, 950)
     viewer.reset_view()
     _settle(1.0)
     Path(out).parent.mkdir(parents=True, exist_ok=True)

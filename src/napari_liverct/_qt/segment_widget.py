@@ -47,6 +47,14 @@ class SegmentWidget(ScrollableContainer):
         self.progress = ProgressBar(label="network runs", value=0, min=0, max=1)
         self.status = Label(value="")
         self.note = Label(value=DRAFT_NOTE)
+        from qtpy.QtWidgets import QSizePolicy
+
+        for lab in (self.status, self.note):
+            lab.native.setWordWrap(True)
+            # a wrapped label in magicgui's row asked for the width of its whole text
+            # (2,459 px): the dock took the window; it now takes the width it is given
+            lab.native.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+            lab.native.setMinimumWidth(120)
         self.extend(
             [
                 self.image_layer,
@@ -59,8 +67,6 @@ class SegmentWidget(ScrollableContainer):
                 self.note,
             ]
         )
-        for lab in (self.status, self.note):
-            lab.native.setWordWrap(True)
         self.run_button.changed.connect(lambda *_: self.run())
         self.cancel_button.changed.connect(lambda *_: self.cancel())
         viewer.layers.events.inserted.connect(self._refresh)
