@@ -29,7 +29,7 @@ from napari_liverct.segment import pipeline as pl
 from napari_liverct.segment.preprocess import crop_box, to_canonical
 from realdata import EXAMPLE_CT, EXAMPLE_SEG_FAST, data_dir, real
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]  # the first run builds the TensorFlow venv
 
 VENV = Path(os.environ.get("LIVERCT_TF_VENV", data_dir() / "venvs" / "tf215"))
 PY = VENV / "bin" / "python"
