@@ -90,7 +90,7 @@ def run_ours(image, labels, affine):
     from napari_liverct.stats import label_stats
 
     rows = label_stats(image, labels, affine)
-    return {r["label"]: (r["voxels"], r["mean"], r["std"], r["min"], r["max"], r["median"]) for r in rows}
+    return {r.label: (r.voxels, r.mean, r.std, r.min, r.max, r.median) for r in rows}
 
 
 def run_regionprops(image, labels, median=True):
@@ -165,8 +165,8 @@ def run_ours_files(ct_path: Path, lab_path: Path, lesions: bool):
     from napari_liverct.stats import stats_for_files
 
     out = stats_for_files(ct_path, lab_path, lesion_labels=[2] if lesions else None)
-    rows = {r["label"]: (r["voxels"], r["mean"], r["median"]) for r in out["labels"]}
-    return rows, len(out.get("lesions", [])), {r["label"]: r["name"] for r in out["labels"]}
+    rows = {r.label: (r.voxels, r.mean, r.median) for r in out.labels}
+    return rows, len(out.lesions), out.label_names()
 
 
 def files_section(shape, repeats: int, dtype: str) -> bool:

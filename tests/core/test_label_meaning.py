@@ -113,13 +113,13 @@ def test_heart_mask_and_lung_tumour_are_what_they_are(tmp_path):
     heart = tmp_path / "cta_seg.nii.gz"
     nib.save(nib.Nifti1Image((mask == 1).astype(np.uint8), AFF), heart)
     res = stats_for_files(img, heart)
-    assert [r["name"] for r in res["labels"]] == ["label 1"]
-    assert res["lesions"] == [] and "tumour_burden" not in res
+    assert [r.name for r in res.labels] == ["label 1"]
+    assert res.lesions == () and res.tumour_burden is None
     lung = tmp_path / "lung_3_seg.nii.gz"
     nib.save(nib.Nifti1Image((mask == 2).astype(np.uint8), AFF), lung)
     (tmp_path / "lung_3_seg.json").write_text(json.dumps({"labels": {"1": "lung tumour"}}))
     res = stats_for_files(img, lung)
-    assert len(res["lesions"]) == 1 and "tumour_burden" not in res  # a tumour, but no liver
+    assert len(res.lesions) == 1 and res.tumour_burden is None  # a tumour, but no liver
 
 
 def test_colour_tables(tmp_path):
@@ -222,10 +222,9 @@ def flipped_pair(tmp_path):
 def test_flipped_labels_give_the_same_stats(flipped_pair):
     img, same, flipped = flipped_pair
     a, b = stats_for_files(img, same), stats_for_files(img, flipped)
-    assert "grid_note" in b and "flipped" in b["grid_note"]
-    for key in ("labels", "lesions"):
-        assert [{k: v for k, v in r.items()} for r in a[key]] == b[key]
-    assert a["tumour_burden"] == b["tumour_burden"]
+    assert b.grid_note and "flipped" in b.grid_note
+    assert a.labels == b.labels and a.lesions == b.lesions
+    assert a.tumour_burden == b.tumour_burden
 
 
 def test_flipped_labels_crop_like_the_unflipped(flipped_pair, tmp_path, capsys):

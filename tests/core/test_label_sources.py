@@ -169,7 +169,7 @@ def test_stats_names_unnamed_labels_without_a_second_pass(tmp_path, monkeypatch)
 
     monkeypatch.setattr(labels_mod, "present_labels", boom)
     out = stats_for_files(tmp_path / "ct.nii.gz", tmp_path / "masks.nii.gz")
-    got = {r["label"]: (r["name"], r["voxels"]) for r in out["labels"] if r["label"]}
+    got = {r.label: (r.name, r.voxels) for r in out.labels if r.label}
     vals, counts = np.unique(lab[lab != 0], return_counts=True)
     assert got == {int(v): (f"label {int(v)}", int(c)) for v, c in zip(vals, counts)}
 

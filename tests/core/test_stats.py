@@ -60,26 +60,26 @@ def test_lesions_match_scipy_label_and_numpy(synthetic):
     rows = lesion_stats(img, lab, AFFINE)
     assert len(rows) == n == 3
     ref_sizes = sorted((int((ref_cc == i).sum()) for i in range(1, n + 1)), reverse=True)
-    assert [r["voxels"] for r in rows] == ref_sizes
-    assert [r["id"] for r in rows] == [1, 2, 3]
+    assert [r.voxels for r in rows] == ref_sizes
+    assert [r.id for r in rows] == [1, 2, 3]
     voxel_ml = 0.7 * 0.9 * 2.5 / 1000
     for r in rows:
         # find the reference component containing this lesion's first bbox corner voxels
         comp = None
         for i in range(1, n + 1):
             m = ref_cc == i
-            if m.sum() == r["voxels"]:
+            if m.sum() == r.voxels:
                 comp = m
         idx = np.argwhere(comp)
-        assert r["volume_ml"] == pytest.approx(len(idx) * voxel_ml, rel=1e-12)
-        assert r["bbox_min"] == idx.min(0).tolist() and r["bbox_max"] == idx.max(0).tolist()
-        np.testing.assert_allclose(r["centroid_voxel"], idx.mean(0), atol=1e-9)
-        np.testing.assert_allclose(r["centroid_mm"], apply_affine(AFFINE, idx.mean(0)), atol=1e-9)
-        assert r["mean"] == pytest.approx(img[comp].astype(float).mean(), rel=1e-12)
-        assert r["slice_range"] == [int(idx[:, 2].min()), int(idx[:, 2].max())]  # k is S-I here
+        assert r.volume_ml == pytest.approx(len(idx) * voxel_ml, rel=1e-12)
+        assert list(r.bbox_min) == idx.min(0).tolist() and list(r.bbox_max) == idx.max(0).tolist()
+        np.testing.assert_allclose(r.centroid_voxel, idx.mean(0), atol=1e-9)
+        np.testing.assert_allclose(r.centroid_mm, apply_affine(AFFINE, idx.mean(0)), atol=1e-9)
+        assert r.mean == pytest.approx(img[comp].astype(float).mean(), rel=1e-12)
+        assert list(r.slice_range) == [int(idx[:, 2].min()), int(idx[:, 2].max())]  # k is S-I here
         mm = apply_affine(AFFINE, idx)
-        assert r["max_diameter_mm"] == pytest.approx(pdist(mm).max() if len(mm) > 1 else 0.0, abs=1e-9)
-        assert r["label"] == 2
+        assert r.max_diameter_mm == pytest.approx(pdist(mm).max() if len(mm) > 1 else 0.0, abs=1e-9)
+        assert r.label == 2
 
 
 def test_lesion_label_map_ids_match_lesion_stats(synthetic):
@@ -89,8 +89,8 @@ def test_lesion_label_map_ids_match_lesion_stats(synthetic):
     assert n == len(rows) and lmap.shape == lab.shape
     assert np.array_equal(lmap > 0, lab == 2)
     for r in rows:
-        idx = np.argwhere(lmap == r["id"])
-        assert len(idx) == r["voxels"] and idx.min(0).tolist() == r["bbox_min"]
+        idx = np.argwhere(lmap == r.id)
+        assert len(idx) == r.voxels and idx.min(0).tolist() == list(r.bbox_min)
 
 
 def test_connectivity_6_vs_26():
@@ -99,8 +99,8 @@ def test_connectivity_6_vs_26():
     lab[4, 4, 4] = 2  # touches the cube only at a corner
     assert len(lesion_stats(None, lab, np.eye(4), connectivity=26)) == 1
     rows6 = lesion_stats(None, lab, np.eye(4), connectivity=6)
-    assert [r["voxels"] for r in rows6] == [8, 1]
-    assert rows6[0]["mean"] is None
+    assert [r.voxels for r in rows6] == [8, 1]
+    assert rows6[0].mean is None
     with pytest.raises(ValueError, match="connectivity"):
         lesion_stats(None, lab, np.eye(4), connectivity=18)
 
@@ -111,7 +111,7 @@ def test_slice_range_uses_superior_axis():
     lab = np.zeros((12, 8, 8), np.uint8)
     lab[4:9, 2:4, 2:5] = 2
     (r,) = lesion_stats(None, lab, aff)
-    assert r["slice_range"] == [4, 8]
+    assert list(r.slice_range) == [4, 8]
 
 
 def test_sphere_diameter_is_2r_within_a_voxel():
@@ -165,16 +165,16 @@ def test_label_stats_match_numpy(synthetic, layout):
         img = img.astype(np.float32) / 3
     names = {0: "background", 1: "liver", 2: "tumour"}
     rows = label_stats(img, lab, AFFINE, names, include_background=True)
-    assert [r["label"] for r in rows] == [0, 1, 2, 7]
-    assert [r["name"] for r in rows] == ["background", "liver", "tumour", "label 7"]
+    assert [r.label for r in rows] == [0, 1, 2, 7]
+    assert [r.name for r in rows] == ["background", "liver", "tumour", "label 7"]
     n_fg = int((lab > 0).sum())
     for r in rows:
-        m = lab == r["label"]
+        m = lab == r.label
         v = img[m].astype(np.float64)
         idx = np.argwhere(m)
-        assert r["voxels"] == m.sum()
-        assert r["volume_ml"] == pytest.approx(m.sum() * 0.7 * 0.9 * 2.5 / 1000, rel=1e-12)
-        assert r["share"] == (None if r["label"] == 0 else pytest.approx(m.sum() / n_fg))
+        assert r.voxels == m.sum()
+        assert r.volume_ml == pytest.approx(m.sum() * 0.7 * 0.9 * 2.5 / 1000, rel=1e-12)
+        assert r.share == (None if r.label == 0 else pytest.approx(m.sum() / n_fg))
         for key, ref in [
             ("mean", v.mean()),
             ("std", v.std()),
@@ -184,10 +184,10 @@ def test_label_stats_match_numpy(synthetic, layout):
             ("p05", np.percentile(v, 5)),
             ("p95", np.percentile(v, 95)),
         ]:
-            assert r[key] == pytest.approx(ref, rel=1e-9, abs=1e-9), key
-        assert r["bbox_min"] == idx.min(0).tolist() and r["bbox_max"] == idx.max(0).tolist()
-        np.testing.assert_allclose(r["centroid_voxel"], idx.mean(0), atol=1e-9)
-        np.testing.assert_allclose(r["centroid_mm"], apply_affine(AFFINE, idx.mean(0)), atol=1e-9)
+            assert getattr(r, key) == pytest.approx(ref, rel=1e-9, abs=1e-9), key
+        assert list(r.bbox_min) == idx.min(0).tolist() and list(r.bbox_max) == idx.max(0).tolist()
+        np.testing.assert_allclose(r.centroid_voxel, idx.mean(0), atol=1e-9)
+        np.testing.assert_allclose(r.centroid_mm, apply_affine(AFFINE, idx.mean(0)), atol=1e-9)
 
 
 def test_label_stats_without_image_and_empty():
@@ -195,7 +195,7 @@ def test_label_stats_without_image_and_empty():
     assert label_stats(None, lab, np.eye(4)) == []
     lab[1:3, 1:3, 1:3] = 1
     (r,) = label_stats(None, lab, np.diag([2, 2, 2, 1.0]))
-    assert r["voxels"] == 8 and r["volume_ml"] == pytest.approx(8 * 8 / 1000) and r["mean"] is None
+    assert r.voxels == 8 and r.volume_ml == pytest.approx(8 * 8 / 1000) and r.mean is None
     with pytest.raises(ValueError, match="shape"):
         label_stats(np.zeros((4, 4, 4)), lab, np.eye(4))
 
@@ -213,13 +213,13 @@ def test_image_stats_match_numpy(synthetic):
     img, _ = synthetic
     s = image_stats(img, AFFINE)
     f = img.astype(np.float64)
-    assert s["shape"] == list(img.shape) and s["dtype"] == "int16"
-    np.testing.assert_allclose(s["spacing_mm"], [0.7, 0.9, 2.5])
-    assert s["min"] == f.min() and s["max"] == f.max()
-    assert s["mean"] == pytest.approx(f.mean(), rel=1e-12) and s["std"] == pytest.approx(f.std(), rel=1e-12)
-    np.testing.assert_allclose([s["p00_5"], s["p50"], s["p99_5"]], np.percentile(f, [0.5, 50, 99.5]))
+    assert s.shape == img.shape and s.dtype == "int16"
+    np.testing.assert_allclose(s.spacing_mm, [0.7, 0.9, 2.5])
+    assert s.min == f.min() and s.max == f.max()
+    assert s.mean == pytest.approx(f.mean(), rel=1e-12) and s.std == pytest.approx(f.std(), rel=1e-12)
+    np.testing.assert_allclose([s.p00_5, s.p50, s.p99_5], np.percentile(f, [0.5, 50, 99.5]))
     fs = image_stats(img.astype(np.float32) + 0.25, AFFINE)
-    assert fs["p50"] == pytest.approx(np.median(f + 0.25)) and fs["std"] == pytest.approx(f.std(), rel=1e-6)
+    assert fs.p50 == pytest.approx(np.median(f + 0.25)) and fs.std == pytest.approx(f.std(), rel=1e-6)
 
 
 def test_tumour_burden_and_compute_stats(synthetic):
@@ -229,28 +229,28 @@ def test_tumour_burden_and_compute_stats(synthetic):
     assert tumour_burden(np.where(lab == 2, 0, lab)) is None
     liver_names = {0: "background", 1: "liver", 2: "tumour"}
     res = compute_stats(img, lab, AFFINE, liver_names)
-    assert set(res) >= {"image", "labels", "lesions", "tumour_burden"}
-    assert res["tumour_burden"] == pytest.approx(n2 / (n1 + n2))
-    assert res["organ_labels"] == [1] and res["lesion_labels"] == [2]
-    assert [r["label"] for r in res["labels"]] == [1, 2]
-    assert len(res["lesions"]) == 3
-    assert "tumour_burden" not in compute_stats(img, (lab == 1).astype(np.uint8), AFFINE, liver_names)
+    assert res.image is not None and res.tumour_burden is not None
+    assert res.tumour_burden == pytest.approx(n2 / (n1 + n2))
+    assert res.organ_labels == (1,) and res.lesion_labels == (2,)
+    assert [r.label for r in res.labels] == [1, 2]
+    assert len(res.lesions) == 3
+    assert compute_stats(img, (lab == 1).astype(np.uint8), AFFINE, liver_names).tumour_burden is None
     # no names: nothing is a tumour, no burden, no lesion table (never "label 2 is the tumour")
     bare = compute_stats(img, lab, AFFINE)
-    assert bare["lesions"] == [] and "tumour_burden" not in bare and bare["lesion_labels"] == []
+    assert bare.lesions == () and bare.tumour_burden is None and bare.lesion_labels == ()
     # a heart and a kidney are not tumours
     other = compute_stats(img, lab, AFFINE, {0: "background", 1: "heart", 2: "kidney_right"})
-    assert other["lesions"] == [] and "tumour_burden" not in other
+    assert other.lesions == () and other.tumour_burden is None
     # the user's choice drives burden and lesions whatever the names say
     chosen = compute_stats(img, lab, AFFINE, {1: "spleen", 2: "kidney_right"}, organ_labels=[1], lesion_labels=[2])
-    assert chosen["tumour_burden"] == pytest.approx(n2 / (n1 + n2)) and len(chosen["lesions"]) == 3
+    assert chosen.tumour_burden == pytest.approx(n2 / (n1 + n2)) and len(chosen.lesions) == 3
     # several lesion classes are labelled together
     both = compute_stats(img, lab, AFFINE, lesion_labels=[1, 2])
     from scipy import ndimage as ndi
 
-    assert len(both["lesions"]) == ndi.label(lab > 0, structure=np.ones((3, 3, 3)))[1]
+    assert len(both.lesions) == ndi.label(lab > 0, structure=np.ones((3, 3, 3)))[1]
     only_img = compute_stats(img, None, AFFINE)
-    assert only_img["labels"] == [] and only_img["image"]["voxels"] == img.size
+    assert only_img.labels == () and only_img.image.voxels == img.size
 
 
 # ---------------------------------------------------------------- files and CLI
@@ -266,7 +266,7 @@ def test_cli_json_equals_python(files, capsys):
     img_p, lab_p = files
     assert cli.main(["stats", str(img_p), "--labels", str(lab_p), "--format", "json"]) == 0
     printed = json.loads(capsys.readouterr().out)
-    assert printed == json.loads(json.dumps(stats_for_files(img_p, lab_p)))
+    assert printed == json.loads(json.dumps(stats_for_files(img_p, lab_p).to_json()))
     lesion = printed["lesions"][0]
     assert set(lesion) >= {"label", "id", "voxels", "volume_ml", "max_diameter_mm", "centroid_mm", "mean"}
     assert set(printed["labels"][0]) >= {
@@ -320,8 +320,8 @@ def test_scaled_intensities(synthetic, tmp_path):
     nib.save(nib.Nifti1Image(lab, AFFINE), tmp_path / "scaled_label.nii.gz")
     res = stats_for_files(path, tmp_path / "scaled_label.nii.gz")
     ref = np.asarray(nib.load(path).dataobj)  # nibabel applies the scaling
-    assert res["image"]["mean"] == pytest.approx(ref.mean(), rel=1e-9)
-    assert res["labels"][1]["median"] == pytest.approx(np.median(ref[lab == 2]))
+    assert res.image.mean == pytest.approx(ref.mean(), rel=1e-9)
+    assert res.labels[1].median == pytest.approx(np.median(ref[lab == 2]))
 
 
 def test_grid_mismatch_and_resampling(synthetic, files, write_nifti_file, capsys):
@@ -340,12 +340,12 @@ def test_grid_mismatch_and_resampling(synthetic, files, write_nifti_file, capsys
         stats_for_files(img_p, small_p)
     tiny = AFFINE.copy()
     tiny[0, 3] += 1e-5  # within tolerance: accepted as the same grid
-    assert stats_for_files(img_p, write_nifti_file("tiny_label.nii.gz", lab, tiny))["labels"]
+    assert stats_for_files(img_p, write_nifti_file("tiny_label.nii.gz", lab, tiny)).labels
 
     from nibabel.processing import resample_from_to
 
     res = stats_for_files(img_p, lab_p, resample_labels=True)
     ref = np.asarray(resample_from_to(nib.Nifti1Image(lab, shifted), (img.shape, AFFINE), order=0).dataobj)
     ref_counts = {v: int((ref == v).sum()) for v in (1, 2)}
-    assert {r["label"]: r["voxels"] for r in res["labels"]} == ref_counts
-    assert res["labels"][1]["mean"] == pytest.approx(img[ref == 2].astype(float).mean())
+    assert {r.label: r.voxels for r in res.labels} == ref_counts
+    assert res.labels[1].mean == pytest.approx(img[ref == 2].astype(float).mean())

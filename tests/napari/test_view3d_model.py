@@ -28,7 +28,7 @@ def test_lesion_cursor_walks_the_components_largest_first():
     lesions = cursor.refresh(layer, None, [2])
     cc, n = ndimage.label(lab == 2, structure=np.ones((3, 3, 3)))
     sizes = sorted(np.bincount(cc.ravel())[1:].tolist(), reverse=True)
-    assert [les["voxels"] for les in lesions] == sizes == [27, 8, 1]
+    assert [les.voxels for les in lesions] == sizes == [27, 8, 1]
     assert cursor.text.startswith("3 lesion(s) of label 2")
     cursor.reset([])
     assert cursor.lesions == [] and "no lesion class" in cursor.text
@@ -40,9 +40,9 @@ def test_model_steps_through_lesions_and_keeps_the_selection():
     lab = viewer.add_labels(_labels(), metadata={"label_names": {1: "liver", 2: "tumour"}})
     viewer.layers.selection.active = lab
     model = View3DModel(viewer)
-    seen = [model.step(+1, lab, None, [2])["voxels"] for _ in range(4)]
+    seen = [model.step(+1, lab, None, [2]).voxels for _ in range(4)]
     assert seen == [27, 8, 1, 27] and model.cursor.current == 1
-    assert model.step(-1, lab, None, [2])["voxels"] == 1
+    assert model.step(-1, lab, None, [2]).voxels == 1
     assert viewer.layers.selection.active is lab  # the ring never takes the selection
     marker = viewer.layers["lesion marker"]
     assert marker.size[0] == 5.0 * 1.25  # a 1-voxel lesion gets the 5 mm minimum ring

@@ -60,9 +60,9 @@ def test_stats_widget_on_flipped_labels_equals_cli(make_napari_viewer, flipped_f
     qtbot.waitUntil(lambda: widget.result is not None, timeout=30000)
     assert cli.main(["stats", str(img_p), "--labels", str(lab_p), "--format", "json"]) == 0
     ref = json.loads(capsys.readouterr().out)
-    assert [r["voxels"] for r in widget.result["labels"]] == [r["voxels"] for r in ref["labels"]]
-    assert [r["mean"] for r in widget.result["labels"]] == pytest.approx([r["mean"] for r in ref["labels"]])
-    assert widget.result["tumour_burden"] == pytest.approx(ref["tumour_burden"])
+    assert [r.voxels for r in widget.result.labels] == [r["voxels"] for r in ref["labels"]]
+    assert [r.mean for r in widget.result.labels] == pytest.approx([r["mean"] for r in ref["labels"]])
+    assert widget.result.tumour_burden == pytest.approx(ref["tumour_burden"])
     assert "flipped" in widget.summary.text() or "permuted" in widget.summary.text()
 
     # a really different grid: said, naming both layers; resampling on request

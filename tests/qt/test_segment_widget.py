@@ -78,9 +78,9 @@ def test_segment_button_adds_a_liver_draft_the_other_widgets_use(make_napari_vie
     stats.labels_combo.value = draft
     qtbot.mouseClick(stats.run_button.native, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: stats.result is not None, timeout=120_000)
-    liver = [r for r in stats.result["labels"] if r["label"] == 1][0]
-    assert liver["voxels"] == int((np.asarray(draft.data) == 1).sum())
-    assert liver["name"] == "liver"
+    liver = [r for r in stats.result.labels if r.label == 1][0]
+    assert liver.voxels == int((np.asarray(draft.data) == 1).sum())
+    assert liver.name == "liver"
 
     # the crop widget offers it as a labels layer
     from napari_liverct._qt.crop_widget import CropWidget

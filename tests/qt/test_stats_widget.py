@@ -37,8 +37,8 @@ def test_widget_matches_cli_and_navigates(viewer_with_widget, qtbot, tmp_path):
     assert widget.image_combo.value is viewer.layers[0]
     assert widget.labels_combo.value is viewer.layers[1]
     _run(widget, qtbot)
-    ref = stats_for_files(img_p, lab_p)
-    res = widget.result
+    ref = stats_for_files(img_p, lab_p).to_json()
+    res = widget.result.to_json()
     for key in ("bbox_min", "bbox_max", "voxels"):
         assert [r[key] for r in res["labels"]] == [r[key] for r in ref["labels"]]
     for key in ("volume_ml", "mean", "std", "median", "p05", "p95"):
@@ -76,7 +76,7 @@ def test_widget_matches_cli_and_navigates(viewer_with_widget, qtbot, tmp_path):
     out = widget.export_csv(str(tmp_path / "stats.csv"))
     rows = list(csv.DictReader(open(out)))
     assert [r["kind"] for r in rows].count("lesion") == 3
-    assert widget.histograms is not None and set(widget.histograms[1]) == {1, 2}
+    assert widget.result.histograms is not None and set(widget.result.histograms[1]) == {1, 2}
 
 
 def test_widget_follows_layer_list_and_reports_grid_mismatch(viewer_with_widget, qtbot):
@@ -107,13 +107,13 @@ def test_organ_and_lesion_labels_drive_burden_and_lesions(viewer_with_widget, qt
     # no lesion class: no lesion table, no burden
     widget.lesion_text.value = ""
     _click(widget, qtbot, widget.run_button)
-    assert widget.result["lesions"] == [] and widget.result.get("tumour_burden") is None
+    assert widget.result.lesions == () and widget.result.tumour_burden is None
     assert widget.lesion_table.rowCount() == 0
     assert "no lesion labels chosen" in widget.summary.text() and "% of the" not in widget.summary.text()
     # the other way round (the user says the liver is the lesion): whatever they say is used
     widget.organ_text.value, widget.lesion_text.value = "2", "1"
     _click(widget, qtbot, widget.run_button)
-    assert len(widget.result["lesions"]) >= 1 and all(r["label"] == 1 for r in widget.result["lesions"])
+    assert len(widget.result.lesions) >= 1 and all(r.label == 1 for r in widget.result.lesions)
     widget.organ_text.value = "x"
     widget.run_button.native.click()
     assert "organ labels" in widget.summary.text()
@@ -141,7 +141,7 @@ def test_many_classes_no_default_lesion_and_legend_outside(make_napari_viewer, q
     widget.labels_combo.value = viewer.layers["seg_total"]
     assert widget.lesion_text.value == ""  # label 2 is not a tumour by default
     _click(widget, qtbot, widget.run_button)
-    assert widget.result["lesions"] == [] and widget.result.get("tumour_burden") is None
+    assert widget.result.lesions == () and widget.result.tumour_burden is None
     assert widget.label_table.rowCount() == 30
     canvas = widget.histogram
     canvas.figure.canvas.draw()

@@ -315,5 +315,5 @@ def test_statistics_table_shows_the_ras_centroid_of_the_csv_and_the_cli(
     out = widget.export_csv(str(tmp_path / "s.csv"))
     row = next(r for r in csv.DictReader(open(out)) if r["kind"] == "label" and r["label"] == "1")
     np.testing.assert_allclose([float(row[f"centroid_mm_{a}"]) for a in "xyz"], shown, atol=0.051)
-    cli = stats_for_files(img_p, lab_p)["labels"][0]["centroid_mm"]
+    cli = stats_for_files(img_p, lab_p).labels[0].centroid_mm
     np.testing.assert_allclose(cli, shown, atol=0.051)

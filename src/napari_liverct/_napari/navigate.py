@@ -28,6 +28,8 @@ from .surfaces import VIEW_TAG
 if TYPE_CHECKING:
     import napari
 
+    from ..stats.results import LesionStats
+
 __all__ = [
     "MARKER_NAME",
     "MARKER_SIZE",
@@ -55,7 +57,7 @@ def lesion_ids(labels_layer, lesion_labels=None) -> list[int]:
     return lesion_label_ids(layer_label_names(labels_layer))
 
 
-def lesion_list(labels_layer, image_layer=None, label: int | None = None, lesion_labels=None) -> list[dict]:
+def lesion_list(labels_layer, image_layer=None, label: int | None = None, lesion_labels=None) -> list[LesionStats]:
     """Lesions of a labels layer, as :func:`napari_liverct.stats.lesion_stats` gives them (RAS mm).
 
     The lesions are the connected components of ``label``, or of the union of

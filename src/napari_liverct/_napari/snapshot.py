@@ -31,11 +31,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..geometry import nonzero_box
 from .navigate import MARKER_LINE_PX, MARKER_NAME
+
+if TYPE_CHECKING:
+    from ..stats.results import LesionStats
 
 __all__ = ["VIEWS", "render_snapshots"]
 
@@ -124,7 +128,7 @@ def _marker_only_if_small(viewer, lesion, zoom: float) -> None:
     """Keep the ring that points at the lesion only where the lesion is small on screen."""
     if lesion is None or MARKER_NAME not in viewer.layers:
         return
-    on_screen = float(lesion.get("max_diameter_mm") or 0.0) * float(zoom)
+    on_screen = float(lesion.max_diameter_mm or 0.0) * float(zoom)
     marker = viewer.layers[MARKER_NAME]
     # hidden, not removed: removing a layer here left the labels drawn under the CT
     marker.visible = on_screen <= 0.15 * min(viewer.canvas.size)
@@ -198,8 +202,10 @@ def _load_layers(image_path, labels_path):
     return images[0], (labels[0] if labels else None)
 
 
-def _focus(image_layer, labels_layer, lesion: int | None, lesion_labels=None) -> tuple[np.ndarray, dict | None, str]:
-    """World point the slices go through, the lesion dict (RAS mm, or None) and a caption."""
+def _focus(
+    image_layer, labels_layer, lesion: int | None, lesion_labels=None
+) -> tuple[np.ndarray, LesionStats | None, str]:
+    """World point the slices go through, the lesion (RAS mm centroid, or None) and a caption."""
     from .layer_utils import world_position
     from .navigate import lesion_list
 
@@ -224,8 +230,8 @@ def _focus(image_layer, labels_layer, lesion: int | None, lesion_labels=None) ->
             shape = np.asarray(data.shape[-3:], float)
             return np.asarray(labels_layer.data_to_world((shape - 1) / 2.0))[-3:], None, "volume centre (empty labels)"
         return np.asarray(labels_layer.data_to_world(idx.mean(0)))[-3:], None, "labels centroid (no tumour)"
-    cap = f"lesion {les['id']}/{len(lesions)}: {les['volume_ml']:.1f} mL, max diameter {les['max_diameter_mm']:.0f} mm"
-    return world_position(les["centroid_mm"], labels_layer), les, cap
+    cap = f"lesion {les.id}/{len(lesions)}: {les.volume_ml:.1f} mL, max diameter {les.max_diameter_mm:.0f} mm"
+    return world_position(les.centroid_mm, labels_layer), les, cap
 
 
 def frame_box(image_layer, labels_layer, lesion) -> np.ndarray:
@@ -337,12 +343,12 @@ def render_snapshots(
             point[-3:] = [float(v) for v in centre]
             viewer.dims.point = point
             if les is not None:  # the ring, on the slice shown
-                go_to_lesion(viewer, les["centroid_mm"], les["max_diameter_mm"], residual=residual, fill=0.3)
+                go_to_lesion(viewer, les.centroid_mm, les.max_diameter_mm, residual=residual, fill=0.3)
             axes = [d - (viewer.dims.ndim - 3) for d in viewer.dims.displayed]
             c2, zoom = frame_2d(
                 box,
                 centre if les is not None else None,
-                les["max_diameter_mm"] if les else 0.0,
+                les.max_diameter_mm if les else 0.0,
                 axes,
                 viewer.canvas.size,
             )
@@ -361,7 +367,7 @@ def render_snapshots(
         # one frame only: at most halve the resolution of very large volumes
         setup_3d_view(viewer, image_layer, labels_layer, factor=min(2, auto_downsample(image_layer.data.shape[-3:])))
         if les is not None:
-            go_to_lesion(viewer, les["centroid_mm"], les["max_diameter_mm"], residual=residual)
+            go_to_lesion(viewer, les.centroid_mm, les.max_diameter_mm, residual=residual)
         if labels_layer is not None:
             frame_labels(viewer, labels_layer, values=focus_values(labels_layer) or None)
         _marker_only_if_small(viewer, les, cam.zoom)

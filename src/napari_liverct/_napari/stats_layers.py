@@ -14,13 +14,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .compat import camera_of
 from .layer_utils import format_label_list, layer_disk_view, world_position
 from .navigate import MARKER_LINE_PX
+
+if TYPE_CHECKING:
+    from ..stats.results import LesionStats, StatsResult
 
 __all__ = [
     "StatsInputs",
@@ -39,7 +44,7 @@ SELECTED_COLOR = np.array([1.0, 0.9, 0.0, 1.0])
 
 @dataclass
 class StatsInputs:
-    """What the core's ``iter_compute_stats`` needs, taken from the layers."""
+    """What the core's ``iter_stats_on_grid`` needs, taken from the layers."""
 
     image: np.ndarray | None
     labels: np.ndarray | None
@@ -86,13 +91,13 @@ def stats_inputs(image_layer, labels_layer, resample: bool = False) -> StatsInpu
     return StatsInputs(image, labels, affine, names, (grid_layer.metadata or {}).get("residual"), note)
 
 
-def write_label_features(layer, result: dict) -> None:
+def write_label_features(layer, result: StatsResult) -> None:
     """Per-label results into the labels layer's ``features`` (one row per class, named or present)."""
     import pandas as pd
 
-    from ..stats.tables import flatten_row
+    from ..stats.results import flatten_row
 
-    rows = {r["label"]: flatten_row({k: v for k, v in r.items() if k != "label"}) for r in result["labels"]}
+    rows = {r.label: flatten_row({k: v for k, v in r.to_json().items() if k != "label"}) for r in result.labels}
     names = dict((layer.metadata or {}).get("label_names") or {})
     index = sorted(set(names) | set(rows))
     columns = list(dict.fromkeys(c for r in rows.values() for c in r))
@@ -103,11 +108,10 @@ def write_label_features(layer, result: dict) -> None:
     layer.features = pd.DataFrame(data)
 
 
-def lesion_rings(viewer, points, lesions: list[dict], residual, name: str):
+def lesion_rings(viewer, points, lesions: Sequence[LesionStats], residual, name: str):
     """Add or update the Points layer ringing every lesion (features = the lesion table); returns it."""
     import pandas as pd
 
-    from ..stats.tables import flatten_row
     from .compat import add_without_selecting
 
     if points is not None and points not in viewer.layers:
@@ -116,9 +120,9 @@ def lesion_rings(viewer, points, lesions: list[dict], residual, name: str):
         if points is not None:
             points.data = np.empty((0, 3))
         return points
-    coords = world_position([r["centroid_mm"] for r in lesions], residual=residual).reshape(-1, 3)
-    sizes = np.array([max(r["max_diameter_mm"], 3.0) * 1.3 for r in lesions])
-    features = pd.DataFrame([flatten_row(r) for r in lesions])
+    coords = world_position([r.centroid_mm for r in lesions], residual=residual).reshape(-1, 3)
+    sizes = np.array([max(r.max_diameter_mm, 3.0) * 1.3 for r in lesions])
+    features = pd.DataFrame([{k: v for k, v in r.to_row().items() if k != "kind"} for r in lesions])
     if points is None:
         from napari.layers import Points
 
@@ -154,30 +158,27 @@ def select_ring(viewer, points, row: int) -> None:
     points.selected_data = {row}
 
 
-def summary_text(res: dict, has_labels: bool, roles: tuple[list[int], list[int]]) -> str:
+def summary_text(res: StatsResult, has_labels: bool) -> str:
     """The line over the tables: the image, the lesions of which classes, the tumour burden of what."""
     parts = []
-    img = res.get("image")
-    if img:
+    img = res.image
+    if img is not None:
         parts.append(
-            f"Image {tuple(img['shape'])} {img['dtype']}, spacing "
-            f"{', '.join(f'{s:.3g}' for s in img['spacing_mm'])} mm; min {img['min']}, max {img['max']}, "
-            f"mean {img['mean']:.1f}, std {img['std']:.1f}, p0.5/p50/p99.5 "
-            f"{img['p00_5']:.0f}/{img['p50']:.0f}/{img['p99_5']:.0f}"
+            f"Image {tuple(img.shape)} {img.dtype}, spacing "
+            f"{', '.join(f'{s:.3g}' for s in img.spacing_mm)} mm; min {img.min}, max {img.max}, "
+            f"mean {img.mean:.1f}, std {img.std:.1f}, p0.5/p50/p99.5 "
+            f"{img.p00_5:.0f}/{img.p50:.0f}/{img.p99_5:.0f}"
         )
     if has_labels:
-        lesion = res.get("lesion_labels")
-        lesion = roles[1] if lesion is None else lesion
-        if lesion:
+        if res.lesion_labels:
             parts.append(
-                f"{len(res.get('lesions', []))} lesion(s) of label {format_label_list(lesion)} "
-                f"({res.get('connectivity')}-connectivity)"
+                f"{len(res.lesions)} lesion(s) of label {format_label_list(res.lesion_labels)} "
+                f"({res.connectivity}-connectivity)"
             )
         else:
             parts.append("no lesion labels chosen: no lesion table, no tumour burden")
-    if res.get("tumour_burden") is not None:
-        organ = res.get("organ_labels") or roles[0]
-        names = {r["label"]: r["name"] for r in res.get("labels", [])}
-        what = " + ".join(names.get(v, f"label {v}") for v in organ) or "organ"
-        parts.append(f"tumour burden {100 * res['tumour_burden']:.2f} % of the {what}")
+    if res.tumour_burden is not None:
+        names = res.label_names()
+        what = " + ".join(names.get(v, f"label {v}") for v in res.organ_labels) or "organ"
+        parts.append(f"tumour burden {100 * res.tumour_burden:.2f} % of the {what}")
     return "; ".join(parts)

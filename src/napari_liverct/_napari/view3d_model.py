@@ -23,6 +23,8 @@ from .navigate import frame_labels, go_to_lesion, lesion_list
 if TYPE_CHECKING:
     import napari
 
+    from ..stats.results import LesionStats
+
 __all__ = ["MeshCache", "LesionCursor", "View3DModel", "SURFACES_CT_FACTOR"]
 
 #: CT downsampling of the surfaces view with "3D resolution: auto"
@@ -83,7 +85,7 @@ class LesionCursor:
             "no lesions yet" if lesion_labels else "no lesion class: name one in 'Lesion labels' to walk lesions"
         )
 
-    def refresh(self, labels_layer, image_layer, lesion_labels) -> list[dict]:
+    def refresh(self, labels_layer, image_layer, lesion_labels) -> list[LesionStats]:
         """Recompute the lesion list (connected components of ``lesion_labels``)."""
         values = list(lesion_labels) if labels_layer is not None else []
         self.lesions = lesion_list(labels_layer, image_layer, lesion_labels=values) if values else []
@@ -98,15 +100,15 @@ class LesionCursor:
             big = self.lesions[0]
             self.text = (
                 f"{len(self.lesions)} lesion(s) of label {format_label_list(values)}, largest "
-                f"{big['volume_ml']:.2f} mL: press Next"
+                f"{big.volume_ml:.2f} mL: press Next"
             )
         return self.lesions
 
     def describe(self, n: int) -> str:
         les = self.lesions[n - 1]
         return (
-            f"lesion {n}/{len(self.lesions)}: {les['volume_ml']:.2f} mL, max diameter "
-            f"{les['max_diameter_mm']:.1f} mm, slices {les['slice_range'][0]}-{les['slice_range'][1]}"
+            f"lesion {n}/{len(self.lesions)}: {les.volume_ml:.2f} mL, max diameter "
+            f"{les.max_diameter_mm:.1f} mm, slices {les.slice_range[0]}-{les.slice_range[1]}"
         )
 
 
@@ -171,7 +173,7 @@ class View3DModel:
         self.view = None
 
     # -- lesions --------------------------------------------------------------------
-    def go_to_lesion(self, n: int, labels_layer, image_layer, lesion_labels) -> dict:
+    def go_to_lesion(self, n: int, labels_layer, image_layer, lesion_labels) -> LesionStats:
         """Centre and zoom the camera on lesion ``n`` (1 = largest) with a ring around it."""
         cur = self.cursor
         if not cur.lesions:
@@ -182,11 +184,11 @@ class View3DModel:
         cur.current = n
         les = cur.lesions[n - 1]
         residual = (labels_layer.metadata or {}).get("residual")
-        go_to_lesion(self.viewer, les["centroid_mm"], les["max_diameter_mm"], residual=residual)
+        go_to_lesion(self.viewer, les.centroid_mm, les.max_diameter_mm, residual=residual)
         cur.text = cur.describe(n)
         return les
 
-    def step(self, delta: int, labels_layer, image_layer, lesion_labels) -> dict | None:
+    def step(self, delta: int, labels_layer, image_layer, lesion_labels) -> LesionStats | None:
         """Next (+1) or previous (-1) lesion, wrapping around; None when there is none."""
         cur = self.cursor
         if not cur.lesions:

@@ -1,7 +1,8 @@
 """Statistics widget: image, per-label and per-lesion measurements in mL, mm and HU.
 
-The figures come from :func:`napari_liverct.stats.compute_stats` on the layers'
-stored-order views (``layer_disk_view``), so they equal ``napari-liverct stats`` on
+The figures come from :func:`napari_liverct.stats.iter_stats_on_grid`, the entry point
+``napari-liverct stats`` calls too, on the layers' stored-order views
+(:func:`~napari_liverct._napari.stats_layers.stats_inputs`), so they equal the CLI's on
 the files.  Work runs in a napari ``thread_worker``; clicking a lesion row moves the
 viewer to it and highlights it with a ring in a "lesions" Points layer.
 """
@@ -30,6 +31,8 @@ from . import _controls as ui
 if TYPE_CHECKING:
     import napari.layers
     import napari.viewer
+
+    from ..stats.results import StatsResult
 
 __all__ = ["StatsWidget", "LABEL_COLUMNS", "LESION_COLUMNS"]
 
@@ -85,38 +88,13 @@ def _layer_choices(kind: str):
     return choices
 
 
-def _compute(image, labels, affine, names, connectivity, organ_labels, lesion_labels):
-    """Generator run in the worker thread: yields (done, total, message), returns results."""
-    from ..stats import iter_compute_stats
-    from ..stats._engine import label_histograms
-
-    steps = iter_compute_stats(
-        image, labels, affine, names, connectivity, organ_labels=organ_labels, lesion_labels=lesion_labels
-    )
-    total = 3
-    while True:
-        try:
-            done, total, message = next(steps)
-        except StopIteration as stop:
-            out = stop.value
-            break
-        yield (done, total + 1, message)
-    hist = None
-    if image is not None and labels is not None:
-        yield (total, total + 1, "histograms")
-        hist = label_histograms(image, labels)
-    yield (total + 1, total + 1, "done")
-    return out, hist
-
-
 class StatsWidget(QWidget):
     """Dockable statistics of an image layer and a labels layer (see module docstring)."""
 
     def __init__(self, viewer: napari.viewer.Viewer, parent=None) -> None:
         super().__init__(parent)
         self.viewer = viewer
-        self.result: dict | None = None
-        self.histograms = None
+        self.result: StatsResult | None = None
         self._worker = None
         self._points = None
         self._labels_layer = None
@@ -244,6 +222,7 @@ class StatsWidget(QWidget):
         from napari.qt.threading import thread_worker
 
         from ..geometry import GridMismatchError
+        from ..stats import iter_stats_on_grid
 
         image_layer, labels_layer = self.image_combo.value, self.labels_combo.value
         try:
@@ -252,14 +231,20 @@ class StatsWidget(QWidget):
         except (ValueError, GridMismatchError) as exc:
             self.summary.setText(str(exc))
             return
-        self._grid_note, residual = inputs.grid_note, inputs.residual
-        self._labels_layer, self._residual = labels_layer, residual
+        self._labels_layer, self._residual = labels_layer, inputs.residual
         from ._common import preload_worker_imports
 
         preload_worker_imports()
-        connectivity = int(self.connectivity_combo.value)
-        worker = thread_worker(_compute)(
-            inputs.image, inputs.labels, inputs.affine, inputs.names, connectivity, organ, lesion
+        worker = thread_worker(iter_stats_on_grid)(
+            inputs.image,
+            inputs.labels,
+            inputs.affine,
+            inputs.names,
+            int(self.connectivity_combo.value),
+            organ_labels=organ,
+            lesion_labels=lesion,
+            grid_note=inputs.grid_note,
+            histograms=True,
         )
         worker.yielded.connect(self._on_progress)
         worker.returned.connect(self._on_result)
@@ -284,52 +269,52 @@ class StatsWidget(QWidget):
     def _on_result(self, value) -> None:
         if self.workers.closed:
             return
-        self.result, self.histograms = value
+        self.result = value
         self.run_button.enabled = True
         self.export_button.enabled = True
         self.progress.setVisible(False)
         self._fill_tables()
-        if getattr(self, "_grid_note", None):
-            self.summary.setText(f"{self.summary.text()}\n{self._grid_note}")
+        if value.grid_note:
+            self.summary.setText(f"{self.summary.text()}\n{value.grid_note}")
         self._write_features()
         self._update_points()
         self._plot_histogram()
 
     # ------------------------------------------------------------------ display
     def _fill_tables(self) -> None:
-        res = self.result or {}
+        res = self.result
         for table, rows, cols in (
-            (self.label_table, res.get("labels", []), LABEL_COLUMNS),
-            (self.lesion_table, res.get("lesions", []), LESION_COLUMNS),
+            (self.label_table, res.labels, LABEL_COLUMNS),
+            (self.lesion_table, res.lesions, LESION_COLUMNS),
         ):
             table.blockSignals(True)
             table.setRowCount(len(rows))
             for i, row in enumerate(rows):
-                tip = "\n".join(f"{h}: {_fmt(key, row.get(key))}" for h, key in cols)
+                tip = "\n".join(f"{h}: {_fmt(key, getattr(row, key))}" for h, key in cols)
                 for j, (_, key) in enumerate(cols):
-                    item = QTableWidgetItem(_fmt(key, row.get(key)))
+                    item = QTableWidgetItem(_fmt(key, getattr(row, key)))
                     item.setToolTip(tip)
                     table.setItem(i, j, item)
             table.resizeColumnsToContents()
             table.blockSignals(False)
-        self.summary.setText(summary_text(res, self.labels_combo.value is not None, self.label_roles()))
+        self.summary.setText(summary_text(res, self.labels_combo.value is not None))
 
     def _write_features(self) -> None:
         """Per-label results into the labels layer's ``features`` (napari's features table)."""
-        if self._labels_layer is not None and self.result:
+        if self._labels_layer is not None and self.result is not None:
             write_label_features(self._labels_layer, self.result)
 
     def _update_points(self) -> None:
         """A Points layer with a ring around every lesion (features = the lesion table)."""
         name = f"lesions ({self._labels_layer.name})" if self._labels_layer is not None else "lesions"
-        lesions = (self.result or {}).get("lesions", [])
+        lesions = self.result.lesions if self.result is not None else ()
         self._points = lesion_rings(self.viewer, self._points, lesions, self._residual, name)
 
     def _plot_histogram(self) -> None:
-        if self.histograms is None or not self.result:
+        if self.result is None or self.result.histograms is None:
             return
-        edges, per_label, whole = self.histograms
-        names = {r["label"]: r["name"] for r in self.result["labels"]}
+        edges, per_label, whole = self.result.histograms
+        names = self.result.label_names()
         colors = {}
         if self._labels_layer is not None:
             for v in per_label:
@@ -342,7 +327,7 @@ class StatsWidget(QWidget):
     # ------------------------------------------------------------------ navigation / export
     def go_to_lesion(self, row: int) -> None:
         """Move the viewer to lesion ``row`` (0-based): slice through its centroid, camera on it."""
-        lesions = (self.result or {}).get("lesions", [])
+        lesions = self.result.lesions if self.result is not None else ()
         if not 0 <= row < len(lesions):
             return
         from .._napari.navigate import go_to_lesion
@@ -350,9 +335,9 @@ class StatsWidget(QWidget):
         les = lesions[row]
         # the ring of this widget's "lesions" layer marks it (no second marker); a wider view
         # than the 3D navigator's (at least 12 cm across): the organ around it matters too
-        fill = min(0.4, max(float(les["max_diameter_mm"] or 0.0), 1.0) / 120.0)
+        fill = min(0.4, max(float(les.max_diameter_mm or 0.0), 1.0) / 120.0)
         go_to_lesion(
-            self.viewer, les["centroid_mm"], les["max_diameter_mm"], residual=self._residual, marker=False, fill=fill
+            self.viewer, les.centroid_mm, les.max_diameter_mm, residual=self._residual, marker=False, fill=fill
         )
         select_ring(self.viewer, self._points, row)
         if self.lesion_table.currentRow() != row:
@@ -364,7 +349,7 @@ class StatsWidget(QWidget):
         """Write the results as CSV (the same columns as ``napari-liverct stats --format csv``)."""
         from ..stats.tables import stats_to_csv
 
-        if not self.result:
+        if self.result is None:
             return None
         if path is None:
             path, _ = QFileDialog.getSaveFileName(self, "Export statistics", "stats.csv", "CSV (*.csv)")

@@ -84,6 +84,8 @@ def compare_arrays(
     tolerance_mm: float = DEFAULT_TOLERANCE_MM,
     surface: bool = True,
     progress: Callable[[str], None] | None = None,
+    files: tuple[str | None, str | None] = (None, None),
+    grid_note: str | None = None,
 ) -> CaseComparison:
     """Voxel, surface and lesion metrics of ``pred`` against ``gt`` on one grid.
 
@@ -108,6 +110,9 @@ def compare_arrays(
         Compute HD, HD95, ASSD and NSD (the slowest part).
     progress
         Called with a short message before each step.
+    files, grid_note
+        The ground-truth and prediction files, and how the prediction was put on the
+        ground-truth grid (first note; ``resampled`` when it says so), kept in the result.
 
     Returns
     -------
@@ -215,9 +220,12 @@ def compare_arrays(
         voxel_ml=vml,
         mode=plan.mode,
         tolerance_mm=float(tolerance_mm),
-        notes=notes,
+        notes=([grid_note] if grid_note else []) + notes,
         seconds=time.perf_counter() - t0,
         both_empty=both_empty,
+        gt_file=files[0],
+        pred_file=files[1],
+        resampled=bool(grid_note and "resampled" in grid_note),
     )
 
 
@@ -284,10 +292,7 @@ def compare_volumes(
     pred_on_gt, note = conform_to_grid(
         pred, pred_affine, gt.shape, gt_affine, resample=resample, names=grid_names, hint=hint
     )
-    res = compare_arrays(gt, pred_on_gt, gt_affine, **kwargs)
-    res.gt_file, res.pred_file = gt_file, pred_file
-    res.resampled = bool(note and "resampled" in note)
-    res.notes = ([note] if note else []) + res.notes
+    res = compare_arrays(gt, pred_on_gt, gt_affine, files=(gt_file, pred_file), grid_note=note, **kwargs)
     return res, pred_on_gt
 
 

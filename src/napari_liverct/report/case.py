@@ -10,8 +10,12 @@ workers on another machine need not see the output folder.
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from ..stats.results import StatsResult
 
 __all__ = ["report_case", "focus_point", "MAX_LESION_PICTURES"]
 
@@ -20,25 +24,24 @@ MAX_LESION_PICTURES = 6
 VIEW_NAMES = ("axial", "coronal", "sagittal")
 
 
-def focus_point(stats: dict, affine: np.ndarray, shape) -> tuple[list[float], str]:
+def focus_point(stats: StatsResult | None, affine: np.ndarray, shape) -> tuple[list[float], str]:
     """RAS mm point the three planes go through, and why.
 
     The centroid of the largest lesion; else of the organ classes (named liver, or the
     user's); else of all labels; else the volume centre.
     """
-    lesions = stats.get("lesions") or []
+    lesions = stats.lesions if stats is not None else ()
     if lesions:
         les = lesions[0]
-        return list(les["centroid_mm"]), (
-            f"largest lesion (1 of {len(lesions)}): {les['volume_ml']:.1f} mL, "
-            f"max diameter {les['max_diameter_mm']:.0f} mm"
+        return list(les.centroid_mm), (
+            f"largest lesion (1 of {len(lesions)}): {les.volume_ml:.1f} mL, max diameter {les.max_diameter_mm:.0f} mm"
         )
-    rows = [r for r in stats.get("labels") or [] if r.get("voxels")]
-    organ = [r for r in rows if r["label"] in set(stats.get("organ_labels") or [])]
+    rows = [r for r in (stats.labels if stats is not None else ()) if r.voxels]
+    organ = [r for r in rows if r.label in set(stats.organ_labels)]
     for chosen, why in ((organ, "organ centroid (no lesion)"), (rows, "labels centroid (no lesion, no organ)")):
         if chosen:
-            w = np.array([r["voxels"] for r in chosen], float)
-            c = np.array([r["centroid_mm"] for r in chosen], float)
+            w = np.array([r.voxels for r in chosen], float)
+            c = np.array([r.centroid_mm for r in chosen], float)
             return (w[:, None] * c).sum(0) / w.sum(), why
     centre = (np.asarray(shape[:3], float) - 1) / 2
     return (np.asarray(affine, float) @ np.append(centre, 1.0))[:3].tolist(), "volume centre (no labels)"
@@ -61,7 +64,7 @@ def report_case(
     Returns a dict: ``row`` and ``samples`` (from :func:`~napari_liverct.survey.survey_case`),
     ``evaluation`` (the row of :func:`~napari_liverct.compare.evaluate.evaluate_case`, when
     ``evaluate`` and the case has ground truth), ``stats`` (label and lesion tables,
-    :func:`napari_liverct.stats.compute_stats`), ``focus`` / ``focus_why``, ``pictures``
+    :func:`napari_liverct.stats.stats_on_grid`, as JSON), ``focus`` / ``focus_why``, ``pictures``
     (``[{"file", "view", "caption", "kind"}]``) with ``png`` (file name -> bytes) and
     ``notes`` (why a picture or table is missing).
     """
@@ -137,7 +140,7 @@ def _read_on_grid(path, vol, img, what: str, notes: list, resample: bool = False
 
 def _pictures(out: dict, img, label, lvol_read, pvol_read, max_px: int) -> None:
     from ..labels import label_names_for
-    from ..stats import compute_stats
+    from ..stats import stats_on_grid
     from .thumbnails import FALSE_COLOR, MISSED_COLOR, display_volume, png_bytes, render_plane, world_index
 
     notes = out["notes"]
@@ -158,15 +161,16 @@ def _pictures(out: dict, img, label, lvol_read, pvol_read, max_px: int) -> None:
         )
     if lab is not None:
         names = label_names_for(label, lvol.header, lab)
-        out["stats"] = compute_stats(vol3, lab, img.affine, names=names)
+        stats = stats_on_grid(vol3, lab, img.affine, names=names)
         labels_dv = display_volume(
             lab, img.affine, kind="labels", name=f"{out['row']['id']} labels", header=lvol.header, source_path=label
         )
         out["colors"] = {int(k): [float(x) for x in v] for k, v in labels_dv.colors.items() if k}
         out["names"] = {int(k): str(v) for k, v in labels_dv.names.items()}
     else:
-        out["stats"] = compute_stats(vol3, None, img.affine)
-    focus, why = focus_point(out["stats"] or {}, img.affine, img.data.shape)
+        stats = stats_on_grid(vol3, None, img.affine)
+    out["stats"] = stats.to_json()
+    focus, why = focus_point(stats, img.affine, img.data.shape)
     out["focus"], out["focus_why"] = [float(v) for v in focus], why
     centre = np.clip(np.round(world_index(ct, focus)).astype(int), 0, np.array(ct.data.shape) - 1)
     window = f"{ct.window} window" if ct.window else "data range"

@@ -8,16 +8,25 @@ the file's voxel-to-RAS+ affine.  Every ``centroid_mm`` is in **RAS+ millimetres
 
 Nothing here imports napari, Qt, torch or MONAI.  Where things are: :mod:`.lesions` (components,
 per-lesion rows, diameters), :mod:`._engine` (per-label and image statistics in one pass),
-:mod:`.compute` (the whole result), :mod:`.files` (from NIfTI files), :mod:`.tables` (output).
+:mod:`.compute` (the whole result: :func:`stats_on_grid`, the one entry point of the CLI and the
+widget), :mod:`.results` (the typed rows and result), :mod:`.files` (from NIfTI files), :mod:`.tables` (output).
 """
 
 from __future__ import annotations
 
 from ..geometry import grid_mismatch
 from ._engine import PERCENTILES_IMAGE, image_stats, label_stats, voxel_volume_ml
-from .compute import burden_from_counts, compute_stats, iter_compute_stats, tumour_burden
+from .compute import (
+    burden_from_counts,
+    compute_stats,
+    iter_compute_stats,
+    iter_stats_on_grid,
+    stats_on_grid,
+    tumour_burden,
+)
 from .files import resample_labels_nearest, stats_for_files
 from .lesions import lesion_components, lesion_label_map, lesion_stats, max_diameter_mm, si_axis
+from .results import ImageStats, LabelStats, LesionStats, StatsResult
 
 __all__ = [
     "lesion_components",
@@ -29,6 +38,12 @@ __all__ = [
     "label_stats",
     "voxel_volume_ml",
     "si_axis",
+    "stats_on_grid",
+    "iter_stats_on_grid",
+    "StatsResult",
+    "ImageStats",
+    "LabelStats",
+    "LesionStats",
     "compute_stats",
     "iter_compute_stats",
     "grid_mismatch",

@@ -25,6 +25,7 @@ from nibabel.affines import voxel_sizes
 from ..constants import ROBUST_PERCENTILES, ROBUST_RANGE
 from ..geometry import nonzero_box
 from ._summaries import _summary_from_hist, _summary_from_values, hist_percentiles
+from .results import ImageStats, LabelStats
 
 __all__ = [
     "PERCENTILES_IMAGE",
@@ -119,7 +120,7 @@ def _foreground_box(labels: np.ndarray) -> tuple[tuple[slice, ...], int] | None:
     return box, int(np.asarray(labels[box]).max())
 
 
-def image_stats(image: np.ndarray, affine: np.ndarray) -> dict:
+def image_stats(image: np.ndarray, affine: np.ndarray) -> ImageStats:
     """Whole-image statistics: shape, spacing (mm), dtype, min, max, mean, std, percentiles.
 
     Percentiles 0.5, 50 and 99.5 (keys ``p00_5``, ``p50``, ``p99_5``) are those of
@@ -127,20 +128,20 @@ def image_stats(image: np.ndarray, affine: np.ndarray) -> dict:
     """
     image = np.asarray(image)
     res = _image_summary(image)
-    return {
-        "shape": [int(s) for s in image.shape],
-        "spacing_mm": _spacing(affine),
-        "dtype": str(image.dtype),
-        "voxels": int(image.size),
-        "volume_ml": float(image.size * voxel_volume_ml(affine)),
-        "min": res["min"],
-        "max": res["max"],
-        "mean": res["mean"],
-        "std": res["std"],
-        "p00_5": res["q"][0],
-        "p50": res["q"][1],
-        "p99_5": res["q"][2],
-    }
+    return ImageStats(
+        shape=tuple(int(s) for s in image.shape),
+        spacing_mm=tuple(_spacing(affine)),
+        dtype=str(image.dtype),
+        voxels=int(image.size),
+        volume_ml=float(image.size * voxel_volume_ml(affine)),
+        min=res["min"],
+        max=res["max"],
+        mean=res["mean"],
+        std=res["std"],
+        p00_5=res["q"][0],
+        p50=res["q"][1],
+        p99_5=res["q"][2],
+    )
 
 
 def _int_range(arr: np.ndarray) -> tuple[int, int] | None:
@@ -191,7 +192,7 @@ def label_stats(
     affine: np.ndarray,
     names: dict[int, str] | None = None,
     include_background: bool = False,
-) -> list[dict]:
+) -> list[LabelStats]:
     """Per-label voxel count, volume, share and intensity statistics.
 
     Parameters
@@ -209,8 +210,8 @@ def label_stats(
 
     Returns
     -------
-    list of dict
-        One per label value present (ascending), with keys ``label, name, voxels,
+    list of LabelStats
+        One per label value present (ascending), with fields ``label, name, voxels,
         volume_ml, share`` (of all non-zero voxels), ``mean, std, min, max,
         median, p05, p95`` (population std; numpy's linear percentiles),
         ``bbox_min, bbox_max`` (inclusive stored-order indices),
@@ -230,7 +231,7 @@ def label_stats(
     if labels.dtype.kind == "i" and labels.size and int(labels.min()) < 0:
         raise ValueError("labels must not be negative")
     fg = _foreground_box(labels)
-    rows_out: list[dict] = []
+    rows_out: list[LabelStats] = []
     if fg is None and not include_background:
         return rows_out
     box, maxlab = fg if fg is not None else ((slice(0, 0),) * 3, 0)
@@ -270,24 +271,24 @@ def label_stats(
         s = summaries.get(v)
         q = s["q"] if s else [None] * 3
         rows_out.append(
-            {
-                "label": v,
-                "name": str(names.get(v, "background" if v == 0 else f"label {v}")),
-                "voxels": n,
-                "volume_ml": float(n * vml),
-                "share": None if v == 0 or n_fg == 0 else float(n / n_fg),
-                "mean": s["mean"] if s else None,
-                "std": s["std"] if s else None,
-                "min": s["min"] if s else None,
-                "max": s["max"] if s else None,
-                "median": q[1],
-                "p05": q[0],
-                "p95": q[2],
-                "bbox_min": lo,
-                "bbox_max": hi,
-                "centroid_voxel": cen,
-                "centroid_mm": [float(x) for x in affine[:3, :3] @ np.asarray(cen) + affine[:3, 3]],
-            }
+            LabelStats(
+                label=v,
+                name=str(names.get(v, "background" if v == 0 else f"label {v}")),
+                voxels=n,
+                volume_ml=float(n * vml),
+                share=None if v == 0 or n_fg == 0 else float(n / n_fg),
+                mean=s["mean"] if s else None,
+                std=s["std"] if s else None,
+                min=s["min"] if s else None,
+                max=s["max"] if s else None,
+                median=q[1],
+                p05=q[0],
+                p95=q[2],
+                bbox_min=tuple(lo),
+                bbox_max=tuple(hi),
+                centroid_voxel=tuple(cen),
+                centroid_mm=tuple(float(x) for x in affine[:3, :3] @ np.asarray(cen) + affine[:3, 3]),
+            )
         )
     return rows_out
 

@@ -1,4 +1,4 @@
-"""The statistics of one image and its labels in one JSON-ready dict (with a generator form for progress)."""
+"""The statistics of one image and its labels on one grid: :class:`StatsResult` (with a generator form for progress)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ._engine import image_stats, label_stats
+from ._engine import image_stats, label_histograms, label_stats
 from .lesions import _check_connectivity, lesion_stats
+from .results import StatsResult
 
 
 def tumour_burden(labels: np.ndarray, liver_label: int = 1, tumour_label: int = 2) -> float | None:
@@ -30,7 +31,7 @@ def burden_from_counts(liver_voxels: int, tumour_voxels: int) -> float | None:
     return float(tumour_voxels) / float(liver_voxels + tumour_voxels)
 
 
-def compute_stats(
+def stats_on_grid(
     image: np.ndarray | None,
     labels: np.ndarray | None,
     affine: np.ndarray,
@@ -39,8 +40,13 @@ def compute_stats(
     *,
     organ_labels: Sequence[int] | None = None,
     lesion_labels: Sequence[int] | None = None,
-) -> dict:
-    """Image, per-label and per-lesion statistics in one JSON-ready dict.
+    grid_note: str | None = None,
+    files: dict | None = None,
+    histograms: bool = False,
+) -> StatsResult:
+    """Image, per-label and per-lesion statistics of arrays on one grid: the one entry point
+    of both faces (``napari-liverct stats`` through :func:`~napari_liverct.stats.stats_for_files`,
+    and the Statistics widget).
 
     Parameters
     ----------
@@ -57,18 +63,29 @@ def compute_stats(
         (:func:`napari_liverct.labels.organ_label_ids`, ``lesion_label_ids``: classes
         whose name says liver, and tumour/lesion).  Never a guess: with no lesion
         class there is no lesion table and no burden.
+    grid_note, files
+        How the labels were put on the image grid, and which files they came from
+        (kept in the result as they are).
+    histograms
+        Also compute the per-label intensity histograms the widget plots
+        (``StatsResult.histograms``, not part of the JSON).
 
     Returns
     -------
-    dict
-        ``{"image": image_stats or None, "labels": [label_stats rows],
-        "lesions": [lesion_stats rows], "connectivity": ..., "organ_labels": [...],
-        "lesion_labels": [...]}`` plus ``"tumour_burden"`` (lesion volume / (organ +
-        lesion) volume) when both an organ class and a lesion class are present.
+    StatsResult
         All ``centroid_mm`` are RAS+ mm.
     """
-    steps = iter_compute_stats(
-        image, labels, affine, names, connectivity, organ_labels=organ_labels, lesion_labels=lesion_labels
+    steps = iter_stats_on_grid(
+        image,
+        labels,
+        affine,
+        names,
+        connectivity,
+        organ_labels=organ_labels,
+        lesion_labels=lesion_labels,
+        grid_note=grid_note,
+        files=files,
+        histograms=histograms,
     )
     while True:
         try:
@@ -77,7 +94,7 @@ def compute_stats(
             return stop.value
 
 
-def iter_compute_stats(
+def iter_stats_on_grid(
     image: np.ndarray | None,
     labels: np.ndarray | None,
     affine: np.ndarray,
@@ -86,42 +103,57 @@ def iter_compute_stats(
     *,
     organ_labels: Sequence[int] | None = None,
     lesion_labels: Sequence[int] | None = None,
+    grid_note: str | None = None,
+    files: dict | None = None,
+    histograms: bool = False,
 ):
-    """Generator form of :func:`compute_stats` for progress reporting.
+    """Generator form of :func:`stats_on_grid` for progress reporting.
 
     Yields ``(done, total, next_step_description)`` before each step and returns
-    the same dict as :func:`compute_stats` (``StopIteration.value``).
+    the same :class:`StatsResult` (``StopIteration.value``).
     """
     from ..labels import lesion_label_ids, organ_label_ids
 
     _check_connectivity(connectivity)
     names = dict(names) if names else {}
-    organ = sorted(int(v) for v in (organ_label_ids(names) if organ_labels is None else organ_labels))
-    lesion = sorted(int(v) for v in (lesion_label_ids(names) if lesion_labels is None else lesion_labels))
-    total = 3
-    out: dict = {
-        "image": None,
-        "labels": [],
-        "lesions": [],
-        "connectivity": int(connectivity),
-        "organ_labels": organ,
-        "lesion_labels": lesion,
-    }
+    organ = tuple(sorted(int(v) for v in (organ_label_ids(names) if organ_labels is None else organ_labels)))
+    lesion = tuple(sorted(int(v) for v in (lesion_label_ids(names) if lesion_labels is None else lesion_labels)))
+    total = 4 if histograms else 3
+    img = None
+    rows: list = []
+    lesions: list = []
+    burden = None
+    hist = None
     yield (0, total, "image statistics")
     if image is not None:
-        out["image"] = image_stats(image, affine)
+        img = image_stats(image, affine)
     if labels is not None:
         yield (1, total, "per-label statistics")
-        if not names:
-            names = {0: "background"}
-        out["labels"] = label_stats(image, labels, affine, names)
+        rows = label_stats(image, labels, affine, names or {0: "background"})
         yield (2, total, "lesions")
         if lesion:
-            out["lesions"] = lesion_stats(image, labels, affine, label=lesion, connectivity=connectivity)
-        counts = {r["label"]: r["voxels"] for r in out["labels"]}
+            lesions = lesion_stats(image, labels, affine, label=list(lesion), connectivity=connectivity)
+        counts = {r.label: r.voxels for r in rows}
         if organ and lesion:
             burden = burden_from_counts(sum(counts.get(v, 0) for v in organ), sum(counts.get(v, 0) for v in lesion))
-            if burden is not None:
-                out["tumour_burden"] = burden
+        if histograms and image is not None:
+            yield (3, total, "histograms")
+            hist = label_histograms(image, labels)
     yield (total, total, "done")
-    return out
+    return StatsResult(
+        image=img,
+        labels=tuple(rows),
+        lesions=tuple(lesions),
+        connectivity=int(connectivity),
+        organ_labels=organ,
+        lesion_labels=lesion,
+        tumour_burden=burden,
+        files=files,
+        grid_note=grid_note,
+        histograms=hist,
+    )
+
+
+#: The names before :func:`stats_on_grid` (same function).
+compute_stats = stats_on_grid
+iter_compute_stats = iter_stats_on_grid

@@ -6,8 +6,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .compute import compute_stats
+from .compute import stats_on_grid
 from .lesions import _check_connectivity
+from .results import StatsResult
 
 
 def resample_labels_nearest(labels: np.ndarray, labels_affine: np.ndarray, shape, affine: np.ndarray) -> np.ndarray:
@@ -27,8 +28,8 @@ def stats_for_files(
     organ_labels: Sequence[int] | None = None,
     lesion_labels: Sequence[int] | None = None,
     label_names: dict[int, str] | None = None,
-) -> dict:
-    """:func:`compute_stats` for NIfTI files (intensities after scl_slope/scl_inter).
+) -> StatsResult:
+    """:func:`~napari_liverct.stats.stats_on_grid` for NIfTI files (intensities after scl_slope/scl_inter).
 
     Labels stored with axes flipped or permuted relative to the image are viewed on
     the image grid (no resampling) and ``"grid_note"`` says so.
@@ -69,7 +70,7 @@ def stats_for_files(
         # in its one pass when no name source exists (a second pass cost 1 s on int32 labels)
         names = dict(label_names) if label_names else label_names_for(labels_path, lab.header)
     try:
-        out = compute_stats(
+        return stats_on_grid(
             img.data,
             labels,
             img.affine,
@@ -77,10 +78,8 @@ def stats_for_files(
             connectivity=connectivity,
             organ_labels=organ_labels,
             lesion_labels=lesion_labels,
+            grid_note=note,
+            files={"image": str(image_path), "labels": str(labels_path) if labels_path else None},
         )
     except ValueError as exc:  # e.g. negative label values: say which file
         raise ValueError(f"{labels_path or image_path}: {exc}") from exc
-    out["files"] = {"image": str(image_path), "labels": str(labels_path) if labels_path else None}
-    if note:
-        out["grid_note"] = note
-    return out

@@ -8,6 +8,7 @@ from nibabel.affines import apply_affine
 from ..constants import CONNECTIVITIES
 from ..geometry import nonzero_box
 from ._engine import voxel_volume_ml
+from .results import LesionStats
 
 
 def _check_connectivity(connectivity: int) -> int:
@@ -165,7 +166,7 @@ def lesion_stats(
     affine: np.ndarray,
     label=2,
     connectivity: int = 26,
-) -> list[dict]:
+) -> list[LesionStats]:
     """Measure every connected component (lesion) of one label, or of several together.
 
     Parameters
@@ -184,8 +185,8 @@ def lesion_stats(
 
     Returns
     -------
-    list of dict
-        Sorted by volume, largest first; ``id`` is 1..n in that order.  Keys:
+    list of LesionStats
+        Sorted by volume, largest first; ``id`` is 1..n in that order.  Fields:
         ``label, id, voxels, volume_ml, max_diameter_mm`` (largest distance between
         voxel centres, mm), ``centroid_mm`` (RAS+ mm: the affine applied to
         ``centroid_voxel``), ``centroid_voxel`` (stored-order index), ``mean``
@@ -218,19 +219,19 @@ def lesion_stats(
         if img_box is not None:
             mean = float(np.sum(img_box[sl][crop], dtype=np.float64) / counts[idx])
         out.append(
-            {
-                "label": int(label) if np.ndim(label) == 0 else _dominant(labels, box, sl, crop),
-                "id": new_id,
-                "voxels": int(counts[idx]),
-                "volume_ml": float(counts[idx] * vml),
-                "max_diameter_mm": max_diameter_mm(crop, affine),
-                "centroid_mm": _to_ras(affine, cents[idx]),
-                "centroid_voxel": [float(v) for v in cents[idx]],
-                "mean": mean,
-                "bbox_min": [int(v) for v in lo],
-                "bbox_max": [int(v) for v in hi],
-                "slice_range": [int(lo[axis]), int(hi[axis])],
-            }
+            LesionStats(
+                label=int(label) if np.ndim(label) == 0 else _dominant(labels, box, sl, crop),
+                id=new_id,
+                voxels=int(counts[idx]),
+                volume_ml=float(counts[idx] * vml),
+                max_diameter_mm=max_diameter_mm(crop, affine),
+                centroid_mm=tuple(_to_ras(affine, cents[idx])),
+                centroid_voxel=tuple(float(v) for v in cents[idx]),
+                mean=mean,
+                bbox_min=tuple(int(v) for v in lo),
+                bbox_max=tuple(int(v) for v in hi),
+                slice_range=(int(lo[axis]), int(hi[axis])),
+            )
         )
     return out
 

@@ -1,4 +1,4 @@
-"""Render the statistics dict of :func:`napari_liverct.stats.compute_stats` as CSV or tables.
+"""Render a :class:`~napari_liverct.stats.StatsResult` as CSV, JSON or tables.
 
 Shared by the command line (``napari-liverct stats``) and the widget's CSV export, so
 both write the same columns.  No napari / Qt import.
@@ -10,6 +10,8 @@ import csv
 import io
 import json
 
+from .results import AXIS_SUFFIXES, StatsResult, flatten_row
+
 __all__ = [
     "flatten_row",
     "stats_rows",
@@ -20,44 +22,13 @@ __all__ = [
     "AXIS_SUFFIXES",
 ]
 
-#: Suffixes used when a 3-vector is split into CSV columns.
-AXIS_SUFFIXES = {
-    "centroid_mm": ("x", "y", "z"),  # RAS+ mm
-    "spacing_mm": ("i", "j", "k"),
-    "shape": ("i", "j", "k"),
-    "bbox_min": ("i", "j", "k"),
-    "bbox_max": ("i", "j", "k"),
-    "centroid_voxel": ("i", "j", "k"),
-    "slice_range": ("first", "last"),
-}
 
-
-def flatten_row(row: dict) -> dict:
-    """Split list values into one column each (``bbox_min_i``, ``centroid_mm_x`` ...)."""
-    flat: dict = {}
-    for key, value in row.items():
-        if isinstance(value, (list, tuple)):
-            suffixes = AXIS_SUFFIXES.get(key, tuple(str(i) for i in range(len(value))))
-            for suffix, v in zip(suffixes, value):
-                flat[f"{key}_{suffix}"] = v
-        else:
-            flat[key] = value
-    return flat
-
-
-def stats_rows(result: dict) -> list[dict]:
+def stats_rows(result: StatsResult) -> list[dict]:
     """One flat row per image / label / lesion, with a leading ``kind`` column."""
-    rows = []
-    if result.get("image"):
-        rows.append({"kind": "image", **flatten_row(result["image"])})
-    rows += [{"kind": "label", **flatten_row(r)} for r in result.get("labels", [])]
-    rows += [{"kind": "lesion", **flatten_row(r)} for r in result.get("lesions", [])]
-    if result.get("tumour_burden") is not None:
-        rows.append({"kind": "tumour_burden", "value": result["tumour_burden"]})
-    return rows
+    return result.to_rows()
 
 
-def stats_to_csv(result: dict) -> str:
+def stats_to_csv(result: StatsResult) -> str:
     """CSV text: the union of all columns, one row per image / label / lesion."""
     rows = stats_rows(result)
     columns: list[str] = []
@@ -79,12 +50,12 @@ def rows_to_csv(columns: list[str], rows: list[dict]) -> str:
     return buf.getvalue()
 
 
-def stats_to_json(result: dict) -> str:
+def stats_to_json(result: StatsResult) -> str:
     """JSON text (NaN/inf become null so the output is strict JSON)."""
 
     from ..values import json_safe
 
-    return json.dumps(json_safe(result), indent=2, allow_nan=False)
+    return json.dumps(json_safe(result.to_json()), indent=2, allow_nan=False)
 
 
 def _fmt(v, digits: int = 1) -> str:
@@ -93,24 +64,24 @@ def _fmt(v, digits: int = 1) -> str:
     return f"({format_value(v, digits)})" if isinstance(v, (list, tuple)) else format_value(v, digits)
 
 
-def lesion_classes(result: dict) -> str:
+def lesion_classes(result: StatsResult) -> str:
     """The lesion classes of a statistics result by name, e.g. ``"liver tumor (label 2)"``; never a guess."""
-    values = [int(v) for v in result.get("lesion_labels") or []]
+    values = [int(v) for v in result.lesion_labels]
     if not values:
         return "no lesion class"
-    names = {int(r["label"]): r.get("name") for r in result.get("labels") or []}
+    names = result.label_names()
     return " + ".join(f"{names.get(v) or f'label {v}'} (label {v})" if names.get(v) else f"label {v}" for v in values)
 
 
-def print_stats_table(result: dict, file=None) -> None:
+def print_stats_table(result: StatsResult, file=None) -> None:
     """Print image, labels and lesions as rich tables (RAS+ mm centroids)."""
     from rich.console import Console
     from rich.table import Table
 
     console = Console(file=file, width=200)
-    img = result.get("image")
+    img = result.image.to_json() if result.image is not None else None
     if img:
-        t = Table(title=f"Image {result.get('files', {}).get('image') or ''}".strip())
+        t = Table(title=f"Image {(result.files or {}).get('image') or ''}".strip())
         for key in ("shape", "spacing_mm", "dtype", "min", "max", "mean", "std", "p00_5", "p50", "p99_5"):
             t.add_column(key, justify="right")
         t.add_row(
@@ -120,7 +91,7 @@ def print_stats_table(result: dict, file=None) -> None:
             )
         )
         console.print(t)
-    if result.get("labels"):
+    if result.labels:
         t = Table(title="Labels (intensities in stored units, HU for CT; centroid RAS+ mm)")
         cols = (
             "label",
@@ -141,19 +112,18 @@ def print_stats_table(result: dict, file=None) -> None:
         )
         for c in cols:
             t.add_column(c, justify="left" if c == "name" else "right")
-        for r in result["labels"]:
+        for row in result.labels:
+            r = row.to_json()
             t.add_row(*(_fmt(r[c], 3 if c in ("volume_ml", "share") else 1) for c in cols))
         console.print(t)
-    lesions = result.get("lesions") or []
-    t = Table(
-        title=f"Lesions ({lesion_classes(result)}, {result.get('connectivity', 26)}-connectivity): {len(lesions)}"
-    )
+    lesions = [r.to_json() for r in result.lesions]
+    t = Table(title=f"Lesions ({lesion_classes(result)}, {result.connectivity}-connectivity): {len(lesions)}")
     cols = ("id", "voxels", "volume_ml", "max_diameter_mm", "centroid_mm", "mean", "slice_range")
     for c in cols:
         t.add_column(c, justify="right")
     for r in lesions:
         t.add_row(*(_fmt(r[c], 3 if c == "volume_ml" else 1) for c in cols))
-    if result.get("labels") is not None and (result.get("labels") or lesions):
+    if result.labels or lesions:
         console.print(t)
-    if result.get("tumour_burden") is not None:
-        console.print(f"Tumour burden (tumour / whole liver volume): {100 * result['tumour_burden']:.2f} %")
+    if result.tumour_burden is not None:
+        console.print(f"Tumour burden (tumour / whole liver volume): {100 * result.tumour_burden:.2f} %")
