@@ -291,3 +291,44 @@ def test_not_a_ct_is_refused_with_a_message():
         pl.segment(mr_like, np.eye(4))
     with pytest.raises(ValueError, match="3D"):
         pl.segment(np.zeros((5, 5)), np.eye(4))
+
+
+def test_lesion_probabilities_land_where_the_tiles_are_in_world_space(small_phantom, monkeypatch):
+    """Stand-in networks: a liver cube, and 'tumour' everywhere the lesion tiles reach. The
+    tumour label must then fill the box the lesion network saw (the dilated liver's box on
+    the 1 x 1 x 3 mm grid), in world millimetres, to within one voxel."""
+    ph = small_phantom
+
+    def fake(model, patch):
+        if model == "liver":
+            out = np.zeros(pl.LIVER_OUT, np.float32)
+            c = [n // 2 for n in pl.LIVER_OUT]
+            out[c[0] - 20 : c[0] + 10, c[1] - 15 : c[1] + 15, c[2] - 8 : c[2] + 8] = 0.9
+            return out
+        return np.full(pl.LESION_OUT, 0.9, np.float32)
+
+    monkeypatch.setattr(pl, "run_network", fake)
+    gen = pl.iter_segment(ph.image, ph.affine, lesions=True)
+    liver_step = None
+    while True:
+        try:
+            step = next(gen)
+        except StopIteration as stop:
+            res = stop.value
+            break
+        if step.labels is not None:
+            liver_step = step.labels
+    assert liver_step is not None and (liver_step == 1).any() and (res.labels == 2).any()
+    # the lesion network's box, from the liver the pipeline found, in world mm
+    can = to_canonical(ph.image, ph.affine)
+    liver = to_canonical(liver_step == 1, ph.affine).data
+    _, _, box, zoom = pl.lesion_grid(can, liver)
+    grid = can.affine @ zoomed_affine(np.eye(4), can.data.shape, zoom)
+    lo = grid @ np.array([b.start for b in box] + [1.0])
+    hi = grid @ np.array([b.stop - 1 for b in box] + [1.0])
+    want_lo, want_hi = np.minimum(lo, hi)[:3], np.maximum(lo, hi)[:3]
+    ijk = np.argwhere(res.labels == 2)
+    world = (ph.affine @ np.c_[ijk, np.ones(len(ijk))].T)[:3]
+    tol = np.abs(ph.affine[:3, :3]).sum(axis=1) + np.array([1.0, 1.0, 3.0])
+    np.testing.assert_array_less(np.abs(world.min(axis=1) - want_lo), tol)
+    np.testing.assert_array_less(np.abs(world.max(axis=1) - want_hi), tol)
