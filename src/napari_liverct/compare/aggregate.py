@@ -19,12 +19,13 @@ No napari, Qt, torch or MONAI import here.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
 from .results import ClassMetrics
 
-__all__ = ["summarise", "label_anomalies", "absent_class", "AGGREGATED_METRICS"]
+__all__ = ["summarise", "EvaluationSummary", "label_anomalies", "absent_class", "AGGREGATED_METRICS"]
 
 AGGREGATED_METRICS = (
     "dice",
@@ -133,7 +134,51 @@ def _lesion_summary(les: list) -> dict | None:
     }
 
 
-def summarise(rows: list[dict]) -> dict:
+@dataclass(frozen=True)
+class EvaluationSummary:
+    """The dataset summary of an evaluation (see the module docstring), complete when made.
+
+    ``classes`` maps each class (as a string) to its counts, ``global_dice`` and the
+    statistics of every metric in :data:`AGGREGATED_METRICS`; ``lesions`` pools the
+    lesion detection (None without lesion classes); ``metric_per_case``, ``mean`` and
+    ``foreground_mean`` are nnU-Net's ``summary.json`` entries.
+    """
+
+    n_cases: int
+    n_evaluated: int
+    n_failed: int
+    classes: dict[str, dict]
+    lesions: dict | None
+    metric_per_case: list[dict]
+    mean: dict[str, dict]
+    foreground_mean: dict[str, float]
+
+    def to_json(self) -> dict:
+        """The ``summary`` block of ``napari-liverct evaluate``'s JSON."""
+        return {
+            "n_cases": self.n_cases,
+            "n_evaluated": self.n_evaluated,
+            "n_failed": self.n_failed,
+            "classes": self.classes,
+            "lesions": self.lesions,
+        }
+
+    def nnunet_json(self) -> dict:
+        """nnU-Net's ``summary.json`` keys, at the top level of the evaluate JSON."""
+        return {"metric_per_case": self.metric_per_case, "mean": self.mean, "foreground_mean": self.foreground_mean}
+
+    def to_row(self) -> dict:
+        """One flat row: the case counts, the foreground mean Dice (nnU-Net's) and the pooled lesion F1."""
+        return {
+            "n_cases": self.n_cases,
+            "n_evaluated": self.n_evaluated,
+            "n_failed": self.n_failed,
+            "foreground_mean_dice": self.foreground_mean.get("Dice"),
+            "lesion_f1": (self.lesions or {}).get("f1"),
+        }
+
+
+def summarise(rows: list[dict]) -> EvaluationSummary:
     """Dataset summary of evaluated rows (see the module docstring and
     :mod:`napari_liverct.compare.evaluate`)."""
     results = [r["result"] for r in rows if r and r.get("result") is not None]
@@ -169,16 +214,16 @@ def summarise(rows: list[dict]) -> dict:
     }
     fg = [m for lab, m in mean.items() if lab != "0"]
     foreground_mean = {k: float(np.mean([m[k] for m in fg])) for k in keys} if fg else {}
-    return {
-        "n_cases": len(rows),
-        "n_evaluated": len(results),
-        "n_failed": len(rows) - len(results),
-        "classes": classes,
-        "lesions": _lesion_summary([res.lesions for res in results if res.lesions is not None]),
-        "metric_per_case": metric_per_case,
-        "mean": mean,
-        "foreground_mean": foreground_mean,
-    }
+    return EvaluationSummary(
+        n_cases=len(rows),
+        n_evaluated=len(results),
+        n_failed=len(rows) - len(results),
+        classes=classes,
+        lesions=_lesion_summary([res.lesions for res in results if res.lesions is not None]),
+        metric_per_case=metric_per_case,
+        mean=mean,
+        foreground_mean=foreground_mean,
+    )
 
 
 def label_anomalies(case_id: str, result, names: dict[int, str] | None) -> list[dict]:

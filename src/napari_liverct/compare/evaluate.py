@@ -220,10 +220,8 @@ def evaluate(
         "errors": [{"id": r["id"], "kind": r["error_kind"], "error": r["error"]} for r in rows if r["error"]],
         "anomalies": issues + [a for r in rows for a in r.get("anomalies") or []],
         "extra_predictions": extra,
-        "summary": {k: v for k, v in summary.items() if k not in ("metric_per_case", "mean", "foreground_mean")},
-        "metric_per_case": summary["metric_per_case"],
-        "mean": summary["mean"],
-        "foreground_mean": summary["foreground_mean"],
+        "summary": summary.to_json(),
+        **summary.nnunet_json(),
     }
     report["_rows"] = rows
     return report

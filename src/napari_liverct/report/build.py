@@ -21,8 +21,12 @@ import re
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from ..compare.aggregate import EvaluationSummary
 
 __all__ = ["build_report", "iter_report_cases"]
 
@@ -67,7 +71,7 @@ def iter_report_cases(tasks: list[dict], *, workers=None, scheduler=None, client
     )
 
 
-def _evaluation_json(gt_root, pred_dir, rows: list[dict], extra: list[str], summary: dict) -> dict:
+def _evaluation_json(gt_root, pred_dir, rows: list[dict], extra: list[str], summary: EvaluationSummary) -> dict:
     """The layout of ``napari-liverct evaluate``'s JSON (see :func:`napari_liverct.compare.evaluate.evaluate`)."""
     from ..pathtext import text_safe
     from ..values import json_safe
@@ -95,12 +99,8 @@ def _evaluation_json(gt_root, pred_dir, rows: list[dict], extra: list[str], summ
                 "errors": [{"id": r["id"], "kind": r["error_kind"], "error": r["error"]} for r in rows if r["error"]],
                 "anomalies": [a for r in rows for a in r.get("anomalies") or []],
                 "extra_predictions": extra,
-                "summary": {
-                    k: v for k, v in summary.items() if k not in ("metric_per_case", "mean", "foreground_mean")
-                },
-                "metric_per_case": summary["metric_per_case"],
-                "mean": summary["mean"],
-                "foreground_mean": summary["foreground_mean"],
+                "summary": summary.to_json(),
+                **summary.nnunet_json(),
             }
         )
     )
