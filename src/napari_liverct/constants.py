@@ -37,3 +37,8 @@ DEFAULT_MATCH = "overlap"
 
 #: Normalised surface Dice tolerance (mm).
 DEFAULT_TOLERANCE_MM = 2.0
+
+#: ``layer.metadata[OUTPUT_KEY]`` names the kind of a layer the plugin made for display
+#: ("view3d", "lesion_rings", "crop_preview", "monai", "compare_errors"...): such layers are
+#: never offered as input (:func:`napari_liverct._napari.pick.pick_layers`).
+OUTPUT_KEY = "liverct_output"

@@ -202,6 +202,7 @@ def run_pipeline(
 
 def pipeline_layer_data(result: dict, names: dict[str, str] | None = None) -> list[tuple]:
     """LayerData tuples ``'<name> (MONAI)'`` for a :func:`run_pipeline` result."""
+    from .constants import OUTPUT_KEY
     from .layers import array_to_layer_data
     from .nifti import nifti_stem
 
@@ -213,7 +214,7 @@ def pipeline_layer_data(result: dict, names: dict[str, str] | None = None) -> li
             continue
         src = meta["files"][key]
         base = names.get(key) or nifti_stem(src)
-        extra = {"monai_meta": meta, "monai_key": key}
+        extra = {"monai_meta": meta, "monai_key": key, OUTPUT_KEY: "monai"}
         ld = array_to_layer_data(result[key], result["affine"], kind=kind, name=f"{base} (MONAI)", extra_metadata=extra)
         if kind == "image" and "contrast_limits" not in ld[1]:
             data = ld[0]

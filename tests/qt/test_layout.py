@@ -84,7 +84,7 @@ def test_stacked_widgets_keep_the_window_and_their_rows(viewer_1280):
     win = _window(viewer)
     assert win.height() <= 800, f"stacked docks grew the window to {win.height()} px (was 1049 with MONAI)"
     view3d = docks["3D tumour view"][1]
-    for w in (view3d.image_combo, view3d.labels_combo, view3d.resolution, view3d.btn_3d):
+    for w in (view3d.image_combo.native, view3d.labels_combo.native, view3d.resolution, view3d.btn_3d):
         assert w.height() >= w.minimumSizeHint().height(), "3D widget rows squashed"
     _shot(viewer, "crop_monai_3d_stacked")
 

@@ -105,7 +105,7 @@ def test_label_2_is_not_a_tumour_and_every_class_is_drawn(make_napari_viewer, tm
     viewer.open(str(img_p), plugin="napari-liverct")
     lab = next(lay for lay in viewer.layers if type(lay).__name__ == "Labels")
     widget = _dock_3d(viewer)
-    widget.labels_combo.setCurrentText(lab.name)
+    widget.labels_combo.value = lab
     assert widget.lesion_labels() == []  # no class is named tumour/lesion
     assert widget.shown_labels() == list(range(1, 62))
     widget.resolution.setCurrentText("full")

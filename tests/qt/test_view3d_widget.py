@@ -33,8 +33,8 @@ def viewer_widget(make_napari_viewer, phantom_files):
     viewer.open(str(phantom_files[0]), plugin="napari-liverct")  # pairs liver_label.nii.gz
     widget = View3DWidget(viewer)
     viewer.window.add_dock_widget(widget)
-    assert widget.image_combo.currentText() == "liver"
-    assert widget.labels_combo.currentText() == "liver_label"
+    assert widget.image_combo.value.name == "liver"
+    assert widget.labels_combo.value.name == "liver_label"
     widget.resolution.setCurrentText("full")
     widget.render_mode.setCurrentText("volume (exact)")
     return viewer, widget

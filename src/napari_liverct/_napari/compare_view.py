@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..compare.error_maps import ERROR_KINDS, KIND_COLORS, STATUS_COLORS, STATUS_NAMES
+from .pick import tag_output
 from .surfaces import fix_surface_visual
 
 if TYPE_CHECKING:
@@ -74,6 +75,7 @@ class CompareView:
         self.surface = None
         if surface_ld is not None:
             sdata, skwargs, _ = surface_ld
+            skwargs = {**skwargs, "metadata": tag_output(skwargs.get("metadata"), "compare_distance")}
             self.surface = self.viewer.add_surface(sdata, **skwargs)
             if hasattr(self.surface, "colorbar"):
                 self.surface.colorbar.visible = True
@@ -90,6 +92,7 @@ class CompareView:
         """Add the errors layer, or give the existing one new content (by voxel / by lesion)."""
         data, kwargs, _kind = errors_ld
         if self.errors is None or self.errors not in self.viewer.layers:
+            kwargs = {**kwargs, "metadata": tag_output(kwargs.get("metadata"), "compare_errors")}
             self.errors = self.viewer.add_labels(data, **kwargs)
         else:
             lay = self.errors

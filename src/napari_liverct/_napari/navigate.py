@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..constants import OUTPUT_KEY
 from ..geometry import grid_mismatch, nonzero_box
 from ..labels import lesion_label_ids
 from ..mesh import lesion_camera
 from .compat import add_without_selecting, camera_of
 from .layer_utils import layer_disk_view, layer_label_names, world_position
-from .surfaces import VIEW_TAG
 
 if TYPE_CHECKING:
     import napari
@@ -138,7 +138,7 @@ def _place_marker(viewer, pos: np.ndarray, size_mm: float, zoom: float) -> None:
         border_color="yellow",
         border_width=line,
         border_width_is_relative=False,
-        metadata={VIEW_TAG: True},
+        metadata={OUTPUT_KEY: "lesion_marker"},
         out_of_slice_display=False,
         blending="translucent_no_depth",
     )

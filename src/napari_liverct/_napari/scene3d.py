@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..constants import OUTPUT_KEY
 from ..downsample import downsample_affine
 from ..labels import lesion_label_ids
 from ..layers import array_to_layer_data
@@ -35,7 +36,6 @@ from .compat import camera_of  # noqa: F401 - re-exported
 from .layer_utils import label_color, labels_present, layer_disk_view
 from .navigate import frame_labels, go_to_lesion, lesion_ids, lesion_list, remove_marker  # noqa: F401 - re-exported
 from .surfaces import (  # noqa: F401 - re-exported, used by the widget and tests
-    VIEW_TAG,
     add_surface_layers,
     auto_render_mode,
     build_surfaces,
@@ -51,7 +51,6 @@ if TYPE_CHECKING:
     import napari.layers
 
 __all__ = [
-    "VIEW_TAG",
     "CT_3D_WINDOW",
     "View3DLayers",
     "setup_3d_view",
@@ -157,7 +156,7 @@ def _view_layer(layer, kind: str, factor: int, suffix: str, **overrides):
         header=md.get("header"),
         source_path=md.get("source_path"),
         label_names=md.get("label_names"),
-        extra_metadata={VIEW_TAG: True},
+        extra_metadata={OUTPUT_KEY: "view3d"},
     )
     kwargs.update(overrides)
     return Layer.create(data, kwargs, ltype)

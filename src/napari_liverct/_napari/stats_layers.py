@@ -113,6 +113,7 @@ def lesion_rings(viewer, points, lesions: Sequence[LesionStats], residual, name:
     import pandas as pd
 
     from .compat import add_without_selecting
+    from .pick import tag_output
 
     if points is not None and points not in viewer.layers:
         points = None
@@ -136,6 +137,7 @@ def lesion_rings(viewer, points, lesions: Sequence[LesionStats], residual, name:
             border_width_is_relative=False,
             features=features,
             symbol="o",
+            metadata=tag_output(None, "lesion_rings"),
             text={"string": "{id}", "color": "yellow", "size": 10, "anchor": "upper_left"},
         )
         add_without_selecting(viewer, points)

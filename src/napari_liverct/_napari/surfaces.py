@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..constants import OUTPUT_KEY
 from ..mesh import SurfaceMesh, label_surfaces
 from .compat import camera_of
 from .layer_utils import layer_disk_view
@@ -19,9 +20,6 @@ if TYPE_CHECKING:
     import napari
     import napari.layers
 
-
-#: metadata key marking layers created by the 3D view (so they can be removed).
-VIEW_TAG = "liverct_view3d"
 
 #: Voxel counts above which the widget's "auto" mode shows surfaces instead of
 #: ray-cast label volumes: (software OpenGL, GPU).  Under Mesa llvmpipe (no GPU)
@@ -171,7 +169,13 @@ def surface_layers(
                 shading="smooth",
                 opacity=1.0 if t else float(liver_opacity),
                 blending="opaque" if t else "translucent",
-                metadata={"label": label, "labels": [m.label for m in ms], "name": name, "tumour": t, VIEW_TAG: True},
+                metadata={
+                    "label": label,
+                    "labels": [m.label for m in ms],
+                    "name": name,
+                    "tumour": t,
+                    OUTPUT_KEY: "view3d",
+                },
             )
         )
     return out

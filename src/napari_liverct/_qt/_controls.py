@@ -27,7 +27,6 @@ __all__ = [
     "LabelChecklist",
     "disconnect_all",
     "ScrollDock",
-    "fill_layer_combo",
 ]
 
 
@@ -156,17 +155,6 @@ class ScrollDock(QWidget):
     def showEvent(self, event):  # noqa: N802 - Qt API
         self._fit_width()
         super().showEvent(event)
-
-
-def fill_layer_combo(combo: QComboBox, names: list[str]) -> None:
-    """Replace a combo box's layer names, keeping the current one when it is still there (no signals)."""
-    current = combo.currentText()
-    combo.blockSignals(True)
-    combo.clear()
-    combo.addItems(names)
-    if current in names:
-        combo.setCurrentText(current)
-    combo.blockSignals(False)
 
 
 def read_only_table(headers: list[str], row_numbers: bool = True):

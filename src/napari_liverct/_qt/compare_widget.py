@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, LineEdit, PushButton, create_widget
+from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, LineEdit, PushButton
 from qtpy.QtCore import QObject, Signal
 from qtpy.QtWidgets import (
     QFileDialog,
@@ -36,6 +36,7 @@ from .._napari.compare_run import (
 )
 from .._napari.compare_view import CompareView, legend_html
 from .._napari.layer_utils import format_label_list, layer_disk_view, layer_label_names, parse_label_list
+from .._napari.pick import layer_choices
 from ..compare import error_maps
 from ..compare.classes import suggest_map
 from ..compare.results import CaseComparison
@@ -69,8 +70,8 @@ class CompareWidget(QWidget):
         self._defaults_for = None
 
         # layer pickers typed by annotation, as in the napari plugin template
-        self.gt_combo = create_widget(label="ground truth", annotation="napari.layers.Labels")
-        self.pred_combo = create_widget(label="prediction", annotation="napari.layers.Labels")
+        self.gt_combo = ComboBox(label="ground truth", choices=layer_choices(viewer, "labels"), nullable=True)
+        self.pred_combo = ComboBox(label="prediction", choices=layer_choices(viewer, "labels"), nullable=True)
         self.map_text = LineEdit(label="class map P:G", value="")
         self.map_text.tooltip = (
             "prediction value P compared with ground-truth class G, e.g. '5:1, 6:2' "
@@ -168,17 +169,12 @@ class CompareWidget(QWidget):
 
     def reset_choices(self, event=None) -> None:
         """Follow the layer list (napari also calls this when the widget is docked)."""
-        own = {id(x) for x in (self.errors_layer,) if x is not None}
-        self.controls.reset_choices()
-        labels = [c for c in self.gt_combo.choices if c is not None and id(c) not in own]
+        self.controls.reset_choices()  # the errors layer is the plugin's own output: never offered
+        labels = [c for c in self.gt_combo.choices if c is not None]
         if labels:
-            if self.gt_combo.value is None or id(self.gt_combo.value) in own:
+            if self.gt_combo.value is None:
                 self.gt_combo.value = labels[0]
-            if (
-                self.pred_combo.value is None
-                or self.pred_combo.value is self.gt_combo.value
-                or id(self.pred_combo.value) in own
-            ):
+            if self.pred_combo.value is None or self.pred_combo.value is self.gt_combo.value:
                 others = [c for c in labels if c is not self.gt_combo.value]
                 self.pred_combo.value = others[-1] if others else labels[0]
         self._fill_defaults()

@@ -21,6 +21,7 @@ from magicgui.widgets import (
 )
 
 from .._napari.crop_session import CropSession, CropSettings, box_reaches_outside, outline_shapes
+from .._napari.pick import layer_choices, output_kind, tag_output
 from ..crop import parse_per_axis
 from ._common import ScrollableContainer
 
@@ -125,21 +126,13 @@ class CropWidget(ScrollableContainer):
 
     # ----------------------------------------------------------------- choices
     def _volume_layers(self, _w=None) -> list:
-        from napari.layers import Image, Labels
-
-        return [
-            (ly.name, ly)
-            for ly in self._viewer.layers
-            if isinstance(ly, (Image, Labels)) and ly.ndim >= 3 and ly.name != PREVIEW_NAME
-        ]
+        return layer_choices(self._viewer, "volume")()
 
     def _labels_layers(self, _w=None) -> list:
-        from napari.layers import Labels
-
-        return [(ly.name, ly) for ly in self._viewer.layers if isinstance(ly, Labels) and ly.ndim >= 3]
+        return layer_choices(self._viewer, "labels")()
 
     def _on_layers_changed(self, event=None) -> None:
-        if event is not None and getattr(event.value, "name", None) == PREVIEW_NAME:
+        if event is not None and output_kind(event.value) == "crop_preview":
             return
         self._may_create = event is None
         try:
@@ -223,12 +216,18 @@ class CropWidget(ScrollableContainer):
         self._draw_preview(create=False)
 
     def _preview_layer(self, create: bool):
-        if PREVIEW_NAME in self._viewer.layers:
-            return self._viewer.layers[PREVIEW_NAME]
+        for layer in self._viewer.layers:
+            if output_kind(layer) == "crop_preview":
+                return layer
         if not create:
             return None
         layer = self._viewer.add_shapes(
-            ndim=3, name=PREVIEW_NAME, edge_color="yellow", face_color="transparent", edge_width=1.5
+            ndim=3,
+            name=PREVIEW_NAME,
+            edge_color="yellow",
+            face_color="transparent",
+            edge_width=1.5,
+            metadata=tag_output(None, "crop_preview"),
         )
         self._viewer.layers.selection.active = self.source_layer.value
         return layer

@@ -23,6 +23,7 @@ from magicgui.widgets import (
 )
 
 from .._napari.layer_utils import layer_meta
+from .._napari.pick import layer_choices
 from ..crop import parse_per_axis
 from ._common import ScrollableContainer
 
@@ -109,22 +110,10 @@ class MonaiPipelineWidget(ScrollableContainer):
         self._viewer.layers.events.removed.disconnect(self._refresh)
 
     def _image_choices(self, _w=None) -> list:
-        from napari.layers import Image
-
-        return [
-            (ly.name, ly)
-            for ly in self._viewer.layers
-            if isinstance(ly, Image) and ly.ndim >= 3 and not ly.name.endswith("(MONAI)")
-        ]
+        return layer_choices(self._viewer, "image")()
 
     def _labels_choices(self, _w=None) -> list:
-        from napari.layers import Labels
-
-        return [
-            (ly.name, ly)
-            for ly in self._viewer.layers
-            if isinstance(ly, Labels) and ly.ndim >= 3 and not ly.name.endswith("(MONAI)")
-        ]
+        return layer_choices(self._viewer, "labels")()
 
     def _refresh(self, *_) -> None:
         self.reset_choices()

@@ -23,6 +23,7 @@ from qtpy.QtWidgets import (
 )
 
 from .._napari.layer_utils import default_label_roles, format_label_list, parse_label_list
+from .._napari.pick import layer_choices
 from .._napari.stats_layers import lesion_rings, select_ring, stats_inputs, summary_text, write_label_features
 from ..constants import CONNECTIVITIES, DEFAULT_CONNECTIVITY
 from ..values import format_value
@@ -75,19 +76,6 @@ def _fmt(key: str, v) -> str:
     return format_value(v, 3 if key == "volume_ml" else 1, nonfinite="-")
 
 
-def _layer_choices(kind: str):
-    def choices(widget) -> list:
-        from napari.layers import Image, Labels
-
-        viewer = getattr(widget, "_liverct_viewer", None)
-        if viewer is None:
-            return []
-        cls = Image if kind == "image" else Labels
-        return [(layer.name, layer) for layer in viewer.layers if isinstance(layer, cls)]
-
-    return choices
-
-
 class StatsWidget(QWidget):
     """Dockable statistics of an image layer and a labels layer (see module docstring)."""
 
@@ -100,10 +88,8 @@ class StatsWidget(QWidget):
         self._labels_layer = None
         self._residual = None  # oblique residual of the grid the results are on
 
-        self.image_combo = ComboBox(label="image", choices=_layer_choices("image"), nullable=True)
-        self.labels_combo = ComboBox(label="labels", choices=_layer_choices("labels"), nullable=True)
-        for w in (self.image_combo, self.labels_combo):
-            w._liverct_viewer = viewer
+        self.image_combo = ComboBox(label="image", choices=layer_choices(viewer, "image"), nullable=True)
+        self.labels_combo = ComboBox(label="labels", choices=layer_choices(viewer, "labels"), nullable=True)
         self.connectivity_combo = ComboBox(
             label="connectivity", choices=list(CONNECTIVITIES), value=DEFAULT_CONNECTIVITY
         )

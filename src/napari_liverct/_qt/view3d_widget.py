@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from magicgui.widgets import ComboBox
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import (
     QCheckBox,
-    QComboBox,
     QFormLayout,
     QLabel,
     QLineEdit,
@@ -28,6 +28,7 @@ from .._napari.layer_utils import (
     layer_label_names,
     parse_label_list,
 )
+from .._napari.pick import layer_choices
 from .._napari.surfaces import AUTO_SURFACE_VOXELS
 from .._napari.view3d_model import SURFACES_CT_FACTOR, View3DModel
 from . import _controls as ui
@@ -57,7 +58,8 @@ class View3DWidget(ui.ScrollDock):
         self._idle.timeout.connect(self.model.camera_idle)
         self._software: bool | None = None  # software OpenGL? (asked once)
         lay = self.content_layout
-        self.image_combo, self.labels_combo = QComboBox(), QComboBox()
+        self.image_combo = ComboBox(choices=layer_choices(viewer, "image"))
+        self.labels_combo = ComboBox(choices=layer_choices(viewer, "labels"))
         self.resolution = ui.combo(["auto", "full", "1/2", "1/4"], "downsampled 3D rendering stays interactive")
         self.render_mode = ui.combo(
             list(_MODES),
@@ -74,8 +76,8 @@ class View3DWidget(ui.ScrollDock):
         )
         form = ui.form(
             lay,
-            ("Image", self.image_combo),
-            ("Labels", self.labels_combo),
+            ("Image", self.image_combo.native),
+            ("Labels", self.labels_combo.native),
             ("3D resolution", self.resolution),
             ("3D rendering", self.render_mode),
             (None, self.hide_ct_moving),
@@ -141,7 +143,7 @@ class View3DWidget(ui.ScrollDock):
         self.btn_show_roles.clicked.connect(
             lambda _checked=False: self.set_shown_labels(self.organ_labels() + self.lesion_labels())
         )
-        self.labels_combo.currentTextChanged.connect(lambda _t: self._labels_changed())
+        self.labels_combo.changed.connect(lambda *_: self._labels_changed())
         self.lesion_edit.editingFinished.connect(self._roles_changed)
         self.organ_edit.editingFinished.connect(self._roles_changed)
         self._roles_for = None  # id of the labels layer the role fields were filled for
@@ -163,11 +165,9 @@ class View3DWidget(ui.ScrollDock):
 
     # -- layer choice ---------------------------------------------------------------
     def _refresh_layers(self, event=None) -> None:
-        from napari.layers import Image, Labels
-
-        for box, kind in ((self.image_combo, Image), (self.labels_combo, Labels)):
-            own = [lay.name for lay in self.viewer.layers if isinstance(lay, kind)]
-            ui.fill_layer_combo(box, [n for n in own if not (self.viewer.layers[n].metadata or {}).get(scene.VIEW_TAG)])
+        for box in (self.image_combo, self.labels_combo):
+            with box.changed.blocked():
+                box.reset_choices()
         self._labels_changed()
 
     # -- label roles and the labels shown -------------------------------------------
@@ -216,11 +216,11 @@ class View3DWidget(ui.ScrollDock):
         self.show_list.check_only(values)
 
     def _layer(self, combo):
-        name = combo.currentText()
-        if not name or name not in self.viewer.layers:
+        layer = combo.value
+        if layer is None or layer not in self.viewer.layers:
             return None
         # the layer itself, not napari's per-access proxy: its id keys the mesh cache
-        return unwrap(self.viewer.layers[name])
+        return unwrap(layer)
 
     @property
     def image_layer(self):

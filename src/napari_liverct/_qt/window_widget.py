@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-from magicgui.widgets import ComboBox, Container, Label, PushButton, create_widget
+from magicgui.widgets import ComboBox, Container, Label, PushButton
 
 from .._napari.case_layers import AUTO_LIMITS, WINDOW_SET_BY
 from .._napari.layer_utils import layer_data_like, layer_disk_view
+from .._napari.pick import layer_choices
 from ..layers import CT_WINDOWS, PERCENTILE_WINDOW, choose_window, window_limits
 
 if TYPE_CHECKING:
@@ -82,10 +83,10 @@ class DisplayWidget(Container):
     def __init__(self, viewer: napari.viewer.Viewer):
         super().__init__()
         self._viewer = viewer
-        self._image = create_widget(annotation="napari.layers.Image", label="image")
+        self._image = ComboBox(label="image", choices=layer_choices(viewer, "image", min_ndim=1), nullable=True)
         self._preset = ComboBox(choices=PRESETS, value="abdomen", label="CT window")
         self._apply = PushButton(text="Apply window")
-        self._any = create_widget(annotation="napari.layers.Layer", label="layer")
+        self._any = ComboBox(label="layer", choices=layer_choices(viewer, "volume", min_ndim=1), nullable=True)
         self._to_labels = PushButton(text="Open as labels")
         self._to_image = PushButton(text="Open as image")
         self._status = Label(value="")
