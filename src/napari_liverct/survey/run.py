@@ -84,6 +84,7 @@ def survey(
     *,
     label_names: dict[int, str] | None = None,
     dataset_anomalies: list[dict] | None = None,
+    dataset: dict | None = None,
     client=None,
     processes: bool = True,
     n_samples: int = N_SAMPLES,
@@ -102,6 +103,8 @@ def survey(
         Labels declared by dataset.json; values outside them are anomalies.
     dataset_anomalies
         Where dataset.json and the folder disagree (``Dataset.issues``), listed first.
+    dataset
+        The summary's ``dataset`` block (:func:`dataset_block`), when the cases are a dataset's.
 
     Returns
     -------
@@ -123,7 +126,7 @@ def survey(
         return row
 
     drain(it, total, "survey", progress, keep)
-    return summarise_survey(rows, samples, label_names, dataset_anomalies)
+    return summarise_survey(rows, samples, label_names, dataset_anomalies, dataset=dataset)
 
 
 def dataset_block(ds) -> dict:
@@ -142,21 +145,18 @@ def dataset_report(ds, rows: list, samples: list) -> dict:
     its ``dataset`` block (the one assembly for the CLI, the HTML report and the widget)."""
     from .summary import summarise_survey
 
-    report = summarise_survey(rows, samples, ds.label_names, ds.issues)
-    report["summary"]["dataset"] = dataset_block(ds)
-    return report
+    return summarise_survey(rows, samples, ds.label_names, ds.issues, dataset=dataset_block(ds))
 
 
 def survey_dataset(ds, workers: int | None = None, scheduler: str | None = None, progress=True, **kw) -> dict:
     """:func:`survey` of every case of a Dataset, as :func:`dataset_report` assembles it."""
-    report = survey(
+    return survey(
         ds.cases,
         workers=workers,
         scheduler=scheduler,
         progress=progress,
         label_names=ds.label_names,
         dataset_anomalies=ds.issues,
+        dataset=dataset_block(ds),
         **kw,
     )
-    report["summary"]["dataset"] = dataset_block(ds)
-    return report

@@ -209,8 +209,13 @@ def summarise_survey(
     samples: list,
     label_names: dict[int, str] | None = None,
     dataset_anomalies: list[dict] | None = None,
+    *,
+    dataset: dict | None = None,
 ) -> dict:
     """``{"cases": rows, "summary": ..., "anomalies": ..., "failed": ...}``.
+
+    ``dataset`` (name, root, layout, dataset.json of a dataset's survey) becomes the
+    summary's ``dataset`` block.
 
     Rows get an ``anomalies`` list of kinds; ``dataset_anomalies`` (where dataset.json and
     the folder disagree, :func:`napari_liverct.dataset.dataset_issues`) come first in the
@@ -226,9 +231,12 @@ def summarise_survey(
         found = _row_anomalies(r, ctx) if r else []
         cases.append(dict(r, anomalies=by_case.get(r.get("id"), []) + [a["kind"] for a in found]))
         anomalies += found
+    summary = summarize(rows, samples, label_names)
+    if dataset is not None:
+        summary["dataset"] = dict(dataset)
     return {
         "cases": cases,
-        "summary": summarize(rows, samples, label_names),
+        "summary": summary,
         "anomalies": anomalies,
         "failed": failed_cases(rows),
     }
