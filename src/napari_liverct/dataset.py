@@ -29,6 +29,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .anomaly import Anomaly
 from .labels import find_label_sibling, looks_like_labels, parse_label_names
 from .nifti import is_nifti_path, nifti_stem
 
@@ -93,7 +94,7 @@ class Dataset:
         Dataset name (json ``"name"`` or the folder name).
     issues
         Where dataset.json and the folder disagree, as survey anomalies
-        ``{"case", "kind", "message"}`` (see :func:`dataset_issues`).
+        (:class:`~napari_liverct.anomaly.Anomaly`, see :func:`dataset_issues`).
     """
 
     root: Path
@@ -102,7 +103,7 @@ class Dataset:
     json_path: Path | None = None
     label_names: dict[int, str] | None = None
     name: str = ""
-    issues: list[dict] = field(default_factory=list)
+    issues: list[Anomaly] = field(default_factory=list)
 
 
 def _natural_key(text: str) -> list:
@@ -290,7 +291,7 @@ def load_dataset(root: str | os.PathLike) -> Dataset:
     )
 
 
-def dataset_issues(base: Path, spec: dict, cases: list[Case]) -> tuple[list[Case], list[dict]]:
+def dataset_issues(base: Path, spec: dict, cases: list[Case]) -> tuple[list[Case], list[Anomaly]]:
     """Cases without duplicate ids, and where dataset.json and the folder disagree.
 
     ``duplicate_case``: an id listed more than once (the first entry is kept, so the case
@@ -299,7 +300,7 @@ def dataset_issues(base: Path, spec: dict, cases: list[Case]) -> tuple[list[Case
     without an image path; ``unlisted_file``: a NIfTI file in ``imagesTr/`` or
     ``imagesTs/`` that no case uses.
     """
-    issues: list[dict] = []
+    issues: list[Anomaly] = []
     seen: dict[str, int] = {}
     kept: list[Case] = []
     for c in cases:
@@ -309,7 +310,7 @@ def dataset_issues(base: Path, spec: dict, cases: list[Case]) -> tuple[list[Case
     for cid, n in seen.items():
         if n > 1:
             msg = f"listed {n} times in dataset.json; the first entry is used, once"
-            issues.append({"case": cid, "kind": "duplicate_case", "message": msg})
+            issues.append(Anomaly(cid, "duplicate_case", msg))
     for key, split, listed in (("numTraining", "training", "training"), ("numTest", "test", "test")):
         said = spec.get(key)
         if not isinstance(said, int) or isinstance(said, bool):
@@ -318,15 +319,13 @@ def dataset_issues(base: Path, spec: dict, cases: list[Case]) -> tuple[list[Case
         n = len(items) if isinstance(items, list) else sum(1 for c in kept if c.split == split)
         if said != n:
             where = f"the '{listed}' list has {n} entries" if isinstance(items, list) else f"{n} {split} cases found"
-            issues.append(
-                {"case": None, "kind": "count_mismatch", "message": f"dataset.json says {key} {said}, {where}"}
-            )
+            issues.append(Anomaly(None, "count_mismatch", f"dataset.json says {key} {said}, {where}"))
     for split in ("training", "test"):
         items = spec.get(split)
         unusable = len(items) - sum(1 for c in cases if c.split == split) if isinstance(items, list) else 0
         if unusable > 0:
             msg = f"{unusable} entries of its '{split}' list name no image path (or a hidden file); not surveyed"
-            issues.append({"case": None, "kind": "unusable_entry", "message": f"dataset.json: {msg}"})
+            issues.append(Anomaly(None, "unusable_entry", f"dataset.json: {msg}"))
     used = {_abs(p) for c in cases for p in (c.image, *c.channels)}
     for sub in ("imagesTr", "imagesTs"):
         folder = base / sub
@@ -335,7 +334,7 @@ def dataset_issues(base: Path, spec: dict, cases: list[Case]) -> tuple[list[Case
         for f in sorted(folder.iterdir()):
             if not _skip(f.name) and is_nifti_path(f) and _abs(f) not in used:
                 msg = f"{f}: in {sub}/ but not a case of dataset.json (not surveyed)"
-                issues.append({"case": None, "kind": "unlisted_file", "message": msg})
+                issues.append(Anomaly(None, "unlisted_file", msg))
     return kept, issues
 
 

@@ -18,12 +18,14 @@ __all__ = ["json_safe", "format_value"]
 def json_safe(value):
     """A JSON-ready copy of ``value`` (recursively).
 
-    numpy scalars and arrays become Python numbers and lists, tuples become lists, dict keys
+    Typed results become their ``to_json()``, numpy scalars and arrays become Python numbers and lists, tuples become lists, dict keys
     become strings, and NaN and infinity become None (``json.dumps(..., allow_nan=False)``
     then holds).  Idempotent.
     """
     if isinstance(value, dict):
         return {str(k): json_safe(v) for k, v in value.items()}
+    if callable(getattr(value, "to_json", None)):  # a typed result (Anomaly, StatsResult...)
+        return json_safe(value.to_json())
     if isinstance(value, (list, tuple)):
         return [json_safe(v) for v in value]
     if isinstance(value, np.ndarray):

@@ -127,8 +127,8 @@ def test_a_negative_label_value_never_kills_the_run(tmp_path):
     assert by_id["liver_000"]["error"] is None  # the other case is measured
     measured = by_id["liver_001"]["error"] is None
     if measured:  # measured as a class of its own and flagged
-        assert [a["kind"] for a in rep["anomalies"]] == ["unexpected_labels"]
-        assert "negative" in rep["anomalies"][0]["message"]
+        assert [a.kind for a in rep["anomalies"]] == ["unexpected_labels"]
+        assert "negative" in rep["anomalies"][0].message
     else:  # or refused, with the reason
         assert "negative" in by_id["liver_001"]["error"]
 

@@ -166,7 +166,7 @@ def test_report_rows_in_case_order_and_errors(msd, report):
 def test_anomalies(report):
     kinds = {}
     for a in report["anomalies"]:
-        kinds.setdefault(a["case"], set()).add(a["kind"])
+        kinds.setdefault(a.case, set()).add(a.kind)
     assert kinds == {
         "liver_1": {"orientation"},  # RAS among LPS
         "liver_2": {"unknown_label_values"},  # label 5 not in dataset.json
@@ -177,7 +177,7 @@ def test_anomalies(report):
         "liver_6": {"orientation", "affine_identity", "empty_labels", "spacing_outlier"},
         "liver_7": {"missing_labels"},
     }
-    msg = {a["kind"]: a["message"] for a in report["anomalies"] if a["case"] in ("liver_2", "liver_5")}
+    msg = {a.kind: a.message for a in report["anomalies"] if a.case in ("liver_2", "liver_5")}
     assert "[5]" in msg["unknown_label_values"] and "z = 12" in msg["spacing_outlier"]
     assert all(set(r["anomalies"]) == kinds.get(r["id"], set()) for r in report["cases"])
 

@@ -50,3 +50,19 @@ def test_format_value_none_nonfinite_lists_and_others():
     assert format_value([1.0, 2.25, 3], 1, sep=" × ") == "1.0 × 2.2 × 3"  # Python's round-half-even, as f-strings
     assert format_value((4, 5)) == "4, 5"
     assert format_value(np.int64(7)) == "7" and format_value("liver") == "liver" and format_value(True) == "True"
+
+
+def test_json_safe_writes_typed_results_by_their_to_json():
+    from napari_liverct.anomaly import Anomaly
+    from napari_liverct.stats import stats_on_grid
+
+    a = Anomaly("liver_2", "orientation", "orientation LPS, most cases are RAS")
+    assert json_safe([a]) == [
+        {"case": "liver_2", "kind": "orientation", "message": "orientation LPS, most cases are RAS"}
+    ]
+    lab = np.zeros((4, 4, 4), np.uint8)
+    lab[1:3, 1:3, 1:3] = 1
+    res = stats_on_grid(np.full((4, 4, 4), np.nan, np.float32), lab, np.eye(4))
+    out = json_safe({"stats": res})
+    assert out["stats"]["labels"][0]["voxels"] == 8 and out["stats"]["labels"][0]["mean"] is None  # NaN -> null
+    assert json.loads(json.dumps(out, allow_nan=False)) == out

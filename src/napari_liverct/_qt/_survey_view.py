@@ -75,7 +75,7 @@ def fill_table(table: QTableWidget, report: dict) -> None:
     """One row per case; cases with anomalies are tinted, their messages in the tooltip."""
     msgs: dict = {}
     for a in report["anomalies"]:
-        msgs.setdefault(a["case"], []).append(f"{a['kind']}: {a['message']}")
+        msgs.setdefault(a.case, []).append(f"{a.kind}: {a.message}")
     table.setRowCount(len(report["cases"]))
     for i, r in enumerate(report["cases"]):
         cells = [

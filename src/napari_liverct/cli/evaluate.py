@@ -53,7 +53,7 @@ def run(args) -> int:
     if s["lesions"]:
         msg += f"; lesion F1 (pooled) {s['lesions']['f1']:.3f}"
     for a in report["anomalies"]:
-        print(path_text(f"napari-liverct evaluate: {a['kind']}: {a['case']}: {a['message']}"), file=sys.stderr)
+        print(path_text(f"napari-liverct evaluate: {a.kind}: {a.case}: {a.message}"), file=sys.stderr)
     print(path_text(msg + (f" -> {args.out}" if args.out else "")), file=sys.stderr)
     failed = [(e["id"], f"{e['kind']}: {e['error']}") for e in report["errors"]]
     return finish("evaluate", failed, s["n_cases"])

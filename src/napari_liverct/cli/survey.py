@@ -48,7 +48,7 @@ def run(args) -> int:
     else:
         sys.stdout.write(text)
     for a in report["anomalies"]:
-        if a["kind"] in ("duplicate_case", "count_mismatch", "unusable_entry", "unlisted_file"):
-            print(f"napari-liverct survey: {a['kind']}: {path_text(a['message'])}", file=sys.stderr)
+        if a.kind in ("duplicate_case", "count_mismatch", "unusable_entry", "unlisted_file"):
+            print(f"napari-liverct survey: {a.kind}: {path_text(a.message)}", file=sys.stderr)
     failed = [(f["case"], f["error"]) for f in report["failed"]]
     return finish("survey", failed, len(report["cases"]))

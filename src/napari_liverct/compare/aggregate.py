@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..anomaly import Anomaly
 from .results import ClassMetrics
 
 __all__ = ["summarise", "EvaluationSummary", "label_anomalies", "absent_class", "AGGREGATED_METRICS"]
@@ -226,7 +227,7 @@ def summarise(rows: list[dict]) -> EvaluationSummary:
     )
 
 
-def label_anomalies(case_id: str, result, names: dict[int, str] | None) -> list[dict]:
+def label_anomalies(case_id: str, result, names: dict[int, str] | None) -> list[Anomaly]:
     """Label values of one evaluated case that should not be there (never a failure).
 
     ``unexpected_labels``: a value in the ground truth or the prediction that
@@ -246,10 +247,10 @@ def label_anomalies(case_id: str, result, names: dict[int, str] | None) -> list[
         if odd:
             why = f"not in dataset.json ({sorted(declared)})" if declared is not None else "negative"
             out.append(
-                {
-                    "case": case_id,
-                    "kind": "unexpected_labels",
-                    "message": f"{side} has label values {odd}: {why}; measured as classes of their own",
-                }
+                Anomaly(
+                    case_id,
+                    "unexpected_labels",
+                    f"{side} has label values {odd}: {why}; measured as classes of their own",
+                )
             )
     return out

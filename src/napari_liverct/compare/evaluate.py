@@ -237,7 +237,7 @@ def _case_json(row: dict) -> dict:
         "pred": row["pred"],
         "error": row["error"],
         "error_kind": row["error_kind"],
-        "anomalies": [a["kind"] for a in row.get("anomalies") or []],
+        "anomalies": [a.kind for a in row.get("anomalies") or []],
         "seconds": row.get("seconds"),
     }
     if res is not None:

@@ -84,7 +84,7 @@ def _evaluation_json(gt_root, pred_dir, rows: list[dict], extra: list[str], summ
             "pred": r["pred"],
             "error": r["error"],
             "error_kind": r["error_kind"],
-            "anomalies": [a["kind"] for a in r.get("anomalies") or []],
+            "anomalies": [a.kind for a in r.get("anomalies") or []],
             "seconds": r.get("seconds"),
         }
         if r.get("result") is not None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 import time
 
+from ..anomaly import Anomaly
+
 __all__ = ["page_data", "class_info", "LABEL_COLUMNS", "LESION_COLUMNS", "MAX_LESION_ROWS"]
 
 #: Keys of a label-table row shown per case (napari_liverct.stats label rows).
@@ -179,7 +181,7 @@ def page_data(
     """Everything the page shows, as one JSON-ready dict."""
     columns = _columns(survey, evaluation, class_info(results))
     ev_by_id = {c["id"]: c for c in (evaluation or {}).get("cases", [])}
-    anomalies = list(survey["anomalies"]) + list((evaluation or {}).get("anomalies") or [])
+    anomalies = [_anomaly(a) for a in [*survey["anomalies"], *((evaluation or {}).get("anomalies") or [])]]
     # the failed cases the CLI lists (exit code 3): unreadable image or labels, failed evaluation
     failed = {str(f["case"]): f["error"] for f in survey.get("failed") or []}
     for e in (evaluation or {}).get("errors") or []:
@@ -187,8 +189,8 @@ def page_data(
     messages: dict[str, list[str]] = {}
     kinds: dict[str, list[str]] = {}
     for a in anomalies:
-        messages.setdefault(str(a["case"]), []).append(f"{a['kind']}: {a['message']}")
-        kinds.setdefault(str(a["case"]), []).append(a["kind"])
+        messages.setdefault(str(a.case), []).append(f"{a.kind}: {a.message}")
+        kinds.setdefault(str(a.case), []).append(a.kind)
     for e in (evaluation or {}).get("errors") or []:  # a badge on the case's row too
         messages.setdefault(str(e["id"]), []).append(f"evaluation {e['kind']}: {e['error']}")
         kinds.setdefault(str(e["id"]), []).append(f"evaluation_{e['kind']}")
@@ -240,7 +242,7 @@ def page_data(
             "generated": time.strftime("%Y-%m-%d %H:%M"),
             "dataset": s.get("dataset"),
             "summary": s,
-            "anomalies": anomalies,
+            "anomalies": [a.to_json() for a in anomalies],
             "failed": [{"case": k, "error": v} for k, v in failed.items()],
             "plots": plots,
             "columns": columns,
@@ -249,3 +251,8 @@ def page_data(
             "evaluation": ev_summary,
         }
     )
+
+
+def _anomaly(a) -> Anomaly:
+    """An anomaly of the survey (typed) or of the evaluation's JSON (a dict, as written)."""
+    return a if isinstance(a, Anomaly) else Anomaly(a.get("case"), a["kind"], a["message"])

@@ -83,7 +83,7 @@ def survey(
     progress: bool | Callable[[int, int, dict], None] = True,
     *,
     label_names: dict[int, str] | None = None,
-    dataset_anomalies: list[dict] | None = None,
+    dataset_anomalies: list | None = None,
     dataset: dict | None = None,
     client=None,
     processes: bool = True,

@@ -35,6 +35,7 @@ from collections import Counter
 
 import numpy as np
 
+from ..anomaly import Anomaly
 from ..constants import ROBUST_PERCENTILES
 from ..pathtext import text_safe
 from ..stats.tables import rows_to_csv
@@ -122,8 +123,8 @@ def summarize(rows: list[dict], samples: list, label_names: dict[int, str] | Non
     }
 
 
-def _anomaly(row: dict, kind: str, message: str) -> dict:
-    return {"case": row.get("id"), "kind": kind, "message": message}
+def _anomaly(row: dict, kind: str, message: str) -> Anomaly:
+    return Anomaly(row.get("id"), kind, message)
 
 
 def _context(rows: list[dict], label_names: dict[int, str] | None) -> dict:
@@ -208,7 +209,7 @@ def summarise_survey(
     rows: list[dict],
     samples: list,
     label_names: dict[int, str] | None = None,
-    dataset_anomalies: list[dict] | None = None,
+    dataset_anomalies: list[Anomaly] | None = None,
     *,
     dataset: dict | None = None,
 ) -> dict:
@@ -226,10 +227,10 @@ def summarise_survey(
     cases, anomalies = [], list(dataset_anomalies or [])
     by_case: dict = {}
     for a in anomalies:
-        by_case.setdefault(a.get("case"), []).append(a["kind"])
+        by_case.setdefault(a.case, []).append(a.kind)
     for r in rows:  # new dicts: the input rows stay as they were
         found = _row_anomalies(r, ctx) if r else []
-        cases.append(dict(r, anomalies=by_case.get(r.get("id"), []) + [a["kind"] for a in found]))
+        cases.append(dict(r, anomalies=by_case.get(r.get("id"), []) + [a.kind for a in found]))
         anomalies += found
     summary = summarize(rows, samples, label_names)
     if dataset is not None:
