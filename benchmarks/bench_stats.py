@@ -16,7 +16,7 @@ regionprops-basic regionprops_table(area, intensity_mean/min/max) only
 scipy.ndimage     ndi.sum_labels / mean / standard_deviation / minimum / maximum / median
 lesions: ours     napari_liverct.stats.lesion_components (cc3d), and lesion_stats in full
 lesions: scipy    ndi.label(labels == 2, 26-connectivity)
-also timed        image_stats (whole-image histogram) and compute_stats (everything)
+also timed        image_stats (whole-image histogram) and stats_on_grid (everything)
 
 Files (``--files-size``, default 512 x 512 x 300; ``--files-only`` runs just this part):
 the ``napari-liverct stats CT --labels LABELS`` path on NIfTI files written by nibabel,
@@ -273,10 +273,10 @@ def main(argv=None) -> int:
         ok &= agree(ours, sp, "scipy.ndimage")
     print(f"all competitors agree with ours: {ok}\n")
 
-    from napari_liverct.stats import compute_stats, image_stats
+    from napari_liverct.stats import image_stats, stats_on_grid
 
     bench("image_stats", lambda: image_stats(image, affine))
-    bench("compute_stats (all)", lambda: compute_stats(image, labels, affine), repeats=1)
+    bench("stats_on_grid (all)", lambda: stats_on_grid(image, labels, affine), repeats=1)
     print()
     mask_fn = lambda: labels == 2  # noqa: E731
     cc_ours = bench("lesions: cc3d", lambda: lesion_components(labels, 2, 26))

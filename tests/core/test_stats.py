@@ -15,13 +15,13 @@ from scipy.spatial.distance import pdist
 
 from napari_liverct import cli
 from napari_liverct.stats import (
-    compute_stats,
     image_stats,
     label_stats,
     lesion_label_map,
     lesion_stats,
     max_diameter_mm,
     stats_for_files,
+    stats_on_grid,
     tumour_burden,
 )
 from napari_liverct.stats._engine import hist_percentiles
@@ -222,34 +222,34 @@ def test_image_stats_match_numpy(synthetic):
     assert fs.p50 == pytest.approx(np.median(f + 0.25)) and fs.std == pytest.approx(f.std(), rel=1e-6)
 
 
-def test_tumour_burden_and_compute_stats(synthetic):
+def test_tumour_burden_and_stats_on_grid(synthetic):
     img, lab = synthetic
     n1, n2 = int((lab == 1).sum()), int((lab == 2).sum())
     assert tumour_burden(lab) == pytest.approx(n2 / (n1 + n2))
     assert tumour_burden(np.where(lab == 2, 0, lab)) is None
     liver_names = {0: "background", 1: "liver", 2: "tumour"}
-    res = compute_stats(img, lab, AFFINE, liver_names)
+    res = stats_on_grid(img, lab, AFFINE, liver_names)
     assert res.image is not None and res.tumour_burden is not None
     assert res.tumour_burden == pytest.approx(n2 / (n1 + n2))
     assert res.organ_labels == (1,) and res.lesion_labels == (2,)
     assert [r.label for r in res.labels] == [1, 2]
     assert len(res.lesions) == 3
-    assert compute_stats(img, (lab == 1).astype(np.uint8), AFFINE, liver_names).tumour_burden is None
+    assert stats_on_grid(img, (lab == 1).astype(np.uint8), AFFINE, liver_names).tumour_burden is None
     # no names: nothing is a tumour, no burden, no lesion table (never "label 2 is the tumour")
-    bare = compute_stats(img, lab, AFFINE)
+    bare = stats_on_grid(img, lab, AFFINE)
     assert bare.lesions == () and bare.tumour_burden is None and bare.lesion_labels == ()
     # a heart and a kidney are not tumours
-    other = compute_stats(img, lab, AFFINE, {0: "background", 1: "heart", 2: "kidney_right"})
+    other = stats_on_grid(img, lab, AFFINE, {0: "background", 1: "heart", 2: "kidney_right"})
     assert other.lesions == () and other.tumour_burden is None
     # the user's choice drives burden and lesions whatever the names say
-    chosen = compute_stats(img, lab, AFFINE, {1: "spleen", 2: "kidney_right"}, organ_labels=[1], lesion_labels=[2])
+    chosen = stats_on_grid(img, lab, AFFINE, {1: "spleen", 2: "kidney_right"}, organ_labels=[1], lesion_labels=[2])
     assert chosen.tumour_burden == pytest.approx(n2 / (n1 + n2)) and len(chosen.lesions) == 3
     # several lesion classes are labelled together
-    both = compute_stats(img, lab, AFFINE, lesion_labels=[1, 2])
+    both = stats_on_grid(img, lab, AFFINE, lesion_labels=[1, 2])
     from scipy import ndimage as ndi
 
     assert len(both.lesions) == ndi.label(lab > 0, structure=np.ones((3, 3, 3)))[1]
-    only_img = compute_stats(img, None, AFFINE)
+    only_img = stats_on_grid(img, None, AFFINE)
     assert only_img.labels == () and only_img.image.voxels == img.size
 
 

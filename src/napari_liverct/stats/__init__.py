@@ -18,8 +18,6 @@ from ..geometry import grid_mismatch
 from ._engine import PERCENTILES_IMAGE, image_stats, label_stats, voxel_volume_ml
 from .compute import (
     burden_from_counts,
-    compute_stats,
-    iter_compute_stats,
     iter_stats_on_grid,
     stats_on_grid,
     tumour_burden,
@@ -44,8 +42,6 @@ __all__ = [
     "ImageStats",
     "LabelStats",
     "LesionStats",
-    "compute_stats",
-    "iter_compute_stats",
     "grid_mismatch",
     "resample_labels_nearest",
     "burden_from_counts",

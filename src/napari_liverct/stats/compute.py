@@ -152,8 +152,3 @@ def iter_stats_on_grid(
         grid_note=grid_note,
         histograms=hist,
     )
-
-
-#: The names before :func:`stats_on_grid` (same function).
-compute_stats = stats_on_grid
-iter_compute_stats = iter_stats_on_grid
