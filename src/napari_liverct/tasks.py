@@ -125,7 +125,9 @@ def dask_client(workers: int | None = None, scheduler: str | None = None, proces
             dashboard_address=None,
             # the scheduler always serves HTTP; a free port avoids clashing with another cluster
             scheduler_kwargs={"dashboard_address": "127.0.0.1:0", "dashboard": False},
-            silence_logs=logging.ERROR,
+            # a worker racing the scheduler at shutdown logs a CommClosedError traceback at
+            # ERROR level: noise to a user (failed tasks come back through their futures)
+            silence_logs=logging.CRITICAL,
         ) as cluster,
         Client(cluster) as client,
     ):
