@@ -60,6 +60,11 @@ def drafted(make_napari_viewer, qtbot, network_once, monkeypatch):
     qtbot.mouseClick(seg.run_button.native, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not seg.running, timeout=300_000)
     assert seg.status.value.startswith("done"), seg.status.value
+    # a liver-only run does not claim "0 tumour voxels" (no tumour was looked for)
+    assert "tumour network was not run" in seg.status.value and "tumour voxels" not in seg.status.value
+    qtbot.wait(50)
+    for label in (seg.status.native, seg.note.native):  # the wrapped text is shown whole, not clipped
+        assert label.height() >= label.heightForWidth(label.width()), label.text()
     draft = viewer.layers[f"{image.name} liver draft"]
     assert (np.asarray(draft.data) == 1).sum() > 10_000
     return viewer, image, draft
@@ -188,15 +193,20 @@ def test_brush_then_save_selected_layer_keeps_the_ct_affine(drafted, tmp_path):
 
 
 def test_compare_with_totalsegmentator_liver(drafted, qtbot):
-    from napari_liverct._qt.compare_widget import CLASS_TABLE, fmt_cell
+    from napari_liverct._qt.compare_widget import CLASS_TABLE, CompareWidget, fmt_cell
 
     viewer, image, draft = drafted
+    _, cmp = viewer.window.add_plugin_dock_widget(PLUGIN, "Compare segmentations")  # before the truth is open
     viewer.open(str(real(SEG_FAST_SM)), plugin=PLUGIN)
     gt = viewer.layers["example_seg_fast"]
     assert type(gt).__name__ == "Labels" and gt.metadata["label_names"][5] == "liver"
-    _, cmp = viewer.window.add_plugin_dock_widget(PLUGIN, "Compare segmentations")
-    cmp.gt_combo.value, cmp.pred_combo.value = gt, draft
-    assert cmp.map_text.value == "1:5"  # the draft's 'liver' to the ground truth's 'liver', by name
+    # the draft is the prediction, TotalSegmentator's map the truth, whichever was docked or opened first
+    # (the draft used to be taken as the ground truth: 5:1, sensitivity and precision swapped)
+    late = CompareWidget(viewer)
+    viewer.window.add_dock_widget(late, name="Compare (docked later)")
+    for widget in (cmp, late):
+        assert widget.gt_combo.value is gt and widget.pred_combo.value is draft
+        assert widget.map_text.value == "1:5"  # the draft's 'liver' to the truth's 'liver', by name
     cmp.run_button.native.click()
     qtbot.waitUntil(lambda: cmp.outcome is not None, timeout=120_000)
 
@@ -208,6 +218,7 @@ def test_compare_with_totalsegmentator_liver(drafted, qtbot):
     rows = cmp.result.class_rows()
     assert [(r["label"], r["name"]) for r in rows] == [(5, "liver")]
     assert rows[0]["dice"] == pytest.approx(dice, abs=1e-12)
+    assert rows[0]["sensitivity"] == pytest.approx((a & b).sum() / a.sum(), abs=1e-12)  # truth's liver found
     col = [key for _, key in CLASS_TABLE].index("dice")
     assert cmp.class_table.item(0, col).text() == fmt_cell("dice", dice)
     assert dice > 0.85  # the bar against TotalSegmentator's liver

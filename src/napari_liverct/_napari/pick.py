@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from ..constants import OUTPUT_KEY
 
-__all__ = ["OUTPUT_KEY", "tag_output", "output_kind", "pick_layers", "layer_choices"]
+__all__ = ["OUTPUT_KEY", "tag_output", "output_kind", "pick_layers", "layer_choices", "is_draft", "compare_pair"]
 
 _KINDS = ("image", "labels", "volume", "any")
 
@@ -53,3 +53,24 @@ def layer_choices(viewer, kind: str = "volume", *, min_ndim: int = 3) -> Callabl
         return [(ly.name, ly) for ly in pick_layers(viewer, kind, min_ndim=min_ndim)]
 
     return choices
+
+
+def is_draft(layer) -> bool:
+    """A draft made by "Segment liver (offline)" (``metadata["draft_of"]``): a prediction."""
+    return bool((getattr(layer, "metadata", None) or {}).get("draft_of"))
+
+
+def compare_pair(labels: list, gt, pred) -> tuple:
+    """Default ``(ground truth, prediction)`` among the labels layers ``labels``, until a pair is set.
+
+    A chosen pair (two different layers) is kept. Otherwise the ground truth is the first
+    layer that is not a draft (a draft is never the default truth: sensitivity and
+    precision, FN and FP, the distance surface would all be the wrong way round) and the
+    prediction the last draft, else the last other layer.
+    """
+    if not labels or (gt is not None and pred is not None and pred is not gt):
+        return gt, pred
+    if gt is None or is_draft(gt):
+        gt = ([c for c in labels if not is_draft(c)] or labels)[0]
+    others = [c for c in labels if c is not gt]
+    return gt, ([c for c in others if is_draft(c)] or others or [gt])[-1]

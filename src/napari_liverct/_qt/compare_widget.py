@@ -36,7 +36,7 @@ from .._napari.compare_run import (
 )
 from .._napari.compare_view import CompareView, legend_html
 from .._napari.layer_utils import format_label_list, layer_disk_view, layer_label_names, parse_label_list
-from .._napari.pick import layer_choices
+from .._napari.pick import compare_pair, layer_choices
 from ..compare import error_maps
 from ..compare.classes import suggest_map
 from ..compare.results import CaseComparison
@@ -171,12 +171,9 @@ class CompareWidget(QWidget):
         """Follow the layer list (napari also calls this when the widget is docked)."""
         self.controls.reset_choices()  # the errors layer is the plugin's own output: never offered
         labels = [c for c in self.gt_combo.choices if c is not None]
+        gt, pred = compare_pair(labels, self.gt_combo.value, self.pred_combo.value)
         if labels:
-            if self.gt_combo.value is None:
-                self.gt_combo.value = labels[0]
-            if self.pred_combo.value is None or self.pred_combo.value is self.gt_combo.value:
-                others = [c for c in labels if c is not self.gt_combo.value]
-                self.pred_combo.value = others[-1] if others else labels[0]
+            self.gt_combo.value, self.pred_combo.value = gt, pred
         self._fill_defaults()
 
     def _fill_defaults(self) -> None:

@@ -39,6 +39,7 @@ class SegmentWidget(ScrollableContainer):
         self._viewer = viewer
         self._worker = None
         self._layer = None
+        self._lesions_run = False
         self.image_layer = ComboBox(label="CT image", choices=self._image_choices, nullable=True)
         self.with_lesions = CheckBox(text="liver tumours too (minutes; the liver takes about 30 s)", value=True)
         self.threads = SpinBox(label="CPU threads", value=os.cpu_count() or 1, min=1, max=max(1, os.cpu_count() or 1))
@@ -122,6 +123,7 @@ class SegmentWidget(ScrollableContainer):
         from ..segment.pipeline import iter_segment
 
         kwargs = {"lesions": bool(self.with_lesions.value), "threads": int(self.threads.value)}
+        self._lesions_run = kwargs["lesions"]  # what this run does, whatever the box shows later
         worker = thread_worker(iter_segment, start_thread=False)(data, affine, **kwargs)
         self._source = (layer, affine)
         self._layer = None
@@ -151,7 +153,7 @@ class SegmentWidget(ScrollableContainer):
             if step.labels is not None:
                 self._show(step.labels, final=False)
                 self.progress.value = 1
-                self.status.value = "liver done; lesion tiles running ..." if self.with_lesions.value else "liver done"
+                self.status.value = "liver done; lesion tiles running ..." if self._lesions_run else "liver done"
             return
         self.progress.max = 1 + step.total
         self.progress.value = 1 + step.done
@@ -187,11 +189,15 @@ class SegmentWidget(ScrollableContainer):
 
     def _on_done(self, result) -> None:
         self._show(result.labels, final=True)
-        n_tum = int((result.labels == 2).sum())
         secs = result.info.get("liver_seconds", 0) + result.info.get("lesion_seconds", 0)
+        # "0 tumour voxels" after a liver-only run read as "no tumour found": say what was run
+        tumours = (
+            f"{int((result.labels == 2).sum())} tumour voxels"
+            if self._lesions_run
+            else "liver only: the tumour network was not run"
+        )
         self.status.value = (
-            f"done in {secs:.0f} s: layer '{self._layer.name}' (1 liver, 2 liver tumour; "
-            f"{n_tum} tumour voxels). A draft: check it."
+            f"done in {secs:.0f} s: layer '{self._layer.name}' (1 liver, 2 liver tumour; {tumours}). A draft: check it."
         )
 
     def _on_error(self, exc) -> None:
