@@ -4,7 +4,8 @@ Each test opens TotalSegmentator's example CT (example_ct_sm, no labels beside i
 "Segment liver (offline)" from the plugin's manifest and clicks Segment (liver only). The
 real liver network runs once per module: ``run_network`` is wrapped by a cache that
 returns the stored output only for an identical input patch (anything else runs the
-network). Oracles: numpy on the layers' arrays (nonzero box, Dice), the draft's world
+network). The brush is napari's, clicked with the mouse on the canvas where the voxel is
+shown. Oracles: numpy on the layers' arrays (nonzero box, Dice), the draft's world
 position from its scale/translate and nibabel's affine of the CT, the saved file read
 back with nibabel, TotalSegmentator's own liver (label 5 of example_seg_fast.nii.gz, on
 the same grid as example_ct_sm) as the ground truth.
@@ -158,21 +159,40 @@ def test_crop_to_the_draft_box_and_undo(drafted):
     np.testing.assert_allclose(draft.translate, t_draft)
 
 
-def test_brush_then_save_selected_layer_keeps_the_ct_affine(drafted, tmp_path):
+def _brush_click(viewer, qtbot, layer, voxel) -> None:
+    """A left click of the brush on the canvas, where the 2D view shows ``voxel`` (displayed axes 1, 2)."""
+    from qtpy.QtCore import QPoint
+
+    assert viewer.dims.displayed == (1, 2) and int(viewer.dims.current_step[0]) == voxel[0]
+    world, cam = _world(layer, [voxel])[0], viewer.camera
+    canvas = viewer.window._qt_viewer.canvas.native
+    row = canvas.height() / 2 + cam.zoom * (world[1] - cam.center[1])
+    col = canvas.width() / 2 + cam.zoom * (world[2] - cam.center[2])
+    assert 0 <= row < canvas.height() and 0 <= col < canvas.width()
+    pos = QPoint(int(round(col)), int(round(row)))
+    qtbot.mousePress(canvas, Qt.MouseButton.LeftButton, pos=pos)
+    qtbot.mouseRelease(canvas, Qt.MouseButton.LeftButton, pos=pos)
+
+
+def test_brush_then_save_selected_layer_keeps_the_ct_affine(drafted, qtbot, tmp_path):
     from napari_liverct.labels import label_table_from_header
 
     viewer, image, draft = drafted
-    data = np.asarray(draft.data)
-    outside = np.argwhere(data == 0)[len(np.argwhere(data == 0)) // 3]  # a background voxel
-    liver = np.argwhere(data == 1)[len(np.argwhere(data == 1)) // 2]  # a liver voxel
-    before = np.array(data, copy=True)
+    before = np.array(draft.data, copy=True)
+    z = int(viewer.dims.current_step[0])
+    rim = np.argwhere(ndimage.binary_dilation(before[z] == 1) & (before[z] == 0))  # just outside the liver
+    inner = np.argwhere(ndimage.binary_erosion(before[z] == 1, iterations=3))  # well inside
+    outside, liver = (z, *rim[len(rim) // 2]), (z, *inner[len(inner) // 2])
     viewer.layers.selection.active = draft
     draft.mode = "paint"
     draft.brush_size = 1
-    draft.paint(tuple(outside), 1)  # the brush: liver the network missed
-    draft.paint(tuple(liver), 2)  # and a lesion
+    for voxel, value in ((outside, 1), (liver, 2)):  # liver the network missed, and a lesion
+        draft.selected_label = value
+        _brush_click(viewer, qtbot, draft, voxel)
+    qtbot.wait(50)
     changed = np.argwhere(np.asarray(draft.data) != before)
-    assert sorted(map(tuple, changed)) == sorted([tuple(outside), tuple(liver)])
+    assert sorted(map(tuple, changed.tolist())) == sorted([tuple(map(int, outside)), tuple(map(int, liver))])
+    assert draft.data[outside] == 1 and draft.data[liver] == 2
 
     # File > Save Selected Layers...: napari's save through the plugin's npe2 writer
     viewer.layers.selection = {draft}
