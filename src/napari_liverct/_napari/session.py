@@ -25,8 +25,11 @@ TAB_TITLES = {
 }
 
 
-def dock_widgets(viewer, names=DOCKED_WIDGETS) -> list[str]:
-    """Dock the plugin's widgets as tabs (titled :data:`TAB_TITLES`); return the names that could not be docked."""
+def dock_widgets(viewer, names=DOCKED_WIDGETS, docked: dict | None = None) -> list[str]:
+    """Dock the plugin's widgets as tabs (titled :data:`TAB_TITLES`); return the names that could not be docked.
+
+    ``docked``, when given, receives ``{name: widget}`` of the widgets that were docked.
+    """
     failed = []
     for name in names:
         try:
@@ -35,6 +38,8 @@ def dock_widgets(viewer, names=DOCKED_WIDGETS) -> list[str]:
             warnings.warn(f"could not dock widget {name!r}: {exc}", stacklevel=2)
             failed.append(name)
             continue
+        if docked is not None:
+            docked[name] = _widget
         title = TAB_TITLES.get(name)
         if title and len(names) > 1:
             dock.setWindowTitle(title)  # the tab's text, and the dock's title bar
@@ -74,11 +79,14 @@ def focus_slice(viewer, label: int | None = None) -> None:
             return
 
 
-def screenshots(viewer, out_dir: str | os.PathLike) -> list[Path]:
+def screenshots(viewer, out_dir: str | os.PathLike, view3d=None) -> list[Path]:
     """Write ``view_2d.png`` (whole window) and ``view_3d.png`` of the current viewer.
 
     The 3D view is the 3D tumour view's rendering (CT attenuated MIP, translucent
     liver, opaque tumours) seen from the front, head up; the viewer returns to 2D.
+    ``view3d``, the docked "3D tumour view" widget, makes that view as its "Show in 3D"
+    does (so the picture shows the widget as a user sees it: the lesion navigator
+    filled in) and goes back with its "Back to 2D".
     """
     from napari.layers import Image, Labels
 
@@ -91,13 +99,18 @@ def screenshots(viewer, out_dir: str | os.PathLike) -> list[Path]:
     focus_slice(viewer)
     p2 = out / "view_2d.png"
     _save_png(p2, viewer.screenshot(canvas_only=False))
+    p3 = out / "view_3d.png"
+    if view3d is not None:
+        view3d.show_3d(blocking=True)  # the meshes first: the picture shows the finished view
+        _save_png(p3, viewer.screenshot(canvas_only=False))
+        view3d.show_2d()
+        return [p2, p3]
     image = next((l for l in viewer.layers if isinstance(l, Image)), None)
     labels = next((l for l in viewer.layers if isinstance(l, Labels)), None)
     view = setup_3d_view(viewer, image, labels)
     anterior_view(viewer)
     if labels is not None:
         frame_labels(viewer, labels)
-    p3 = out / "view_3d.png"
     _save_png(p3, viewer.screenshot(canvas_only=False))
     teardown_3d_view(viewer, view)
     return [p2, p3]

@@ -29,15 +29,16 @@ def run(args) -> int:
     viewer = napari.Viewer(title="napari-liverct")
     if shots:
         viewer.window.resize(1600, 1000)
+    docked: dict = {}
     if not args.no_widgets:
-        dock_widgets(viewer)
+        dock_widgets(viewer, docked=docked)
     if args.files:
         viewer.open(args.files, plugin="napari-liverct")
     else:
         viewer.open_sample("napari-liverct", "liver_phantom")
     focus_slice(viewer)
     if shots:
-        paths = screenshots(viewer, shots)
+        paths = screenshots(viewer, shots, view3d=docked.get("3D tumour view"))
         print("screenshots written:", *[str(p) for p in paths], sep="\n  ")
         viewer.close()
         return 0
