@@ -156,7 +156,9 @@ def drain(items, total: int, what: str, progress, keep) -> None:
             task = bar.add_task("", total=total)
             for item in items:
                 row = keep(item)
-                name = str((row or {}).get("id"))  # a non-UTF-8 file name shows its bytes as \xNN
+                name = str(
+                    row.get("id") if isinstance(row, dict) else getattr(row, "id", None)
+                )  # a non-UTF-8 file name shows its bytes as \xNN
                 name = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
                 bar.update(task, advance=1, description=name)
         return

@@ -85,8 +85,8 @@ def test_totalsegmentator_stats_crop_survey_cli(tmp_path, capsys):
     from napari_liverct.survey import survey_case
 
     row, _ = survey_case(ct_path, seg, "ts")
-    assert row["error"] is None and row["label_error"] is None
-    assert row["lesion_count"] is None and row["lesion_labels"] == []
+    assert row.error is None and row.label_error is None
+    assert row.lesion_count is None and row.lesion_labels == []
 
 
 def test_names_by_rule(tmp_path):
@@ -194,7 +194,7 @@ def test_non_utf8_file_name_does_not_fail_the_survey(tmp_path):
         {"image": str(good), "label": None, "id": "liver_2"},
     ]
     rows = [row for _, row, _ in iter_survey(cases, workers=1, processes=False)]
-    assert len(rows) == 2 and all(r["error"] is None for r in rows), rows
+    assert len(rows) == 2 and all(r.error is None for r in rows), rows
 
 
 # ------------------------------------------------------------------ flipped grids
@@ -251,10 +251,10 @@ def test_flipped_labels_survey_foreground(flipped_pair):
     b, _ = survey_case(img, flipped, "b")
     ct = np.asanyarray(nib.load(img).dataobj)
     mask = np.asanyarray(nib.load(same).dataobj)
-    assert b["fg_mean"] == pytest.approx(float(ct[mask > 0].mean()))
+    assert b.fg_mean == pytest.approx(float(ct[mask > 0].mean()))
     for k in ("fg_mean", "fg_p50", "fg_voxels", "lesion_count"):
-        assert a[k] == b[k], k
-    assert not b["grids_equal"] and b["grids_equivalent"]
+        assert getattr(a, k) == getattr(b, k), k
+    assert not b.grids_equal and b.grids_equivalent
 
 
 def test_really_different_grids_are_refused_naming_both_files(flipped_pair, tmp_path, capsys):
@@ -302,6 +302,6 @@ def test_survey_report_flags_flipped_labels_as_handled_and_keeps_rows(flipped_pa
     before = copy.deepcopy(list(rows))
     rep = summarise_survey(list(rows), list(samples))
     assert list(rows) == before  # the input rows are not written into
-    kinds = {c["id"]: c["anomalies"] for c in rep["cases"]}
+    kinds = {c.id: c.anomalies for c in rep["cases"]}
     assert "labels_axes_differ" in kinds["b"] and "grid_mismatch" not in kinds["b"]
     assert "labels_axes_differ" not in kinds["a"]

@@ -88,13 +88,13 @@ def test_survey_finds_lesion_classes_through_symlinks(tmp_path):
     root = _symlinked_msd(tmp_path, n=1)
     case = load_dataset(root).cases[0]
     row, _ = survey_case(case.image, case.label, case.id)
-    assert not row["error"]
-    assert row["lesion_labels"] == [2] and "dataset.json" in row["label_names_source"]
+    assert not row.error
+    assert row.lesion_labels == [2] and "dataset.json" in row.label_names_source
     # the lesion count is the number of 26-connected tumour components (scipy)
     from scipy import ndimage as ndi
 
     lab = np.asanyarray(nib.load(case.label).dataobj)
-    assert row["lesion_count"] == ndi.label(lab == 2, structure=np.ones((3, 3, 3)))[1] > 0
+    assert row.lesion_count == ndi.label(lab == 2, structure=np.ones((3, 3, 3)))[1] > 0
 
 
 def test_report_case_page_names_agree_through_symlinks(tmp_path):

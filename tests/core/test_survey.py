@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import FrozenInstanceError, replace
 
 import nibabel as nib
 import numpy as np
@@ -15,6 +16,7 @@ from scipy import ndimage
 from napari_liverct.dataset import load_dataset
 from napari_liverct.phantom import make_phantom
 from napari_liverct.survey import iter_survey, survey, survey_case
+from napari_liverct.survey.summary import summarise_survey
 
 SHAPE = (48, 48, 12)
 DECLARED = {0: "background", 1: "liver", 2: "cancer"}
@@ -128,39 +130,60 @@ def test_survey_case_matches_numpy(msd):
         ip, lp = msd / "imagesTr" / f"liver_{i}.nii.gz", msd / "labelsTr" / f"liver_{i}.nii.gz"
         row, samples = survey_case(ip, lp, f"liver_{i}")
         exp = _expected(ip, lp)
-        assert row["error"] is None and row["label_error"] is None
-        assert row["shape"] == exp["shape"]
-        np.testing.assert_allclose(row["spacing"], exp["spacing"], rtol=1e-6)
-        assert row["orientation"] == exp["orientation"]
-        np.testing.assert_allclose([row["fg_p00_5"], row["fg_p50"], row["fg_p99_5"]], exp["percentiles"])
-        assert row["fg_mean"] == pytest.approx(exp["fg_mean"])
-        assert row["volume_ml"].keys() == exp["volume_ml"].keys()
+        assert row.error is None and row.label_error is None
+        assert row.shape == exp["shape"]
+        np.testing.assert_allclose(row.spacing, exp["spacing"], rtol=1e-6)
+        assert row.orientation == exp["orientation"]
+        np.testing.assert_allclose([row.fg_p00_5, row.fg_p50, row.fg_p99_5], exp["percentiles"])
+        assert row.fg_mean == pytest.approx(exp["fg_mean"])
+        assert row.volume_ml.keys() == exp["volume_ml"].keys()
         for k, v in exp["volume_ml"].items():
-            assert row["volume_ml"][k] == pytest.approx(v, abs=1e-6)  # rounded to 1 nL
-        assert row["label_values"] == exp["label_values"]
-        assert row["lesion_count"] == exp["lesions"] and exp["lesions"] >= 1
-        assert row["grids_equal"] is True
+            assert row.volume_ml[k] == pytest.approx(v, abs=1e-6)  # rounded to 1 nL
+        assert row.label_values == exp["label_values"]
+        assert row.lesion_count == exp["lesions"] and exp["lesions"] >= 1
+        assert row.grids_equal is True
         # the sample holds only foreground values
         fg_values = set(np.unique(np.asanyarray(nib.load(ip).dataobj)[np.asanyarray(nib.load(lp).dataobj) > 0]))
         assert samples.shape == (10_000,) and set(np.unique(samples).astype(int)) <= fg_values
-    assert row["orientation"] == "LPS"
+    assert row.orientation == "LPS"
     assert _expected(msd / "imagesTr/liver_1.nii.gz", msd / "labelsTr/liver_1.nii.gz")["orientation"] == "RAS"
 
 
 def test_survey_case_never_raises_for_bad_files(msd, tmp_path):
     row, samples = survey_case(msd / "imagesTr" / "liver_3.nii.gz", msd / "labelsTr" / "liver_3.nii.gz")
-    assert "liver_3.nii.gz" in row["error"] and "truncated" in row["error"] and samples.size == 0
+    assert "liver_3.nii.gz" in row.error and "truncated" in row.error and samples.size == 0
     row, _ = survey_case(msd / "imagesTr" / "liver_0.nii.gz", tmp_path / "nope.nii.gz", "x")
-    assert row["error"] is None and "nope.nii.gz" in row["label_error"] and row["shape"] == list(SHAPE)
+    assert row.error is None and "nope.nii.gz" in row.label_error and row.shape == list(SHAPE)
+
+
+def test_survey_case_is_made_once(msd, tmp_path):
+    """The typed case: frozen, JSON keys of its kind only, and the summary gives new cases."""
+    row, _ = survey_case(msd / "imagesTr" / "liver_3.nii.gz", msd / "labelsTr" / "liver_3.nii.gz")
+    assert list(row.to_json()) == ["id", "split", "image", "label", "error", "label_error", "seconds"]
+    with pytest.raises(FrozenInstanceError):
+        row.error = None
+    row, _ = survey_case(msd / "imagesTr" / "liver_0.nii.gz", tmp_path / "nope.nii.gz", "x")
+    keys = list(row.to_json())
+    assert keys[-3:] == ["affine_identity", "label_error_kind", "seconds"] and "fg_p50" not in keys
+    assert row.to_json()["label_error_kind"] == "missing" and row.labels_read is False
+    row, _ = survey_case(msd / "imagesTr" / "liver_0.nii.gz", msd / "labelsTr" / "liver_0.nii.gz", "liver_0")
+    done = summarise_survey([row], [np.zeros(0, np.float32)])["cases"][0]
+    assert row.anomalies is None and done.anomalies == () and done.to_json()["anomalies"] == []
+    assert json.loads(json.dumps(done.to_json())) == {**row.to_json(), "anomalies": []}
+    # the CSV row: one column per stored axis, volumes of the values asked for, text of the values
+    seg = np.asanyarray(nib.load(msd / "labelsTr" / "liver_0.nii.gz").dataobj)
+    flat = done.to_row([1, 2, 9])
+    assert [flat[f"shape_{i}"] for i in range(3)] == list(seg.shape) and flat["label_values"] == "0 1 2"
+    assert flat["volume_ml_9"] == 0.0 and flat["volume_ml_1"] == row.volume_ml["1"] and flat["anomalies"] == ""
 
 
 def test_report_rows_in_case_order_and_errors(msd, report):
-    ids = [r["id"] for r in report["cases"]]
+    ids = [r.id for r in report["cases"]]
     assert ids == [f"liver_{i}" for i in range(9)]
-    failed = [r for r in report["cases"] if r["error"]]
-    assert [r["id"] for r in failed] == ["liver_3"]
+    failed = [r for r in report["cases"] if r.error]
+    assert [r.id for r in failed] == ["liver_3"]
     assert report["summary"]["n_failed"] == 1 and report["summary"]["n_ok"] == 8
-    assert report["cases"][8]["split"] == "test" and report["cases"][8]["label"] is None
+    assert report["cases"][8].split == "test" and report["cases"][8].label is None
 
 
 def test_anomalies(report):
@@ -179,13 +202,13 @@ def test_anomalies(report):
     }
     msg = {a.kind: a.message for a in report["anomalies"] if a.case in ("liver_2", "liver_5")}
     assert "[5]" in msg["unknown_label_values"] and "z = 12" in msg["spacing_outlier"]
-    assert all(set(r["anomalies"]) == kinds.get(r["id"], set()) for r in report["cases"])
+    assert all(set(r.anomalies) == kinds.get(r.id, set()) for r in report["cases"])
 
 
 def test_summary_against_numpy(msd, report):
     s = report["summary"]
-    ok = [r for r in report["cases"] if not r["error"]]
-    imgs = [nib.load(r["image"]) for r in ok]
+    ok = [r for r in report["cases"] if not r.error]
+    imgs = [nib.load(r.image) for r in ok]
     # spacing in RAS axis order straight from the affines (all cases are axis-aligned)
     sp = np.array([np.abs(np.diag(im.affine)[:3]) for im in imgs])
     np.testing.assert_allclose(s["spacing"]["median"], np.median(sp, axis=0), rtol=1e-6)
@@ -193,7 +216,7 @@ def test_summary_against_numpy(msd, report):
     np.testing.assert_allclose(s["spacing"]["max"], sp.max(axis=0), rtol=1e-6)
     assert s["orientations"] == {"LPS": 6, "RAS": 2}  # 0 2 4 5 7 8 vs 1 6
     # class frequencies over the labelled cases that were read
-    segs = [np.asanyarray(nib.load(r["label"]).dataobj) for r in ok if r["label"] and not r["label_error"]]
+    segs = [np.asanyarray(nib.load(r.label).dataobj) for r in ok if r.label and not r.label_error]
     assert s["n_labelled"] == len(segs) == 6
     total = sum(x.size for x in segs)
     for v in (0, 1, 2, 5):
@@ -203,9 +226,9 @@ def test_summary_against_numpy(msd, report):
     assert s["classes"]["1"]["name"] == "liver" and s["classes"]["5"]["name"] is None
     # pooled intensity percentiles: 10000 samples per case approximate the equal-weight mixture
     fgs = [
-        np.asanyarray(nib.load(r["image"]).dataobj)[np.asanyarray(nib.load(r["label"]).dataobj) > 0]
+        np.asanyarray(nib.load(r.image).dataobj)[np.asanyarray(nib.load(r.label).dataobj) > 0]
         for r in ok
-        if r["label"] and not r["label_error"] and r["label_shape"] == r["shape"] and r["fg_voxels"]
+        if r.label and not r.label_error and r.label_shape == r.shape and r.fg_voxels
     ]
     weights = np.concatenate([np.full(f.size, 1.0 / f.size) for f in fgs])
     values = np.concatenate(fgs).astype(float)
@@ -220,7 +243,7 @@ def test_summary_against_numpy(msd, report):
 def test_synchronous_equals_dask(msd, report):
     ds = load_dataset(msd)
     sync = survey(ds.cases, scheduler="synchronous", progress=False, label_names=ds.label_names)
-    strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
+    strip = lambda rows: [replace(r, seconds=None) for r in rows]  # noqa: E731
     assert strip(sync["cases"]) == strip(report["cases"])
     assert sync["summary"] == report["summary"] and sync["anomalies"] == report["anomalies"]
 
@@ -228,7 +251,7 @@ def test_synchronous_equals_dask(msd, report):
 def test_progress_callback_and_iter(msd, client):
     cases = load_dataset(msd).cases[:3]
     seen = []
-    survey(cases, client=client, progress=lambda done, total, row: seen.append((done, total, row["id"])))
+    survey(cases, client=client, progress=lambda done, total, row: seen.append((done, total, row.id)))
     assert [d for d, _, _ in seen] == [1, 2, 3] and {i for _, _, i in seen} == {c.id for c in cases}
     assert sorted(i for i, _, _ in iter_survey(cases, client=client)) == [0, 1, 2]
 

@@ -227,7 +227,7 @@ def _survey_gen(dataset, scheduler, workers, client):
     try:
         for done, (i, row, smp) in enumerate(it, 1):
             rows[i], samples[i] = row, smp
-            yield done, len(cases), row.get("id")
+            yield done, len(cases), row.id
     finally:
         it.close()  # closes the Dask cluster of an unfinished survey now, not at garbage collection
     return dataset_report(dataset, rows, samples)

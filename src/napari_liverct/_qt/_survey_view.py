@@ -29,20 +29,18 @@ TABLE_COLUMNS = [
 def plot_survey(fig, report: dict) -> None:
     """Draw the spacing histogram and the label volume distribution on ``fig``."""
     fig.clear()
-    rows = [r for r in report["cases"] if not r.get("error")]
+    rows = [r for r in report["cases"] if not r.error]
     ax1, ax2 = fig.subplots(1, 2)
     if rows:
-        per_axis = [[r["spacing_ras"][i] for r in rows] for i in range(3)]
+        per_axis = [[r.spacing_ras[i] for r in rows] for i in range(3)]
         ax1.hist(per_axis, bins=min(20, max(4, len(rows))), label=["x", "y", "z"])
     ax1.set_xlabel("spacing (mm)")
     ax1.set_ylabel("cases")
     ax1.set_title("voxel spacing", fontsize=9)
     ax1.legend(fontsize=7)
     names = report["summary"].get("label_names") or {}
-    values = sorted({int(v) for r in rows for v in (r.get("volume_ml") or {})})
-    data = [
-        [(r.get("volume_ml") or {}).get(str(v), 0.0) for r in rows if r.get("volume_ml") is not None] for v in values
-    ]
+    values = sorted({int(v) for r in rows for v in (r.volume_ml or {})})
+    data = [[(r.volume_ml or {}).get(str(v), 0.0) for r in rows if r.volume_ml is not None] for v in values]
     title = "label volume per case"
     if len(values) > MAX_BOXES:
         # many classes (61 in a TotalSegmentator map) cannot be labelled legibly side
@@ -79,21 +77,21 @@ def fill_table(table: QTableWidget, report: dict) -> None:
     table.setRowCount(len(report["cases"]))
     for i, r in enumerate(report["cases"]):
         cells = [
-            r.get("id"),
-            r.get("split"),
-            r.get("orientation"),
-            fmt(r.get("shape"), 0),
-            fmt(r.get("spacing_ras")),
-            fmt(r.get("fg_p50"), 0),
-            r.get("lesion_count"),
-            " ".join(r.get("anomalies") or []),
-            r.get("error"),
+            r.id,
+            r.split,
+            r.orientation,
+            fmt(r.shape, 0),
+            fmt(r.spacing_ras),
+            fmt(r.fg_p50, 0),
+            r.lesion_count,
+            " ".join(r.anomalies or []),
+            r.error,
         ]
         for j, val in enumerate(cells):
             item = QTableWidgetItem("" if val is None else str(val))
-            if r.get("anomalies"):
+            if r.anomalies:
                 item.setBackground(QColor(120, 40, 40))
-                item.setToolTip("\n".join(msgs.get(r.get("id"), [])))
+                item.setToolTip("\n".join(msgs.get(r.id, [])))
             table.setItem(i, j, item)
     table.resizeColumnsToContents()
 

@@ -37,20 +37,20 @@ def _slug(text: str) -> str:
 
 def iter_report_cases(tasks: list[dict], *, workers=None, scheduler=None, client=None, processes=True):
     """Run :func:`report_case` per task dict; yield ``(index, result)`` as they finish."""
+    from ..survey.case import SurveyCase
     from ..tasks import run_tasks
     from .case import report_case
 
     def failed(i, exc):  # the case gets a row with the reason
         t = tasks[i]
         return {
-            "row": {
-                "id": t["case_id"],
-                "split": t["split"],
-                "image": t["image"],
-                "label": t["label"],
-                "error": f"{t['image']}: the report task failed on its worker ({exc})",
-                "label_error": None,
-            },
+            "row": SurveyCase(
+                id=t["case_id"],
+                split=t["split"],
+                image=t["image"],
+                label=t["label"],
+                error=f"{t['image']}: the report task failed on its worker ({exc})",
+            ),
             "samples": np.zeros(0, np.float32),
             "evaluation": None,
             "stats": None,

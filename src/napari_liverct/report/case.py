@@ -91,7 +91,7 @@ def report_case(
 
         pair = (vols["label"], vols["pred"]) if vols["label"] is not None and vols["pred"] is not None else None
         out["evaluation"] = evaluate_case(case_id, str(label), pred, dict(options or {}), pair)
-    if not row.get("error"):
+    if not row.error:
         try:
             _pictures(out, vols["image"], label, vols.get("label"), vols.get("pred"), max_px)
         except Exception as exc:  # noqa: BLE001 - the row still shows; the reason goes in the page
@@ -144,9 +144,7 @@ def _pictures(out: dict, img, label, lvol_read, pvol_read, max_px: int) -> None:
     from .thumbnails import FALSE_COLOR, MISSED_COLOR, display_volume, png_bytes, render_plane, world_index
 
     notes = out["notes"]
-    ct = display_volume(
-        img.data, img.affine, kind="image", name=out["row"]["id"], header=img.header, source_path=img.path
-    )
+    ct = display_volume(img.data, img.affine, kind="image", name=out["row"].id, header=img.header, source_path=img.path)
     lab, labels_dv, lvol = None, None, None
     if label:
         try:
@@ -163,7 +161,7 @@ def _pictures(out: dict, img, label, lvol_read, pvol_read, max_px: int) -> None:
         names = label_names_for(label, lvol.header, lab)
         stats = stats_on_grid(vol3, lab, img.affine, names=names)
         labels_dv = display_volume(
-            lab, img.affine, kind="labels", name=f"{out['row']['id']} labels", header=lvol.header, source_path=label
+            lab, img.affine, kind="labels", name=f"{out['row'].id} labels", header=lvol.header, source_path=label
         )
         out["colors"] = {int(k): [float(x) for x in v] for k, v in labels_dv.colors.items() if k}
         out["names"] = {int(k): str(v) for k, v in labels_dv.names.items()}

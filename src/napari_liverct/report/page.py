@@ -66,22 +66,22 @@ def _columns(survey: dict, evaluation: dict | None, info: dict | None = None) ->
 
 def _cells(row: dict, ev: dict | None, columns: list[dict]) -> dict:
     cells = {
-        "id": row.get("id"),
-        "split": row.get("split"),
-        "orientation": row.get("orientation"),
-        "anomalies": " ".join(row.get("anomalies") or []),
+        "id": row.id,
+        "split": row.split,
+        "orientation": row.orientation,
+        "anomalies": " ".join(row.anomalies or []),
     }
-    if row.get("shape"):
-        cells["shape"] = " × ".join(str(s) for s in row["shape"])
-        cells["voxels"] = int(math.prod(row["shape"]))
+    if row.shape:
+        cells["shape"] = " × ".join(str(s) for s in row.shape)
+        cells["voxels"] = int(math.prod(row.shape))
     for a, name in enumerate("xyz"):
-        cells[f"spacing_{name}"] = (row.get("spacing_ras") or [None] * 3)[a]
-    vols = row.get("volume_ml")
+        cells[f"spacing_{name}"] = (row.spacing_ras or [None] * 3)[a]
+    vols = row.volume_ml
     for c in columns:
         if c["key"].startswith("volume_ml_"):
             cells[c["key"]] = vols.get(c["key"][len("volume_ml_") :], 0.0) if vols is not None else None
-    cells["lesion_count"] = row.get("lesion_count")
-    cells["fg_p50"] = row.get("fg_p50")
+    cells["lesion_count"] = row.lesion_count
+    cells["fg_p50"] = row.fg_p50
     if ev is not None and ev.get("classes"):
         for cl in ev["classes"]:
             lab = str(cl["label"])
@@ -101,8 +101,8 @@ def _section(res: dict, ev: dict | None, folder: str) -> dict:
     st = res.get("stats") or {}
     sec = {
         "dir": folder,
-        "image": row.get("image"),
-        "label": row.get("label"),
+        "image": row.image,
+        "label": row.label,
         "focus": res.get("focus_why"),
         "focus_ras": res.get("focus"),
         "pictures": res.get("pictures") or [],
@@ -196,17 +196,17 @@ def page_data(
         kinds.setdefault(str(e["id"]), []).append(f"evaluation_{e['kind']}")
     cases = []
     for i, (row, res) in enumerate(zip(survey["cases"], results)):
-        ev = ev_by_id.get(row.get("id")) if evaluation is not None else None
+        ev = ev_by_id.get(row.id) if evaluation is not None else None
         cases.append(
             {
                 "i": i,
-                "id": row.get("id"),
-                "error": row.get("error"),
-                "label_error": row.get("label_error"),
-                "failed": failed.get(str(row.get("id"))),
+                "id": row.id,
+                "error": row.error,
+                "label_error": row.label_error,
+                "failed": failed.get(str(row.id)),
                 "cpu_seconds": res.get("cpu_seconds"),
-                "anomalies": kinds.get(str(row.get("id")), []),
-                "messages": messages.get(str(row.get("id")), []),
+                "anomalies": kinds.get(str(row.id), []),
+                "messages": messages.get(str(row.id), []),
                 "cells": _cells(row, ev, columns),
                 "section": _section(res, ev, f"cases/{dirs[i]}"),
             }

@@ -86,7 +86,7 @@ def summary_plots(
 def _plots(survey: dict, samples: list, evaluation: dict | None, folder: Path, info: dict | None) -> list[dict]:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    rows = [r for r in survey["cases"] if not r.get("error")]
+    rows = [r for r in survey["cases"] if not r.error]
     s = survey["summary"]
     out: list[dict] = []
 
@@ -95,13 +95,13 @@ def _plots(survey: dict, samples: list, evaluation: dict | None, folder: Path, i
 
     fig, axes = _fig(3)
     for a, ax in enumerate(axes):
-        _hist(ax, [r["spacing_ras"][a] for r in rows if r.get("spacing_ras")], f"spacing {_AXES[a]}", "mm")
+        _hist(ax, [r.spacing_ras[a] for r in rows if r.spacing_ras], f"spacing {_AXES[a]}", "mm")
     _save(fig, folder / "spacing.png")
     add("spacing.png", "Voxel spacing", "Per RAS axis (x = left-right, y = posterior-anterior, z = inferior-superior).")
 
     fig, axes = _fig(3)
     for a, ax in enumerate(axes):
-        _hist(ax, [r["shape_ras"][a] for r in rows if r.get("shape_ras")], f"size {_AXES[a]}", "voxels")
+        _hist(ax, [r.shape_ras[a] for r in rows if r.shape_ras], f"size {_AXES[a]}", "voxels")
     _save(fig, folder / "shape.png")
     add("shape.png", "Volume size", "Voxels per RAS axis.")
 
@@ -135,7 +135,7 @@ def _plots(survey: dict, samples: list, evaluation: dict | None, folder: Path, i
         classes = {v: classes[v] for v in sorted(keep, key=int)}
     if classes:
         cnames, colors = _class_style(classes, info)
-        lab_rows = [r for r in rows if r.get("volume_ml") is not None]
+        lab_rows = [r for r in rows if r.volume_ml is not None]
         fig, axes = _fig(2, 3.0)
         keys = list(classes)
         names = [cnames[k] for k in keys]
@@ -143,7 +143,7 @@ def _plots(survey: dict, samples: list, evaluation: dict | None, folder: Path, i
         axes[0].set_xlabel("% of labelled cases containing the class")
         axes[0].set_xlim(0, 100)
         axes[0].invert_yaxis()
-        vols = [[r["volume_ml"].get(k, 0.0) for r in lab_rows] for k in keys]
+        vols = [[r.volume_ml.get(k, 0.0) for r in lab_rows] for k in keys]
         bp = axes[1].boxplot(vols, orientation="horizontal", patch_artist=True, widths=0.6)
         axes[1].set_yticks(range(1, len(keys) + 1), names)
         for patch, k in zip(bp["boxes"], keys):
@@ -161,7 +161,7 @@ def _plots(survey: dict, samples: list, evaluation: dict | None, folder: Path, i
             "Share of labelled cases with each class, and its volume per case." + more,
         )
 
-    counts = [r["lesion_count"] for r in rows if r.get("lesion_count") is not None]
+    counts = [r.lesion_count for r in rows if r.lesion_count is not None]
     if counts:
         fig, axes = _fig(1)
         ax = axes[0]

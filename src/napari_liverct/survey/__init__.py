@@ -29,6 +29,7 @@ Where things are: :mod:`.fingerprint` (one case), :mod:`.run` (the dataset on Da
 from __future__ import annotations
 
 from ..tasks import dask_client, drain
+from .case import SurveyCase
 from .fingerprint import GRID_ATOL, N_SAMPLES, SEED, survey_case
 from .run import dataset_block, dataset_report, iter_survey, survey, survey_dataset
 
@@ -36,6 +37,7 @@ __all__ = [
     "dask_client",
     "drain",
     "survey_case",
+    "SurveyCase",
     "iter_survey",
     "survey",
     "survey_dataset",

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..constants import GRID_TOL_MM, ROBUST_PERCENTILES
+from .case import SurveyCase
 
 #: Two grids are equal when shapes match and every affine entry differs by <= this (mm).
 GRID_ATOL = GRID_TOL_MM
@@ -70,7 +71,7 @@ def survey_case(
     seed: int = SEED,
     lesion_labels: Sequence[int] | None = None,
     volumes: dict | None = None,
-) -> tuple[dict, np.ndarray]:
+) -> tuple[SurveyCase, np.ndarray]:
     """Fingerprint of one case, read from disk (once: ``volumes`` may hold the
     :class:`~napari_liverct.nifti.NiftiVolume` of ``"image"`` / ``"label"`` already read).
 
@@ -89,9 +90,9 @@ def survey_case(
 
     Returns
     -------
-    (row, samples)
-        ``row`` is a JSON-friendly dict (``"error"`` holds the message when the image
-        cannot be read, ``"label_error"`` when only the labels cannot); ``samples``
+    (case, samples)
+        ``case`` is a :class:`~napari_liverct.survey.case.SurveyCase` (``error`` holds the
+        message when the image cannot be read, ``label_error`` when only the labels cannot); ``samples``
         is a float32 array of foreground intensities (empty when there are none).
         This function never raises for a bad file.
     """
@@ -100,27 +101,24 @@ def survey_case(
     from ..nifti import nifti_stem, read_nifti
 
     t0 = time.perf_counter()
-    row: dict = {
+    base: dict = {
         "id": case_id or nifti_stem(image),
         "split": split,
         "image": str(image),
         "label": str(label) if label else None,
-        "error": None,
-        "label_error": None,
     }
     empty = np.zeros(0, np.float32)
     volumes = volumes or {}
     try:
         vol = volumes["image"] if volumes.get("image") is not None else read_nifti(image)
-    except Exception as exc:  # noqa: BLE001 - reported in the row, the survey goes on
-        row["error"] = str(exc) if str(image) in str(exc) else f"{image}: {exc}"
-        row["seconds"] = time.perf_counter() - t0
-        return row, empty
+    except Exception as exc:  # noqa: BLE001 - reported in the case, the survey goes on
+        error = str(exc) if str(image) in str(exc) else f"{image}: {exc}"
+        return SurveyCase(**base, error=error, seconds=time.perf_counter() - t0), empty
     aff = vol.affine
     missing, identity = _affine_flags(aff, vol.header)
     spacing = [float(f"{v:.7g}") for v in vol.spacing]  # float32 header precision, no 2.2000000477
     shape = [int(s) for s in vol.spatial_shape]
-    row.update(
+    base.update(
         shape=shape,
         spacing=spacing,
         shape_ras=_ras_order(shape, aff),
@@ -137,18 +135,17 @@ def survey_case(
             lvol = volumes["label"] if volumes.get("label") is not None else read_nifti(label)
             lab = integral_labels(np.asarray(lvol.data), str(label))
         except Exception as exc:  # noqa: BLE001
-            row["label_error"] = str(exc) if str(label) in str(exc) else f"{label}: {exc}"
-            row["label_error_kind"] = "missing" if not Path(label).exists() else "unreadable"
+            base["label_error"] = str(exc) if str(label) in str(exc) else f"{label}: {exc}"
+            base["label_error_kind"] = "missing" if not Path(label).exists() else "unreadable"
         else:
-            samples = _label_part(row, vol, lvol, lab, n_samples, seed, lesion_labels)
-    row["seconds"] = time.perf_counter() - t0
-    return row, samples
+            samples = _label_part(base, vol, lvol, lab, n_samples, seed, lesion_labels)
+    return SurveyCase(**base, seconds=time.perf_counter() - t0), samples
 
 
 def _label_part(
     row: dict, vol, lvol, lab: np.ndarray, n_samples: int, seed: int, lesion_labels: Sequence[int] | None = None
 ) -> np.ndarray:
-    """Fill the label fields of ``row``; return the foreground intensity sample."""
+    """Add the label fields to ``row`` (the case's fields, before it is made); return the foreground sample."""
     from ..geometry import grid_mismatch, orientation_code, reorient_onto
     from ..labels import label_table_for, lesion_label_ids
     from ..stats import lesion_components, voxel_volume_ml
@@ -176,8 +173,7 @@ def _label_part(
     )
     lesion = [v for v in row["lesion_labels"] if counts.get(v)]
     row["lesion_count"] = (lesion_components(lab, lesion)[1] if lesion else 0) if row["lesion_labels"] else None
-    fg_stats = dict.fromkeys(("fg_p00_5", "fg_p50", "fg_p99_5", "fg_mean", "fg_std", "fg_min", "fg_max"))
-    row.update(fg_voxels=0, **fg_stats)
+    row["fg_voxels"] = 0
     on_grid = reorient_onto(lab, laff, row["shape"], vol.affine, tol_mm=GRID_ATOL) if lab.ndim == 3 else None
     row["grids_equivalent"] = on_grid is not None
     if on_grid is None or vol.data.ndim != 3:

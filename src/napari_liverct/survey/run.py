@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator, Sequence
 import numpy as np
 
 from ..tasks import drain, run_tasks
+from .case import SurveyCase
 from .fingerprint import N_SAMPLES, SEED, survey_case
 
 
@@ -26,7 +27,7 @@ def iter_survey(
     processes: bool = True,
     n_samples: int = N_SAMPLES,
     seed: int = SEED,
-) -> Iterator[tuple[int, dict, np.ndarray]]:
+) -> Iterator[tuple[int, SurveyCase, np.ndarray]]:
     """Run :func:`survey_case` for every case; yield ``(index, row, samples)`` as they finish.
 
     Parameters
@@ -48,15 +49,8 @@ def iter_survey(
 
     def failed(i, exc):
         img, lab, cid, split = fields[i]
-        row = {
-            "id": cid,
-            "split": split,
-            "image": img,
-            "label": lab,
-            "error": f"{img}: the survey task failed on its worker ({exc})",
-            "label_error": None,
-        }
-        return row, np.zeros(0, np.float32)
+        case = SurveyCase(cid, split, img, lab, error=f"{img}: the survey task failed on its worker ({exc})")
+        return case, np.zeros(0, np.float32)
 
     calls = [((img, lab, cid, split, n_samples, seed), {}) for img, lab, cid, split in fields]
     tasks = run_tasks(

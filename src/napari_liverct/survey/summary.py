@@ -32,6 +32,7 @@ import json
 import math
 import re
 from collections import Counter
+from dataclasses import replace
 
 import numpy as np
 
@@ -40,6 +41,7 @@ from ..constants import ROBUST_PERCENTILES
 from ..pathtext import text_safe
 from ..stats.tables import rows_to_csv
 from ..values import json_safe
+from .case import SurveyCase, csv_columns
 
 __all__ = [
     "summarize",
@@ -63,15 +65,15 @@ def _dist(vectors: list) -> dict | None:
     return {"median": np.median(a, axis=0).tolist(), "min": a.min(axis=0).tolist(), "max": a.max(axis=0).tolist()}
 
 
-def _ok(rows: list[dict]) -> list[dict]:
-    return [r for r in rows if r and not r.get("error")]
+def _ok(rows: list[SurveyCase]) -> list[SurveyCase]:
+    return [r for r in rows if r and not r.error]
 
 
-def _labelled(rows: list[dict]) -> list[dict]:
-    return [r for r in _ok(rows) if r.get("label_voxels") is not None]
+def _labelled(rows: list[SurveyCase]) -> list[SurveyCase]:
+    return [r for r in _ok(rows) if r.labels_read]
 
 
-def summarize(rows: list[dict], samples: list, label_names: dict[int, str] | None = None) -> dict:
+def summarize(rows: list[SurveyCase], samples: list, label_names: dict[int, str] | None = None) -> dict:
     """Dataset summary of survey rows and their foreground samples (see the module docstring)."""
     ok = _ok(rows)
     lab = _labelled(rows)
@@ -89,31 +91,31 @@ def summarize(rows: list[dict], samples: list, label_names: dict[int, str] | Non
             "max": float(pooled.max()),
             "n_samples": int(pooled.size),
         }
-    values = sorted({int(v) for r in lab for v in r["label_voxels"]} | set(label_names or {}))
-    total_vox = sum(sum(r["label_voxels"].values()) for r in lab)
+    values = sorted({int(v) for r in lab for v in r.label_voxels} | set(label_names or {}))
+    total_vox = sum(sum(r.label_voxels.values()) for r in lab)
     classes = {}
     for v in values:
-        vols = [r["volume_ml"].get(str(v), 0.0) for r in lab] if v != 0 else []
+        vols = [r.volume_ml.get(str(v), 0.0) for r in lab] if v != 0 else []
         classes[str(v)] = {
             "name": (label_names or {}).get(v),
-            "cases_share": (sum(1 for r in lab if str(v) in r["label_voxels"]) / len(lab)) if lab else None,
-            "voxel_share": (sum(r["label_voxels"].get(str(v), 0) for r in lab) / total_vox) if total_vox else None,
+            "cases_share": (sum(1 for r in lab if str(v) in r.label_voxels) / len(lab)) if lab else None,
+            "voxel_share": (sum(r.label_voxels.get(str(v), 0) for r in lab) / total_vox) if total_vox else None,
             "volume_ml": _dist([[x] for x in vols]) if vols else None,
         }
     for c in classes.values():
         if c["volume_ml"]:
             c["volume_ml"] = {k: val[0] for k, val in c["volume_ml"].items()}
-    lesions = [r["lesion_count"] for r in lab if r.get("lesion_count") is not None]
+    lesions = [r.lesion_count for r in lab if r.lesion_count is not None]
     return {
         "n_cases": len(rows),
         "n_ok": len(ok),
         "n_failed": len(rows) - len(ok),
         "n_labelled": len(lab),
-        "splits": dict(Counter(r.get("split") for r in rows if r)),
+        "splits": dict(Counter(r.split for r in rows if r)),
         "axes": "RAS (x, y, z)",
-        "spacing": _dist([r["spacing_ras"] for r in ok]),
-        "shape": _dist([r["shape_ras"] for r in ok]),
-        "orientations": dict(Counter(r["orientation"] for r in ok)),
+        "spacing": _dist([r.spacing_ras for r in ok]),
+        "shape": _dist([r.shape_ras for r in ok]),
+        "orientations": dict(Counter(r.orientation for r in ok)),
         "intensity": intensity,
         "classes": classes,
         "lesions": {"total": int(sum(lesions)), "median": float(np.median(lesions)), "max": int(max(lesions))}
@@ -123,71 +125,71 @@ def summarize(rows: list[dict], samples: list, label_names: dict[int, str] | Non
     }
 
 
-def _anomaly(row: dict, kind: str, message: str) -> Anomaly:
-    return Anomaly(row.get("id"), kind, message)
+def _anomaly(row: SurveyCase, kind: str, message: str) -> Anomaly:
+    return Anomaly(row.id, kind, message)
 
 
-def _context(rows: list[dict], label_names: dict[int, str] | None) -> dict:
+def _context(rows: list[SurveyCase], label_names: dict[int, str] | None) -> dict:
     """Dataset-wide facts the per-case rules compare against."""
     ok = _ok(rows)
-    codes = Counter(r["orientation"] for r in ok).most_common()
+    codes = Counter(r.orientation for r in ok).most_common()
     majority = codes[0][0] if codes and (len(codes) == 1 or codes[0][1] > codes[1][1]) else None
     bounds = None
     if len(ok) >= 3:
-        sp = np.asarray([r["spacing_ras"] for r in ok], float)
+        sp = np.asarray([r.spacing_ras for r in ok], float)
         med = np.median(sp, axis=0)
         bounds = (med, np.median(np.abs(sp - med), axis=0) * _MAD_NORMAL)
     return {"majority": majority, "bounds": bounds, "declared": set(label_names) if label_names else None}
 
 
-def _row_anomalies(r: dict, ctx: dict) -> list[dict]:
-    if r.get("error"):
-        return [_anomaly(r, "read_error", r["error"])]
+def _row_anomalies(r: SurveyCase, ctx: dict) -> list[Anomaly]:
+    if r.error:
+        return [_anomaly(r, "read_error", r.error)]
     out = []
     majority = ctx["majority"]
-    if majority is not None and r["orientation"] != majority:
-        out.append(_anomaly(r, "orientation", f"orientation {r['orientation']}, most cases are {majority}"))
+    if majority is not None and r.orientation != majority:
+        out.append(_anomaly(r, "orientation", f"orientation {r.orientation}, most cases are {majority}"))
     for prefix, what in (("", "image"), ("label_", "labels")):
-        if r.get(prefix + "affine_missing"):
+        if getattr(r, prefix + "affine_missing"):
             out.append(_anomaly(r, "affine_missing", f"{what}: sform_code and qform_code are 0 (no orientation)"))
-        if r.get(prefix + "affine_identity"):
+        if getattr(r, prefix + "affine_identity"):
             out.append(_anomaly(r, "affine_identity", f"{what}: the affine is the identity (1 mm, no origin)"))
     if ctx["bounds"] is not None:
         med, mad = ctx["bounds"]
         for ax, name in enumerate("xyz"):
-            s = r["spacing_ras"][ax]
+            s = r.spacing_ras[ax]
             far = abs(s - med[ax]) > SPACING_MAD_K * mad[ax]
             ratio = max(s / med[ax], med[ax] / s) if s > 0 and med[ax] > 0 else math.inf
             if far and ratio > SPACING_FACTOR:
                 out.append(
                     _anomaly(r, "spacing_outlier", f"spacing {name} = {s:.3g} mm, dataset median {med[ax]:.3g} mm")
                 )
-    if r.get("label_error"):
-        kind = "missing_labels" if r.get("label_error_kind") == "missing" else "label_read_error"
-        out.append(_anomaly(r, kind, r["label_error"]))
-    elif not r.get("label"):
-        if r.get("split") in ("training", "unlabelled"):
+    if r.label_error:
+        kind = "missing_labels" if r.label_error_kind == "missing" else "label_read_error"
+        out.append(_anomaly(r, kind, r.label_error))
+    elif not r.label:
+        if r.split in ("training", "unlabelled"):
             out.append(_anomaly(r, "missing_labels", "no label file for this case"))
     else:
-        if r.get("grids_equal") is False and r.get("grids_equivalent"):
+        if r.grids_equal is False and r.grids_equivalent:
             out.append(
                 _anomaly(
                     r,
                     "labels_axes_differ",
-                    f"labels stored with other axis order/flips ({r.get('label_orientation')}) than the image "
-                    f"({r.get('orientation')}); same grid, handled without resampling",
+                    f"labels stored with other axis order/flips ({r.label_orientation}) than the image "
+                    f"({r.orientation}); same grid, handled without resampling",
                 )
             )
-        elif r.get("grids_equal") is False:
+        elif r.grids_equal is False:
             out.append(
                 _anomaly(
                     r,
                     "grid_mismatch",
-                    f"image {r['shape']} and labels {r['label_shape']} are on different grids "
-                    f"(largest affine difference {r['grid_max_diff_mm']:.3g} mm)",
+                    f"image {r.shape} and labels {r.label_shape} are on different grids "
+                    f"(largest affine difference {r.grid_max_diff_mm:.3g} mm)",
                 )
             )
-        values = r.get("label_values") or []
+        values = r.label_values or []
         if not any(v > 0 for v in values):
             out.append(_anomaly(r, "empty_labels", "the label volume holds no foreground (all 0)"))
         declared = ctx["declared"]
@@ -206,7 +208,7 @@ def _row_anomalies(r: dict, ctx: dict) -> list[dict]:
 
 
 def summarise_survey(
-    rows: list[dict],
+    rows: list[SurveyCase],
     samples: list,
     label_names: dict[int, str] | None = None,
     dataset_anomalies: list[Anomaly] | None = None,
@@ -218,7 +220,8 @@ def summarise_survey(
     ``dataset`` (name, root, layout, dataset.json of a dataset's survey) becomes the
     summary's ``dataset`` block.
 
-    Rows get an ``anomalies`` list of kinds; ``dataset_anomalies`` (where dataset.json and
+    ``cases`` are new :class:`~napari_liverct.survey.case.SurveyCase` with their
+    ``anomalies`` (kinds); ``dataset_anomalies`` (where dataset.json and
     the folder disagree, :func:`napari_liverct.dataset.dataset_issues`) come first in the
     list; ``failed`` lists ``{"case", "error"}`` for each case whose image or listed label
     file could not be read (:func:`failed_cases`).
@@ -228,9 +231,11 @@ def summarise_survey(
     by_case: dict = {}
     for a in anomalies:
         by_case.setdefault(a.case, []).append(a.kind)
-    for r in rows:  # new dicts: the input rows stay as they were
+    for r in rows:
         found = _row_anomalies(r, ctx) if r else []
-        cases.append(dict(r, anomalies=by_case.get(r.get("id"), []) + [a.kind for a in found]))
+        if r:  # a new case with its anomalies: the input case stays as it was
+            r = replace(r, anomalies=tuple(by_case.get(r.id, []) + [a.kind for a in found]))
+        cases.append(r)
         anomalies += found
     summary = summarize(rows, samples, label_names)
     if dataset is not None:
@@ -243,13 +248,13 @@ def summarise_survey(
     }
 
 
-def failed_cases(rows: list[dict]) -> list[dict]:
+def failed_cases(rows: list[SurveyCase]) -> list[dict]:
     """``{"case", "error"}`` for each row whose image or listed label file could not be read."""
     out = []
     for r in rows:
-        reason = r.get("error") or r.get("label_error")
+        reason = r.error or r.label_error
         if reason:
-            out.append({"case": r.get("id"), "error": reason})
+            out.append({"case": r.id, "error": reason})
     return out
 
 
@@ -263,54 +268,12 @@ def report_to_json(report: dict) -> str:
 
 _NUM_LIST = re.compile(r"\[\s*((?:-?[\d.eE+-]+|null)(?:,\s*(?:-?[\d.eE+-]+|null))*)\s*\]")
 
-_SCALARS = ["id", "split", "image", "label", "error", "label_error", "orientation", "dtype"]
-_STATS = [
-    "fg_voxels",
-    "fg_p00_5",
-    "fg_p50",
-    "fg_p99_5",
-    "fg_mean",
-    "fg_std",
-    "fg_min",
-    "fg_max",
-    "lesion_count",
-    "grids_equal",
-    "affine_missing",
-    "affine_identity",
-    "label_affine_missing",
-    "label_affine_identity",
-    "seconds",
-]
-
 
 def report_rows(report: dict) -> tuple[list[str], list[dict]]:
     """Flat table of the cases: (column names, one dict per case)."""
     rows = report["cases"]
-    values = sorted({int(v) for r in rows for v in (r.get("volume_ml") or {})})
-    cols = (
-        _SCALARS
-        + [f"shape_{i}" for i in range(3)]
-        + [f"spacing_{i}" for i in range(3)]
-        + [f"spacing_{a}" for a in "xyz"]
-        + ["label_values"]
-        + [f"volume_ml_{v}" for v in values]
-        + _STATS
-        + ["anomalies"]
-    )
-    table = []
-    for r in rows:
-        flat = {c: r.get(c) for c in _SCALARS + _STATS}
-        for i in range(3):
-            flat[f"shape_{i}"] = (r.get("shape") or [None] * 3)[i]
-            flat[f"spacing_{i}"] = (r.get("spacing") or [None] * 3)[i]
-            flat[f"spacing_{'xyz'[i]}"] = (r.get("spacing_ras") or [None] * 3)[i]
-        flat["label_values"] = " ".join(map(str, r["label_values"])) if r.get("label_values") is not None else None
-        for v in values:
-            vol = r.get("volume_ml")
-            flat[f"volume_ml_{v}"] = vol.get(str(v), 0.0) if vol is not None else None
-        flat["anomalies"] = " ".join(r.get("anomalies") or [])
-        table.append(json_safe(flat))
-    return cols, table
+    values = sorted({int(v) for r in rows for v in (r.volume_ml or {})})
+    return csv_columns(values), [r.to_row(values) for r in rows]
 
 
 def report_to_csv(report: dict) -> str:
