@@ -17,7 +17,6 @@ Run by ``scripts/setup.sh``; safe to run again (it checks the hashes and skips).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -26,6 +25,10 @@ import tarfile
 import tempfile
 import zipfile
 from pathlib import Path
+
+# the package defines the cache folder and the file hash; importable before it is installed
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+from napari_liverct.segment.weights import convert_all, data_dir, sha256_file  # noqa: E402
 
 ARCHIVES = {
     "totalsegmentator-2.18.0.tar.gz": {
@@ -39,21 +42,9 @@ ARCHIVES = {
 }
 
 
-def data_dir() -> Path:
-    return Path(os.environ.get("LIVERCT_DATA") or Path.home() / ".cache" / "napari-liverct")
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def fetch(name: str, spec: dict, root: Path) -> Path:
     target = root / "archives" / name
-    if target.exists() and sha256(target) == spec["sha256"]:
+    if target.exists() and sha256_file(target) == spec["sha256"]:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
@@ -62,7 +53,7 @@ def fetch(name: str, spec: dict, root: Path) -> Path:
         got = Path(tmp) / name
         if not got.exists():
             raise SystemExit(f"[fetch_data] pip did not produce {name}: {sorted(os.listdir(tmp))}")
-        digest = sha256(got)
+        digest = sha256_file(got)
         if digest != spec["sha256"]:
             raise SystemExit(f"[fetch_data] sha256 mismatch for {name}: {digest} != {spec['sha256']}")
         os.replace(got, target)
@@ -72,7 +63,7 @@ def fetch(name: str, spec: dict, root: Path) -> Path:
 def extract(archive: Path, members_prefix: str, dest: Path) -> None:
     """Extract the members under ``members_prefix`` into ``dest`` (atomically, once)."""
     stamp = dest / ".complete"
-    if stamp.exists() and stamp.read_text() == sha256(archive):
+    if stamp.exists() and stamp.read_text() == sha256_file(archive):
         return
     tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}-"))
     try:
@@ -94,7 +85,7 @@ def extract(archive: Path, members_prefix: str, dest: Path) -> None:
                         out.parent.mkdir(parents=True, exist_ok=True)
                         with tf.extractfile(member) as src, open(out, "wb") as dst:
                             shutil.copyfileobj(src, dst)
-        (tmp / ".complete").write_text(sha256(archive))
+        (tmp / ".complete").write_text(sha256_file(archive))
         if dest.exists():
             shutil.rmtree(dest)
         os.replace(tmp, dest)
@@ -105,9 +96,6 @@ def extract(archive: Path, members_prefix: str, dest: Path) -> None:
 
 def convert_weights(wheel_dir: Path) -> None:
     """Convert the wheel's two Keras HDF5 files once into the safetensors cache the package reads."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-    from napari_liverct.segment.weights import convert_all
-
     for model, path in convert_all(wheel_dir).items():
         print(f"[fetch_data] {model} weights: {path}")
 

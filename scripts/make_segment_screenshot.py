@@ -9,14 +9,14 @@ the worker and saves the window with the draft over the CT on the axial slice th
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from pathlib import Path
 
 from napari_liverct.cli.xvfb import ensure_display
+from napari_liverct.segment.weights import data_dir
 
-DATA = Path(os.environ.get("LIVERCT_DATA") or Path.home() / ".cache" / "napari-liverct")
+DATA = data_dir()
 
 
 def _settle(seconds: float = 0.5) -> None:

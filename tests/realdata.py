@@ -12,9 +12,7 @@ from pathlib import Path
 
 import pytest
 
-
-def data_dir() -> Path:
-    return Path(os.environ.get("LIVERCT_DATA") or Path.home() / ".cache" / "napari-liverct")
+from napari_liverct.segment.weights import data_dir
 
 
 def real(relpath: str) -> Path:

@@ -32,11 +32,11 @@ import pytest
 from scipy import ndimage
 
 from napari_liverct.compare.evaluate import evaluate
-from realdata import EXAMPLE_SEG_FAST, real
+from realdata import EXAMPLE_SEG_FAST, data_dir, real
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # the first run builds the venv (~1-3 min)
 
-VENVS = Path(os.environ.get("LIVERCT_VENVS") or Path.home() / ".cache" / "napari-liverct" / "venvs")
+VENVS = Path(os.environ.get("LIVERCT_VENVS") or data_dir() / "venvs")  # beside the TensorFlow oracle's
 NNUNET = VENVS / "nnunetv2-2.8.1"
 
 # TotalSegmentator v2 'total' ids: 1 spleen, 2/3 kidneys, 5 liver, 6 stomach

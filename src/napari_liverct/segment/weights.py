@@ -24,7 +24,9 @@ __all__ = [
     "cache_dir",
     "convert_all",
     "convert_hdf5",
+    "data_dir",
     "load_weights",
+    "sha256_file",
     "weights_path",
 ]
 
@@ -42,6 +44,8 @@ class WeightsMissingError(RuntimeError):
 
 
 def data_dir() -> Path:
+    """The cache of real files and weights that ``scripts/fetch_data.py`` fills (``$LIVERCT_DATA``,
+    default ``~/.cache/napari-liverct``); the one definition of it."""
     return Path(os.environ.get("LIVERCT_DATA") or Path.home() / ".cache" / "napari-liverct")
 
 
@@ -56,7 +60,8 @@ def weights_path(model: str) -> Path:
     return cache_dir() / f"pyliverlesionseg-0.3-{model}.safetensors"
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -94,7 +99,7 @@ def convert_hdf5(src: Path, dst: Path) -> Path:
         keras_version = root.attrs.get("keras_version", b"")
     meta = {
         "source": src.name,
-        "source_sha256": _sha256(src),
+        "source_sha256": sha256_file(src),
         "voxel_size": json.dumps(voxel_size),
         "keras_version": keras_version.decode() if isinstance(keras_version, bytes) else str(keras_version),
         "n_convs": str(len(convs)),
@@ -120,7 +125,7 @@ def convert_all(wheel_dir: Path) -> dict[str, Path]:
         dst = weights_path(model)
         if dst.exists():
             try:
-                if _read_meta(dst).get("source_sha256") == _sha256(src):
+                if _read_meta(dst).get("source_sha256") == sha256_file(src):
                     out[model] = dst
                     continue
             except Exception:  # noqa: BLE001 - a damaged cache is rebuilt
