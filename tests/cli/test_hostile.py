@@ -7,28 +7,17 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
+import clirun
 from hostile import make_hostile, numpy_dice
 from napari_liverct.pathtext import path_text
 
-SRC = Path(__file__).resolve().parents[2] / "src"
 
-
-def run_cli(*args, timeout=240) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]))
-    return subprocess.run(
-        [sys.executable, "-c", "import sys; from napari_liverct.cli import main; sys.exit(main())", *map(str, args)],
-        capture_output=True,
-        env=env,
-        timeout=timeout,
-    )
+def run_cli(*args, timeout=240):
+    return clirun.run_cli(*args, timeout=timeout)
 
 
 def no_traceback(proc) -> str:

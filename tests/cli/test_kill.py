@@ -25,13 +25,11 @@ import nibabel as nib
 import numpy as np
 import pytest
 
+from clirun import CLI_ENV
 from napari_liverct.phantom import make_phantom
 from realdata import EXAMPLE_CT, EXAMPLE_SEG_FAST, real
 
-ENV = {
-    **os.environ,
-    "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[2] / "src"), os.environ.get("PYTHONPATH", "")]),
-}
+ENV = CLI_ENV
 TEMP_MARKS = (".liverct-tmp-", ".liverct-old-", ".liverct-group")
 
 

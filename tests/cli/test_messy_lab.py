@@ -10,31 +10,20 @@ equal to a plain numpy count), every bad case listed with its reason, and the ex
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pytest
 
+import clirun
 from realdata import EXAMPLE_CT, EXAMPLE_SEG_FAST, real
 
-SRC = Path(__file__).resolve().parents[2] / "src"
 ODD = "liver 2 (rescan, ÄÖ)"
 
 
 def run_cli(*args):
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]))
-    proc = subprocess.run(
-        [sys.executable, "-c", "import sys; from napari_liverct.cli import main; sys.exit(main())", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
+    proc = clirun.run_cli(*args, timeout=300, text=True)
     assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr, proc.stderr[-3000:]
     return proc
 

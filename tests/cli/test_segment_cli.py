@@ -8,7 +8,6 @@ names written into the file; the dataset's own ground truth for evaluate.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
+from clirun import CLI_ENV
 from napari_liverct.cli import main
 from napari_liverct.segment import pipeline as pl
 from realdata import real
@@ -25,10 +25,7 @@ EXAMPLE_CT_SM = "totalsegmentator/example_ct_sm.nii.gz"
 
 
 def _env():
-    env = dict(os.environ)
-    src = str(Path(__file__).resolve().parents[1] / "src")
-    env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
-    return env
+    return dict(CLI_ENV)
 
 
 def test_segment_one_real_ct_liver_only(tmp_path):

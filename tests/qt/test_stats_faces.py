@@ -5,31 +5,19 @@ TotalSegmentator map (labels checked against numpy on the file as nibabel reads 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 from qtpy.QtCore import Qt
 
+from clirun import run_cli
 from napari_liverct.io.reader import read_nifti_layers
 from napari_liverct.values import json_safe
 from realdata import EXAMPLE_CT, EXAMPLE_SEG_FAST, real
 
-SRC = Path(__file__).resolve().parents[2] / "src"
-
 
 def _cli_json(*args) -> dict:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]))
-    done = subprocess.run(
-        [sys.executable, "-m", "napari_liverct.cli", "stats", *map(str, args), "--format", "json"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
+    done = run_cli("stats", *args, "--format", "json", text=True)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 

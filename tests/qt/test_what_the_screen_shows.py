@@ -236,19 +236,17 @@ def test_the_lesion_ring_is_thin_sized_to_the_lesion_and_leaves_the_selection(vi
 
 # ------------------------------------------------------------------ item 6: snapshot framing
 def test_snapshot_of_a_61_class_map_keeps_the_whole_body_in_frame(tmp_path):
-    import os
     import subprocess
     import sys
 
     from PIL import Image
 
-    import napari_liverct
+    from clirun import CLI_ENV
     from realdata import EXAMPLE_CT, EXAMPLE_SEG_FAST, real
 
     ct, seg = real(EXAMPLE_CT), real(EXAMPLE_SEG_FAST)
     # a process of its own, as a user runs it (napari's plugin registry is per process)
-    src = str(os.path.dirname(os.path.dirname(napari_liverct.__file__)))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
+    env = CLI_ENV
     argv = ["snapshot", str(ct), "--labels", str(seg), "--out", str(tmp_path)]
     code = f"import sys; from napari_liverct.cli import main; sys.exit(main({argv!r}))"
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
