@@ -39,6 +39,16 @@ ARCHIVES = {
         "sha256": "ffe1576aefff5922ea8d1cfa2c50864cda97798798559542b9517689fd290cb8",
         "pip": ["--python-version", "3.6", "--only-binary=:all:", "pyliverlesionseg==0.3"],
     },
+    # real chest/breast/brain CTs and MRs with tumour labels (NRRD), written by 3D Slicer;
+    # by URL: the 3.1.0 sdist's metadata says 3.0.1a1, so a version pin is refused
+    "pyradiomics-3.1.0.tar.gz": {
+        "sha256": "24722c962a6bbd09bc39c1c67dbffe92435f9692a421fabaae8a6b4511eb48e4",
+        "pip": [
+            "--no-binary=pyradiomics",
+            "pyradiomics @ https://files.pythonhosted.org/packages/03/c1/"
+            "20fc2c50ab1e3304da36d866042a1905a2b05a1431ece35448ab6b4578f2/pyradiomics-3.1.0.tar.gz",
+        ],
+    },
 }
 
 
@@ -108,6 +118,8 @@ def main() -> int:
     whl = fetch("pyliverlesionseg-0.3-py3-none-any.whl", ARCHIVES["pyliverlesionseg-0.3-py3-none-any.whl"], root)
     extract(whl, "", root / "pyliverlesionseg")
     convert_weights(root / "pyliverlesionseg")
+    rad = fetch("pyradiomics-3.1.0.tar.gz", ARCHIVES["pyradiomics-3.1.0.tar.gz"], root)
+    extract(rad, "pyradiomics-3.1.0/data/", root / "pyradiomics")
     print(f"[fetch_data] real files and weights ready in {root}")
     return 0
 

@@ -293,11 +293,15 @@ def test_cli_csv_and_table(files, capsys):
     img_p, lab_p = files
     assert cli.main(["stats", str(img_p), "--labels", str(lab_p), "--format", "csv"]) == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
-    assert [r["kind"] for r in rows] == ["image", "label", "label", "lesion", "lesion", "lesion", "tumour_burden"]
+    kinds = ["image", "label", "label", "lesion", "lesion", "lesion", "tumour_burden", "sum_of_diameters_mm"]
+    assert [r["kind"] for r in rows] == kinds
     assert int(rows[3]["voxels"]) == max(int(r["voxels"]) for r in rows[3:6])
+    targets = [r for r in rows[3:6] if r["target"] == "True"]
+    assert float(rows[-1]["value"]) == pytest.approx(sum(float(r["long_axis_mm"]) for r in targets))
     assert cli.main(["stats", str(img_p), "--labels", str(lab_p)]) == 0
     out = capsys.readouterr().out
     assert "liver" in out and "tumour" in out and "Tumour burden" in out
+    assert "long axis" in out and "Sum of diameters" in out
     # without --labels the paired ct_label.nii.gz is used, as the reader does
     assert cli.main(["stats", str(img_p), "--format", "json"]) == 0
     paired = json.loads(capsys.readouterr().out)

@@ -7,7 +7,15 @@ import sys
 
 from ..constants import CONNECTIVITIES, DEFAULT_CONNECTIVITY, DEFAULT_MATCH, DEFAULT_TOLERANCE_MM, MATCH_RULES
 
-__all__ = ["label_roles", "compare_arguments", "compare_options", "dask_arguments", "use_paired_labels"]
+__all__ = [
+    "label_roles",
+    "compare_arguments",
+    "compare_options",
+    "dask_arguments",
+    "use_paired_labels",
+    "target_arguments",
+    "target_options",
+]
 
 
 def label_roles(p: argparse.ArgumentParser) -> None:
@@ -35,6 +43,38 @@ def label_roles(p: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="names for the label values: a 3D Slicer colour table (.ctbl/.txt) or an ITK-SNAP label description file",
     )
+
+
+def target_arguments(p: argparse.ArgumentParser) -> None:
+    """--targets / --max-targets / --max-per-organ / --measurable: the RECIST 1.1 target lesions."""
+    from ..stats.recist import TargetRule
+
+    rule = TargetRule()
+    g = p.add_argument_group("RECIST 1.1 target lesions")
+    g.add_argument(
+        "--targets",
+        type=int,
+        nargs="+",
+        default=None,
+        metavar="ID",
+        help="lesion ids (1 = largest volume) that are the targets (default: chosen by the rule below)",
+    )
+    g.add_argument("--max-targets", type=int, default=rule.total, metavar="N", help="at most N targets in all")
+    g.add_argument("--max-per-organ", type=int, default=rule.per_organ, metavar="N", help="at most N per organ")
+    g.add_argument(
+        "--measurable", type=float, default=rule.min_long_mm, metavar="MM", help="smallest long axis of a target"
+    )
+
+
+def target_options(args) -> dict:
+    """``targets`` and ``target_rule`` keywords from :func:`target_arguments`'s options."""
+    from ..stats.recist import TargetRule
+
+    for name in ("max_targets", "max_per_organ"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
+    rule = TargetRule(min_long_mm=args.measurable, per_organ=args.max_per_organ, total=args.max_targets)
+    return {"targets": args.targets, "target_rule": rule}
 
 
 def compare_arguments(p: argparse.ArgumentParser) -> None:

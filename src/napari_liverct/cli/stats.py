@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..constants import CONNECTIVITIES, DEFAULT_CONNECTIVITY
-from ._options import label_roles, use_paired_labels
+from ._options import label_roles, target_arguments, target_options, use_paired_labels
 
 
 def add_parser(subparsers) -> None:
@@ -19,6 +19,7 @@ def add_parser(subparsers) -> None:
         help="resample labels onto the image grid (nearest neighbour) when the grids differ",
     )
     label_roles(s)
+    target_arguments(s)
     s.set_defaults(handler=run)
 
 
@@ -42,6 +43,7 @@ def run(args) -> int:
         organ_labels=getattr(args, "organ", None),
         lesion_labels=getattr(args, "lesion", None),
         label_names=read_color_table(table).names if table else None,
+        **target_options(args),
     )
     fmt = getattr(args, "format", "table")
     if fmt == "json":

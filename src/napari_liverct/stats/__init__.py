@@ -8,7 +8,7 @@ the file's voxel-to-RAS+ affine.  Every ``centroid_mm`` is in **RAS+ millimetres
 
 Nothing here imports napari, Qt, torch or MONAI.  Where things are: :mod:`.lesions` (components,
 per-lesion rows, diameters), :mod:`._engine` (per-label and image statistics in one pass),
-:mod:`.compute` (the whole result: :func:`stats_on_grid`, the one entry point of the CLI and the
+:mod:`.recist` (RECIST 1.1 diameters, targets, response), :mod:`.compute` (the whole result: :func:`stats_on_grid`, the one entry point of the CLI and the
 widget), :mod:`.results` (the typed rows and result), :mod:`.files` (from NIfTI files), :mod:`.tables` (output).
 """
 
@@ -22,8 +22,10 @@ from .compute import (
     stats_on_grid,
     tumour_burden,
 )
-from .files import resample_labels_nearest, stats_for_files
+from .files import lesions_for_file, resample_labels_nearest, response_for_files, stats_for_files
 from .lesions import lesion_components, lesion_label_map, lesion_stats, max_diameter_mm, si_axis
+from .recist import TargetRule, choose_targets, recist_diameters, slice_axis
+from .response import RecistResponse, recist_response
 from .results import ImageStats, LabelStats, LesionStats, StatsResult
 
 __all__ = [
@@ -47,4 +49,12 @@ __all__ = [
     "burden_from_counts",
     "stats_for_files",
     "PERCENTILES_IMAGE",
+    "recist_diameters",
+    "recist_response",
+    "RecistResponse",
+    "TargetRule",
+    "choose_targets",
+    "slice_axis",
+    "lesions_for_file",
+    "response_for_files",
 ]

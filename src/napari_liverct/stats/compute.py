@@ -43,6 +43,8 @@ def stats_on_grid(
     grid_note: str | None = None,
     files: dict | None = None,
     histograms: bool = False,
+    targets: Sequence[int] | None = None,
+    target_rule=None,
 ) -> StatsResult:
     """Image, per-label and per-lesion statistics of arrays on one grid: the one entry point
     of both faces (``napari-liverct stats`` through :func:`~napari_liverct.stats.stats_for_files`,
@@ -69,6 +71,9 @@ def stats_on_grid(
     histograms
         Also compute the per-label intensity histograms the widget plots
         (``StatsResult.histograms``, not part of the JSON).
+    targets, target_rule
+        The RECIST target lesions (lesion ids), or None: chosen by ``target_rule``
+        (:class:`~napari_liverct.stats.recist.TargetRule`; default >= 10 mm, 2 per organ, 5 in all).
 
     Returns
     -------
@@ -86,6 +91,8 @@ def stats_on_grid(
         grid_note=grid_note,
         files=files,
         histograms=histograms,
+        targets=targets,
+        target_rule=target_rule,
     )
     while True:
         try:
@@ -106,6 +113,8 @@ def iter_stats_on_grid(
     grid_note: str | None = None,
     files: dict | None = None,
     histograms: bool = False,
+    targets: Sequence[int] | None = None,
+    target_rule=None,
 ):
     """Generator form of :func:`stats_on_grid` for progress reporting.
 
@@ -132,7 +141,15 @@ def iter_stats_on_grid(
         rows = label_stats(image, labels, affine, names or {0: "background"})
         yield (2, total, "lesions")
         if lesion:
-            lesions = lesion_stats(image, labels, affine, label=list(lesion), connectivity=connectivity)
+            lesions = lesion_stats(
+                image,
+                labels,
+                affine,
+                label=list(lesion),
+                connectivity=connectivity,
+                targets=targets,
+                target_rule=target_rule,
+            )
         counts = {r.label: r.voxels for r in rows}
         if organ and lesion:
             burden = burden_from_counts(sum(counts.get(v, 0) for v in organ), sum(counts.get(v, 0) for v in lesion))

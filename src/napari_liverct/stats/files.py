@@ -28,6 +28,8 @@ def stats_for_files(
     organ_labels: Sequence[int] | None = None,
     lesion_labels: Sequence[int] | None = None,
     label_names: dict[int, str] | None = None,
+    targets: Sequence[int] | None = None,
+    target_rule=None,
 ) -> StatsResult:
     """:func:`~napari_liverct.stats.stats_on_grid` for NIfTI files (intensities after scl_slope/scl_inter).
 
@@ -80,6 +82,84 @@ def stats_for_files(
             lesion_labels=lesion_labels,
             grid_note=note,
             files={"image": str(image_path), "labels": str(labels_path) if labels_path else None},
+            targets=targets,
+            target_rule=target_rule,
         )
     except ValueError as exc:  # e.g. negative label values: say which file
         raise ValueError(f"{labels_path or image_path}: {exc}") from exc
+
+
+def lesions_for_file(
+    labels_path,
+    *,
+    lesion_labels: Sequence[int] | None = None,
+    label_names: dict[int, str] | None = None,
+    connectivity: int = 26,
+    targets: Sequence[int] | None = None,
+    target_rule=None,
+):
+    """The lesions (:func:`~napari_liverct.stats.lesion_stats`, RECIST diameters, RAS mm) of one label file.
+
+    The lesion classes are ``lesion_labels`` or those whose name (``label_names``, else the
+    file's label table / sidecar) says tumour/lesion; none: ValueError naming the file.
+    """
+    from ..labels import integral_labels, label_names_for, lesion_label_ids
+    from ..nifti import read_nifti
+    from .lesions import lesion_stats
+
+    _check_connectivity(connectivity)
+    vol = read_nifti(labels_path)
+    if vol.data.ndim != 3:
+        raise ValueError(f"{labels_path}: expected a 3D label volume, got shape {vol.data.shape}")
+    labels = integral_labels(vol.data, str(labels_path))
+    if lesion_labels is None:
+        names = dict(label_names) if label_names else label_names_for(labels_path, vol.header)
+        lesion_labels = lesion_label_ids(names)
+        if not lesion_labels:
+            raise ValueError(
+                f"{labels_path}: no class is named tumour/lesion; say which label values are lesions (--lesion V)"
+            )
+    try:
+        return lesion_stats(
+            None,
+            labels,
+            vol.affine,
+            label=list(lesion_labels),
+            connectivity=connectivity,
+            targets=targets,
+            target_rule=target_rule,
+        )
+    except ValueError as exc:
+        raise ValueError(f"{labels_path}: {exc}") from exc
+
+
+def response_for_files(
+    baseline_path,
+    followup_path,
+    *,
+    lesion_labels: Sequence[int] | None = None,
+    label_names: dict[int, str] | None = None,
+    connectivity: int = 26,
+    targets: Sequence[int] | None = None,
+    target_rule=None,
+    nadir_mm: float | None = None,
+    max_distance_mm: float = 20.0,
+):
+    """RECIST 1.1 response (:func:`~napari_liverct.stats.recist.recist_response`) of two label files.
+
+    Each file is measured on its own grid; lesions are paired by their centroids in RAS mm.
+    """
+    from .response import recist_response
+
+    base = lesions_for_file(
+        baseline_path, lesion_labels=lesion_labels, label_names=label_names, connectivity=connectivity
+    )
+    follow = lesions_for_file(
+        followup_path, lesion_labels=lesion_labels, label_names=label_names, connectivity=connectivity
+    )
+    try:
+        return recist_response(
+            base, follow, targets=targets, rule=target_rule, nadir_mm=nadir_mm, max_distance_mm=max_distance_mm
+        )
+    except ValueError as exc:
+        raise ValueError(f"{baseline_path}: {exc}") from exc

@@ -44,8 +44,11 @@ def lesion_components(labels: np.ndarray, label=2, connectivity: int = 26) -> tu
 
 
 def si_axis(affine: np.ndarray) -> int:
-    """Stored axis closest to superior-inferior: the affine column with the largest |z|."""
-    return int(np.argmax(np.abs(np.asarray(affine, float)[2, :3])))
+    """Stored axis closest to superior-inferior: the normalised affine column with the largest |z|
+    (:func:`napari_liverct.stats.recist.slice_axis`, the axis of the acquisition's slices)."""
+    from .recist import slice_axis
+
+    return slice_axis(affine)
 
 
 def _diameter_of_points(pts: np.ndarray) -> float:
@@ -166,6 +169,9 @@ def lesion_stats(
     affine: np.ndarray,
     label=2,
     connectivity: int = 26,
+    *,
+    targets=None,
+    target_rule=None,
 ) -> list[LesionStats]:
     """Measure every connected component (lesion) of one label, or of several together.
 
@@ -192,8 +198,14 @@ def lesion_stats(
         ``centroid_voxel``), ``centroid_voxel`` (stored-order index), ``mean``
         (image mean over the lesion, or None), ``bbox_min, bbox_max`` (inclusive,
         stored order) and ``slice_range`` ([first, last] index along the stored
-        axis closest to superior-inferior, see :func:`si_axis`).
+        axis closest to superior-inferior, see :func:`si_axis`), and the RECIST 1.1
+        diameters (:func:`napari_liverct.stats.recist.recist_diameters`: ``long_axis_mm``,
+        ``short_axis_mm``, ``recist_slice``, end points in RAS+ mm) with ``target`` set for
+        ``targets`` (lesion ids) or, when None, by ``target_rule``
+        (:func:`~napari_liverct.stats.recist.choose_targets`: >= 10 mm, 2 per organ, 5 in all).
     """
+    from .recist import choose_targets, mark_targets, recist_diameters
+
     labels = np.asarray(labels)
     affine = np.asarray(affine, float)
     if labels.ndim != 3:
@@ -216,6 +228,7 @@ def lesion_stats(
         crop = cc[sl] == idx + 1
         lo, hi = lo + origin, hi + origin
         mean = None
+        rec = recist_diameters(crop, affine, lo)
         if img_box is not None:
             mean = float(np.sum(img_box[sl][crop], dtype=np.float64) / counts[idx])
         out.append(
@@ -231,9 +244,16 @@ def lesion_stats(
                 bbox_min=tuple(int(v) for v in lo),
                 bbox_max=tuple(int(v) for v in hi),
                 slice_range=(int(lo[axis]), int(hi[axis])),
+                long_axis_mm=rec.long_mm,
+                short_axis_mm=rec.short_mm,
+                recist_slice=rec.slice_index,
+                long_axis_start_mm=rec.long_ends[0],
+                long_axis_end_mm=rec.long_ends[1],
+                short_axis_start_mm=rec.short_ends[0],
+                short_axis_end_mm=rec.short_ends[1],
             )
         )
-    return out
+    return list(mark_targets(out, choose_targets(out, target_rule) if targets is None else targets))
 
 
 def _dominant(labels: np.ndarray, box, sl, crop) -> int:

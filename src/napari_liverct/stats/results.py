@@ -24,6 +24,10 @@ AXIS_SUFFIXES = {
     "bbox_max": ("i", "j", "k"),
     "centroid_voxel": ("i", "j", "k"),
     "slice_range": ("first", "last"),
+    "long_axis_start_mm": ("x", "y", "z"),  # RAS+ mm
+    "long_axis_end_mm": ("x", "y", "z"),
+    "short_axis_start_mm": ("x", "y", "z"),
+    "short_axis_end_mm": ("x", "y", "z"),
 }
 
 
@@ -100,7 +104,10 @@ class LabelStats(_Record):
 
 @dataclass(frozen=True)
 class LesionStats(_Record):
-    """One lesion (connected component): id 1 = largest, volume, diameter, centroid (RAS+ mm)."""
+    """One lesion (connected component): id 1 = largest, volume, diameter, centroid (RAS+ mm),
+    and its RECIST 1.1 diameters (:mod:`napari_liverct.stats.recist`): ``long_axis_mm`` and
+    ``short_axis_mm`` on the axial slice ``recist_slice`` (stored index along the slice
+    axis), their end points in RAS+ mm, and whether it is a ``target`` lesion."""
 
     KIND = "lesion"
     label: int
@@ -114,6 +121,14 @@ class LesionStats(_Record):
     bbox_min: tuple[int, int, int]
     bbox_max: tuple[int, int, int]
     slice_range: tuple[int, int]
+    long_axis_mm: float | None = None
+    short_axis_mm: float | None = None
+    recist_slice: int | None = None
+    long_axis_start_mm: tuple[float, float, float] | None = None
+    long_axis_end_mm: tuple[float, float, float] | None = None
+    short_axis_start_mm: tuple[float, float, float] | None = None
+    short_axis_end_mm: tuple[float, float, float] | None = None
+    target: bool = False
 
 
 @dataclass(frozen=True)
@@ -137,6 +152,21 @@ class StatsResult:
     #: ``(edges, {label: counts}, whole image counts)`` when asked for (the widget's plot); not in the JSON.
     histograms: tuple | None = field(default=None, compare=False, repr=False)
 
+    @property
+    def sum_of_diameters_mm(self) -> float | None:
+        """RECIST sum of the target lesions' long axes (mm), None without targets."""
+        from .recist import sum_of_diameters
+
+        return sum_of_diameters(self.lesions)
+
+    def with_targets(self, ids) -> StatsResult:
+        """The same result with exactly the lesions ``ids`` as RECIST targets."""
+        from dataclasses import replace
+
+        from .recist import mark_targets
+
+        return replace(self, lesions=mark_targets(self.lesions, ids))
+
     def label_names(self) -> dict[int, str]:
         """Label value -> name of the rows."""
         return {r.label: r.name for r in self.labels}
@@ -153,6 +183,9 @@ class StatsResult:
         }
         if self.tumour_burden is not None:
             out["tumour_burden"] = self.tumour_burden
+        if self.lesions:
+            out["targets"] = [r.id for r in self.lesions if r.target]
+            out["sum_of_diameters_mm"] = self.sum_of_diameters_mm
         if self.files is not None:
             out["files"] = dict(self.files)
         if self.grid_note:
@@ -165,4 +198,6 @@ class StatsResult:
         rows += [r.to_row() for r in self.labels] + [r.to_row() for r in self.lesions]
         if self.tumour_burden is not None:
             rows.append({"kind": "tumour_burden", "value": self.tumour_burden})
+        if self.lesions:
+            rows.append({"kind": "sum_of_diameters_mm", "value": self.sum_of_diameters_mm})
         return rows

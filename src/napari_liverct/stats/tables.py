@@ -118,12 +118,23 @@ def print_stats_table(result: StatsResult, file=None) -> None:
         console.print(t)
     lesions = [r.to_json() for r in result.lesions]
     t = Table(title=f"Lesions ({lesion_classes(result)}, {result.connectivity}-connectivity): {len(lesions)}")
-    cols = ("id", "voxels", "volume_ml", "max_diameter_mm", "centroid_mm", "mean", "slice_range")
+    cols = ("id", "voxels", "volume_ml", "max_diameter_mm", "long_axis_mm", "short_axis_mm", "recist_slice")
+    cols += ("target", "centroid_mm", "mean", "slice_range")
+    heads = {"long_axis_mm": "long axis mm", "short_axis_mm": "short axis mm", "recist_slice": "axial slice"}
     for c in cols:
-        t.add_column(c, justify="right")
+        t.add_column(heads.get(c, c), justify="right")
     for r in lesions:
-        t.add_row(*(_fmt(r[c], 3 if c == "volume_ml" else 1) for c in cols))
+        t.add_row(
+            *(
+                "yes" if c == "target" and r[c] else "" if c == "target" else _fmt(r[c], 3 if c == "volume_ml" else 1)
+                for c in cols
+            )
+        )
     if result.labels or lesions:
         console.print(t)
+    if lesions:
+        total = result.sum_of_diameters_mm
+        ids = ", ".join(str(r["id"]) for r in lesions if r["target"]) or "none"
+        console.print(f"Sum of diameters (RECIST 1.1, targets {ids}): " + ("-" if total is None else f"{total:.1f} mm"))
     if result.tumour_burden is not None:
         console.print(f"Tumour burden (tumour / whole liver volume): {100 * result.tumour_burden:.2f} %")
