@@ -78,7 +78,7 @@ def test_segment_one_real_ct_liver_only(tmp_path):
 def fake_network(monkeypatch):
     """A stand-in for both networks: soft tissue of the phantom's liver window (fast)."""
 
-    def run(model, patch):
+    def run(model, patch, monitor=None):
         size = pl.LIVER_OUT if model == "liver" else pl.LESION_OUT
         inp = pl.LIVER_IN if model == "liver" else pl.LESION_IN
         crop = tuple(slice((i - o) // 2, (i - o) // 2 + o) for i, o in zip(inp, size))

@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+import time
 
 import nibabel as nib
 import numpy as np
@@ -186,13 +188,13 @@ def net_calls(request):
     seen: list = []
     calls = {"real": 0, "reused": 0}
 
-    def run(model, patch):
+    def run(model, patch, monitor=None):
         for m, p, out in seen:
             if m == model and p.shape == patch.shape and np.allclose(p, patch, atol=1e-5):
                 calls["reused"] += 1
                 return out
         calls["real"] += 1
-        out = real_run(model, patch)
+        out = real_run(model, patch, monitor=monitor)
         seen.append((model, patch.copy(), out))
         return out
 
@@ -204,20 +206,92 @@ def net_calls(request):
 
 @pytest.fixture(scope="module")
 def ras_result(net_calls):
+    """(data, affine, result, steps): the liver draft of the example CT; ``steps`` are the
+    ``(seconds since start, Progress)`` the pipeline yielded on the way."""
     img = nib.load(real(EXAMPLE_CT))
     data = np.asanyarray(img.dataobj)
-    return data, img.affine, pl.segment(data, img.affine, lesions=False, threads=2)
+    gen, steps, t0 = pl.iter_segment(data, img.affine, lesions=False, threads=2), [], time.perf_counter()
+    while True:
+        try:
+            steps.append((time.perf_counter() - t0, next(gen)))
+        except StopIteration as stop:
+            return data, img.affine, stop.value, steps
 
 
 @pytest.mark.slow  # the real network on a real CT: out of the fast lane
 def test_liver_dice_against_totalsegmentator(ras_result):
-    data, affine, res = ras_result
+    data, affine, res, _ = ras_result
     ref = np.asanyarray(nib.load(real(EXAMPLE_SEG_FAST)).dataobj) == 5
     assert res.labels.shape == data.shape and res.labels.dtype == np.uint8
     assert set(np.unique(res.labels)) <= {0, 1}
     d = dice(res.labels == 1, ref)
     print(f"liver Dice vs TotalSegmentator: {d:.4f}")
     assert d >= 0.85
+
+
+@pytest.mark.slow  # the real network on a real CT: out of the fast lane
+def test_the_liver_stage_moves_the_progress_while_its_network_runs(ras_result):
+    """Issue 22.6: the bar sat at 0 % through the liver step (one step before, one after).
+    Now the steps rise from 0 to the total and no pause between two of them is longer
+    than a quarter of the stage (the network is about nine tenths of it)."""
+    steps = [(t, s) for t, s in ras_result[3] if s.stage == "liver"]
+    done = [s.done for _, s in steps]
+    total = steps[-1][1].total
+    assert done[0] == 0 and done[-1] == total and steps[-1][1].labels is not None
+    assert all(b > a for a, b in zip(done, done[1:])), done
+    assert len(set(done) - {0, total}) >= 10, done
+    times = [0.0] + [t for t, _ in steps]
+    gaps = np.diff(times)
+    print(f"liver stage {times[-1]:.1f} s in {len(steps)} steps, longest pause {gaps.max():.1f} s")
+    assert gaps.max() < 0.25 * times[-1], list(zip(np.round(times[1:], 1), done))
+
+
+def test_the_progress_counts_the_convolutions_torch_counts():
+    """The monitor's share is the multiply-adds of the convolutions done: their sum is
+    what torch's own FLOP counter (2 FLOPs per multiply-add) counts for a forward pass."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from napari_liverct.segment.net import LESION, LIVER, UNetLike
+
+    for cfg in (LIVER, LESION):  # shapes only: on torch's meta device, no weights, no work
+        net = UNetLike(cfg).to("meta")
+        with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+            net(torch.empty((1, 1, *cfg.input_size), device="meta"))
+        convs = sum(v for k, v in counter.get_flop_counts()["Global"].items() if "convolution" in str(k))
+        assert 2 * sum(net.conv_macs) == convs
+        assert len(net.conv_macs) == len(net.convs)
+
+
+def test_cancel_stops_the_liver_network_between_two_convolutions(small_phantom, monkeypatch):
+    """Closing the generator (the widget's Cancel) during the liver pass stops it before its
+    next convolution, not after the whole pass."""
+    from napari_liverct.segment.net import PassStopped
+
+    ran, stopped = [], threading.Event()
+
+    def fake(model, patch, monitor=None):  # a pass of 50 "convolutions" of 0.1 s each
+        monitor.total = 50
+        try:
+            for k in range(50):
+                monitor.reached(k)
+                ran.append(k)
+                time.sleep(0.1)
+        except PassStopped:
+            stopped.set()
+            raise
+        return np.zeros(pl.LIVER_OUT, np.float32)
+
+    monkeypatch.setattr(pl, "run_network", fake)
+    gen = pl.iter_segment(small_phantom.image, small_phantom.affine, lesions=False)
+    seen = []
+    for step in gen:
+        seen.append(step.done)
+        if pl.LIVER_PREP_STEPS < step.done < step.total - 1:
+            break
+    gen.close()
+    assert stopped.is_set() and len(ran) < 50, ran
+    assert pl.LIVER_PREP_STEPS < seen[-1] < pl.LIVER_STEPS
 
 
 def _flip_lps(data, affine):
@@ -236,7 +310,7 @@ def _permute(data, affine, order=(2, 0, 1)):
 
 @pytest.mark.slow  # the real network on a real CT: out of the fast lane
 def test_same_ct_stored_lps_or_permuted_gives_the_same_world_mask(ras_result, net_calls):
-    data, affine, ras = ras_result
+    data, affine, ras, _ = ras_result
     lps_data, lps_aff = _flip_lps(data, affine)
     assert nib.aff2axcodes(lps_aff) == ("L", "P", "S")
     lps = pl.segment(lps_data, lps_aff, lesions=False)
@@ -299,7 +373,7 @@ def test_lesion_probabilities_land_where_the_tiles_are_in_world_space(small_phan
     the 1 x 1 x 3 mm grid), in world millimetres, to within one voxel."""
     ph = small_phantom
 
-    def fake(model, patch):
+    def fake(model, patch, monitor=None):
         if model == "liver":
             out = np.zeros(pl.LIVER_OUT, np.float32)
             c = [n // 2 for n in pl.LIVER_OUT]

@@ -34,11 +34,11 @@ def network_once():
     """``run_network`` that runs the real network once per distinct input patch in this module."""
     real_run, cache = pl.run_network, []
 
-    def run(model, patch):
+    def run(model, patch, monitor=None):
         for m, p, out in cache:
             if m == model and p.shape == patch.shape and np.array_equal(p, patch):
                 return out.copy()
-        out = real_run(model, patch)
+        out = real_run(model, patch, monitor=monitor)
         cache.append((model, np.array(patch, copy=True), np.array(out, copy=True)))
         return out
 

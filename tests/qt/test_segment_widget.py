@@ -93,7 +93,7 @@ def test_segment_button_adds_a_liver_draft_the_other_widgets_use(make_napari_vie
 def test_cancel_stops_between_tiles(make_napari_viewer, qtbot, small_phantom, monkeypatch):
     calls = {"lesion": 0}
 
-    def slow_network(model, patch):
+    def slow_network(model, patch, monitor=None):
         if model == "liver":  # a liver cube in the middle of the output patch
             out = np.zeros(pl.LIVER_OUT, np.float32)
             c = [n // 2 for n in pl.LIVER_OUT]
@@ -123,3 +123,33 @@ def test_cancel_stops_between_tiles(make_napari_viewer, qtbot, small_phantom, mo
     draft = viewer.layers["phantom liver draft"]
     assert set(np.unique(draft.data)) == {0, 1}  # the liver, no partial tumours
     assert widget.run_button.enabled and not widget.cancel_button.enabled
+
+
+def test_the_bar_moves_while_the_liver_network_runs(make_napari_viewer, qtbot, small_phantom, monkeypatch):
+    """Issue 22.6: the bar sat at 0 % through the liver step.  A stand-in liver pass of 30
+    convolutions (0.1 s each) reports through the pipeline's monitor; the bar, read while it
+    runs, takes several values strictly between empty and the liver's full share."""
+
+    def slow_liver(model, patch, monitor=None):
+        monitor.total = 30
+        for k in range(30):
+            monitor.reached(k)
+            time.sleep(0.1)
+        return np.zeros(pl.LIVER_OUT, np.float32)  # no liver: the run ends after the liver
+
+    monkeypatch.setattr(pl, "run_network", slow_liver)
+    viewer = make_napari_viewer()
+    from napari_liverct.layers import array_to_layer_data
+
+    data, kwargs, _ = array_to_layer_data(small_phantom.image, small_phantom.affine, kind="image", name="phantom")
+    viewer.add_image(data, **kwargs)
+    widget = _dock(viewer)
+    qtbot.mouseClick(widget.run_button.native, Qt.MouseButton.LeftButton)
+    seen = set()
+    deadline = time.time() + 60
+    while widget.running and time.time() < deadline:
+        seen.add((widget.progress.value, widget.progress.max))
+        qtbot.wait(50)
+    assert not widget.running
+    inside = {v for v, m in seen if 0 < v < m}
+    assert len(inside) >= 3, sorted(seen)

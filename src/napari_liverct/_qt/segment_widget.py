@@ -1,8 +1,9 @@
 """Segment liver (offline): draft liver and liver-tumour labels from a CT, on the CPU.
 
 A thin face on :func:`napari_liverct.segment.pipeline.iter_segment`: the chosen image
-layer's stored-order array and affine go to a napari generator ``thread_worker``; each
-network evaluation (the liver patch, then every lesion tile) moves the progress bar; the
+layer's stored-order array and affine go to a napari generator ``thread_worker``; the
+bar counts network runs: the liver's (moving with its pre-processing and convolutions),
+then every lesion tile; the
 liver appears as the Labels layer ``"<image> liver draft"`` as soon as it is done and the
 tumours are added to it when the last tile is in.  Cancel stops the worker between two
 tiles (the liver, complete, stays; no partial tumour result is shown).
@@ -29,6 +30,10 @@ DRAFT_NOTE = (
     "(a model output, not manual truth); the tumour label was not measured here. "
     "Check the draft and correct it with the brush before using it."
 )
+
+
+#: The bar counts network runs in this many parts each (the liver's run moves within its part).
+BAR_PARTS = 100
 
 
 class SegmentWidget(ScrollableContainer):
@@ -136,7 +141,7 @@ class SegmentWidget(ScrollableContainer):
         self._worker = worker
         self.run_button.enabled = False
         self.cancel_button.enabled = True
-        self.progress.max, self.progress.value = 1, 0
+        self.progress.max, self.progress.value = BAR_PARTS, 0
         self.status.value = "liver: preparing the 3 mm volume and running the network (about 30 s) ..."
         worker.start()
         return worker
@@ -149,14 +154,15 @@ class SegmentWidget(ScrollableContainer):
             self._worker.quit()
 
     def _on_step(self, step) -> None:
+        parts = BAR_PARTS
         if step.stage == "liver":
+            self.progress.value = round(step.done * parts / max(step.total, 1))
             if step.labels is not None:
                 self._show(step.labels, final=False)
-                self.progress.value = 1
                 self.status.value = "liver done; lesion tiles running ..." if self._lesions_run else "liver done"
             return
-        self.progress.max = 1 + step.total
-        self.progress.value = 1 + step.done
+        self.progress.max = parts * (1 + step.total)
+        self.progress.value = parts * (1 + step.done)
         self.status.value = f"liver tumours: tile {step.done} of {step.total}"
 
     def _show(self, labels, final: bool) -> None:

@@ -36,8 +36,9 @@ def _progress_printer():
     def show(stage: str, done: int, total: int) -> None:
         if stage == "lesions" and total:
             print(f"\rlesion tiles {done}/{total}", end="" if done < total else "\n", file=sys.stderr, flush=True)
-        elif stage == "liver" and done == 0:
-            print("liver ...", file=sys.stderr, flush=True)
+        elif stage == "liver" and total:
+            pct = round(100 * done / total)
+            print(f"\rliver {pct}%", end="" if done < total else "\n", file=sys.stderr, flush=True)
 
     return show
 

@@ -105,6 +105,65 @@ def instance_norm_(x: torch.Tensor) -> torch.Tensor:
     return x.sub_(mean).div_(var.sqrt_().add_(EPS))
 
 
+class PassStopped(Exception):
+    """A forward pass stopped between two convolutions by :meth:`ConvMonitor.stop`."""
+
+
+class ConvMonitor:
+    """Progress of one forward pass: the share of its convolutions' multiply-adds done.
+
+    Written by the thread running the pass, read by another (numbers and a flag: no lock
+    needed); :meth:`stop` makes the pass raise :class:`PassStopped` before its next
+    convolution.  The multiply-adds stand for the time (the convolutions are nearly all of
+    a pass's work).  One convolution can be half of a pass (the liver network's first
+    full-resolution convolution of its way up), so inside the running one the share is
+    estimated from the pass's rate so far (multiply-adds per second; ``rate_hint``, e.g.
+    the last pass's, before there is one), never past 95 % of that convolution.
+    """
+
+    def __init__(self, total_macs: int = 1, rate_hint: float | None = None):
+        self.total = max(int(total_macs), 1)  # the network's sum of ``conv_macs``
+        self.done = 0
+        self.rate_hint = rate_hint
+        self._running = 0  # multiply-adds of the convolution running now
+        self._t0 = self._t_conv = None
+        self._stop = False
+
+    @property
+    def rate(self) -> float | None:
+        """Multiply-adds per second over the convolutions done so far in this pass."""
+        if self._t0 is None or self._t_conv is None or self._t_conv <= self._t0 or self.done <= 0:
+            return None
+        return self.done / (self._t_conv - self._t0)
+
+    @property
+    def fraction(self) -> float:
+        import time
+
+        done = self.done
+        rate = self.rate or self.rate_hint
+        if self._running and rate and self._t_conv is not None:
+            done += min(rate * (time.perf_counter() - self._t_conv), 0.95 * self._running)
+        return min(done / self.total, 1.0)
+
+    def stop(self) -> None:
+        self._stop = True
+
+    def reached(self, macs_done: int, macs_next: int = 0) -> None:
+        """Called before each convolution: ``macs_done`` are done, ``macs_next`` start now."""
+        import time
+
+        if self._stop:
+            raise PassStopped("forward pass stopped")
+        now = time.perf_counter()
+        if self._t0 is None:
+            self._t0 = now
+        self.done, self._running, self._t_conv = int(macs_done), int(macs_next), now
+
+    def finished(self) -> None:
+        self.done, self._running = self.total, 0
+
+
 def _crop_to(x: torch.Tensor, shape) -> torch.Tensor:
     """Keras ``Cropping3D(int((l - r) / 2))`` on both sides of each spatial axis."""
     sl = [slice(None), slice(None)]
@@ -125,6 +184,11 @@ class UNetLike(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.convs = nn.ModuleList()  # in Keras creation order: convs[i] is conv3d_{i+1}
+        #: multiply-adds of each convolution on the network's input size (for progress)
+        self.conv_macs: list[int] = []
+        self._monitor: ConvMonitor | None = None
+        #: multiply-adds per second of the last monitored pass (the next one's first estimate)
+        self.last_rate: float | None = None
         self._left_pos, self._right_pos = alignment_positions(cfg)
         with torch.device("meta"):
             self._building = True
@@ -139,9 +203,18 @@ class UNetLike(nn.Module):
         if self._building:
             self.convs.append(nn.Conv3d(x.shape[1], n_out, tuple(kernel)))
         conv = self.convs[self._next]
-        self._next += 1
+        self._tick()
         pad = _keras_same_pad(kernel) if self.cfg.padding == "same" else 0
-        return F.conv3d(x, conv.weight, conv.bias, padding=pad)
+        y = F.conv3d(x, conv.weight, conv.bias, padding=pad)
+        if self._building:
+            self.conv_macs.append(int(y.numel()) * int(np.prod(conv.weight.shape[1:])))
+        return y
+
+    def _tick(self) -> None:
+        """Before convolution ``_next``: credit the ones before it, stop if asked to."""
+        if self._monitor is not None and not self._building:
+            self._monitor.reached(sum(self.conv_macs[: self._next]), self.conv_macs[self._next])
+        self._next += 1
 
     def _norm_act(self, x: torch.Tensor) -> torch.Tensor:
         if self._building:
@@ -168,7 +241,7 @@ class UNetLike(nn.Module):
         weights split along the input channels).  Saves the largest tensor of the liver
         network (80 channels at full resolution, 1.6 GB)."""
         conv = self.convs[self._next]
-        self._next += 1
+        self._tick()
         pad = _keras_same_pad(kernels[0]) if self.cfg.padding == "same" else 0
         out, c0 = None, 0
         for idx in range(len(parts)):
@@ -233,8 +306,19 @@ class UNetLike(nn.Module):
         path = self._conv(path, (1, 1, 1), 1)
         return torch.sigmoid(path)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self._graph(x)
+    def forward(self, x: torch.Tensor, monitor: ConvMonitor | None = None) -> torch.Tensor:
+        """The network on ``x``; ``monitor`` (optional) counts the convolutions as they start
+        and can stop the pass between two of them (:meth:`ConvMonitor.stop`)."""
+        self._monitor = monitor
+        try:
+            out = self._graph(x)
+        finally:
+            self._monitor = None
+        if monitor is not None:
+            if monitor.rate:
+                self.last_rate = monitor.rate
+            monitor.finished()
+        return out
 
     def load_keras(self, arrays: dict) -> None:
         """Load ``conv3d_N.kernel/bias`` (Keras layout) in creation order, checking shapes."""

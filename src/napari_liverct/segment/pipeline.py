@@ -1,8 +1,10 @@
 """Liver then lesions: pyliverlesionseg 0.3's inference, as a generator of progress steps.
 
-:func:`iter_segment` yields :class:`Progress` (one step per network evaluation: the liver
-patch, then each lesion tile) and returns a :class:`SegmentationResult`; stopping the
-generator between steps cancels it (the napari worker's Cancel).  :func:`segment` drains it.
+:func:`iter_segment` yields :class:`Progress` (the liver stage in :data:`LIVER_STEPS`: its
+pre-processing, then its network's convolutions as they run; then one step per lesion tile)
+and returns a :class:`SegmentationResult`; stopping the generator between steps cancels it
+(the napari worker's Cancel; inside the liver network, before its next convolution).
+:func:`segment` drains it.
 
 Departures from the package (all documented in the README):
 
@@ -45,6 +47,10 @@ LIVER_IN, LIVER_OUT = (189, 162, 162), (163, 136, 136)
 LESION_IN, LESION_OUT = (180, 172, 86), (92, 84, 42)
 LIVER_MM = np.array([3.0, 3.0, 3.0])  # header/voxel_size of the liver HDF5
 LESION_MM = np.array([1.0, 1.0, 3.0])  # header/voxel_size of the lesion HDF5
+#: The liver stage reports its progress in these steps: the first LIVER_PREP_STEPS for the
+#: pre-processing (zooms, median filter: about a tenth of the stage on the example CT), the
+#: rest as the network's convolutions run (their share of its multiply-adds).
+LIVER_STEPS, LIVER_PREP_STEPS = 100, 10
 
 
 @dataclass
@@ -82,15 +88,51 @@ def _network(model: str):
     return build(model).to(memory_format=torch.channels_last_3d)
 
 
-def run_network(model: str, patch: np.ndarray) -> np.ndarray:
-    """One forward pass of ``model`` on one fixed-size patch (X, Y, Z) -> probabilities."""
+def run_network(model: str, patch: np.ndarray, monitor=None) -> np.ndarray:
+    """One forward pass of ``model`` on one fixed-size patch (X, Y, Z) -> probabilities.
+
+    ``monitor`` (a :class:`~napari_liverct.segment.net.ConvMonitor`) follows the pass."""
     import torch
 
     net = _network(model)
+    if monitor is not None:
+        monitor.total = max(sum(net.conv_macs), 1)
+        monitor.rate_hint = monitor.rate_hint or net.last_rate
     x = torch.from_numpy(np.ascontiguousarray(patch, dtype=np.float32))[None, None]
     with torch.inference_mode():
-        out = net(x.contiguous(memory_format=torch.channels_last_3d))
+        out = net(x.contiguous(memory_format=torch.channels_last_3d), monitor=monitor)
     return np.ascontiguousarray(out[0, 0].numpy())
+
+
+def iter_network(model: str, patch: np.ndarray, poll: float = 0.5) -> Generator[float, None, np.ndarray]:
+    """:func:`run_network` in a helper thread, yielding the share of its convolution work
+    done (0-1, every ``poll`` seconds while it changes); returns the probabilities.
+
+    Closing the generator (a Cancel) stops the pass before its next convolution.  torch
+    releases the GIL in its kernels, and its intra-op thread count is process-wide, so the
+    pass runs as fast as in the calling thread.
+    """
+    from concurrent.futures import ThreadPoolExecutor, wait
+
+    from .net import ConvMonitor, PassStopped
+
+    monitor = ConvMonitor()
+    shown = 0.0
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"liverct-{model}") as pool:
+        future = pool.submit(run_network, model, patch, monitor=monitor)
+        try:
+            while not wait([future], timeout=poll).done:
+                if monitor.fraction > shown:
+                    shown = monitor.fraction
+                    yield shown
+        except GeneratorExit:
+            monitor.stop()
+            try:
+                future.result()
+            except PassStopped:
+                pass
+            raise
+        return future.result()
 
 
 # -- liver ---------------------------------------------------------------------------------
@@ -208,6 +250,25 @@ def place_tile(prob: np.ndarray, start, out: np.ndarray) -> None:
     prob[tuple(dst)] = out[tuple(src)]
 
 
+def _network_steps(model: str, patch, lo: int, hi: int, total: int):
+    """:func:`iter_network` as ``Progress(model, lo..hi, total)`` steps; returns its output.
+    A step is yielded only when the count moves."""
+    net = iter_network(model, patch)
+    last = lo
+    try:
+        while True:
+            try:
+                fraction = next(net)
+            except StopIteration as stop:
+                return stop.value
+            done = lo + int(fraction * (hi - lo))
+            if done > last:
+                last = done
+                yield Progress(model, done, total)
+    finally:
+        net.close()  # a Cancel: stops the pass before its next convolution
+
+
 # -- the whole thing ---------------------------------------------------------------------------
 def iter_segment(
     volume: np.ndarray,
@@ -249,9 +310,10 @@ def _segment(volume, affine, lesions, probabilities, skip_empty_tiles, package_t
     can = to_canonical(volume, affine)
     box = crop_box(can.data, can.spacing)
     n_tiles = None
-    yield Progress("liver", 0, 1)
+    yield Progress("liver", 0, LIVER_STEPS)
     patch, grid, step = liver_patch(can.data, can.spacing, box)
-    out = run_network("liver", patch)
+    yield Progress("liver", LIVER_PREP_STEPS, LIVER_STEPS)
+    out = yield from _network_steps("liver", patch, LIVER_PREP_STEPS, LIVER_STEPS - 1, LIVER_STEPS)
     prob3 = np.zeros(grid.shape, np.float32)
     place_tile(prob3, [n // 2 - o // 2 for n, o in zip(grid.shape, LIVER_OUT)], out)
     keep = liver_mask_3mm(prob3)
@@ -263,7 +325,7 @@ def _segment(volume, affine, lesions, probabilities, skip_empty_tiles, package_t
     liver = liver_p > 0.5
     info.update(liver_seconds=time.perf_counter() - t0, crop_box=[[b.start, b.stop] for b in box])
     labels = liver.astype(np.uint8)
-    yield Progress("liver", 1, 1, labels=can.back(labels))
+    yield Progress("liver", LIVER_STEPS, LIVER_STEPS, labels=can.back(labels))
     lesion_p = None
     if lesions and liver.any():
         t1 = time.perf_counter()
