@@ -32,6 +32,7 @@ logging.getLogger("nibabel").setLevel(logging.CRITICAL)  # header fixes are logg
 STRICTER = re.compile(
     r"vox_offset|not supported|no usable voxel-to-world affine|empty or negative shape|"
     r"gzip stream is truncated or corrupt|dimensions \(must be 1 to 7\)|GiB limit|"
+    r"voxel size of axis|"  # pixdim 0, negative or non-finite under a qform: nibabel assumes 1 mm
     r"\.hdr/\.img pair"  # magic ni1 with vox_offset 0: nibabel reads the header bytes as voxels
 )
 

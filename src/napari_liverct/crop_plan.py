@@ -11,7 +11,6 @@ Pure numpy: no napari, Qt, torch or MONAI import.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +57,7 @@ def crop_files(
     k_divisible: int | Sequence[int] = 1,
     allow_smaller: bool = False,
     resample_labels: bool = False,
+    force_labels: bool = False,
 ) -> CropFiles:
     """Crop ``image`` (and ``labels``) to the foreground with one box, MONAI's ``CropForegroundd``.
 
@@ -65,7 +65,8 @@ def crop_files(
     output that is an input, are refused before anything is read.  The labels must be on
     the image's grid up to axis flips or permutations (viewed, not resampled) unless
     ``resample_labels`` allows nearest-neighbour resampling.  ``source="labels"`` takes the
-    foreground from labels > 0.
+    foreground from labels > 0.  The labels must be a label map by the rule ``compare`` uses
+    (:func:`napari_liverct.labels.checked_label_map`; ``force_labels`` lifts the content rule).
 
     Raises
     ------
@@ -73,17 +74,15 @@ def crop_files(
         Naming the file and the problem (grids, empty foreground, option combinations).
     """
     from .geometry import conform_to_grid
+    from .labels import checked_label_map
     from .nifti import read_nifti
+    from .output_guard import guard_output
 
     inputs = [Path(image)] + ([Path(labels)] if labels else [])
     outs = [crop_output_path(Path(out_dir), str(p)) for p in inputs]
     if len(set(outs)) != len(outs):
         raise ValueError(f"image and labels would both be written to {outs[0]}; rename one input")
-    for out in outs:
-        for src in inputs:
-            same = out.resolve() == src.resolve() or (out.exists() and src.exists() and os.path.samefile(out, src))
-            if same:
-                raise ValueError(f"refusing to write {out}: it is the input file {src}")
+    guard_output(out_dir, inputs, folder=True, files=[o.name for o in outs])
     source = source or "image"
     if source == "labels":
         if not labels:
@@ -99,6 +98,7 @@ def crop_files(
     note = None
     if labels:
         lab = read_nifti(labels)
+        checked_label_map(lab.data, str(labels), force_labels)  # refused before any crop; written as stored
         arrays["labels"], note = conform_to_grid(
             lab.data,
             lab.affine,

@@ -37,6 +37,7 @@ __all__ = [
     "Case",
     "Dataset",
     "load_dataset",
+    "dataset_inputs",
     "dataset_issues",
     "find_cases",
     "decathlon_datalist",
@@ -104,6 +105,24 @@ class Dataset:
     label_names: dict[int, str] | None = None
     name: str = ""
     issues: list[Anomaly] = field(default_factory=list)
+
+    def input_paths(self) -> list[Path]:
+        """Every path the dataset is read from: its folder, its json and each case's files
+        (for :func:`napari_liverct.output_guard.guard_output`; cases may lie outside the folder)."""
+        out = [self.root] + ([self.json_path] if self.json_path else [])
+        for c in self.cases:
+            out += [c.image, *c.channels] + ([c.label] if c.label else [])
+        return out
+
+
+def dataset_inputs(path) -> list:
+    """``path`` and every file of the dataset it names (:meth:`Dataset.input_paths`), the
+    inputs an output must not touch; just ``path`` when it is no dataset (the command that
+    reads it says why)."""
+    try:
+        return [path, *load_dataset(path).input_paths()]
+    except (ValueError, OSError):
+        return [path]
 
 
 def _natural_key(text: str) -> list:

@@ -40,7 +40,19 @@ __all__ = [
     "find_label_sibling",
     "caret_info",
     "integral_labels",
+    "NotALabelMapError",
+    "checked_label_map",
+    "MAX_LABEL_VALUE",
 ]
+
+#: Largest label magnitude accepted from a float volume: every integer up to 2**53 is exact
+#: in float64, so such a value converts to int64 without rounding or wrapping.
+MAX_LABEL_VALUE = 2**53
+
+
+class NotALabelMapError(ValueError):
+    """A file given as labels whose content says image (the rule of :func:`content_verdict`)."""
+
 
 _LABEL_DIRS = {"labelstr", "labelsts", "labels", "segmentations", "masks"}
 _LABEL_SUFFIX = re.compile(r"[_\-.](label|labels|seg|segmentation|mask|gt)$", re.IGNORECASE)
@@ -201,7 +213,15 @@ def integral_labels(data: np.ndarray, source: str = "labels") -> np.ndarray:
         raise ValueError(f"{source}: labels of type {data.dtype} are not supported")
     finite = np.isfinite(data)
     if not finite.all():
-        raise ValueError(f"{source}: the label volume holds NaN or infinite values")
+        example = data[~finite].flat[0]
+        raise ValueError(f"{source}: the label volume holds NaN or infinite values (for example {example!r})")
+    too_big = np.abs(data) > MAX_LABEL_VALUE
+    if too_big.any():
+        example = data[too_big].flat[0]
+        raise ValueError(
+            f"{source}: the label volume holds the value {float(example):g}, beyond the largest label "
+            f"{MAX_LABEL_VALUE:g} (2**53, exact as an integer); the header's scl_slope/scl_inter may be corrupt"
+        )
     rounded = np.rint(data)
     bad = rounded != data
     if bad.any():
@@ -216,3 +236,23 @@ def integral_labels(data: np.ndarray, source: str = "labels") -> np.ndarray:
         if info.min <= lo and hi <= info.max:
             return rounded.astype(cand)
     return rounded.astype(np.int64)
+
+
+def checked_label_map(data: np.ndarray, source: str, force: bool = False) -> np.ndarray:
+    """``data`` as integer labels, refused (naming ``source``) when it is no label map.
+
+    The one rule for every file given as labels (compare, evaluate, report, crop, stats,
+    snapshot): non-integral or out-of-range values are refused (:func:`integral_labels`);
+    content that says image (:func:`content_verdict`: thousands of values, as a CT) raises
+    :class:`NotALabelMapError` unless ``force``; negative values are always refused.
+    """
+    data = integral_labels(np.asarray(data), source)
+    verdict = None if force else content_verdict(data)
+    if verdict is not None and verdict[0] != "negative":
+        raise NotALabelMapError(
+            f"{source}: not a label map: {verdict[1]}; if it really is one, use --force-labels "
+            "(force_labels=True in Python)"
+        )
+    if data.dtype.kind == "i" and data.size and int(data.min()) < 0:
+        raise ValueError(f"{source}: labels must not be negative")
+    return data

@@ -27,9 +27,11 @@ import numpy as np
 
 from .label_kind import (
     MAX_LABEL_CLASSES,
+    NotALabelMapError,
     _as_int,
     _is_int,
     caret_info,
+    checked_label_map,
     content_says_labels,
     content_verdict,
     find_label_sibling,
@@ -50,6 +52,8 @@ __all__ = [
     "find_label_sibling",
     "parse_label_names",
     "integral_labels",
+    "checked_label_map",
+    "NotALabelMapError",
     "LabelTable",
     "label_table_for",
     "label_table_from_header",

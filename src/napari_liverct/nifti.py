@@ -118,8 +118,10 @@ def _header_from_stream(path: Path, fh, file_size: int, gz: bool):
     """Parse header and extensions exactly as ``nib.load`` does (``from_fileobj``, check=True).
 
     The raw ``vox_offset`` is validated first, so a corrupt header can neither make us
-    read gigabytes of "extensions" nor read header bytes as voxels.  Returns the header
-    and the number of bytes consumed from the stream.
+    read gigabytes of "extensions" nor read header bytes as voxels.  Returns the header,
+    the number of bytes consumed from the stream and the header's pixdim as stored
+    (nibabel's check turns a zero voxel size into 1 and a negative one positive;
+    :func:`~napari_liverct.nifti_checks.affine_from_header` needs the stored values).
     """
     first = _read_exact(path, fh, 348, "a NIfTI header")
     size_le, size_be = struct.unpack("<i", first[:4])[0], struct.unpack(">i", first[:4])[0]
@@ -173,7 +175,7 @@ def _header_from_stream(path: Path, fh, file_size: int, gz: bool):
             f"the header's vox_offset ({vox:g}) is invalid: the data of a single-file NIfTI "
             f"starts at byte {hsize + 4} or later",
         )
-    return hdr, end
+    return hdr, end, np.array(raw["pixdim"], dtype=float)
 
 
 def _check_dims(path: Path, hdr) -> tuple[tuple[int, ...], np.dtype, int, int]:
@@ -213,8 +215,9 @@ def read_header(path: str | os.PathLike):
     path, size = _checked_path(path)
     fh, gz = _open_stream(path)
     with fh:
-        hdr, _ = _header_from_stream(path, fh, size, gz)
+        hdr, _, pixdim = _header_from_stream(path, fh, size, gz)
     _check_dims(path, hdr)
+    _affine_from_header(path, hdr, pixdim)  # the same refusals as read_nifti (spacing, affine)
     return hdr
 
 
@@ -300,9 +303,9 @@ def read_nifti(path: str | os.PathLike, *, mmap: bool = True) -> NiftiVolume:
     path, size = _checked_path(path)
     fh, gz = _open_stream(path)
     with fh:
-        hdr, consumed = _header_from_stream(path, fh, size, gz)
+        hdr, consumed, pixdim = _header_from_stream(path, fh, size, gz)
         shape, dtype, offset, nbytes = _check_dims(path, hdr)
-        affine = _affine_from_header(path, hdr)
+        affine = _affine_from_header(path, hdr, pixdim)
         if gz:
             if nbytes > size * _MAX_DEFLATE_RATIO + 1024:
                 raise _fail(

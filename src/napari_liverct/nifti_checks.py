@@ -20,7 +20,15 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["NiftiReadError", "fail", "checked_path", "affine_problem", "affine_from_header", "MAX_AFFINE_MM"]
+__all__ = [
+    "NiftiReadError",
+    "fail",
+    "checked_path",
+    "affine_problem",
+    "affine_from_header",
+    "spacing_problem",
+    "MAX_AFFINE_MM",
+]
 
 #: Largest magnitude (mm) of any entry of a usable affine: 1 km per voxel or 1 km from
 #: the scanner's origin is far beyond any medical image; a header with 1e30 holds garbage.
@@ -90,18 +98,42 @@ def affine_problem(affine) -> str | None:
     return None
 
 
-def affine_from_header(path: Path, hdr) -> np.ndarray:
+def spacing_problem(pixdim, ndim: int) -> str | None:
+    """Why the stored voxel sizes ``pixdim[1..3]`` (of the spatial axes the file has) cannot
+    be used, or None: each must be a finite number above 0."""
+    for axis in range(1, min(3, max(1, int(ndim))) + 1):
+        v = float(pixdim[axis])
+        if not np.isfinite(v) or v <= 0:
+            what = "zero" if v == 0 else "negative" if v < 0 else "not a finite number"
+            return (
+                f"the voxel size of axis {axis} (pixdim[{axis}] = {v:g}) is {what}: the header states no "
+                "usable spacing for its qform/pixdim geometry, so no volume in mL or distance in mm can be "
+                "given (nibabel would assume 1 mm)"
+            )
+    return None
+
+
+def affine_from_header(path: Path, hdr, pixdim=None) -> np.ndarray:
     """``nib.load(f).affine`` (sform, else qform, else pixdim), or the valid qform.
 
     When nibabel's choice is not usable (:func:`affine_problem`: a broken sform in a file
     with a valid qform, 246 mutants of the header fuzz, or a 1e30 shear) the qform is
-    used with a warning; with no usable form at all the file is refused.
+    used with a warning; with no usable form at all the file is refused.  The qform and
+    the pixdim geometry take their voxel sizes from ``pixdim`` (as stored; default the
+    header's): a zero, negative or non-finite one is refused (:func:`spacing_problem`),
+    never replaced by 1 mm as nibabel's header check does.  A usable sform states its own.
     """
+    pixdim = np.asarray(hdr["pixdim"], float) if pixdim is None else np.asarray(pixdim, float)
     try:
         affine = hdr.get_best_affine()
         why = affine_problem(affine)
     except Exception:  # noqa: BLE001 - a broken sform; the qform may still be fine
         affine, why = None, "unreadable"
+    if why is None and int(hdr["sform_code"]) > 0:
+        return np.asarray(affine, dtype=float)
+    spacing = spacing_problem(pixdim, int(hdr["dim"][0]))
+    if spacing is not None:
+        raise fail(path, spacing)
     if why is None:
         return np.asarray(affine, dtype=float)
     qform, qwhy = None, "absent (qform_code 0)"

@@ -93,7 +93,10 @@ def test_force_labels_from_cli_and_python(tmp_path, capsys):
     assert len(capsys.readouterr().out.strip().splitlines()) == 1 + len(np.unique(vol[vol != 0]))
 
     ct = real(EXAMPLE_CT)
+    # stats, crop and compare share one label rule (checked_label_map): the CT is refused as labels
     assert main(["stats", str(ct), "--labels", str(ct)]) == 2
+    assert _error_text(capsys, "stats").startswith(f"{ct}: not a label map: a sample of ")
+    assert main(["stats", str(ct), "--labels", str(ct), "--force-labels"]) == 2
     stats_msg = _error_text(capsys, "stats")
     assert main(["compare", str(ct), str(ct), "--force-labels"]) == 2
     assert _error_text(capsys, "compare") == stats_msg == f"{ct}: labels must not be negative"

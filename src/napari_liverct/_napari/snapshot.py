@@ -171,7 +171,7 @@ def caption_image(path, lines: list[str], font_size: int = 15, pixels=None) -> N
     atomic_write(path, lambda tmp: out.save(tmp, format="PNG"))
 
 
-def _load_layers(image_path, labels_path):
+def _load_layers(image_path, labels_path, force_labels: bool = False):
     from napari.layers import Layer
 
     from ..io.reader import read_nifti_layers
@@ -187,10 +187,12 @@ def _load_layers(image_path, labels_path):
         raise ValueError(f"{image_path}: opened as labels, not as an image; pass the CT as IMAGE")
     if labels:  # the grid rule of stats and crop: flips/permutations are the same grid
         from ..geometry import conform_to_grid
+        from ..labels import checked_label_map
         from .layer_utils import layer_disk_view
 
         (img, iaff), (lab, laff) = layer_disk_view(images[0]), layer_disk_view(labels[0])
         lpath = (labels[0].metadata or {}).get("source_path") or labels_path
+        checked_label_map(lab, str(lpath), force_labels)  # the rule compare uses
         conform_to_grid(
             lab,
             laff,
@@ -286,6 +288,7 @@ def render_snapshots(
     *,
     size: tuple[int, int] = (700, 700),
     lesion_labels=None,
+    force_labels: bool = False,
 ) -> list[Path]:
     """Write ``axial.png``, ``coronal.png``, ``sagittal.png`` and ``3d.png`` into ``out_dir``.
 
@@ -312,12 +315,19 @@ def render_snapshots(
     ValueError
         Unreadable file, image given as labels, or a lesion id that does not exist.
     """
+    from ..labels import find_label_sibling
+    from ..output_guard import guard_output
+
+    paired = find_label_sibling(image_path) if labels_path is None else None
+    names = [f"{v}.png" for v in (*VIEWS, "3d")]
+    guard_output(out_dir, [image_path, labels_path, paired], folder=True, files=names)
+
     import napari
 
     from .navigate import frame_labels, go_to_lesion, remove_marker
     from .scene3d import auto_downsample, camera_of, setup_3d_view
 
-    image_layer, labels_layer = _load_layers(image_path, labels_path)
+    image_layer, labels_layer = _load_layers(image_path, labels_path, force_labels)
     centre, les, caption = _focus(image_layer, labels_layer, lesion, lesion_labels)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

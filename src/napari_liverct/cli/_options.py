@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
 
 from ..constants import CONNECTIVITIES, DEFAULT_CONNECTIVITY, DEFAULT_MATCH, DEFAULT_TOLERANCE_MM, MATCH_RULES
+from ..pathtext import path_text
 
 __all__ = [
     "label_roles",
@@ -15,6 +18,13 @@ __all__ = [
     "use_paired_labels",
     "target_arguments",
     "target_options",
+    "force_labels_argument",
+    "cpu_count_argument",
+    "cores_available",
+    "positive_int",
+    "finite_float",
+    "non_negative_float",
+    "guard_dataset_output",
 ]
 
 
@@ -22,7 +32,7 @@ def label_roles(p: argparse.ArgumentParser) -> None:
     """--organ / --lesion / --label-names: the user's say over what the labels mean."""
     p.add_argument(
         "--organ",
-        type=int,
+        type=positive_int,
         nargs="+",
         default=None,
         metavar="V",
@@ -30,7 +40,7 @@ def label_roles(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--lesion",
-        type=int,
+        type=positive_int,
         nargs="+",
         default=None,
         metavar="V",
@@ -89,7 +99,7 @@ def compare_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--foreground", action="store_true", help="compare any non-zero value with any non-zero value")
     p.add_argument(
         "--lesion-labels",
-        type=int,
+        type=positive_int,
         nargs="+",
         default=None,
         metavar="G",
@@ -103,17 +113,26 @@ def compare_arguments(p: argparse.ArgumentParser) -> None:
         help="lesion matching: any overlap (LiTS) or IoU >= 0.5 one-to-one (panoptica)",
     )
     p.add_argument(
-        "--tolerance", type=float, default=DEFAULT_TOLERANCE_MM, metavar="MM", help="normalised surface Dice tolerance"
+        "--tolerance",
+        type=non_negative_float,
+        default=DEFAULT_TOLERANCE_MM,
+        metavar="MM",
+        help="normalised surface Dice tolerance",
     )
     p.add_argument(
         "--resample",
         action="store_true",
         help="resample the prediction onto the ground-truth grid (nearest neighbour) when they differ",
     )
+    force_labels_argument(p)
+
+
+def force_labels_argument(p: argparse.ArgumentParser) -> None:
+    """--force-labels: a label file whose content looks like an image is used anyway."""
     p.add_argument(
         "--force-labels",
         action="store_true",
-        help="compare files whose content looks like an image (thousands of values, as a CT) as label maps anyway",
+        help="use label files whose content looks like an image (thousands of values, as a CT) as label maps anyway",
     )
 
 
@@ -132,21 +151,78 @@ def compare_options(args) -> dict:
     }
 
 
-def _workers(text: str) -> int:
-    from ..tasks import check_workers
-
+def cores_available() -> int:
+    """CPU cores this process may run on (its affinity mask; ``os.cpu_count()`` where unknown)."""
     try:
-        return check_workers(int(text))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {text!r}") from exc
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {text!r}")
+    return value
+
+
+def finite_float(text: str) -> float:
+    """argparse type: a finite number."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, not {text!r}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """argparse type: a finite number of at least 0."""
+    value = finite_float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, not {text!r}")
+    return value
+
+
+class _CappedAtCores(argparse.Action):
+    """A positive count of CPUs (threads or worker processes): more than the cores available
+    run as many as there are cores, and the command says so on standard error."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        cores = cores_available()
+        if values > cores:
+            print(
+                f"{parser.prog}: {option_string} {values} is more than the {cores} CPU cores available; using {cores}",
+                file=sys.stderr,
+            )
+            values = cores
+        setattr(namespace, self.dest, values)
+
+
+def cpu_count_argument(p: argparse.ArgumentParser, flag: str, help: str) -> None:
+    """``--threads N`` / ``--workers N``: a whole number of at least 1, capped at the cores available."""
+    p.add_argument(flag, type=positive_int, action=_CappedAtCores, default=None, metavar="N", help=help)
 
 
 def dask_arguments(p: argparse.ArgumentParser) -> None:
     """--workers / --scheduler of the commands that run on Dask (survey, evaluate, report)."""
-    p.add_argument("--workers", type=_workers, default=None, metavar="N", help="local worker processes (default: CPUs)")
+    cpu_count_argument(p, "--workers", "local worker processes (default: CPUs; at most the cores available)")
     p.add_argument(
         "--scheduler", default=None, metavar="ADDRESS", help="address of an existing Dask distributed scheduler"
     )
+
+
+def guard_dataset_output(out, *datasets, **kwargs) -> None:
+    """:func:`napari_liverct.output_guard.guard_output` of ``out`` against every file of ``datasets``."""
+    from ..dataset import dataset_inputs
+    from ..output_guard import guard_output
+
+    guard_output(out, [p for d in datasets if d for p in dataset_inputs(d)], **kwargs)
 
 
 def use_paired_labels(args) -> None:
@@ -158,4 +234,4 @@ def use_paired_labels(args) -> None:
     sibling = find_label_sibling(args.image)
     if sibling is not None:
         args.labels = str(sibling)
-        print(f"napari-liverct {args.command}: using labels {sibling}", file=sys.stderr)
+        print(path_text(f"napari-liverct {args.command}: using labels {sibling}"), file=sys.stderr)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from ..pathtext import path_text
 from ._options import compare_arguments
 
 
@@ -29,7 +30,7 @@ def run(args) -> int:
 
     res = compare_files(args.gt, args.pred, **compare_options(args))
     if res.resampled:
-        print(f"napari-liverct compare: {res.notes[0]}", file=sys.stderr)
+        print(path_text(f"napari-liverct compare: {res.notes[0]}"), file=sys.stderr)
     fmt = args.format
     text = (
         comparison_to_json(res) + "\n"

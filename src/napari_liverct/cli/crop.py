@@ -6,7 +6,8 @@ import argparse
 import json
 import sys
 
-from ._options import use_paired_labels
+from ..pathtext import path_text
+from ._options import finite_float, force_labels_argument, positive_int, use_paired_labels
 
 
 class _PerAxis(argparse.Action):
@@ -28,18 +29,19 @@ def add_parser(subparsers) -> None:
     c.add_argument("--labels", default=None)
     c.add_argument("--out-dir", required=True)
     src = c.add_mutually_exclusive_group()
-    src.add_argument("--threshold", type=float, default=None, help="foreground is image > T (HU)")
+    src.add_argument("--threshold", type=finite_float, default=None, help="foreground is image > T (HU)")
     src.add_argument(
         "--source", choices=("image", "labels"), default="image", help="'labels': foreground is labels > 0"
     )
     c.add_argument("--margin", type=float, nargs="+", default=0.0, action=_PerAxis)
-    c.add_argument("--k-divisible", type=int, nargs="+", default=[1])
+    c.add_argument("--k-divisible", type=positive_int, nargs="+", default=[1])
     c.add_argument("--allow-smaller", action="store_true")
     c.add_argument(
         "--resample-labels",
         action="store_true",
         help="resample labels onto the image grid (nearest neighbour) when the grids really differ",
     )
+    force_labels_argument(c)
     c.set_defaults(handler=run)
 
 
@@ -63,10 +65,11 @@ def run(args) -> int:
         k_divisible=args.k_divisible,
         allow_smaller=args.allow_smaller,
         resample_labels=getattr(args, "resample_labels", False),
+        force_labels=getattr(args, "force_labels", False),
     )
     if plan.note:
         print(
-            f"napari-liverct crop: {plan.note}; the cropped labels are written in the image's axis order",
+            path_text(f"napari-liverct crop: {plan.note}; the cropped labels are written in the image's axis order"),
             file=sys.stderr,
         )
     result, inputs, outs = plan.result, plan.inputs, plan.outputs
@@ -99,5 +102,5 @@ def run(args) -> int:
             }
         )
     )
-    print("wrote " + ", ".join(str(p) for p in outs), file=sys.stderr)
+    print("wrote " + ", ".join(path_text(p) for p in outs), file=sys.stderr)
     return 0

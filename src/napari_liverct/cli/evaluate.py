@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from ..pathtext import path_text
-from ._options import compare_arguments, dask_arguments
+from ._options import compare_arguments, dask_arguments, guard_dataset_output
 from .exitcodes import finish
 
 
@@ -29,6 +29,8 @@ def run(args) -> int:
     from ..compare.evaluate import evaluate, report_to_csv, report_to_json
     from . import compare_options
 
+    if args.out:
+        guard_dataset_output(args.out, args.gt, args.pred_dir)
     options = compare_options(args)
     report = evaluate(
         args.gt, args.pred_dir, options=options, workers=args.workers, scheduler=args.scheduler, progress=True
@@ -37,10 +39,10 @@ def run(args) -> int:
     text = report_to_csv(report) if fmt == "csv" else report_to_json(report) + "\n"
     s = report["summary"]
     if args.out:
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
         from ..outputs import atomic_write_text
 
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out, text)
     else:
         sys.stdout.write(text)

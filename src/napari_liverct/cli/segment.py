@@ -6,7 +6,8 @@ import json
 import sys
 from pathlib import Path
 
-from ._options import dask_arguments
+from ..pathtext import path_text, text_safe
+from ._options import cpu_count_argument, dask_arguments
 from .exitcodes import OK, finish
 
 
@@ -27,7 +28,7 @@ def add_parser(subparsers) -> None:
     sg.add_argument("input", metavar="IMAGE_OR_DATASET", help="a CT NIfTI file, or a dataset/folder of them")
     sg.add_argument("--out", required=True, metavar="FILE_OR_DIR", help="labels file (.nii.gz) or output folder")
     sg.add_argument("--no-lesions", action="store_true", help="liver only (about 30 s; lesions take minutes)")
-    sg.add_argument("--threads", type=int, default=None, metavar="N", help="CPU threads per case (default: all)")
+    cpu_count_argument(sg, "--threads", "CPU threads per case (default: all; at most the cores available)")
     dask_arguments(sg)
     sg.set_defaults(handler=run)
 
@@ -44,38 +45,49 @@ def _progress_printer():
 
 
 def run(args) -> int:
+    """Checks first (input, output guard, weights), then the work: one file or a dataset."""
     from ..nifti import is_nifti_path
+    from ..output_guard import guard_output
+
+    src, out = Path(args.input), Path(args.out)
+    if not src.exists():
+        raise ValueError(f"{src}: no such file or folder")
+    lesions = not args.no_lesions
+    single = src.is_file() and is_nifti_path(src)
+    if single:
+        if not is_nifti_path(out):
+            raise ValueError(f"{out}: the output name must end in .nii or .nii.gz")
+        guard_output(out, [src])
+    else:
+        cases = _dataset_cases(src, out)
+    _check_weights(lesions)
+    if single:
+        from ..segment.files import segment_file
+
+        row = segment_file(src, out, lesions=lesions, threads=args.threads, progress=_progress_printer())
+        print(
+            path_text(f"{row['out']}: liver {row['liver_ml']} ml, tumour {row['tumour_ml']} ml ({row['seconds']} s)"),
+            file=sys.stderr,
+        )
+        return OK
+    return _run_dataset(cases, out, args, lesions)
+
+
+def _check_weights(lesions: bool) -> None:
     from ..segment.weights import weights_path
 
-    if args.threads is not None and args.threads < 1:
-        raise ValueError(f"--threads must be at least 1, not {args.threads}")
-    for model in ("liver",) if args.no_lesions else ("liver", "lesion"):
+    for model in ("liver", "lesion") if lesions else ("liver",):
         if not weights_path(model).exists():
             from ..segment.weights import load_weights
 
             load_weights(model)  # raises WeightsMissingError with the command to run
-    src = Path(args.input)
-    if not src.exists():
-        raise ValueError(f"{src}: no such file or folder")
-    lesions = not args.no_lesions
-    if src.is_file() and is_nifti_path(src):
-        from ..segment.files import segment_file
-
-        row = segment_file(src, args.out, lesions=lesions, threads=args.threads, progress=_progress_printer())
-        print(
-            f"{row['out']}: liver {row['liver_ml']} ml, tumour {row['tumour_ml']} ml ({row['seconds']} s)",
-            file=sys.stderr,
-        )
-        return OK
-    return _run_dataset(src, Path(args.out), args, lesions)
 
 
-def _run_dataset(src: Path, out: Path, args, lesions: bool) -> int:
+def _dataset_cases(src: Path, out: Path) -> list:
+    """The cases of the dataset ``src``, once ``out`` passed the output guard for all of them."""
     from ..dataset import load_dataset
     from ..nifti import is_nifti_path
-    from ..outputs import atomic_write_text
-    from ..segment.files import iter_segment_cases
-    from ..tasks import drain
+    from ..output_guard import guard_output
 
     if is_nifti_path(out):
         raise ValueError(f"{out}: for a dataset, --out is a folder (it gets <case>.nii.gz per case)")
@@ -83,6 +95,16 @@ def _run_dataset(src: Path, out: Path, args, lesions: bool) -> int:
     cases = [c for c in ds.cases if c.split in ("training", "test", "unlabelled")]
     if not cases:
         raise ValueError(f"{ds.root}: no NIfTI cases found (expected dataset.json, imagesTr/ or NIfTI files)")
+    written = [n for c in cases for n in (f"{c.id}.nii.gz", f"{c.id}.json")] + ["segment_summary.json"]
+    guard_output(out, [src, *ds.input_paths()], folder=True, files=written)
+    return cases
+
+
+def _run_dataset(cases: list, out: Path, args, lesions: bool) -> int:
+    from ..outputs import atomic_write_text
+    from ..segment.files import iter_segment_cases
+    from ..tasks import drain
+
     rows: list[dict | None] = [None] * len(cases)
 
     def keep(item):
@@ -95,7 +117,12 @@ def _run_dataset(src: Path, out: Path, args, lesions: bool) -> int:
     )
     drain(it, len(cases), "segment", True, keep)
     failed = [r for r in rows if r.get("error")]
+    failures = [(r["id"], r["error"]) for r in failed]
     summary = {"out": str(out), "n_cases": len(cases), "n_failed": len(failed), "cases": rows}
-    atomic_write_text(out / "segment_summary.json", json.dumps(summary, indent=2) + "\n")
-    print(f"segmented {len(cases) - len(failed)} of {len(cases)} cases -> {out}", file=sys.stderr)
-    return finish("segment", [(r["id"], r["error"]) for r in failed], len(cases))
+    try:
+        atomic_write_text(out / "segment_summary.json", json.dumps(text_safe(summary), indent=2) + "\n")
+    except OSError:
+        finish("segment", failures, len(cases))  # the failed cases are listed whatever happens next
+        raise
+    print(path_text(f"segmented {len(cases) - len(failed)} of {len(cases)} cases -> {out}"), file=sys.stderr)
+    return finish("segment", failures, len(cases))

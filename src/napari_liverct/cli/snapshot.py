@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from ..pathtext import path_text
+from ._options import force_labels_argument, positive_int
+
 
 def add_parser(subparsers) -> None:
     """The ``snapshot`` subcommand's arguments."""
@@ -9,15 +12,16 @@ def add_parser(subparsers) -> None:
     sn.add_argument("image")
     sn.add_argument("--labels", default=None)
     sn.add_argument("--out", required=True, metavar="DIR")
-    sn.add_argument("--lesion", type=int, default=None, help="lesion id (default: the largest)")
+    sn.add_argument("--lesion", type=positive_int, default=None, help="lesion id (default: the largest)")
     sn.add_argument(
         "--lesion-labels",
-        type=int,
+        type=positive_int,
         nargs="+",
         default=None,
         metavar="V",
         help="label values whose components are lesions (default: classes named tumour/lesion)",
     )
+    force_labels_argument(sn)
     sn.set_defaults(handler=run)
 
 
@@ -29,7 +33,12 @@ def run(args) -> int:
     ensure_display()
 
     for p in render_snapshots(
-        args.image, args.labels, args.out, args.lesion, lesion_labels=getattr(args, "lesion_labels", None)
+        args.image,
+        args.labels,
+        args.out,
+        args.lesion,
+        lesion_labels=getattr(args, "lesion_labels", None),
+        force_labels=getattr(args, "force_labels", False),
     ):
-        print(p)
+        print(path_text(p))
     return 0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..constants import CONNECTIVITIES, DEFAULT_CONNECTIVITY
-from ._options import label_roles, target_arguments, target_options, use_paired_labels
+from ._options import force_labels_argument, label_roles, target_arguments, target_options, use_paired_labels
 
 
 def add_parser(subparsers) -> None:
@@ -20,6 +20,7 @@ def add_parser(subparsers) -> None:
     )
     label_roles(s)
     target_arguments(s)
+    force_labels_argument(s)
     s.set_defaults(handler=run)
 
 
@@ -44,6 +45,7 @@ def run(args) -> int:
         lesion_labels=getattr(args, "lesion", None),
         label_names=read_color_table(table).names if table else None,
         **target_options(args),
+        force_labels=getattr(args, "force_labels", False),
     )
     fmt = getattr(args, "format", "table")
     if fmt == "json":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from ..pathtext import path_text
-from ._options import dask_arguments
+from ._options import dask_arguments, guard_dataset_output
 from .exitcodes import finish
 
 
@@ -25,6 +25,8 @@ def run(args) -> int:
     from ..survey import survey_dataset
     from ..survey.summary import report_to_csv, report_to_json
 
+    if args.out:
+        guard_dataset_output(args.out, args.folder)
     ds = load_dataset(args.folder)
     if not ds.cases:
         raise ValueError(f"{ds.root}: no NIfTI cases found (expected dataset.json, imagesTr/ or NIfTI files)")

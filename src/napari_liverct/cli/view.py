@@ -20,10 +20,14 @@ def add_parser(subparsers) -> None:
 def run(args) -> int:
     """Run the ``view`` subcommand."""
     from .._napari.session import DEFAULT_SCREENSHOT_DIR, dock_widgets, focus_slice, screenshots
+    from ..output_guard import guard_output
+    from ..pathtext import path_text
     from .xvfb import ensure_display
 
     virtual = ensure_display()
     shots = args.screenshots or (DEFAULT_SCREENSHOT_DIR if virtual else None)
+    if shots:
+        guard_output(shots, args.files, folder=True)
     import napari
 
     viewer = napari.Viewer(title="napari-liverct")
@@ -39,7 +43,7 @@ def run(args) -> int:
     focus_slice(viewer)
     if shots:
         paths = screenshots(viewer, shots, view3d=docked.get("3D tumour view"))
-        print("screenshots written:", *[str(p) for p in paths], sep="\n  ")
+        print("screenshots written:", *[path_text(p) for p in paths], sep="\n  ")
         viewer.close()
         return 0
     napari.run()

@@ -10,6 +10,7 @@ import numpy as np
 
 from ..constants import CONNECTIVITIES, DEFAULT_TOLERANCE_MM
 from ..geometry import GridMismatchError
+from ..label_kind import NotALabelMapError
 from .classes import parse_map, plan_classes, relabel
 from .lesions import MATCH_RULES, compare_lesions
 from .results import CaseComparison, ClassMetrics
@@ -25,10 +26,6 @@ __all__ = [
 ]
 
 _CHUNK = 1 << 22  # voxels per joint-histogram chunk (bounds the intp temporary to 32 MB)
-
-
-class NotALabelMapError(ValueError):
-    """A file given as a label map whose content says image (the reader's rule 5)."""
 
 
 def _div(a: float, b: float) -> float:
@@ -233,23 +230,16 @@ def _read_labels(path, force_labels: bool = False, vol=None):
     """A 3D label volume, its affine and header; refused (naming the file) when its content
     says image by the reader's rule (:func:`napari_liverct.labels.content_verdict`) unless
     ``force_labels``, and always when it holds negative values."""
-    from ..labels import content_verdict, integral_labels
+    from ..labels import checked_label_map
     from ..nifti import read_nifti
 
     vol = read_nifti(path) if vol is None else vol  # ``vol``: already read by the caller
-    data = integral_labels(np.asarray(vol.data), str(path))
+    data = np.asarray(vol.data)
     if data.ndim == 4 and data.shape[3] == 1:
         data = data[..., 0]
     if data.ndim != 3:
         raise ValueError(f"{path}: expected a 3D label volume, got shape {data.shape}")
-    verdict = None if force_labels else content_verdict(data)
-    if verdict is not None and verdict[0] != "negative":
-        raise NotALabelMapError(
-            f"{path}: not a label map: {verdict[1]}; if it really is one, use --force-labels "
-            "(force_labels=True in Python)"
-        )
-    if data.dtype.kind == "i" and data.size and int(data.min()) < 0:
-        raise ValueError(f"{path}: labels must not be negative")
+    data = checked_label_map(data, str(path), force_labels)
     return data, vol.affine, vol.header
 
 

@@ -180,9 +180,13 @@ def build_report(
         ``{"index": path, "survey": survey report, "evaluation": evaluate-style dict or
         None, "page": the data embedded in the page, "seconds": wall time}``.
     """
+    from ..dataset import dataset_inputs
+    from ..output_guard import guard_output
     from ..outputs import atomic_folder
 
     final = Path(out_dir)
+    inputs = dataset_inputs(dataset) + ([predictions] if predictions else [])
+    guard_output(final, inputs, folder=True, replaces=True)
     check_report_target(final)
     with atomic_folder(final) as site:  # built beside the target, swapped in when complete
         res = _build(

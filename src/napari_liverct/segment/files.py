@@ -91,12 +91,12 @@ def segment_file(image, out, *, lesions: bool = True, threads: int | None = None
     ``progress(stage, done, total)`` is called at every network evaluation.
     """
     from ..nifti import is_nifti_path
+    from ..output_guard import guard_output
 
     image, out = Path(image), Path(out)
     if not is_nifti_path(out):
         raise ValueError(f"{out}: the output name must end in .nii or .nii.gz")
-    if out.exists() and image.exists() and os.path.samefile(out, image):
-        raise ValueError(f"Refusing to overwrite {out}: it is the input image")
+    guard_output(out, [image])
     t0 = time.perf_counter()
     data, affine = _read_ct(image)
     gen = iter_segment(data, affine, lesions=lesions, threads=threads)

@@ -30,11 +30,14 @@ def stats_for_files(
     label_names: dict[int, str] | None = None,
     targets: Sequence[int] | None = None,
     target_rule=None,
+    force_labels: bool = False,
 ) -> StatsResult:
     """:func:`~napari_liverct.stats.stats_on_grid` for NIfTI files (intensities after scl_slope/scl_inter).
 
     Labels stored with axes flipped or permuted relative to the image are viewed on
-    the image grid (no resampling) and ``"grid_note"`` says so.
+    the image grid (no resampling) and ``"grid_note"`` says so.  The labels must be a label
+    map by the rule ``compare`` uses (:func:`napari_liverct.labels.checked_label_map`;
+    ``force_labels`` lifts the content rule).
 
     Raises
     ------
@@ -43,7 +46,7 @@ def stats_for_files(
         and ``resample_labels`` is False; unreadable files raise NiftiReadError.
     """
     from ..geometry import conform_to_grid
-    from ..labels import integral_labels, label_names_for
+    from ..labels import checked_label_map, label_names_for
     from ..nifti import read_nifti
 
     _check_connectivity(connectivity)
@@ -58,7 +61,7 @@ def stats_for_files(
         labels = lab.data
         if labels.ndim != 3:
             raise ValueError(f"{labels_path}: expected a 3D label volume, got shape {labels.shape}")
-        labels = integral_labels(labels, str(labels_path))
+        labels = checked_label_map(labels, str(labels_path), force_labels)
         labels, note = conform_to_grid(
             labels,
             lab.affine,
