@@ -18,6 +18,7 @@ from qtpy.QtCore import Qt
 from napari_liverct.io.reader import read_nifti_layers
 from napari_liverct.segment import pipeline as pl
 from realdata import real
+from standin import lesion_constant, liver_box
 
 pytestmark = pytest.mark.gui
 
@@ -94,14 +95,11 @@ def test_cancel_stops_between_tiles(make_napari_viewer, qtbot, small_phantom, mo
     calls = {"lesion": 0}
 
     def slow_network(model, patch, monitor=None):
-        if model == "liver":  # a liver cube in the middle of the output patch
-            out = np.zeros(pl.LIVER_OUT, np.float32)
-            c = [n // 2 for n in pl.LIVER_OUT]
-            out[c[0] - 30 : c[0] + 30, c[1] - 25 : c[1] + 25, c[2] - 20 : c[2] + 5] = 0.9
-            return out
+        if model == "liver":  # a liver box in the middle of the output patch
+            return liver_box()
         calls["lesion"] += 1
         time.sleep(0.6)
-        return np.full(pl.LESION_OUT, 0.9, np.float32)  # every tile "tumour": a partial result would show
+        return lesion_constant(0.9)  # every tile "tumour": a partial result would show
 
     monkeypatch.setattr(pl, "run_network", slow_network)
     viewer = make_napari_viewer()

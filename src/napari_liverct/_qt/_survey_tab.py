@@ -1,8 +1,9 @@
 """The Survey tab of the Dataset browser: run the survey, show table and plots, export.
 
 :class:`SurveyTab` is a mixin of :class:`napari_liverct._qt.dataset_widget.DatasetWidget`
-(it uses the widget's ``dataset``, ``workers`` guard and ``_open_from_table``): it runs
-:func:`napari_liverct.survey.iter_survey` in a napari ``thread_worker`` (local worker
+(it uses the widget's ``dataset``, its ``surveying`` and ``reporting`` work (:class:`WidgetWork`) and
+``_open_from_table``): it runs
+:func:`napari_liverct.survey.iter_survey` in a napari thread worker (local worker
 processes or a Dask scheduler address) and writes the HTML report.
 """
 
@@ -84,18 +85,15 @@ class SurveyTab:
 
     # ----------------------------------------------------------------- survey
     def _run_or_cancel(self) -> None:
-        if self._worker is not None:
-            self._worker.quit()
+        if self.surveying.cancel():
             self.summary_label.setText("cancelling…")
             return
         self.run_survey()
 
     def run_survey(self, scheduler: str | None = None, workers: int | None = None, client=None):
-        """Start the survey of the loaded dataset in a ``thread_worker`` (returned)."""
-        from napari.qt.threading import create_worker
-
+        """Start the survey of the loaded dataset in a thread worker (returned)."""
         if self.dataset is None or not self.dataset.cases:
-            self.summary_label.setText("open a dataset first")
+            self.surveying.refuse("open a dataset first")
             return None
         scheduler = scheduler if scheduler is not None else (self.scheduler_edit.text().strip() or None)
         workers = workers or self.workers_spin.value()
@@ -109,23 +107,22 @@ class SurveyTab:
         def run():
             return (yield from gen)
 
-        worker = create_worker(run, _ignore_errors=True)
+        where = scheduler or f"{min(workers, len(cases))} local worker processes"
+        self.run_btn.setText("Cancel")
         # superqt stops an aborted generator without closing it: close it right
         # there, in the worker's thread (Dask's client must exit in the context it
         # entered), so the local cluster shuts down at cancel / viewer close
-        from qtpy.QtCore import Qt
-
-        worker.aborted.connect(gen.close, Qt.ConnectionType.DirectConnection)
-        worker.yielded.connect(self._on_progress)
-        worker.returned.connect(self.set_report)
-        worker.errored.connect(lambda exc: self.summary_label.setText(f"<b>Survey failed</b>: {exc}"))
-        worker.finished.connect(self._on_finished)
-        self._worker = self.workers.track(worker, on_stop=gen.close)
-        self.run_btn.setText("Cancel")
-        where = scheduler or f"{min(workers, len(cases))} local worker processes"
-        self.summary_label.setText(f"surveying {len(cases)} cases on {where}…")
-        worker.start()
-        return worker
+        self._worker = self.surveying.start(
+            run,
+            on_yield=self._on_progress,
+            on_done=self.set_report,
+            on_finish=self._on_finished,
+            on_stop=gen.close,
+            on_abort_in_thread=gen.close,
+            busy=f"surveying {len(cases)} cases on {where}…",
+            activity="Survey",
+        )
+        return self._worker
 
     def _on_progress(self, msg: tuple) -> None:
         done, total, cid = msg
@@ -176,36 +173,30 @@ class SurveyTab:
     def write_report(self, out_dir: str | os.PathLike, scheduler: str | None = None, workers: int | None = None):
         """Write the HTML QC report of the loaded dataset into ``out_dir`` in a ``thread_worker``
         (the same :func:`napari_liverct.report.build_report` as ``napari-liverct report``)."""
-        from napari.qt.threading import create_worker
-
         from ..report import build_report
 
         if self.dataset is None or not self.dataset.cases:
-            self.summary_label.setText("open a dataset first")
+            self.reporting.refuse("open a dataset first")
             return None
         scheduler = scheduler if scheduler is not None else (self.scheduler_edit.text().strip() or None)
         workers = workers or self.workers_spin.value()
         root = self.dataset.json_path or self.dataset.root
         out_dir = Path(out_dir)
-        self.report_btn.setEnabled(False)
-        self.summary_label.setText(f"writing the report of {len(self.dataset.cases)} cases into {out_dir}…")
 
         def done(_result):
-            self.report_btn.setEnabled(True)
             self.summary_label.setText(f"report written: {out_dir / 'index.html'}")
 
-        def failed(exc):
-            self.report_btn.setEnabled(True)
-            self.summary_label.setText(f"<b>Report failed</b>: {exc}")
-
-        worker = create_worker(
-            build_report, root, out_dir, workers=workers, scheduler=scheduler, progress=False, _ignore_errors=True
+        return self.reporting.start(
+            build_report,
+            root,
+            out_dir,
+            workers=workers,
+            scheduler=scheduler,
+            progress=False,
+            on_done=done,
+            busy=f"writing the report of {len(self.dataset.cases)} cases into {out_dir}…",
+            activity="Write report",
         )
-        worker.returned.connect(done)
-        worker.errored.connect(failed)
-        self.workers.track(worker)
-        worker.start()
-        return worker
 
     def _pick_export(self, fmt: str) -> None:
         path, _ = QFileDialog.getSaveFileName(

@@ -156,9 +156,12 @@ class CompareWidget(QWidget):
         self.lesion_table.currentCellChanged.connect(lambda row, *_: self.go_to_lesion(row))
         for event in ("inserted", "removed", "reordered"):
             getattr(viewer.layers.events, event).connect(self.reset_choices)
-        from ._common import WorkerGuard
+        from .work import WidgetWork
 
-        self.workers = WorkerGuard(self)
+        self.work = WidgetWork(
+            self, "Compare", status=self.summary.setText, progress=self.progress, run_button=self.run_button
+        )
+        self.workers = self.work.guard
         self._show_legend()
         self.reset_choices()
 
@@ -220,33 +223,31 @@ class CompareWidget(QWidget):
     # ------------------------------------------------------------------ compute
     def compute(self, *_args) -> None:
         """Start the comparison in a worker thread (the viewer stays responsive)."""
-        from napari.qt.threading import thread_worker
-
         from ..geometry import grid_mismatch, reorient_onto
 
         gt_layer, pred_layer = self.gt_combo.value, self.pred_combo.value
         if gt_layer is None or pred_layer is None:
-            self.summary.setText("Pick a ground-truth and a prediction Labels layer.")
+            self.work.refuse("pick a ground-truth and a prediction Labels layer")
             return
         if gt_layer is pred_layer:
-            self.summary.setText("The ground truth and the prediction are the same layer.")
+            self.work.refuse("the ground truth and the prediction are the same layer")
             return
         try:
             opts = self.options()
         except ValueError as exc:
-            self.summary.setText(str(exc))
+            self.work.refuse(exc)
             return
         gt, gaff = layer_disk_view(gt_layer)
         pred, paff = layer_disk_view(pred_layer)
         for arr, layer in ((gt, gt_layer), (pred, pred_layer)):
             if arr.ndim != 3:
-                self.summary.setText(f"Layer '{layer.name}' is not 3D (shape {arr.shape}).")
+                self.work.refuse(f"layer '{layer.name}' is not 3D (shape {arr.shape})")
                 return
         if not opts["resample"] and reorient_onto(pred, paff, gt.shape, gaff) is None:
             # checked here (cheap: affines only), so the expected error is a message, not a worker failure
             why = grid_mismatch(gt.shape, gaff, pred.shape, paff)
-            self.summary.setText(
-                f"Comparison failed: '{gt_layer.name}' (ground truth) and '{pred_layer.name}' (prediction) are not "
+            self.work.refuse(
+                f"'{gt_layer.name}' (ground truth) and '{pred_layer.name}' (prediction) are not "
                 f"on the same grid ({why}); tick 'resample prediction' under Options to resample it onto the "
                 "ground truth (nearest neighbour)."
             )
@@ -266,36 +267,27 @@ class CompareWidget(QWidget):
                 pass
 
         self._compared = [gt_layer, pred_layer]
-        worker = thread_worker(run_comparison)(
-            gt, gaff, pred, paff, names, opts, say, (gt_layer.name, pred_layer.name), md.get("residual")
+        self._worker = self.work.start(
+            run_comparison,
+            gt,
+            gaff,
+            pred,
+            paff,
+            names,
+            opts,
+            say,
+            (gt_layer.name, pred_layer.name),
+            md.get("residual"),
+            on_done=self._on_result,
+            busy="Comparing...",
+            activity="Compare",
         )
-        worker.yielded.connect(self._on_progress)
-        worker.returned.connect(self._on_result)
-        worker.errored.connect(self._on_error)
-        self.run_button.enabled = False
-        self.progress.setVisible(True)
-        self.progress.setValue(0)
-        self.summary.setText("Comparing...")
-        self._worker = self.workers.track(worker)
-        worker.start()
 
     def _on_message(self, text: str) -> None:
         self.progress.setFormat(f"metrics: {text} (%v/%m)")
 
-    def _on_progress(self, info) -> None:
-        done, total, message = info
-        self.progress.setMaximum(total)
-        self.progress.setValue(done)
-        self.progress.setFormat(f"{message} (%v/%m)")
-
-    def _on_error(self, exc) -> None:
-        self.run_button.enabled = True
-        self.progress.setVisible(False)
-        self.summary.setText(f"Comparison failed: {exc}")
-
     def _on_result(self, outcome: CompareOutcome) -> None:
         self.outcome = outcome
-        self.run_button.enabled = True
         self.csv_button.enabled = self.json_button.enabled = True
         self.progress.setVisible(False)
         self._fill_tables()

@@ -257,7 +257,7 @@ class CropWidget(ScrollableContainer):
     # ----------------------------------------------------------------- apply / undo
     def apply(self, *_) -> list:
         """Crop every chosen layer with the box; returns the layers changed or added."""
-        from napari.utils.notifications import show_warning
+        from .work import notify_error
 
         try:
             if self.source_layer.value is None:
@@ -269,7 +269,7 @@ class CropWidget(ScrollableContainer):
             )
         except ValueError as exc:
             self.box_info.value = f"⚠ {exc}"
-            show_warning(str(exc))
+            notify_error("Crop", exc)
             return []
         self.undo_button.enabled = self.session.can_undo
         self.box_info.value = (

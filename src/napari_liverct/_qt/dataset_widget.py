@@ -36,8 +36,8 @@ from qtpy.QtWidgets import (
 from .._napari.case_layers import replace_case_layers
 from ..dataset import Case, Dataset, decathlon_datalist, load_dataset
 from ..io.prefetch import CaseCache
-from ._common import WorkerGuard
 from ._survey_tab import SurveyTab
+from .work import WidgetWork, notify_error
 
 if TYPE_CHECKING:
     import napari
@@ -75,7 +75,12 @@ class DatasetWidget(SurveyTab, QWidget):
         lay = QVBoxLayout(self)
         lay.addWidget(tabs)
         # a survey's Dask cluster lives inside its worker's generator: stop it with the window
-        self.workers = WorkerGuard(self)
+        self.opening = WidgetWork(self, "Dataset browser", status=self.status.setText)
+        self.workers = self.opening.guard
+        self.surveying = WidgetWork(self, "Survey", status=self.summary_label.setText, guard=self.workers)
+        self.reporting = WidgetWork(
+            self, "Report", status=self.summary_label.setText, run_button=self.report_btn, guard=self.workers
+        )
         from ._common import fit_dock_title
 
         fit_dock_title(self, "Dataset browser")
@@ -153,8 +158,9 @@ class DatasetWidget(SurveyTab, QWidget):
         """List the cases of a folder or dataset.json; errors are shown, not raised."""
         try:
             ds = load_dataset(path)
-        except ValueError as exc:
+        except (ValueError, OSError) as exc:
             self.info.setText(f"<b>Cannot open dataset</b>: {exc}")
+            notify_error("Dataset browser", exc)
             return None
         self.dataset, self.source = ds, Path(path)
         self.cache.clear()
@@ -237,26 +243,24 @@ class DatasetWidget(SurveyTab, QWidget):
             self._open_worker = None
             self._show_case(case, cached if cached is not None else self.cache.load(case))
             return None
-        self.status.setText(f"opening {case.id}…")
-        from napari.qt.threading import create_worker
+        box: list = []  # the worker, known once started
 
-        worker = create_worker(self.cache.load, case, _ignore_errors=True)
-        self._pending, self._open_worker = case, worker
-        self.workers.track(worker)
-
-        def done(layer_data, wk=worker):
-            if wk is self._open_worker:  # a later click wins over a slower earlier read
+        def done(layer_data):
+            if box and box[0] is self._open_worker:  # a later click wins over a slower earlier read
                 self._pending = None
                 self._show_case(case, layer_data)
 
-        def failed(exc, wk=worker):
-            if wk is self._open_worker:
+        def failed(exc):
+            if box and box[0] is self._open_worker:
                 self._pending = None
                 self.status.setText(f"<b>Cannot open {case.id}</b>: {exc}")
 
-        worker.returned.connect(done)
-        worker.errored.connect(failed)
-        worker.start()
+        self._pending = case
+        worker = self.opening.start(
+            self.cache.load, case, on_done=done, on_error=failed, busy=f"opening {case.id}…", activity="Open case"
+        )
+        box.append(worker)
+        self._open_worker = worker
         return worker
 
     def _show_case(self, case: Case, layer_data: list[tuple]) -> None:

@@ -94,9 +94,10 @@ class MonaiPipelineWidget(ScrollableContainer):
         viewer.layers.events.inserted.connect(self._refresh)
         viewer.layers.events.removed.connect(self._refresh)
         self.native.destroyed.connect(self._disconnect)
-        from ._common import WorkerGuard
+        from .work import WidgetWork
 
-        self.workers = WorkerGuard(self.native)
+        self.work = WidgetWork(self, "MONAI pipeline", status=self._say, run_button=self.run_button)
+        self.workers = self.work.guard
         from ._common import fit_dock_title
 
         self.native.setMinimumHeight(180)  # a handful of rows stay visible when stacked
@@ -161,14 +162,12 @@ class MonaiPipelineWidget(ScrollableContainer):
 
     def run(self, blocking: bool = False):
         """Run the pipeline (in a thread_worker unless ``blocking``); returns the layers
-        added when blocking, else the worker."""
-        from napari.utils.notifications import show_error
-
+        added when blocking, else the worker (None, with one notification saying why, when
+        the input is refused)."""
         try:
             kwargs = self.pipeline_kwargs()
         except (ValueError, OSError) as exc:
-            self.meta_info.value = f"⚠ {exc}"
-            show_error(str(exc))
+            self.work.refuse(exc)
             return None
         names = {"image": self.image_layer.value.name}
         if self.labels_layer.value is not None:
@@ -182,27 +181,19 @@ class MonaiPipelineWidget(ScrollableContainer):
         if blocking:
             try:
                 result = _work()
-            except Exception as exc:  # noqa: BLE001 - shown to the user
-                self._on_error(exc)
+            except Exception as exc:  # noqa: BLE001 - shown to the user, once
+                self.work.report(exc)
                 return []
             return self._on_done(result, names)
-        from napari.qt.threading import thread_worker
+        return self.work.start(
+            _work,
+            on_done=lambda res: self._on_done(res, names),
+            busy="running LoadImaged -> ... -> CropForegroundd through DataLoader ...",
+            activity="MONAI pipeline",
+        )
 
-        worker = thread_worker(_work, progress={"desc": "MONAI pipeline"})()
-        worker.returned.connect(lambda res: self._on_done(res, names))
-        worker.errored.connect(self._on_error)
-        worker.finished.connect(lambda: setattr(self.run_button, "enabled", True))
-        self.workers.track(worker)
-        self.run_button.enabled = False
-        self.meta_info.value = "running LoadImaged -> ... -> CropForegroundd through DataLoader ..."
-        worker.start()
-        return worker
-
-    def _on_error(self, exc: Exception) -> None:
-        from napari.utils.notifications import show_error
-
-        self.meta_info.value = f"⚠ {exc}"
-        show_error(f"MONAI pipeline: {exc}")
+    def _say(self, text: str) -> None:
+        self.meta_info.value = text
 
     def _on_done(self, result: dict, names: dict) -> list:
         from ..monai_pipeline import format_meta, pipeline_layer_data

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 
 from magicgui.widgets import CheckBox, ComboBox, Label, ProgressBar, PushButton, SpinBox
 
-from ._common import ScrollableContainer, WorkerGuard, fit_dock_title
+from ._common import ScrollableContainer, fit_dock_title
+from .work import WidgetWork
 
 if TYPE_CHECKING:
     import napari
@@ -42,7 +43,6 @@ class SegmentWidget(ScrollableContainer):
     def __init__(self, viewer: napari.viewer.Viewer):
         super().__init__(labels=True, scrollable=True)
         self._viewer = viewer
-        self._worker = None
         self._layer = None
         self._lesions_run = False
         self.image_layer = ComboBox(label="CT image", choices=self._image_choices, nullable=True)
@@ -78,7 +78,15 @@ class SegmentWidget(ScrollableContainer):
         viewer.layers.events.inserted.connect(self._refresh)
         viewer.layers.events.removed.connect(self._refresh)
         self.native.destroyed.connect(self._disconnect)
-        self.workers = WorkerGuard(self.native)
+        self.work = WidgetWork(
+            self,
+            "Segment liver",
+            status=self._say,
+            run_button=self.run_button,
+            cancel_button=self.cancel_button,
+            hide_progress=False,
+        )
+        self.workers = self.work.guard
         self.native.setMinimumHeight(220)
         self.native.widget().layout().addStretch(1)
         fit_dock_title(self.native, "Segment liver (offline)")
@@ -102,56 +110,57 @@ class SegmentWidget(ScrollableContainer):
     # -- running ---------------------------------------------------------------------------
     @property
     def running(self) -> bool:
-        return self._worker is not None
+        return self.work.running
+
+    @property
+    def _worker(self):
+        return self.work.worker
+
+    def _say(self, text: str) -> None:
+        self.status.value = text
 
     def run(self):
-        """Start the segmentation of the chosen layer in a worker; returns the worker."""
-        from napari.utils.notifications import show_error
-
+        """Start the segmentation of the chosen layer in a worker; returns the worker
+        (None, with one notification saying why, when the input is refused)."""
         from .._napari.layer_utils import layer_disk_view
+        from ..segment.inputs import check_ct
         from ..segment.weights import WeightsMissingError, load_weights
 
         layer = self.image_layer.value
         if layer is None:
-            self.status.value = "⚠ choose a CT image layer"
+            self.work.refuse("choose a CT image layer")
             return None
         try:
+            data, affine = layer_disk_view(layer)
+            check_ct(data, f"layer '{layer.name}'")
             for model in ("liver", "lesion") if self.with_lesions.value else ("liver",):
                 load_weights(model)
-            data, affine = layer_disk_view(layer)
         except (WeightsMissingError, ValueError) as exc:
-            self.status.value = f"⚠ {exc}"
-            show_error(str(exc))
+            self.work.refuse(exc)
             return None
-        from napari.qt.threading import thread_worker
-
         from ..segment.pipeline import iter_segment
 
         kwargs = {"lesions": bool(self.with_lesions.value), "threads": int(self.threads.value)}
         self._lesions_run = kwargs["lesions"]  # what this run does, whatever the box shows later
-        worker = thread_worker(iter_segment, start_thread=False)(data, affine, **kwargs)
         self._source = (layer, affine)
         self._layer = None
-        worker.yielded.connect(self._on_step)
-        worker.returned.connect(self._on_done)
-        worker.errored.connect(self._on_error)
-        worker.aborted.connect(self._on_aborted)
-        worker.finished.connect(self._on_finished)
-        self.workers.track(worker)
-        self._worker = worker
-        self.run_button.enabled = False
-        self.cancel_button.enabled = True
         self.progress.max, self.progress.value = BAR_PARTS, 0
-        self.status.value = "liver: preparing the 3 mm volume and running the network (about 30 s) ..."
-        worker.start()
-        return worker
+        return self.work.start(
+            iter_segment,
+            data,
+            affine,
+            **kwargs,
+            on_yield=self._on_step,
+            on_done=self._on_done,
+            on_abort=self._on_aborted,
+            busy="liver: preparing the 3 mm volume and running the network (about 30 s) ...",
+            activity="Segment liver",
+        )
 
     def cancel(self) -> None:
         """Stop between two network runs (the worker checks after every tile)."""
-        if self._worker is not None:
+        if self.work.cancel():
             self.status.value = "cancelling after the current network run ..."
-            self.cancel_button.enabled = False
-            self._worker.quit()
 
     def _on_step(self, step) -> None:
         parts = BAR_PARTS
@@ -206,17 +215,6 @@ class SegmentWidget(ScrollableContainer):
             f"done in {secs:.0f} s: layer '{self._layer.name}' (1 liver, 2 liver tumour; {tumours}). A draft: check it."
         )
 
-    def _on_error(self, exc) -> None:
-        from napari.utils.notifications import show_error
-
-        self.status.value = f"⚠ {exc}"
-        show_error(f"Segment liver: {exc}")
-
     def _on_aborted(self, *_) -> None:
         kept = "the liver draft is kept; " if self._layer is not None else ""
         self.status.value = f"cancelled: {kept}no tumour result"
-
-    def _on_finished(self, *_) -> None:
-        self._worker = None
-        self.run_button.enabled = True
-        self.cancel_button.enabled = False

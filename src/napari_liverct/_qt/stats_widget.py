@@ -152,9 +152,12 @@ class StatsWidget(QWidget):
         self.lesion_table.currentCellChanged.connect(lambda row, *_: self.go_to_lesion(row))
         for event in ("inserted", "removed", "reordered"):
             getattr(viewer.layers.events, event).connect(self.reset_choices)
-        from ._common import WorkerGuard
+        from .work import WidgetWork
 
-        self.workers = WorkerGuard(self)
+        self.work = WidgetWork(
+            self, "Statistics", status=self.summary.setText, progress=self.progress, run_button=self.run_button
+        )
+        self.workers = self.work.guard
         self.reset_choices()
 
     def _show_columns(self) -> None:
@@ -205,23 +208,18 @@ class StatsWidget(QWidget):
     # ------------------------------------------------------------------ compute
     def compute(self, *_args) -> None:
         """Start the computation in a worker thread (the viewer stays responsive)."""
-        from napari.qt.threading import thread_worker
-
-        from ..geometry import GridMismatchError
         from ..stats import iter_stats_on_grid
 
         image_layer, labels_layer = self.image_combo.value, self.labels_combo.value
         try:
             inputs = stats_inputs(image_layer, labels_layer, bool(self.resample_check.value))
             organ, lesion = self.label_roles()
-        except (ValueError, GridMismatchError) as exc:
-            self.summary.setText(str(exc))
+        except ValueError as exc:  # GridMismatchError included
+            self.work.refuse(exc)
             return
         self._labels_layer, self._residual = labels_layer, inputs.residual
-        from ._common import preload_worker_imports
-
-        preload_worker_imports()
-        worker = thread_worker(iter_stats_on_grid)(
+        self._worker = self.work.start(
+            iter_stats_on_grid,
             inputs.image,
             inputs.labels,
             inputs.affine,
@@ -231,34 +229,13 @@ class StatsWidget(QWidget):
             lesion_labels=lesion,
             grid_note=inputs.grid_note,
             histograms=True,
+            on_done=self._on_result,
+            activity="Statistics",
         )
-        worker.yielded.connect(self._on_progress)
-        worker.returned.connect(self._on_result)
-        worker.errored.connect(self._on_error)
-        self.run_button.enabled = False
-        self.progress.setVisible(True)
-        self.progress.setValue(0)
-        self._worker = self.workers.track(worker)
-        worker.start()
-
-    def _on_progress(self, info) -> None:
-        done, total, message = info
-        self.progress.setMaximum(total)
-        self.progress.setValue(done)
-        self.progress.setFormat(f"{message} (%v/%m)")
-
-    def _on_error(self, exc) -> None:
-        self.run_button.enabled = True
-        self.progress.setVisible(False)
-        self.summary.setText(f"Statistics failed: {exc}")
 
     def _on_result(self, value) -> None:
-        if self.workers.closed:
-            return
         self.result = value
-        self.run_button.enabled = True
         self.export_button.enabled = True
-        self.progress.setVisible(False)
         self._fill_tables()
         if value.grid_note:
             self.summary.setText(f"{self.summary.text()}\n{value.grid_note}")

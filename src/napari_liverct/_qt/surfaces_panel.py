@@ -46,16 +46,16 @@ class SurfacesPanel(QWidget):
         owner = self.owner
         lab, status = owner.labels_layer, owner.status
         if lab is None:
-            status.setText("choose a labels layer")
+            owner.work.refuse("choose a labels layer")
             return None
         shown = owner.shown_labels()
         if not shown:
-            status.setText("tick at least one label to build its surface")
+            owner.work.refuse("tick at least one label to build its surface")
             return None
         try:
             lesion_labels = owner.lesion_labels()
         except ValueError as exc:
-            status.setText(str(exc))
+            owner.work.refuse(exc)
             return None
         opts = dict(
             step_size=self.step.value(),
@@ -90,4 +90,4 @@ class SurfacesPanel(QWidget):
             try:
                 self.export_surfaces(path)
             except (ValueError, OSError) as exc:
-                self.owner.status.setText(str(exc))
+                self.owner.work.refuse(exc)

@@ -156,9 +156,10 @@ class View3DWidget(ui.ScrollDock):
         for name in ("angles", "zoom", "center"):
             getattr(cam.events, name).connect(self._camera_moved)
             self._connections.append((getattr(cam.events, name), self._camera_moved))
-        from ._common import WorkerGuard
+        from .work import WidgetWork
 
-        self.workers = WorkerGuard(self)
+        self.work = WidgetWork(self, "3D tumour view", status=self.status.setText)
+        self.workers = self.work.guard
         self.destroyed.connect(lambda *_, c=list(self._connections): ui.disconnect_all(c))
         self._refresh_layers()
         self._labels_changed()
@@ -248,13 +249,13 @@ class View3DWidget(ui.ScrollDock):
         thread unless ``blocking``; returned) and reused until the labels change.
         """
         if self.image_layer is None and self.labels_layer is None:
-            self.status.setText("open an image or labels first")
+            self.work.refuse("open an image or labels first")
             return None
         lab, mode = self.labels_layer, self._mode()
         try:
             lesion_labels = self.lesion_labels()
         except ValueError as exc:
-            self.status.setText(str(exc))
+            self.work.refuse(exc)
             return None
         shown = self.shown_labels()
         cache = self.model.meshes
@@ -359,7 +360,7 @@ class View3DWidget(ui.ScrollDock):
         try:
             self.model.step(delta, self.labels_layer, self.image_layer, self.lesion_labels())
         except ValueError as exc:
-            self.status.setText(str(exc))
+            self.work.refuse(exc)
         self.lesion_label.setText(self.model.cursor.text)
 
     def next_lesion(self) -> None:
@@ -370,19 +371,12 @@ class View3DWidget(ui.ScrollDock):
 
     # -- workers and surfaces -------------------------------------------------------------------
     def start_worker(self, fn, args, kwargs, done, what: str):
-        """Run ``fn(*args, **kwargs)`` in a napari thread worker; ``done(result)`` unless the widget closed."""
-        from napari.qt.threading import thread_worker
-
-        from ._common import preload_worker_imports
-
-        preload_worker_imports()
-        worker = thread_worker(fn, progress={"desc": f"Building {what}"})(*args, **kwargs)
-        worker.returned.connect(lambda value: None if self.workers.closed else done(value))
-        worker.errored.connect(lambda e: self.status.setText(f"{what} failed: {e}"))
-        self.status.setText(f"building {what}…")
-        self._worker = self.workers.track(worker)
-        worker.start()
-        return worker
+        """Run ``fn(*args, **kwargs)`` in a napari thread worker (:class:`WidgetWork`); ``done(result)``
+        unless the widget closed."""
+        self._worker = self.work.start(
+            fn, *args, **kwargs, on_done=done, busy=f"building {what}…", activity=f"Building {what}"
+        )
+        return self._worker
 
     @property
     def meshes(self) -> list:

@@ -117,8 +117,8 @@ class DisplayWidget(Container):
             new = convert_layer(self._viewer, layer, kind)
         except ValueError as exc:
             self._status.value = str(exc)
-            from napari.utils.notifications import show_error
+            from .work import notify_error
 
-            show_error(str(exc))
+            notify_error(f"Open as {kind}", exc)
             return
         self._status.value = f"{new.name} is now {kind}"

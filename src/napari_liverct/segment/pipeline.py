@@ -30,6 +30,7 @@ from itertools import product
 import numpy as np
 from scipy import ndimage
 
+from .inputs import check_ct
 from .preprocess import (
     crop_box,
     ct_window,
@@ -286,13 +287,7 @@ def iter_segment(
     orientation and spacing come from the affine only.
     """
     volume = np.asarray(volume)
-    if volume.ndim != 3 or min(volume.shape) < 2:
-        raise ValueError(f"segmentation needs a 3D CT volume, got an array of shape {volume.shape}")
-    if volume.dtype.kind not in "iuf" or not float(np.nanmin(volume[::2, ::2, ::2])) < -500.0:
-        raise ValueError(
-            "this does not look like a CT in Hounsfield units (no air below -500 HU); "
-            "the networks were trained on CT in HU (MR is not supported here)"
-        )
+    check_ct(volume)
     import torch
 
     old_threads = torch.get_num_threads()
