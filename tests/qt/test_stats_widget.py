@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import csv
+import re
 
 import numpy as np
 import pytest
 
 from napari_liverct.geometry import ras_to_world
 from napari_liverct.io.reader import read_nifti_layers
+from napari_liverct.output_guard import OutputClashError
 from napari_liverct.stats import stats_for_files
 
 pytestmark = pytest.mark.gui
@@ -75,6 +77,12 @@ def test_widget_matches_cli_and_navigates(viewer_with_widget, qtbot, tmp_path):
 
     out = widget.export_csv(str(tmp_path / "stats.csv"))
     rows = list(csv.DictReader(open(out)))
+    # the export never replaces a file a layer was read from (the output guard, issue 23)
+    _, _, img_p, lab_p = viewer_with_widget
+    before = lab_p.read_bytes()
+    with pytest.raises(OutputClashError, match=re.escape(f"refusing to write {lab_p}: it is the input {lab_p}")):
+        widget.export_csv(str(lab_p))
+    assert lab_p.read_bytes() == before
     assert [r["kind"] for r in rows].count("lesion") == 3
     assert widget.result.histograms is not None and set(widget.result.histograms[1]) == {1, 2}
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from nibabel.affines import apply_affine
@@ -193,7 +195,7 @@ def test_go_to_lesion_centres_camera(viewer_widget, small_phantom):
         widget.go_to_lesion(9)
 
 
-def test_surfaces_layers_and_export(viewer_widget, tmp_path):
+def test_surfaces_layers_and_export(viewer_widget, tmp_path, phantom_files):
     import trimesh
 
     viewer, widget = viewer_widget
@@ -210,5 +212,11 @@ def test_surfaces_layers_and_export(viewer_widget, tmp_path):
     verts = surf.data[0]
     np.testing.assert_allclose(verts.min(0), world.min(0), atol=np.max(np.abs(lab.scale)))
     np.testing.assert_allclose(verts.max(0), world.max(0), atol=np.max(np.abs(lab.scale)))
+    from napari_liverct.output_guard import OutputClashError
+
+    link = tmp_path / "labels_link.stl"  # a hard link to the labels file the layer was read from
+    os.link(phantom_files[1], link)
+    with pytest.raises(OutputClashError, match="a hard link: the same file"):
+        widget.export_surfaces(link, "LPS")
     out = widget.export_surfaces(tmp_path / "s.stl", "LPS")
     assert trimesh.load(out, force="mesh").volume > 0

@@ -130,3 +130,12 @@ def label_color(layer, value: int) -> tuple[float, float, float, float]:
     if c.size < 4:
         c = np.r_[c[:3], 1.0]
     return tuple(float(x) for x in c[:4])
+
+
+def guard_export(path, viewer, extra=()) -> None:
+    """:func:`napari_liverct.output_guard.guard_output` for a widget's export: ``path`` must
+    not be (or lie inside) any file a layer of ``viewer`` was read from, nor ``extra``."""
+    from ..output_guard import guard_output
+
+    sources = [(layer.metadata or {}).get("source_path") for layer in viewer.layers] if viewer is not None else []
+    guard_output(path, [*sources, *extra])

@@ -41,7 +41,7 @@ from .navigate import MARKER_LINE_PX, MARKER_NAME
 if TYPE_CHECKING:
     from ..stats.results import LesionStats
 
-__all__ = ["VIEWS", "render_snapshots"]
+__all__ = ["VIEWS", "render_snapshots", "guard_snapshot_target"]
 
 #: name -> (dims.order, camera orientation2d (vertical, horizontal)).
 VIEWS: dict[str, tuple[tuple[int, int, int], tuple[str, str]]] = {
@@ -280,6 +280,17 @@ def _settle(viewer=None) -> None:
             QApplication.processEvents()
 
 
+def guard_snapshot_target(image_path, labels_path, out_dir) -> None:
+    """The output guard of :func:`render_snapshots` (callable before a display is started):
+    ``out_dir`` and its PNG files are none of the inputs, and ``out_dir`` can be written."""
+    from ..labels import find_label_sibling
+    from ..output_guard import guard_output
+
+    paired = find_label_sibling(image_path) if labels_path is None else None
+    names = [f"{v}.png" for v in (*VIEWS, "3d")]
+    guard_output(out_dir, [image_path, labels_path, paired], folder=True, files=names)
+
+
 def render_snapshots(
     image_path: str | os.PathLike,
     labels_path: str | os.PathLike | None = None,
@@ -315,13 +326,7 @@ def render_snapshots(
     ValueError
         Unreadable file, image given as labels, or a lesion id that does not exist.
     """
-    from ..labels import find_label_sibling
-    from ..output_guard import guard_output
-
-    paired = find_label_sibling(image_path) if labels_path is None else None
-    names = [f"{v}.png" for v in (*VIEWS, "3d")]
-    guard_output(out_dir, [image_path, labels_path, paired], folder=True, files=names)
-
+    guard_snapshot_target(image_path, labels_path, out_dir)
     import napari
 
     from .navigate import frame_labels, go_to_lesion, remove_marker

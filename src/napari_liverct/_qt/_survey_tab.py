@@ -157,9 +157,11 @@ class SurveyTab:
 
         if self.report is None:
             raise ValueError("no survey to export: run the survey first")
+        from ..output_guard import guard_output
         from ..outputs import atomic_write_text
 
         path = Path(path)
+        guard_output(path, self.dataset.input_paths() if self.dataset is not None else [])
         atomic_write_text(
             path, report_to_csv(self.report) if path.suffix.lower() == ".csv" else report_to_json(self.report)
         )

@@ -374,8 +374,11 @@ class CompareWidget(QWidget):
             )
             if not path:
                 return None
-        text = comparison_to_csv(self.result) if fmt == "csv" else comparison_to_json(self.result) + "\n"
+        from .._napari.layer_utils import guard_export
         from ..outputs import atomic_write_text
+
+        guard_export(path, self.viewer)
+        text = comparison_to_csv(self.result) if fmt == "csv" else comparison_to_json(self.result) + "\n"
 
         atomic_write_text(path, text, newline="")  # a unit: never a half-written export
         return str(path)

@@ -318,7 +318,9 @@ class StatsWidget(QWidget):
             path, _ = QFileDialog.getSaveFileName(self, "Export statistics", "stats.csv", "CSV (*.csv)")
             if not path:
                 return None
+        from .._napari.layer_utils import guard_export
         from ..outputs import atomic_write_text
 
+        guard_export(path, self.viewer)
         atomic_write_text(path, stats_to_csv(self.result), newline="")  # a unit: never a half-written export
         return str(path)

@@ -80,6 +80,9 @@ class SurfacesPanel(QWidget):
         """Write the last built surfaces to .obj/.ply/.stl (default coordinates from the combo box)."""
         if not self.meshes:
             raise ValueError("build the surfaces first")
+        from .._napari.layer_utils import guard_export
+
+        guard_export(path, self.owner.viewer)
         out = export_meshes(path, self.meshes, coordinate_system or self.coords.currentText())
         self.owner.status.setText(f"wrote {out}")
         return out

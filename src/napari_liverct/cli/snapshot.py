@@ -27,9 +27,10 @@ def add_parser(subparsers) -> None:
 
 def run(args) -> int:
     """Run the ``snapshot`` subcommand: print the paths of the PNG files written."""
-    from .._napari.snapshot import render_snapshots
+    from .._napari.snapshot import guard_snapshot_target, render_snapshots
     from .xvfb import ensure_display
 
+    guard_snapshot_target(args.image, args.labels, args.out)  # before a display is started
     ensure_display()
 
     for p in render_snapshots(

@@ -24,9 +24,11 @@ def run(args) -> int:
     from ..pathtext import path_text
     from .xvfb import ensure_display
 
+    if args.screenshots:
+        guard_output(args.screenshots, args.files, folder=True)  # before a display is started
     virtual = ensure_display()
     shots = args.screenshots or (DEFAULT_SCREENSHOT_DIR if virtual else None)
-    if shots:
+    if shots and not args.screenshots:
         guard_output(shots, args.files, folder=True)
     import napari
 
