@@ -75,7 +75,7 @@ def crop_files(
     """
     from .geometry import conform_to_grid
     from .labels import checked_label_map
-    from .nifti import read_nifti
+    from .volumes.dispatch import read_volume
     from .output_guard import guard_output
 
     inputs = [Path(image)] + ([Path(labels)] if labels else [])
@@ -92,12 +92,12 @@ def crop_files(
     k = list(k_divisible) if np.ndim(k_divisible) else [k_divisible]
     if len(k) not in (1, 3):
         raise ValueError("--k-divisible takes one integer or three (one per axis)")
-    img = read_nifti(image)
+    img = read_volume(image)
     arrays = {"image": img.data}
     lab = None
     note = None
     if labels:
-        lab = read_nifti(labels)
+        lab = read_volume(labels)
         checked_label_map(lab.data, str(labels), force_labels)  # refused before any crop; written as stored
         arrays["labels"], note = conform_to_grid(
             lab.data,

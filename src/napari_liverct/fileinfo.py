@@ -17,6 +17,8 @@ import json
 import nibabel as nib
 import numpy as np
 
+from .volumes.volume import HeaderSummary
+
 __all__ = ["affine_form", "file_info", "file_info_json", "file_info_text"]
 
 
@@ -104,8 +106,10 @@ def file_info(metadata: dict) -> dict:
         When the metadata holds no NIfTI header (a layer not read from a file).
     """
     header = (metadata or {}).get("header")
+    if isinstance(header, HeaderSummary):
+        return _summary_info(metadata, header)
     if header is None or not hasattr(header, "get_sform"):
-        raise ValueError("this layer was not read from a NIfTI file: no header to show")
+        raise ValueError("this layer was not read from a NIfTI, DICOM, NRRD or MetaImage file: no header to show")
     affine = metadata.get("affine")
     affine = header.get_best_affine() if affine is None else np.asarray(affine, float)
     form, why = affine_form(header, affine)
@@ -151,6 +155,11 @@ def file_info(metadata: dict) -> dict:
         residual = metadata.get("residual")
         oblique = residual is not None and not np.allclose(np.asarray(residual, float), np.eye(4))
         info["shown_as"] = "napari " + ", ".join(parts) + (" (oblique: the closest orthogonal view)" if oblique else "")
+    return _with_label_table(info, metadata)
+
+
+def _with_label_table(info: dict, metadata: dict) -> dict:
+    """``info`` with the layer's label table (names and where they came from), when it has one."""
     names = metadata.get("label_names")
     if names is not None:
         info["label_table"] = {
@@ -158,6 +167,23 @@ def file_info(metadata: dict) -> dict:
             "labels": {str(k): str(v) for k, v in dict(names).items()},
         }
     return info
+
+
+def _summary_info(metadata: dict, header: HeaderSummary) -> dict:
+    """The file information of a DICOM series, a DICOM-SEG, an NRRD or a MetaImage file."""
+    affine = np.asarray(metadata.get("affine"), float)
+    info = {
+        "file": metadata.get("source_path"),
+        "format": header.format,
+        "dimensions": [int(v) for v in metadata.get("stored_shape") or ()],
+        "spacing": [round(float(v), 6) for v in nib.affines.voxel_sizes(affine)],
+        "orientation": "".join(nib.aff2axcodes(affine)),
+        "affine": _matrix(affine),
+        "read_as": metadata.get("read_dtype"),
+        "header": {str(k): v for k, v in header.fields.items()},
+        "notes": list(header.notes),
+    }
+    return _with_label_table(info, metadata)
 
 
 def file_info_json(info: dict) -> str:
@@ -174,8 +200,30 @@ def _space_units(info: dict) -> str:
     return "units not set in the header: read as mm" if unit in (None, "unknown") else unit
 
 
+def _table_lines(info: dict) -> list[str]:
+    table = info.get("label_table")
+    if not table:
+        return []
+    return [f"label table ({table['source']}): {len(table['labels'])} labels"] + [
+        f"  {k}: {v}" for k, v in table["labels"].items()
+    ]
+
+
 def file_info_text(info: dict) -> str:
     """The file information as the lines a person reads in the panel."""
+    if "header" in info:  # DICOM, DICOM-SEG, NRRD, MetaImage
+        lines = [
+            f"file: {info['file']}",
+            f"format: {info['format']}",
+            f"dimensions: {' x '.join(map(str, info['dimensions']))}",
+            f"spacing: {' x '.join(f'{v:g}' for v in info['spacing'])} (mm)",
+            f"orientation: {info['orientation']} (RAS affine below)",
+            *_fmt_matrix(info["affine"]),
+            f"read as: {info['read_as']}",
+        ]
+        lines += [f"{k}: {v}" for k, v in info["header"].items()]
+        lines += [f"note: {n}" for n in info["notes"]]
+        return "\n".join(lines + _table_lines(info))
     lines = [
         f"file: {info['file']}",
         f"format: {info['format']}",
@@ -202,8 +250,4 @@ def file_info_text(info: dict) -> str:
         f"extensions: {len(info['extensions'])}",
     ]
     lines += [f"  code {e['code']} ({e['name']}), {e['bytes']} bytes: {e['content']}" for e in info["extensions"]]
-    table = info.get("label_table")
-    if table:
-        lines.append(f"label table ({table['source']}): {len(table['labels'])} labels")
-        lines += [f"  {k}: {v}" for k, v in table["labels"].items()]
-    return "\n".join(lines)
+    return "\n".join(lines + _table_lines(info))

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from .nifti import nifti_stem
+from .volumes.volume import HeaderSummary
 
 __all__ = [
     "MAX_LABEL_CLASSES",
@@ -76,7 +77,10 @@ def looks_like_labels(path: str | os.PathLike, header=None) -> bool:
 
 
 def header_says_labels(header) -> bool:
-    """Intent code 1002/1007, or a Caret XML extension with a label table / VolumeType Label."""
+    """Intent code 1002/1007, a Caret XML extension with a label table / VolumeType Label, or a
+    segmentation format (DICOM-SEG)."""
+    if isinstance(header, HeaderSummary):
+        return header.labels
     try:
         code = int(header["intent_code"])
     except (KeyError, ValueError, TypeError):

@@ -40,6 +40,7 @@ from .label_kind import (
     looks_like_labels,
 )
 from .nifti import is_nifti_path, nifti_stem
+from .volumes.volume import HeaderSummary
 
 __all__ = [
     "DEFAULT_LABEL_NAMES",
@@ -142,7 +143,13 @@ class LabelTable:
 
 
 def label_table_from_header(header) -> LabelTable | None:
-    """The file's own label table (Caret / Workbench / TotalSegmentator XML), if any."""
+    """The file's own label table (Caret / Workbench / TotalSegmentator XML, a DICOM-SEG's segments), if any."""
+    if isinstance(header, HeaderSummary):
+        if not header.label_names:
+            return None
+        names = {int(k): str(v) for k, v in sorted(header.label_names.items())}
+        names.setdefault(0, "background")
+        return LabelTable(names, header.label_source or f"the {header.format} file's own label names")
     info = caret_info(header) if header is not None else None
     if not info or not info[1]:
         return None

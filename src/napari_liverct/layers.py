@@ -24,7 +24,8 @@ from .geometry import (
     warn_if_oblique,
 )
 from .labels import LabelTable, integral_labels, label_colors, label_table_for
-from .nifti import NiftiVolume, nifti_stem, write_nifti
+from .nifti import write_nifti
+from .volumes.volume import Volume
 
 __all__ = [
     "CT_WINDOWS",
@@ -276,17 +277,24 @@ def array_to_layer_data(
     return (view, kwargs, kind)
 
 
-def volume_to_layer_data(vol: NiftiVolume, kind: str, name: str | None = None) -> tuple:
-    """LayerData tuple for a volume read by :func:`napari_liverct.nifti.read_nifti`."""
+def volume_to_layer_data(vol: Volume, kind: str, name: str | None = None) -> tuple:
+    """LayerData tuple for a volume read by :func:`napari_liverct.volumes.dispatch.read_volume`.
+
+    A DICOM series' files go into ``metadata['dicom_sources']`` (in slice order), what a
+    DICOM-SEG saved from a labels layer on this image references.
+    """
+    extra = {"read_dtype": str(vol.data.dtype), "scaled": bool(vol.scaled), "format": vol.format}
+    if vol.sources:
+        extra["dicom_sources"] = [str(p) for p in vol.sources]
     return array_to_layer_data(
         vol.data,
         vol.affine,
         kind=kind,
-        name=name or nifti_stem(vol.path),
+        name=name or vol.name,
         header=vol.header,
         source_path=vol.path,
         # what the reader made of the stored values (the File information panel says it)
-        extra_metadata={"read_dtype": str(vol.data.dtype), "scaled": bool(vol.scaled)},
+        extra_metadata=extra,
     )
 
 

@@ -15,7 +15,6 @@ import io
 import os
 import struct
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import nibabel as nib
@@ -29,6 +28,7 @@ from .nifti_inflate import _MAX_DEFLATE_RATIO, ONE_SHOT_MAX_RATIO  # noqa: F401 
 from .nifti_inflate import inflate_one_shot as _inflate_one_shot
 from .nifti_inflate import inflate_rest as _inflate_rest
 from .outputs import atomic_write
+from .volumes.volume import Volume
 
 __all__ = [
     "NiftiReadError",
@@ -66,23 +66,10 @@ def nifti_stem(path: str | os.PathLike) -> str:
     return Path(name).stem
 
 
-@dataclass
-class NiftiVolume:
-    """A volume as stored on disk: array in file axis order, and its RAS affine."""
+class NiftiVolume(Volume):
+    """A NIfTI volume as stored on disk: array in file axis order, its RAS affine and nibabel's header."""
 
-    data: np.ndarray
-    affine: np.ndarray
     header: nib.Nifti1Header
-    path: Path
-    scaled: bool = False
-
-    @property
-    def spatial_shape(self) -> tuple[int, int, int]:
-        return tuple(self.data.shape[:3])  # type: ignore[return-value]
-
-    @property
-    def spacing(self) -> tuple[float, float, float]:
-        return tuple(float(v) for v in nib.affines.voxel_sizes(self.affine))  # type: ignore[return-value]
 
 
 #: Most bytes of header + extensions we agree to read before the data (TotalSegmentator
@@ -377,7 +364,8 @@ def write_nifti(
                     f"Refusing to overwrite {path}: it is the file this layer was read from. "
                     "Save under another name (or pass overwrite_source=True)."
                 )
-    hdr = header.copy() if header is not None else None
+    # a template from another format (a DICOM/NRRD header summary) carries nothing NIfTI keeps
+    hdr = header.copy() if isinstance(header, nib.Nifti1Header) else None
     if isinstance(hdr, nib.Nifti2Header):
         img = nib.Nifti2Image(data, affine, header=hdr)
     else:

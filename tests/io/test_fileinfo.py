@@ -95,7 +95,7 @@ def test_real_ct_and_totalsegmentator_map_header_as_nibabel_reads_it():
 
 
 def test_layer_not_from_a_file_is_refused_with_a_message():
-    with pytest.raises(ValueError, match="not read from a NIfTI file"):
+    with pytest.raises(ValueError, match="not read from a NIfTI, DICOM, NRRD or MetaImage file"):
         file_info({"source_path": None})
 
 

@@ -129,9 +129,11 @@ def test_image_and_labels_with_different_disk_orientation_align(tmp_path):
 
 
 def test_get_reader_is_cheap_and_case_insensitive(tmp_path):
-    for name in ["a.nii", "b.NII.GZ", "c.Nii.Gz"]:
+    for name in ["a.nii", "b.NII.GZ", "c.Nii.Gz", "a.nrrd", "d.MHA", "e.mhd", "f.dcm"]:
         assert napari_get_reader(str(tmp_path / name)) is not None  # file need not exist
-    for name in ["a.nrrd", "b.tif", "c.nii.zip", "dir/"]:
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "folder" / "x.png").write_bytes(b"\x89PNG" + bytes(200))
+    for name in ["b.tif", "c.nii.zip", "dir/", "folder"]:  # a folder without DICOM files is not ours
         assert napari_get_reader(str(tmp_path / name)) is None
     assert napari_get_reader([str(tmp_path / "a.nii"), str(tmp_path / "b.png")]) is None
 

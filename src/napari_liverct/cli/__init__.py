@@ -10,20 +10,28 @@ import argparse
 import sys
 
 from ..pathtext import path_text
-from . import compare, crop, evaluate, report, response, segment, snapshot, stats, survey, view
+from . import compare, crop, dicom, evaluate, report, response, segment, snapshot, stats, survey, view
 from ._options import compare_options
 
 __all__ = ["main", "build_parser", "compare_options", "COMMANDS"]
 
 # in the order of ``napari-liverct --help``
-COMMANDS = (view, stats, response, crop, snapshot, survey, compare, evaluate, report, segment)
+COMMANDS = (view, stats, response, crop, snapshot, survey, compare, evaluate, report, segment, dicom)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of all subcommands."""
     p = argparse.ArgumentParser(
         prog="napari-liverct",
-        description="Open, measure, crop and inspect liver CT NIfTI volumes (napari plugin).",
+        description="Open, measure, crop and inspect liver CT volumes: NIfTI, DICOM series and SEG, NRRD, "
+        "MetaImage (napari plugin).",
+    )
+    p.add_argument(
+        "--series-uid",
+        default=None,
+        metavar="UID",
+        help="for a DICOM folder holding several series: read this one (see 'dicom-series FOLDER'); "
+        "default: the largest CT series, named on standard error",
     )
     sub = p.add_subparsers(dest="command", required=True)
     for command in COMMANDS:
@@ -33,9 +41,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``napari-liverct`` console script."""
+    import warnings
+
+    from ..volumes.dispatch import series_choice
+    from ..volumes.volume import VolumeWarning
+
     args = build_parser().parse_args(argv)
+
+    def say(message, category, *_a, **_k):  # what a reader or writer chose or did: one plain line
+        print(path_text(f"napari-liverct {args.command}: warning: {message}"), file=sys.stderr)
+
     try:
-        return int(args.handler(args) or 0)
+        with warnings.catch_warnings(), series_choice(args.series_uid):
+            warnings.simplefilter("always", VolumeWarning)
+            plain = warnings.showwarning
+            warnings.showwarning = lambda m, c, *a, **k: (
+                say(m, c) if issubclass(c, VolumeWarning) else plain(m, c, *a, **k)
+            )
+            return int(args.handler(args) or 0)
     except (ValueError, OSError, RuntimeError) as exc:
         print(path_text(f"napari-liverct {args.command}: error: {exc}"), file=sys.stderr)
         return 2  # exitcodes.USAGE

@@ -25,8 +25,18 @@ def add_parser(subparsers) -> None:
             "thread it is given)."
         ),
     )
-    sg.add_argument("input", metavar="IMAGE_OR_DATASET", help="a CT NIfTI file, or a dataset/folder of them")
-    sg.add_argument("--out", required=True, metavar="FILE_OR_DIR", help="labels file (.nii.gz) or output folder")
+    sg.add_argument(
+        "input", metavar="IMAGE_OR_DATASET", help="a CT (NIfTI, NRRD, MetaImage, DICOM series), or a dataset/folder"
+    )
+    sg.add_argument(
+        "--out", required=True, metavar="FILE_OR_DIR", help="labels file (.nii.gz, or .dcm: DICOM-SEG) or output folder"
+    )
+    sg.add_argument(
+        "--format",
+        choices=("nifti", "dicom-seg"),
+        default=None,
+        help="labels file format (default: from --out's name); dicom-seg needs a DICOM series as IMAGE",
+    )
     sg.add_argument("--no-lesions", action="store_true", help="liver only (about 30 s; lesions take minutes)")
     cpu_count_argument(sg, "--threads", "CPU threads per case (default: all; at most the cores available)")
     dask_arguments(sg)
@@ -48,23 +58,28 @@ def run(args) -> int:
     """Checks first (input, output guard, weights), then the work: one file or a dataset."""
     from ..nifti import is_nifti_path
     from ..output_guard import guard_output
+    from ..volumes.dispatch import volume_kind
 
     src, out = Path(args.input), Path(args.out)
     if not src.exists():
         raise ValueError(f"{src}: no such file or folder")
     lesions = not args.no_lesions
-    single = src.is_file() and is_nifti_path(src)
+    single = (src.is_file() and volume_kind(src) is not None) or (src.is_dir() and volume_kind(src) == "dicom")
     if single:
-        if not is_nifti_path(out):
-            raise ValueError(f"{out}: the output name must end in .nii or .nii.gz")
+        if not is_nifti_path(out) and not (args.format == "dicom-seg" or out.suffix.lower() == ".dcm"):
+            raise ValueError(f"{out}: the output name must end in .nii or .nii.gz (or .dcm for a DICOM-SEG)")
         guard_output(out, [src])
+    elif args.format == "dicom-seg":
+        raise ValueError(f"{src}: --format dicom-seg needs one DICOM series as input, not a dataset")
     else:
         cases = _dataset_cases(src, out)
     _check_weights(lesions)
     if single:
         from ..segment.files import segment_file
 
-        row = segment_file(src, out, lesions=lesions, threads=args.threads, progress=_progress_printer())
+        row = segment_file(
+            src, out, lesions=lesions, threads=args.threads, progress=_progress_printer(), out_format=args.format
+        )
         print(
             path_text(f"{row['out']}: liver {row['liver_ml']} ml, tumour {row['tumour_ml']} ml ({row['seconds']} s)"),
             file=sys.stderr,

@@ -231,9 +231,9 @@ def _read_labels(path, force_labels: bool = False, vol=None):
     says image by the reader's rule (:func:`napari_liverct.labels.content_verdict`) unless
     ``force_labels``, and always when it holds negative values."""
     from ..labels import checked_label_map
-    from ..nifti import read_nifti
+    from ..volumes.dispatch import read_volume
 
-    vol = read_nifti(path) if vol is None else vol  # ``vol``: already read by the caller
+    vol = read_volume(path) if vol is None else vol  # ``vol``: already read by the caller
     data = np.asarray(vol.data)
     if data.ndim == 4 and data.shape[3] == 1:
         data = data[..., 0]

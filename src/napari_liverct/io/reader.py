@@ -1,6 +1,8 @@
-"""npe2 reader: NIfTI files -> image and labels LayerData (labels above the image).
+"""npe2 reader: volume files -> image and labels LayerData (labels above the image).
 
-Thin adapter over :mod:`napari_liverct.nifti` and :mod:`napari_liverct.layers`.
+NIfTI, NRRD, MetaImage, a DICOM series (a folder or one of its files) and DICOM-SEG.
+Thin adapter over :func:`napari_liverct.volumes.dispatch.read_volume` and
+:mod:`napari_liverct.layers`.
 """
 
 from __future__ import annotations
@@ -13,16 +15,18 @@ from pathlib import Path
 
 from ..labels import content_says_labels, find_label_sibling, looks_like_labels
 from ..layers import volume_to_layer_data
-from ..nifti import is_nifti_path, read_nifti
+from ..nifti import is_nifti_path
+from ..volumes.dispatch import is_volume_path, read_volume
 
 
 def napari_get_reader(path) -> Callable | None:
-    """Return a reader for .nii / .nii.gz paths (any case), None at once otherwise.
+    """Return a reader for the volume paths :func:`read_volume` takes, None at once otherwise.
 
-    Only the file name is looked at; the file is not opened here.
+    Names decide, except for a file without a volume suffix: its first 132 bytes tell
+    whether it is DICOM (the files of a series often have no suffix).
     """
     paths = path if isinstance(path, (list, tuple)) else [path]
-    if not paths or not all(isinstance(p, (str, os.PathLike)) and is_nifti_path(p) for p in paths):
+    if not paths or not all(isinstance(p, (str, os.PathLike)) and is_volume_path(p) for p in paths):
         return None
     return read_for_napari
 
@@ -78,8 +82,9 @@ def read_nifti_layers(
     path: str | os.PathLike | Sequence[str | os.PathLike],
     kind: str | None = None,
     pair: bool = True,
+    series_uid: str | None = None,
 ) -> list[tuple]:
-    """Read NIfTI files as napari LayerData tuples.
+    """Read volume files (any format :func:`read_volume` takes) as napari LayerData tuples.
 
     Parameters
     ----------
@@ -91,6 +96,8 @@ def read_nifti_layers(
     pair
         Also open the label file that belongs to an image (``X_label.nii.gz`` beside
         it, ``labelsTr/X.nii.gz`` for ``imagesTr/X.nii.gz``).
+    series_uid
+        The series to read from a DICOM folder holding several (default: the largest CT series).
 
     Returns
     -------
@@ -104,15 +111,15 @@ def read_nifti_layers(
     images: list[tuple] = []
     labels: list[tuple] = []
     for p in paths:
-        vol = read_nifti(p)
+        vol = read_volume(p, series_uid=series_uid)
         this_kind = kind or ("labels" if looks_like_labels(p, vol.header) or content_says_labels(vol.data) else "image")
         ld = volume_to_layer_data(vol, this_kind)
         (labels if this_kind == "labels" else images).append(ld)
-        if pair and this_kind == "image" and kind is None:
+        if pair and this_kind == "image" and kind is None and is_nifti_path(p):
             sib = find_label_sibling(p)
             if sib is not None and sib.resolve() not in requested and not _already_open(sib):
                 requested.add(sib.resolve())
-                sib_vol = read_nifti(sib)
+                sib_vol = read_volume(sib)
                 ld = volume_to_layer_data(sib_vol, "labels")
                 ld[1]["metadata"][PAIRED_KEY] = str(p)
                 labels.append(ld)

@@ -102,13 +102,13 @@ def report_case(
 
 
 def _read_once(paths: dict) -> dict:
-    """``{key: NiftiVolume}`` of the paths that could be read (None for the others)."""
-    from ..nifti import read_nifti
+    """``{key: Volume}`` of the paths that could be read (None for the others)."""
+    from ..volumes.dispatch import read_volume
 
     vols = {}
     for key, path in paths.items():
         try:
-            vols[key] = read_nifti(path) if path else None
+            vols[key] = read_volume(path) if path else None
         except Exception:  # noqa: BLE001 - the step that needs it reports the reason
             vols[key] = None
     return vols

@@ -73,32 +73,40 @@ def write_labels(path, labels: np.ndarray, affine: np.ndarray, *, protected=(), 
     return path
 
 
-def _read_ct(image) -> tuple[np.ndarray, np.ndarray]:
-    from ..nifti import read_nifti
+def _read_ct(image) -> tuple[np.ndarray, np.ndarray, tuple]:
+    """The CT's array, affine and, for a DICOM series, its files in slice order."""
+    from ..volumes.dispatch import read_volume
 
-    vol = read_nifti(image)
+    vol = read_volume(image)
     data = np.asarray(vol.data)
     if data.ndim == 4 and data.shape[3] == 1:
         data = data[..., 0]
     if data.ndim != 3:
         raise ValueError(f"{image}: segmentation needs a 3D CT volume, this one has shape {data.shape}")
-    return data, vol.affine
+    return data, vol.affine, vol.sources
 
 
-def segment_file(image, out, *, lesions: bool = True, threads: int | None = None, progress=None) -> dict:
+def segment_file(
+    image, out, *, lesions: bool = True, threads: int | None = None, progress=None, out_format: str | None = None
+) -> dict:
     """Segment the CT ``image`` and write the labels to ``out``; returns a summary row.
 
-    ``progress(stage, done, total)`` is called at every network evaluation.
+    ``progress(stage, done, total)`` is called at every network evaluation.  ``out``
+    ending in ``.dcm`` (or ``out_format="dicom-seg"``) writes a DICOM-SEG on the source
+    series (``image`` must be a DICOM series), type AUTOMATIC.
     """
     from ..nifti import is_nifti_path
     from ..output_guard import guard_output
 
     image, out = Path(image), Path(out)
-    if not is_nifti_path(out):
-        raise ValueError(f"{out}: the output name must end in .nii or .nii.gz")
+    as_seg = out_format == "dicom-seg" or out.suffix.lower() == ".dcm"
+    if not as_seg and not is_nifti_path(out):
+        raise ValueError(f"{out}: the output name must end in .nii or .nii.gz (or .dcm for a DICOM-SEG)")
     guard_output(out, [image])
     t0 = time.perf_counter()
-    data, affine = _read_ct(image)
+    data, affine, sources = _read_ct(image)
+    if as_seg and not sources:
+        raise ValueError(f"{out}: a DICOM-SEG needs a DICOM series as input (not resampled); {image} is not one")
     gen = iter_segment(data, affine, lesions=lesions, threads=threads)
     while True:
         try:
@@ -109,7 +117,12 @@ def segment_file(image, out, *, lesions: bool = True, threads: int | None = None
         if progress is not None:
             progress(step.stage, step.done, step.total)
     info = {k: v for k, v in result.info.items() if k != "crop_box"}
-    write_labels(out, result.labels, affine, protected=(image,), info={"input": image.name, **info})
+    if as_seg:
+        from ..volumes.seg import write_seg
+
+        write_seg(out, result.labels, dict(CLASS_NAMES), sources, origin="draft", protected=(image,))
+    else:
+        write_labels(out, result.labels, affine, protected=(image,), info={"input": image.name, **info})
     vox_ml = float(abs(np.linalg.det(affine[:3, :3]))) / 1000.0
     return {
         "image": str(image),

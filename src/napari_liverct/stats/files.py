@@ -47,17 +47,17 @@ def stats_for_files(
     """
     from ..geometry import conform_to_grid
     from ..labels import checked_label_map, label_names_for
-    from ..nifti import read_nifti
+    from ..volumes.dispatch import read_volume
 
     _check_connectivity(connectivity)
-    img = read_nifti(image_path)
+    img = read_volume(image_path)
     if img.data.ndim != 3:
         raise ValueError(f"{image_path}: expected a 3D image, got shape {img.data.shape}")
     labels = None
     names = None
     note = None
     if labels_path is not None:
-        lab = read_nifti(labels_path)
+        lab = read_volume(labels_path)
         labels = lab.data
         if labels.ndim != 3:
             raise ValueError(f"{labels_path}: expected a 3D label volume, got shape {labels.shape}")
@@ -107,11 +107,11 @@ def lesions_for_file(
     file's label table / sidecar) says tumour/lesion; none: ValueError naming the file.
     """
     from ..labels import integral_labels, label_names_for, lesion_label_ids
-    from ..nifti import read_nifti
+    from ..volumes.dispatch import read_volume
     from .lesions import lesion_stats
 
     _check_connectivity(connectivity)
-    vol = read_nifti(labels_path)
+    vol = read_volume(labels_path)
     if vol.data.ndim != 3:
         raise ValueError(f"{labels_path}: expected a 3D label volume, got shape {vol.data.shape}")
     labels = integral_labels(vol.data, str(labels_path))

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..constants import GRID_TOL_MM, ROBUST_PERCENTILES
+from ..volumes.volume import HeaderSummary
 from .case import SurveyCase
 
 #: Two grids are equal when shapes match and every affine entry differs by <= this (mm).
@@ -21,7 +22,12 @@ _CHUNK = 1 << 24  # voxels per bincount chunk (bounds the int64 temporary to 128
 
 
 def _affine_flags(affine: np.ndarray, header) -> tuple[bool, bool]:
-    """(missing, identity): no sform/qform code, or an identity voxel-to-world affine."""
+    """(missing, identity): no sform/qform code, or an identity voxel-to-world affine.
+
+    Formats other than NIfTI (DICOM, NRRD, MetaImage) always state their geometry.
+    """
+    if isinstance(header, HeaderSummary):
+        return False, bool(np.allclose(affine, np.eye(4)))
     try:
         missing = int(header["sform_code"]) == 0 and int(header["qform_code"]) == 0
     except (KeyError, TypeError, ValueError):
@@ -98,7 +104,8 @@ def survey_case(
     """
     from ..geometry import orientation_code
     from ..labels import integral_labels
-    from ..nifti import nifti_stem, read_nifti
+    from ..nifti import nifti_stem
+    from ..volumes.dispatch import read_volume
 
     t0 = time.perf_counter()
     base: dict = {
@@ -110,7 +117,7 @@ def survey_case(
     empty = np.zeros(0, np.float32)
     volumes = volumes or {}
     try:
-        vol = volumes["image"] if volumes.get("image") is not None else read_nifti(image)
+        vol = volumes["image"] if volumes.get("image") is not None else read_volume(image)
     except Exception as exc:  # noqa: BLE001 - reported in the case, the survey goes on
         error = str(exc) if str(image) in str(exc) else f"{image}: {exc}"
         return SurveyCase(**base, error=error, seconds=time.perf_counter() - t0), empty
@@ -132,7 +139,7 @@ def survey_case(
     samples = empty
     if label:
         try:
-            lvol = volumes["label"] if volumes.get("label") is not None else read_nifti(label)
+            lvol = volumes["label"] if volumes.get("label") is not None else read_volume(label)
             lab = integral_labels(np.asarray(lvol.data), str(label))
         except Exception as exc:  # noqa: BLE001
             base["label_error"] = str(exc) if str(label) in str(exc) else f"{label}: {exc}"

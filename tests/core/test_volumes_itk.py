@@ -1,0 +1,70 @@
+"""NRRD and MetaImage in, through the one dispatcher, against SimpleITK and nibabel.
+
+The sdist's real CT (NIfTI) is written as NRRD by pynrrd (its own writer, LPS space
+directions) and as MetaImage by SimpleITK; the volume read back must be the NIfTI's
+voxels at the NIfTI's world positions (nibabel), and land where SimpleITK puts them.
+"""
+
+from __future__ import annotations
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from napari_liverct.geometry import reorient_onto
+from napari_liverct.volumes.dispatch import read_volume
+from napari_liverct.volumes.volume import VolumeReadError
+from realdata import EXAMPLE_CT, EXAMPLE_SEG_FAST, real
+
+sitk = pytest.importorskip("SimpleITK")
+
+
+@pytest.fixture(scope="module")
+def ct():
+    img = nib.load(real(EXAMPLE_CT))
+    return np.asarray(img.dataobj), img.affine
+
+
+def test_nrrd_written_by_pynrrd(ct, tmp_path):
+    nrrd = pytest.importorskip("nrrd")
+    data, affine = ct
+    lps = np.diag([-1.0, -1.0, 1.0, 1.0]) @ affine
+    path = tmp_path / "ct.nrrd"
+    nrrd.write(
+        str(path),
+        data,
+        {"space": "left-posterior-superior", "space directions": lps[:3, :3].T, "space origin": lps[:3, 3]},
+    )
+    vol = read_volume(path)
+    assert vol.format == "NRRD" and vol.data.dtype == data.dtype
+    assert np.allclose(vol.affine, affine, atol=1e-5)
+    assert np.array_equal(vol.data, data)
+    img = sitk.ReadImage(str(path))
+    for idx in [(0, 0, 0), (121, 100, 111), (17, 55, 80)]:
+        lps_pt = np.array(img.TransformIndexToPhysicalPoint(idx))
+        assert np.allclose((vol.affine @ [*idx, 1])[:3], lps_pt * [-1, -1, 1], atol=1e-4)
+
+
+def test_mha_and_mhd_written_by_simpleitk_match_nibabel_in_world(tmp_path):
+    src = real(EXAMPLE_SEG_FAST)  # labels: the reader keeps the stored dtype and values
+    ref = nib.load(src)
+    ref_data = np.asarray(ref.dataobj)
+    img = sitk.ReadImage(str(src))
+    for name in ("seg.mha", "seg.mhd"):
+        sitk.WriteImage(img, str(tmp_path / name), True)
+        vol = read_volume(tmp_path / name)
+        assert vol.format == "MetaImage"
+        got = reorient_onto(vol.data, vol.affine, ref.shape, ref.affine, tol_mm=1e-3)
+        assert got is not None and np.array_equal(got[0], ref_data)
+
+
+def test_broken_itk_files_are_refused_naming_the_file(tmp_path):
+    bad = tmp_path / "bad.nrrd"
+    bad.write_text("NRRD0004\ntype: short\ndimension: 3\nsizes: 4 4 4\nencoding: raw\n\n" + "x" * 10)
+    with pytest.raises(VolumeReadError, match="bad.nrrd"):
+        read_volume(bad)
+    with pytest.raises(VolumeReadError, match="missing.mha"):
+        read_volume(tmp_path / "missing.mha")
+    with pytest.raises(VolumeReadError, match="not a supported volume format"):
+        (tmp_path / "x.txt").write_text("hi")
+        read_volume(tmp_path / "x.txt")
