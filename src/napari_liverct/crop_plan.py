@@ -75,8 +75,8 @@ def crop_files(
     """
     from .geometry import conform_to_grid
     from .labels import checked_label_map
-    from .volumes.dispatch import read_volume
     from .output_guard import guard_output
+    from .volumes.dispatch import read_volume
 
     inputs = [Path(image)] + ([Path(labels)] if labels else [])
     outs = [crop_output_path(Path(out_dir), str(p)) for p in inputs]

@@ -58,6 +58,31 @@ def test_mha_and_mhd_written_by_simpleitk_match_nibabel_in_world(tmp_path):
         assert got is not None and np.array_equal(got[0], ref_data)
 
 
+@pytest.mark.parametrize("name", ["lung1_image.nrrd", "lung1_label.nrrd", "brain1_image.nrrd", "breast1_label.nrrd"])
+def test_pyradiomics_nrrds_match_pynrrd_and_simpleitk(name):
+    """The pyradiomics sdist's NRRDs (written by 3D Slicer): voxels as pynrrd reads them, the
+    affine built by hand from pynrrd's space directions and origin, world points as SimpleITK's."""
+    nrrd = pytest.importorskip("nrrd")
+    path = real(f"pyradiomics/{name}")
+    vol = read_volume(path)
+    ref, hdr = nrrd.read(str(path))
+    assert vol.format == "NRRD" and np.array_equal(vol.data, ref)
+    to_lps = {"left-posterior-superior": 1.0, "right-anterior-superior": -1.0}[hdr["space"]]
+    lps = np.eye(4)
+    lps[:3, :3] = np.asarray(hdr["space directions"], float).T * [[to_lps], [to_lps], [1.0]]
+    lps[:3, 3] = np.asarray(hdr["space origin"], float) * [to_lps, to_lps, 1.0]
+    assert np.allclose(vol.affine, np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps, atol=1e-6)
+    img = sitk.ReadImage(str(path))
+    corner = [s - 1 for s in img.GetSize()]
+    for idx in ([0, 0, 0], corner, [s // 3 for s in img.GetSize()]):
+        lps_pt = np.array(img.TransformIndexToPhysicalPoint([int(v) for v in idx]))
+        assert np.allclose((vol.affine @ [*idx, 1])[:3], lps_pt * [-1, -1, 1], atol=1e-4)
+    if name.endswith("_label.nrrd"):  # found a label by its name, as the NIfTI rule does
+        from napari_liverct.label_kind import looks_like_labels
+
+        assert looks_like_labels(path, vol.header)
+
+
 def test_broken_itk_files_are_refused_naming_the_file(tmp_path):
     bad = tmp_path / "bad.nrrd"
     bad.write_text("NRRD0004\ntype: short\ndimension: 3\nsizes: 4 4 4\nencoding: raw\n\n" + "x" * 10)
