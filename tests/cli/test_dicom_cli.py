@@ -28,7 +28,7 @@ from realdata import EXAMPLE_CT, real
 def fake_network(monkeypatch):
     """A stand-in for both networks (fast): soft tissue is 'liver', denser soft tissue 'tumour'."""
 
-    def run(model, patch):
+    def run(model, patch, **_):
         size = pl.LIVER_OUT if model == "liver" else pl.LESION_OUT
         inp = pl.LIVER_IN if model == "liver" else pl.LESION_IN
         crop = tuple(slice((i - o) // 2, (i - o) // 2 + o) for i, o in zip(inp, size))
