@@ -17,7 +17,8 @@ Renders the synthetic phantom (image + labels) and times ``--frames`` redraws
 * ``surfaces``: liver and tumours as Surface layers (``mode="surfaces"``: meshes
   from block-downsampled labels, smoothed, decimated; building them is part of
   the setup time), CT left out; ``surfaces + CT 1/4`` / ``1/2``: with the CT as
-  a downsampled attenuated MIP.
+  a downsampled attenuated MIP; ``surfaces + CT full`` and ``surfaces + CT auto`` (the
+  widget's "3D resolution: auto" CT factor, ``view3d_model.ct_factor``: full on 128^3).
 
 ``--variants`` picks rows by name prefix (default: all).
 
@@ -74,6 +75,7 @@ def main(argv=None) -> int:
     from napari.layers import Layer
 
     from napari_liverct._napari.scene3d import setup_3d_view, teardown_3d_view, view_surfaces
+    from napari_liverct._napari.view3d_model import ct_factor
     from napari_liverct.io.sample_data import phantom_layer_data
 
     t0 = time.perf_counter()
@@ -100,6 +102,8 @@ def main(argv=None) -> int:
         ("surfaces", dict(mode="surfaces", show_image=False)),
         ("surfaces + CT 1/4", dict(mode="surfaces", image_factor=4)),
         ("surfaces + CT 1/2", dict(mode="surfaces", image_factor=2)),
+        ("surfaces + CT full", dict(mode="surfaces", image_factor=1)),
+        ("surfaces + CT auto", dict(mode="surfaces", image_factor=ct_factor(tuple(args.shape)))),
     ]
     for name, kwargs in variants:
         if args.variants and not any(name.startswith(v) for v in args.variants):

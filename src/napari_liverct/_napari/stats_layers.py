@@ -141,6 +141,9 @@ def lesion_rings(viewer, points, lesions: Sequence[LesionStats], residual, name:
             text={"string": "{id}", "color": "yellow", "size": 10, "anchor": "upper_left"},
         )
         add_without_selecting(viewer, points)
+        from .overlays import two_d_only
+
+        two_d_only(viewer, points)  # a ring in 3D is a screen-facing disc over the scene
     else:
         points.data = coords
         points.features = features
@@ -179,6 +182,10 @@ def summary_text(res: StatsResult, has_labels: bool) -> str:
             )
         else:
             parts.append("no lesion labels chosen: no lesion table, no tumour burden")
+    if res.lesions:
+        total = res.sum_of_diameters_mm
+        ids = ", ".join(str(r.id) for r in res.lesions if r.target) or "none"
+        parts.append(f"RECIST targets {ids}: sum of diameters " + ("-" if total is None else f"{total:.1f} mm"))
     if res.tumour_burden is not None:
         names = res.label_names()
         what = " + ".join(names.get(v, f"label {v}") for v in res.organ_labels) or "organ"

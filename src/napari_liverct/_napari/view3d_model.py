@@ -19,18 +19,34 @@ from typing import TYPE_CHECKING
 from . import scene3d as scene
 from .layer_utils import format_label_list
 from .navigate import frame_labels, go_to_lesion, lesion_list
+from .overlays import show_diameters
 
 if TYPE_CHECKING:
     import napari
 
     from ..stats.results import LesionStats
 
-__all__ = ["MeshCache", "LesionCursor", "View3DModel", "SURFACES_CT_FACTOR"]
+__all__ = ["MeshCache", "LesionCursor", "View3DModel", "SURFACES_CT_FACTOR", "ct_factor", "lesion_focus"]
 
-#: CT downsampling of the surfaces view with "3D resolution: auto"
+#: Largest CT downsampling of the surfaces view with "3D resolution: auto"
 #: (benchmarks/bench_render3d.py, 512 x 512 x 600, llvmpipe: ~0.4 s/frame at 1/4,
 #: ~0.8 s at 1/2, 26 ms for the surfaces alone).
 SURFACES_CT_FACTOR = 4
+#: The CT backdrop keeps at most this many voxels along its longest axis: ray casting
+#: time grows with the voxels along a ray, and 512 x 512 x 600 at 1/4 (150) renders in
+#: the README's ~0.4 s per still frame under llvmpipe.  A 128^3 CT is then drawn at full
+#: resolution (1/4 gave 32^3 voxels: blocky, the liver washed out).
+CT_MAX_VOXELS_PER_AXIS = 160
+
+
+def ct_factor(shape, label_factor: int = 1) -> int:
+    """CT downsampling of the surfaces view: the smallest of 1, 2, 4 whose longest axis
+    fits :data:`CT_MAX_VOXELS_PER_AXIS` (never finer than the labels' ``label_factor``)."""
+    longest = max(int(n) for n in shape[-3:])
+    for f in (1, 2, SURFACES_CT_FACTOR):
+        if -(-longest // f) <= CT_MAX_VOXELS_PER_AXIS:
+            return max(f, int(label_factor))
+    return max(SURFACES_CT_FACTOR, int(label_factor))
 
 
 class MeshCache:
@@ -106,10 +122,24 @@ class LesionCursor:
 
     def describe(self, n: int) -> str:
         les = self.lesions[n - 1]
+        recist = ""
+        if les.long_axis_mm is not None:
+            recist = (
+                f"; RECIST long {les.long_axis_mm:.1f} mm, short {les.short_axis_mm:.1f} mm on slice "
+                f"{les.recist_slice}{' (target)' if les.target else ''}"
+            )
         return (
             f"lesion {n}/{len(self.lesions)}: {les.volume_ml:.2f} mL, max diameter "
-            f"{les.max_diameter_mm:.1f} mm, slices {les.slice_range[0]}-{les.slice_range[1]}"
+            f"{les.max_diameter_mm:.1f} mm, slices {les.slice_range[0]}-{les.slice_range[1]}{recist}"
         )
+
+
+def lesion_focus(les, ndisplay: int):
+    """Where the navigator centres (RAS mm): the centroid in 3D; in 2D the middle of the long
+    axis, which lies on the RECIST slice, so the slider, the ring and the lines share it."""
+    if ndisplay == 3 or les.long_axis_start_mm is None:
+        return les.centroid_mm
+    return tuple((a + b) / 2 for a, b in zip(les.long_axis_start_mm, les.long_axis_end_mm))
 
 
 class View3DModel:
@@ -184,7 +214,8 @@ class View3DModel:
         cur.current = n
         les = cur.lesions[n - 1]
         residual = (labels_layer.metadata or {}).get("residual")
-        go_to_lesion(self.viewer, les.centroid_mm, les.max_diameter_mm, residual=residual)
+        go_to_lesion(self.viewer, lesion_focus(les, self.viewer.dims.ndisplay), les.max_diameter_mm, residual=residual)
+        show_diameters(self.viewer, les, labels_layer, move_slider=False)  # hidden in 3D, drawn in 2D
         cur.text = cur.describe(n)
         return les
 

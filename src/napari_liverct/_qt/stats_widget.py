@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from magicgui.widgets import CheckBox, ComboBox, Container, LineEdit, PushButton
+from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
     QFileDialog,
     QLabel,
@@ -63,14 +64,21 @@ LESION_COLUMNS = [
     ("centroid RAS mm (x,y,z)", "centroid_mm"),
     ("mean", "mean"),
     ("slices", "slice_range"),
+    ("long axis mm", "long_axis_mm"),
+    ("short axis mm", "short_axis_mm"),
+    ("axial slice", "recist_slice"),
+    ("target", "target"),
 ]
+_TARGET_COLUMN = [k for _, k in LESION_COLUMNS].index("target")
 #: Columns shown by default (the rest with "all columns", and in each row's tooltip):
 #: all fifteen needed horizontal scrolling in a docked widget.
 LABEL_BRIEF = ("label", "name", "volume_ml", "share", "mean", "std", "median")
-LESION_BRIEF = ("id", "volume_ml", "max_diameter_mm", "mean", "slice_range")
+LESION_BRIEF = ("id", "volume_ml", "long_axis_mm", "short_axis_mm", "target", "mean")
 
 
 def _fmt(key: str, v) -> str:
+    if key == "target":
+        return "target" if v else ""
     if key == "share" and isinstance(v, float):  # a fraction, shown in percent
         return format_value(100 * v, 2, nonfinite="-")
     return format_value(v, 3 if key == "volume_ml" else 1, nonfinite="-")
@@ -150,6 +158,7 @@ class StatsWidget(QWidget):
         fit_dock_title(self, "Statistics")
         self._show_columns()
         self.lesion_table.currentCellChanged.connect(lambda row, *_: self.go_to_lesion(row))
+        self.lesion_table.itemChanged.connect(self._target_toggled)
         for event in ("inserted", "removed", "reordered"):
             getattr(viewer.layers.events, event).connect(self.reset_choices)
         from .work import WidgetWork
@@ -257,10 +266,35 @@ class StatsWidget(QWidget):
                 for j, (_, key) in enumerate(cols):
                     item = QTableWidgetItem(_fmt(key, getattr(row, key)))
                     item.setToolTip(tip)
+                    if key == "target":  # the user's choice of RECIST targets
+                        item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+                        item.setCheckState(Qt.CheckState.Checked if row.target else Qt.CheckState.Unchecked)
                     table.setItem(i, j, item)
             table.resizeColumnsToContents()
             table.blockSignals(False)
         self.summary.setText(summary_text(res, self.labels_combo.value is not None))
+
+    def _target_toggled(self, item) -> None:
+        """A target tick changed: the result's targets and the sum of diameters follow."""
+        if self.result is None or item.column() != _TARGET_COLUMN:
+            return
+        ids = [
+            r.id
+            for i, r in enumerate(self.result.lesions)
+            if (it := self.lesion_table.item(i, _TARGET_COLUMN)) is not None
+            and it.checkState() == Qt.CheckState.Checked
+        ]
+        self.result = self.result.with_targets(ids)
+        self._fill_tables()
+        if self.result.grid_note:
+            self.summary.setText(f"{self.summary.text()}\n{self.result.grid_note}")
+
+    def set_targets(self, ids) -> None:
+        """Tick exactly the lesions ``ids`` as targets (as a user clicking the boxes)."""
+        ids = {int(i) for i in ids}
+        for i, r in enumerate(self.result.lesions if self.result is not None else ()):
+            state = Qt.CheckState.Checked if r.id in ids else Qt.CheckState.Unchecked
+            self.lesion_table.item(i, _TARGET_COLUMN).setCheckState(state)
 
     def _write_features(self) -> None:
         """Per-label results into the labels layer's ``features`` (napari's features table)."""
@@ -299,10 +333,20 @@ class StatsWidget(QWidget):
         # the ring of this widget's "lesions" layer marks it (no second marker); a wider view
         # than the 3D navigator's (at least 12 cm across): the organ around it matters too
         fill = min(0.4, max(float(les.max_diameter_mm or 0.0), 1.0) / 120.0)
+        from .._napari.overlays import show_diameters
+        from .._napari.view3d_model import lesion_focus
+
         go_to_lesion(
-            self.viewer, les.centroid_mm, les.max_diameter_mm, residual=self._residual, marker=False, fill=fill
+            self.viewer,
+            lesion_focus(les, self.viewer.dims.ndisplay),
+            les.max_diameter_mm,
+            residual=self._residual,
+            marker=False,
+            fill=fill,
         )
         select_ring(self.viewer, self._points, row)
+        if self._labels_layer is not None and self._labels_layer in self.viewer.layers:
+            show_diameters(self.viewer, les, self._labels_layer, move_slider=False)
         if self.lesion_table.currentRow() != row:
             self.lesion_table.blockSignals(True)
             self.lesion_table.selectRow(row)

@@ -30,7 +30,7 @@ from .._napari.layer_utils import (
 )
 from .._napari.pick import layer_choices
 from .._napari.surfaces import AUTO_SURFACE_VOXELS
-from .._napari.view3d_model import SURFACES_CT_FACTOR, View3DModel
+from .._napari.view3d_model import View3DModel, ct_factor
 from . import _controls as ui
 from .surfaces_panel import SurfacesPanel
 
@@ -270,8 +270,8 @@ class View3DWidget(ui.ScrollDock):
 
                 return self.start_worker(scene.view_surfaces, (lab,), {"label_values": shown}, done, "3D surfaces")
         image_factor = None
-        if mode == "surfaces" and self.resolution.currentText() == "auto":
-            image_factor = max(SURFACES_CT_FACTOR, self._factor())
+        if mode == "surfaces" and self.resolution.currentText() == "auto" and self.image_layer is not None:
+            image_factor = ct_factor(self.image_layer.data.shape, self._factor())
         view = self.model.show(
             self.image_layer,
             lab,
