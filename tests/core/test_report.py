@@ -149,6 +149,9 @@ def test_stats_table_equals_stats_cli(built, capsys):
     assert [r["volume_ml"] for r in sec["labels"]] == [r["volume_ml"] for r in st["labels"]]
     assert [r["mean"] for r in sec["labels"]] == [r["mean"] for r in st["labels"]]
     assert [r["volume_ml"] for r in sec["lesions"]] == [r["volume_ml"] for r in st["lesions"]]
+    for key in ("long_axis_mm", "short_axis_mm", "recist_slice", "target"):  # RECIST columns
+        assert [r[key] for r in sec["lesions"]] == [r[key] for r in st["lesions"]]
+    assert sec["sum_of_diameters_mm"] == st["sum_of_diameters_mm"] and sec["targets"] == st["targets"]
 
 
 def test_failed_case_and_pictures(built):
@@ -424,6 +427,7 @@ def test_page_in_chromium(built, browser, tmp_path):
     assert all(im.get_attribute("loading") == "lazy" for im in sec.find_elements("css selector", "img"))
     assert _all_images_loaded(d) == []
     assert "liver" in sec.text and "missed" in sec.text
+    assert "long axis mm" in sec.text and "sum of diameters" in sec.text  # RECIST in the lesion table
     d.execute_script("document.querySelector('#filter').scrollIntoView({block: 'start'})")  # table and case
     time.sleep(0.3)
     shot = tmp_path / "report_case.png"

@@ -17,7 +17,18 @@ __all__ = ["page_data", "class_info", "LABEL_COLUMNS", "LESION_COLUMNS", "MAX_LE
 
 #: Keys of a label-table row shown per case (napari_liverct.stats label rows).
 LABEL_COLUMNS = ("label", "name", "voxels", "volume_ml", "mean", "std", "median", "p05", "p95", "min", "max")
-LESION_COLUMNS = ("id", "label", "volume_ml", "max_diameter_mm", "mean", "centroid_mm")
+LESION_COLUMNS = (
+    "id",
+    "label",
+    "volume_ml",
+    "max_diameter_mm",
+    "long_axis_mm",
+    "short_axis_mm",
+    "recist_slice",
+    "target",
+    "mean",
+    "centroid_mm",
+)
 MAX_LESION_ROWS = 25
 
 
@@ -110,6 +121,8 @@ def _section(res: dict, ev: dict | None, folder: str) -> dict:
         "labels": [{k: r.get(k) for k in LABEL_COLUMNS} for r in st.get("labels") or []],
         "lesions": [{k: r.get(k) for k in LESION_COLUMNS} for r in (st.get("lesions") or [])[:MAX_LESION_ROWS]],
         "n_lesions": len(st.get("lesions") or []),
+        "targets": st.get("targets") or [],
+        "sum_of_diameters_mm": st.get("sum_of_diameters_mm"),
         "tumour_burden": st.get("tumour_burden"),
         "colors": res.get("colors") or {},
         "image_stats": {k: (st.get("image") or {}).get(k) for k in ("min", "max", "mean", "p00_5", "p50", "p99_5")}

@@ -258,8 +258,9 @@
     }
     if (s.lesions.length) {
       left.appendChild(el("h3", { text: "Lesions (" + s.n_lesions + (s.n_lesions > s.lesions.length ? ", largest " + s.lesions.length + " shown" : "") + ")" }));
-      left.appendChild(table([["id", "num"], ["label", "num"], ["mL", "num"], ["max diameter mm", "num"], ["mean HU", "num"], ["centroid RAS mm"]],
-        s.lesions.map(function (r) { return [String(r.id), String(r.label), fmt(r.volume_ml, 3), fmt(r.max_diameter_mm, 1), fmt(r.mean, 1), r.centroid_mm.map(function (x) { return fmt(x, 1); }).join(", ")]; })));
+      left.appendChild(el("p", { text: "RECIST 1.1: " + (s.targets.length ? "targets " + s.targets.join(", ") + ", sum of diameters " + fmt(s.sum_of_diameters_mm, 1) + " mm" : "no measurable target (long axis >= 10 mm)") + "; long and short axis on the axial slice, between voxel centres." }));
+      left.appendChild(table([["id", "num"], ["label", "num"], ["mL", "num"], ["max diameter mm", "num"], ["long axis mm", "num"], ["short axis mm", "num"], ["axial slice", "num"], ["target"], ["mean HU", "num"], ["centroid RAS mm"]],
+        s.lesions.map(function (r) { return [String(r.id), String(r.label), fmt(r.volume_ml, 3), fmt(r.max_diameter_mm, 1), fmt(r.long_axis_mm, 1), fmt(r.short_axis_mm, 1), r.recist_slice == null ? "" : String(r.recist_slice), r.target ? "target" : "", fmt(r.mean, 1), r.centroid_mm.map(function (x) { return fmt(x, 1); }).join(", ")]; })));
     }
     if (s.eval) {
       right.appendChild(el("h3", { text: "Prediction" }));
