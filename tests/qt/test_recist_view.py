@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from qtpy.QtCore import Qt
+from qtpy.QtCore import QPoint, Qt
 
 pytestmark = pytest.mark.gui
 
@@ -107,9 +107,26 @@ def test_next_draws_diameters_and_3d_hides_every_2d_overlay(make_napari_viewer, 
     _click(qtbot, view.btn_2d)
     assert viewer.dims.ndisplay == 2
     assert rings.visible and viewer.layers[DIAMETERS_NAME].visible
-    Image.fromarray(viewer.screenshot(canvas_only=True)).save(shots / "recist_2d_back.png")
+    back = viewer.screenshot(canvas_only=True)
+    Image.fromarray(back).save(shots / "recist_2d_back.png")
+    les = view.model.cursor.lesions[0]  # walked in 3D: back in 2D its lines are on the slice shown
+    assert float(viewer.dims.point[0]) == pytest.approx(les.long_axis_start_mm[2], abs=1e-6)
+    assert _line_seen(back, viewer, les.long_axis_start_mm, les.long_axis_end_mm, LONG_COLOR[:3] * 255) >= 0.8
 
-    # a target unticked in the table: the sum of diameters follows
-    stats.set_targets([1])
+    # lesion 2's target box unticked by a click: the sum of diameters and the CSV follow
+    from napari_liverct._qt.stats_widget import _TARGET_COLUMN
+
+    assert [r.target for r in stats.result.lesions][:2] == [True, True]
+    table = stats.lesion_table
+    item = table.item(1, _TARGET_COLUMN)
+    table.scrollToItem(item)
+    rect = table.visualItemRect(item)
+    box = QPoint(rect.left() + 10, rect.center().y())  # the check box is at the cell's left
+    qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=box)
     assert [r.target for r in stats.result.lesions][:2] == [True, False]
     assert f"sum of diameters {stats.result.lesions[0].long_axis_mm:.1f} mm" in stats.summary.text()
+    import csv
+
+    rows = list(csv.DictReader(open(stats.export_csv(str(tmp_path / "s.csv")))))
+    assert [r["target"] for r in rows if r["kind"] == "lesion"][:2] == ["True", "False"]
+    assert float(rows[-1]["value"]) == pytest.approx(stats.result.lesions[0].long_axis_mm)

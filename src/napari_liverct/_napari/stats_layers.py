@@ -137,6 +137,9 @@ def lesion_rings(viewer, points, lesions: Sequence[LesionStats], residual, name:
             border_width_is_relative=False,
             features=features,
             symbol="o",
+            # on every slice near the centroid, not only its own: the navigator and a row
+            # click show a lesion on its RECIST slice (napari shrinks the ring with distance)
+            out_of_slice_display=True,
             metadata=tag_output(None, "lesion_rings"),
             text={"string": "{id}", "color": "yellow", "size": 10, "anchor": "upper_left"},
         )

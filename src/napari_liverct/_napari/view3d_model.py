@@ -153,6 +153,7 @@ class View3DModel:
         self.hide_ct_while_moving = True
         self._ct_hidden_moving = False
         self._placing = False
+        self._lesion_layer = None  # the labels layer of the navigator's current lesion
 
     # -- the view ----
     @staticmethod
@@ -176,7 +177,7 @@ class View3DModel:
         (opacity, lesions only, CT factor).  Surfaces mode uses the cached meshes
         (:meth:`MeshCache.get`; None builds them here).
         """
-        self.hide()
+        self.hide(to_lesion=False)
         self._placing = True  # the camera moves below are the view's own, not the user's
         meshes = self.meshes.get(labels_layer, shown) if labels_layer is not None and mode == "surfaces" else None
         self.view = scene.setup_3d_view(
@@ -196,11 +197,16 @@ class View3DModel:
         self._placing = False
         return self.view
 
-    def hide(self, ndisplay: int = 2) -> None:
-        """Remove the view layers and the lesion ring, show the user's layers again, back to 2D."""
+    def hide(self, ndisplay: int = 2, *, to_lesion: bool = True) -> None:
+        """Remove the view layers and the lesion ring, show the user's layers again, back to 2D
+        (with ``to_lesion``, on the RECIST slice of the lesion the navigator is on)."""
         self._ct_hidden_moving = False
         scene.teardown_3d_view(self.viewer, self.view, ndisplay=ndisplay)
         self.view = None
+        cur, lab = self.cursor, self._lesion_layer
+        if to_lesion and ndisplay == 2 and cur.current and lab is not None and lab in self.viewer.layers:
+            # the lesion walked in 3D: its slider goes to the RECIST slice, where its lines are
+            show_diameters(self.viewer, cur.lesions[cur.current - 1], lab, move_slider=True)
 
     # -- lesions --------------------------------------------------------------------
     def go_to_lesion(self, n: int, labels_layer, image_layer, lesion_labels) -> LesionStats:
@@ -216,6 +222,7 @@ class View3DModel:
         residual = (labels_layer.metadata or {}).get("residual")
         go_to_lesion(self.viewer, lesion_focus(les, self.viewer.dims.ndisplay), les.max_diameter_mm, residual=residual)
         show_diameters(self.viewer, les, labels_layer, move_slider=False)  # hidden in 3D, drawn in 2D
+        self._lesion_layer = labels_layer
         cur.text = cur.describe(n)
         return les
 
