@@ -123,7 +123,10 @@ def file_info(metadata: dict) -> dict:
         "file": metadata.get("source_path"),
         "format": "NIfTI-2" if isinstance(header, nib.Nifti2Header) else "NIfTI-1",
         "dimensions": [int(v) for v in header.get_data_shape()],
-        "spacing": [round(float(v), 6) for v in header.get_zooms()],
+        # the affine's voxel sizes: what every measurement uses (a header whose pixdim disagrees
+        # with its sform shows the sform's; the reader refuses a zero pixdim where it is used)
+        "spacing": [round(float(v), 6) for v in nib.affines.voxel_sizes(affine)]
+        + [round(float(v), 6) for v in header.get_zooms()[3:]],
         "units": {"space": units[0], "time": units[1]},
         "orientation": "".join(nib.aff2axcodes(affine)),
         "affine_used": form,

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+from nibabel.imageglobals import LoggingOutputSuppressor
 
 from .nifti_checks import NiftiReadError
 from .nifti_checks import affine_from_header as _affine_from_header
@@ -149,7 +150,8 @@ def _header_from_stream(path: Path, fh, file_size: int, gz: bool):
         end = max(int(vox), end)
         rest += _read_exact(path, fh, end - hsize - 4, "the header extensions")
     try:
-        with warnings.catch_warnings():
+        # nibabel's header fixes are logged (pixdim 0 -> 1 ...); the reader says what matters itself
+        with warnings.catch_warnings(), LoggingOutputSuppressor():
             warnings.simplefilter("ignore")
             hdr = klass.from_fileobj(io.BytesIO(head + rest))  # check=True, as nib.load
     except Exception as exc:  # HeaderDataError, ValueError, struct.error ...

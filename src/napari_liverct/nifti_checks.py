@@ -104,11 +104,17 @@ def spacing_problem(pixdim, ndim: int) -> str | None:
     for axis in range(1, min(3, max(1, int(ndim))) + 1):
         v = float(pixdim[axis])
         if not np.isfinite(v) or v <= 0:
-            what = "zero" if v == 0 else "negative" if v < 0 else "not a finite number"
+            what, nib_says = (
+                ("zero", " (nibabel would assume 1 mm)")
+                if v == 0
+                else ("negative", " (nibabel would drop the sign)")
+                if v < 0
+                else ("not a finite number", "")
+            )
             return (
                 f"the voxel size of axis {axis} (pixdim[{axis}] = {v:g}) is {what}: the header states no "
-                "usable spacing for its qform/pixdim geometry, so no volume in mL or distance in mm can be "
-                "given (nibabel would assume 1 mm)"
+                f"usable spacing for its qform/pixdim geometry, so no volume in mL or distance in mm can be "
+                f"given{nib_says}"
             )
     return None
 
