@@ -63,16 +63,22 @@ def target_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("RECIST 1.1 target lesions")
     g.add_argument(
         "--targets",
-        type=int,
+        type=positive_int,
         nargs="+",
         default=None,
         metavar="ID",
         help="lesion ids (1 = largest volume) that are the targets (default: chosen by the rule below)",
     )
-    g.add_argument("--max-targets", type=int, default=rule.total, metavar="N", help="at most N targets in all")
-    g.add_argument("--max-per-organ", type=int, default=rule.per_organ, metavar="N", help="at most N per organ")
+    g.add_argument("--max-targets", type=positive_int, default=rule.total, metavar="N", help="at most N targets in all")
     g.add_argument(
-        "--measurable", type=float, default=rule.min_long_mm, metavar="MM", help="smallest long axis of a target"
+        "--max-per-organ", type=positive_int, default=rule.per_organ, metavar="N", help="at most N per organ"
+    )
+    g.add_argument(
+        "--measurable",
+        type=non_negative_float,
+        default=rule.min_long_mm,
+        metavar="MM",
+        help="smallest long axis of a target",
     )
 
 
@@ -80,9 +86,6 @@ def target_options(args) -> dict:
     """``targets`` and ``target_rule`` keywords from :func:`target_arguments`'s options."""
     from ..stats.recist import TargetRule
 
-    for name in ("max_targets", "max_per_organ"):
-        if getattr(args, name) < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
     rule = TargetRule(min_long_mm=args.measurable, per_organ=args.max_per_organ, total=args.max_targets)
     return {"targets": args.targets, "target_rule": rule}
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..constants import CONNECTIVITIES, DEFAULT_CONNECTIVITY
-from ._options import target_arguments, target_options
+from ._options import force_labels_argument, non_negative_float, positive_int, target_arguments, target_options
 
 
 def add_parser(subparsers) -> None:
@@ -16,7 +16,7 @@ def add_parser(subparsers) -> None:
     s.add_argument("followup", metavar="FOLLOWUP_LABELS")
     s.add_argument(
         "--lesion",
-        type=int,
+        type=positive_int,
         nargs="+",
         default=None,
         metavar="V",
@@ -25,7 +25,11 @@ def add_parser(subparsers) -> None:
     s.add_argument("--label-names", default=None, metavar="FILE", help="a colour table naming the label values")
     s.add_argument("--connectivity", type=int, choices=CONNECTIVITIES, default=DEFAULT_CONNECTIVITY)
     s.add_argument(
-        "--nadir", type=float, default=None, metavar="MM", help="smallest earlier sum of diameters (default: baseline)"
+        "--nadir",
+        type=non_negative_float,
+        default=None,
+        metavar="MM",
+        help="smallest earlier sum of diameters (default: baseline)",
     )
     s.add_argument(
         "--pair-distance",
@@ -36,6 +40,7 @@ def add_parser(subparsers) -> None:
     )
     s.add_argument("--format", choices=("table", "csv", "json"), default="table")
     target_arguments(s)
+    force_labels_argument(s)
     s.set_defaults(handler=run)
 
 
@@ -55,6 +60,7 @@ def run(args) -> int:
         connectivity=args.connectivity,
         nadir_mm=args.nadir,
         max_distance_mm=args.pair_distance,
+        force_labels=getattr(args, "force_labels", False),
         **target_options(args),
     )
     if args.format == "json":

@@ -100,13 +100,14 @@ def lesions_for_file(
     connectivity: int = 26,
     targets: Sequence[int] | None = None,
     target_rule=None,
+    force_labels: bool = False,
 ):
     """The lesions (:func:`~napari_liverct.stats.lesion_stats`, RECIST diameters, RAS mm) of one label file.
 
     The lesion classes are ``lesion_labels`` or those whose name (``label_names``, else the
     file's label table / sidecar) says tumour/lesion; none: ValueError naming the file.
     """
-    from ..labels import integral_labels, label_names_for, lesion_label_ids
+    from ..labels import checked_label_map, label_names_for, lesion_label_ids
     from ..volumes.dispatch import read_volume
     from .lesions import lesion_stats
 
@@ -114,7 +115,7 @@ def lesions_for_file(
     vol = read_volume(labels_path)
     if vol.data.ndim != 3:
         raise ValueError(f"{labels_path}: expected a 3D label volume, got shape {vol.data.shape}")
-    labels = integral_labels(vol.data, str(labels_path))
+    labels = checked_label_map(vol.data, str(labels_path), force_labels)  # the rule compare uses
     if lesion_labels is None:
         names = dict(label_names) if label_names else label_names_for(labels_path, vol.header)
         lesion_labels = lesion_label_ids(names)
@@ -147,6 +148,7 @@ def response_for_files(
     target_rule=None,
     nadir_mm: float | None = None,
     max_distance_mm: float = 20.0,
+    force_labels: bool = False,
 ):
     """RECIST 1.1 response (:func:`~napari_liverct.stats.recist.recist_response`) of two label files.
 
@@ -154,11 +156,15 @@ def response_for_files(
     """
     from .response import recist_response
 
-    base = lesions_for_file(
-        baseline_path, lesion_labels=lesion_labels, label_names=label_names, connectivity=connectivity
-    )
-    follow = lesions_for_file(
-        followup_path, lesion_labels=lesion_labels, label_names=label_names, connectivity=connectivity
+    base, follow = (
+        lesions_for_file(
+            p,
+            lesion_labels=lesion_labels,
+            label_names=label_names,
+            connectivity=connectivity,
+            force_labels=force_labels,
+        )
+        for p in (baseline_path, followup_path)
     )
     try:
         return recist_response(
