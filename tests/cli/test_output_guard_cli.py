@@ -240,3 +240,19 @@ def test_threads_beyond_the_cores_run_with_the_cores(inputs, tmp_path):
     said = f"napari-liverct segment: --threads 10000 is more than the {cores} CPU cores available; using {cores}"
     assert said in proc.stderr.splitlines()
     assert re.search(rf"^threads {cores}$", proc.stdout, re.M), (proc.stdout, proc.stderr[-2000:])
+
+
+def test_paths_that_are_not_utf8_print_in_the_readme_form(inputs, tmp_path):
+    """Crop's "wrote" line (item 7): bytes 0xFF 0xFE of a name print as ``\\xff\\xfe``, never as
+    surrogate escapes, and the printed text turns back into the file's name."""
+    from napari_liverct.pathtext import text_path
+
+    name = os.fsdecode(b"ct\xff\xfe.nii.gz")
+    src = tmp_path / name
+    shutil.copy(inputs / "ct/ct.nii.gz", src)
+    proc = clirun.run_cli("crop", src, "--threshold", "0", "--out-dir", tmp_path / "out", text=False)
+    err = proc.stderr.decode("utf-8")  # valid UTF-8: no surrogate reached the terminal
+    assert proc.returncode == 0, err
+    wrote = next(line for line in err.splitlines() if line.startswith("wrote "))
+    assert wrote == f"wrote {tmp_path / 'out'}/ct\\xff\\xfe_crop.nii.gz"
+    assert os.path.isfile(text_path(wrote[len("wrote ") :]))

@@ -105,3 +105,30 @@ def test_label_conversion_fuzz_fixed_seed(tmp_path):
     bad = [f"{v.name}: {v.why}" for v in verdicts if not v.ok]
     assert not bad, "\n".join(bad[:10])
     assert {v.why for v in verdicts} >= {"equal", "refused"}
+
+
+@pytest.mark.parametrize("edit", ["one slice, no thickness", "NaN pixel spacing"])
+def test_dicom_spacing_is_stated_or_refused(tmp_path, edit):
+    """The DICOM reader path: a one-slice series states its thickness (it was assumed 1 mm),
+    and a PixelSpacing of NaN is refused like a zero one."""
+    import pydicom
+
+    from dicomseries import write_series
+    from napari_liverct.volumes.dispatch import read_volume
+
+    data = np.random.default_rng(0).integers(-1000, 400, size=(12, 10, 1 if edit.startswith("one") else 3))
+    paths = write_series(tmp_path / "s", data.astype(np.int16), np.diag([-0.7, -0.7, 3.0, 1.0]))
+    for p in paths:
+        ds = pydicom.dcmread(p)
+        if edit.startswith("one"):
+            del ds.SliceThickness
+        else:
+            ds.PixelSpacing = ["NaN", "0.7"]
+        ds.save_as(p)
+    said = (
+        "without SliceThickness or SpacingBetweenSlices"
+        if edit.startswith("one")
+        else "PixelSpacing holds a non-finite value"
+    )
+    with pytest.raises(ValueError, match=said):
+        read_volume(tmp_path / "s")

@@ -260,13 +260,15 @@ def read_dicom(path: str | os.PathLike, series_uid: str | None = None) -> Volume
     insts, d, (iop, ps, normal, ipps) = _sort_slices(path, chosen.instances, notes)
     rows, cols = int(insts[0].get("Rows")), int(insts[0].get("Columns"))
     n = len(insts)
-    spacing = (
-        float((d[-1] - d[0]) / (n - 1))
-        if n > 1
-        else float(insts[0].get("SpacingBetweenSlices") or insts[0].get("SliceThickness") or 1.0)
-    )
-    if spacing <= 0:
-        raise _fail(path, "zero slice spacing")
+    if n > 1:
+        spacing = float((d[-1] - d[0]) / (n - 1))
+    else:  # one slice: its thickness must be stated, never assumed (issue 23)
+        stated = insts[0].get("SpacingBetweenSlices") or insts[0].get("SliceThickness")
+        if stated is None:
+            raise _fail(path, "a single slice without SliceThickness or SpacingBetweenSlices: its thickness is unknown")
+        spacing = float(stated)
+    if not np.isfinite(spacing) or spacing <= 0:
+        raise _fail(path, f"the slice spacing ({spacing:g} mm) is not a positive number")
     offsets = np.array([ipp - ipps[0] - (dk - d[0]) * normal for ipp, dk in zip(ipps, d)])
     tilted = bool(np.abs(offsets).max() > 0.01)
     first = _pixels(insts[0], rows, cols)
