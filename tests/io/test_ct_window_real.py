@@ -9,16 +9,20 @@ What each file shows was looked at on slice pictures (axial, coronal, sagittal):
   window (it opened in the lung window: 26 % of its voxels above -950 HU, mostly the
   noisy air around the patient, fell in -950..-500 HU);
 * ``aorta_report/.../ct.nii.gz``: a CT angiogram from the neck to the upper abdomen
-  (contrast in the aorta) -> soft-tissue window W400/L40 (the mediastinal window a
-  radiologist reads a CTA in); its thorax (the slices where lungs fill at least a
-  quarter of the body) -> lung window;
+  (contrast in the aorta); the lungs are in 72 % of its axial slices: a chest CT by what
+  it shows -> lung window (issue 22: it opened in the soft-tissue window; what tells a
+  CTA apart, the contrast, is not used; the soft-tissue window is one click away);
 * ``pulmonary_report/models/ct_cropped.nii.gz``: a crop around the heart and the
   pulmonary arteries -> soft-tissue window;
+* pyradiomics 3.1.0's ``lung1_image.nrrd`` and ``lung2_image.nrrd`` (chest CTs with a
+  lung tumour, NRRD read with SimpleITK and written as NIfTI): thorax with some neck and
+  upper abdomen -> lung window (issue 22.6: lung1 holds lung in 24.8 % of its body's
+  volume, lung2 18 %, and both opened in the abdomen window under the old volume rule);
 * ``example_mr_sm.nii.gz``: MR -> a percentile window, never an HU window.
 
-The oracle for the share of lung in the body is a full-resolution computation with
-nibabel + scipy (every axial slice of the RAS-canonical volume, holes filled), not the
-strided sample the plugin uses.
+The oracle for the share of lung is a full-resolution computation with nibabel + scipy
+(every axial slice of the RAS-canonical volume, holes filled), not the strided sample the
+plugin uses.
 """
 
 from __future__ import annotations
@@ -32,7 +36,14 @@ import pytest
 from scipy import ndimage as ndi
 
 from napari_liverct.io.reader import read_nifti_layers
-from napari_liverct.layers import LUNG_SHARE, body_lung_share, choose_window, window_limits
+from napari_liverct.layers import (
+    LUNG_SLICE_SHARE,
+    THORAX_SLICES,
+    body_lung_share,
+    choose_window,
+    thorax_slice_share,
+    window_limits,
+)
 from realdata import EXAMPLE_CT, real
 
 TS = "totalsegmentator/"
@@ -41,13 +52,29 @@ LUNG = window_limits("lung")
 
 
 def full_res_lung_share(img: nib.Nifti1Image) -> tuple[float, np.ndarray]:
-    """Lung-density share of the body over every voxel; and the share per axial slice."""
+    """Lung-density share of the body over every voxel; and the share per axial slice
+    (slices without body: NaN)."""
     data = np.asanyarray(nib.as_closest_canonical(img).dataobj).astype(np.float32)  # RAS: axis 2 = S
     tissue = data > -500
     body = np.stack([ndi.binary_fill_holes(tissue[..., k]) for k in range(data.shape[2])], axis=-1)
     lung = body & (data > -950) & (data <= -500)
-    per_slice = lung.sum(axis=(0, 1)) / np.maximum(1, body.sum(axis=(0, 1)))
+    n_body = body.sum(axis=(0, 1))
+    per_slice = np.where(n_body > 0, lung.sum(axis=(0, 1)) / np.maximum(1, n_body), np.nan)
     return float(lung.sum()) / max(1, int(body.sum())), per_slice
+
+
+def full_res_thorax_share(per_slice: np.ndarray) -> float:
+    """Share of the slices through the body in which lung fills LUNG_SLICE_SHARE of it."""
+    have = per_slice[~np.isnan(per_slice)]
+    return float((have >= LUNG_SLICE_SHARE).mean())
+
+
+def _nrrd_as_nifti(name: str, tmp_path):
+    """pyradiomics' NRRD chest CT, read by SimpleITK and written as NIfTI (SimpleITK's geometry)."""
+    sitk = pytest.importorskip("SimpleITK")
+    out = tmp_path / f"{name}.nii.gz"
+    sitk.WriteImage(sitk.ReadImage(str(real(f"pyradiomics/{name}_image.nrrd"))), str(out))
+    return out
 
 
 def _image_window(path):
@@ -60,33 +87,50 @@ def _image_window(path):
     [
         (EXAMPLE_CT, "abdomen"),
         (TS + "example_ct_sm.nii.gz", "abdomen"),
-        (TS + "aorta_report/test_result/models/ct.nii.gz", "abdomen"),
+        (TS + "aorta_report/test_result/models/ct.nii.gz", "lung"),
         (TS + "pulmonary_report/models/ct_cropped.nii.gz", "abdomen"),
+        ("pyradiomics:lung1", "lung"),
+        ("pyradiomics:lung2", "lung"),
     ],
 )
-def test_real_ct_opens_in_the_window_of_its_anatomy(relpath, expected):
-    path = real(relpath)
+def test_real_ct_opens_in_the_window_of_its_anatomy(relpath, expected, tmp_path):
+    path = _nrrd_as_nifti(relpath.split(":")[1], tmp_path) if relpath.startswith("pyradiomics:") else real(relpath)
     img = nib.load(path)
-    share, _ = full_res_lung_share(img)
+    share, per_slice = full_res_lung_share(img)
+    thorax = full_res_thorax_share(per_slice)
     name, limits, view = _image_window(path)
+    print(
+        f"{relpath}: lung {share:.3f} of the body, thorax slices {thorax:.2f} (sample {thorax_slice_share(view):.2f})"
+    )
     assert (name, limits) == (expected, window_limits(expected))
-    # the sampled share (any axis order) agrees with the full-resolution one
+    # the sampled shares (any storage order) agree with the full-resolution ones
     assert body_lung_share(view) == pytest.approx(share, abs=0.04)
-    assert (share >= LUNG_SHARE) == (expected == "lung")
+    assert thorax_slice_share(view) == pytest.approx(thorax, abs=0.1)
+    # and the full-resolution rule gives the same window, with a margin
+    assert (thorax >= THORAX_SLICES) == (expected == "lung")
+    assert abs(thorax - THORAX_SLICES) > 0.1
+
+
+def test_the_old_volume_rule_missed_the_chest_cts(tmp_path):
+    """Issue 22.6: lung1 and lung2 hold less than a quarter of lung in the body's volume
+    (the old threshold) yet the lungs are in most of their slices."""
+    for name in ("lung1", "lung2"):
+        share, per_slice = full_res_lung_share(nib.load(_nrrd_as_nifti(name, tmp_path)))
+        assert share < 0.25 and full_res_thorax_share(per_slice) > 0.6, (name, share)
 
 
 def test_the_thorax_of_the_chest_cta_opens_in_the_lung_window(tmp_path):
     path = real(TS + "aorta_report/test_result/models/ct.nii.gz")
     img = nib.as_closest_canonical(nib.load(path))
     _share, per_slice = full_res_lung_share(img)
-    chest = np.flatnonzero(per_slice >= LUNG_SHARE)
+    chest = np.flatnonzero(per_slice >= 0.25)  # slices where the lungs fill a quarter of the body
     assert chest.size > 20, "the chest CTA holds a thorax"
     k0, k1 = int(chest.min()), int(chest.max()) + 1
     thorax = img.slicer[:, :, k0:k1]
     out = tmp_path / "thorax.nii.gz"
     nib.save(thorax, out)
-    share, _ = full_res_lung_share(nib.load(out))
-    assert share >= LUNG_SHARE
+    _share, per_slice = full_res_lung_share(nib.load(out))
+    assert full_res_thorax_share(per_slice) == 1.0
     name, limits, _view = _image_window(out)
     assert (name, limits) == ("lung", LUNG)
 
@@ -121,7 +165,7 @@ def test_upper_abdomen_dicom_series_opens_in_the_abdomen_window(tmp_path, conver
     # what tripped the old rule: over the whole array a quarter of the voxels above
     # -950 HU are at "lung" density (the air around the patient)
     above = data[data > -950]
-    assert ((above <= -500).mean()) > LUNG_SHARE
+    assert ((above <= -500).mean()) > 0.25
     share, _ = full_res_lung_share(img)
     assert share < 0.05, "upper abdomen: hardly any lung inside the body"
     name, limits, view = _image_window(path)
