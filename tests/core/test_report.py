@@ -428,6 +428,28 @@ def test_page_in_chromium(built, browser, tmp_path):
     assert _all_images_loaded(d) == []
     assert "liver" in sec.text and "missed" in sec.text
     assert "long axis mm" in sec.text and "sum of diameters" in sec.text  # RECIST in the lesion table
+    # the prediction table's columns are the metric list's (compare.metrics), its cells the evaluation JSON's
+    from napari_liverct.compare.metrics import class_metrics
+
+    shown = class_metrics("table")
+    pred_table = sec.find_elements("css selector", ".cols2 > div:nth-child(2) table")[0]
+    heads = [th.text for th in pred_table.find_elements("css selector", "thead th")]
+    assert heads == ["class", *(m.label for m in shown)]
+    ev_case = next(c for c in built["evaluate"]["cases"] if c["id"] == "liver_0")
+    liver = next(c for c in ev_case["classes"] if c["label"] == 1)
+    cells = [
+        td.text for td in pred_table.find_elements("css selector", "tbody tr")[0].find_elements("css selector", "td")
+    ]
+    for m, text in zip(shown, cells[1:]):
+        assert text == f"{liver[m.key]:,.{m.digits}f}", (m.key, text, liver[m.key])
+    tables = [
+        [th.text for th in t.find_elements("css selector", "thead th")]
+        for t in d.find_elements("css selector", "#summary table")
+    ]
+    summary_heads = next(h for h in tables if "global Dice" in h)
+    assert [h[len("mean ") :] for h in summary_heads if h.startswith("mean ")] == [
+        m.label for m in class_metrics("summary")
+    ]
     d.execute_script("document.querySelector('#filter').scrollIntoView({block: 'start'})")  # table and case
     time.sleep(0.3)
     shot = tmp_path / "report_case.png"

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..compare import error_maps
+from ..compare.metrics import metric, metric_table
 from ..compare.report import CLASS_COLUMNS, LESION_COLUMNS
 from ..compare.results import CaseComparison
 from ..values import format_value
@@ -28,25 +29,12 @@ __all__ = [
     "fmt_cell",
 ]
 
-#: (header, key) of the tables: a subset of the CLI's CSV columns, in its order.
+#: (header, key) of the tables: the class table is the text report's metrics and the counts (compare.metrics).
 CLASS_TABLE = [
     ("label", "label"),
     ("name", "name"),
     ("pred", "pred_values"),
-    ("Dice", "dice"),
-    ("IoU", "iou"),
-    ("sens", "sensitivity"),
-    ("prec", "precision"),
-    ("gt mL", "gt_ml"),
-    ("pred mL", "pred_ml"),
-    ("dV %", "volume_diff_pct"),
-    ("HD mm", "hd"),
-    ("HD95 mm", "hd95"),
-    ("ASSD mm", "assd"),
-    ("NSD", "nsd"),
-    ("TP", "tp"),
-    ("FP", "fp"),
-    ("FN", "fn"),
+    *((m.label, m.key) for m in metric_table()),
 ]
 LESION_TABLE = [
     ("lesion", "id"),
@@ -60,15 +48,18 @@ LESION_TABLE = [
     ("split", "split"),
 ]
 ERROR_MODES = ("by voxel", "by lesion")
+_CLASS_KEYS = {k for _, k in CLASS_TABLE[3:]}
 assert all(k in CLASS_COLUMNS for _, k in CLASS_TABLE) and all(k in LESION_COLUMNS for _, k in LESION_TABLE)
 
 
 def fmt_cell(key: str, v) -> str:
-    """Table text of one value (3 decimals, mL 3, mm 2; nan / inf spelled out)."""
+    """Table text of one value: a class metric as its :class:`~napari_liverct.compare.metrics.Metric`
+    writes it, otherwise 3 decimals (mm 2); nan / inf spelled out."""
     if isinstance(v, bool):
         return "yes" if v else ""
-    digits = 2 if key.endswith("_mm") or key in ("hd", "hd95", "assd", "volume_diff_pct") else 3
-    return format_value(v, digits)
+    if key in _CLASS_KEYS:
+        return metric(key).format(v)
+    return format_value(v, 2 if key.endswith("_mm") else 3)
 
 
 @dataclass

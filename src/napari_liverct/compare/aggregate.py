@@ -24,26 +24,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..anomaly import Anomaly
+from .metrics import LESION_METRICS, VoxelCounts, class_metrics, count_values
 from .results import ClassMetrics
 
 __all__ = ["summarise", "EvaluationSummary", "label_anomalies", "absent_class", "AGGREGATED_METRICS"]
 
-AGGREGATED_METRICS = (
-    "dice",
-    "iou",
-    "sensitivity",
-    "precision",
-    "hd",
-    "hd95",
-    "assd",
-    "nsd",
-    "ravd",
-    "volume_diff_ml",
-    "volume_diff_pct",
-    "gt_ml",
-    "pred_ml",
-)
-_LESION_SUMS = ("n_gt", "n_pred", "tp", "fn", "fp", "tp_pred", "merges", "splits", "tp_iou50", "fp_iou50", "fn_iou50")
+#: Per-class metrics summarised by mean / median / SD over the cases (compare.metrics, aggregate "stats").
+AGGREGATED_METRICS = tuple(m.key for m in class_metrics(aggregate="stats"))
+_LESION_SUMS = tuple(m.key for m in LESION_METRICS if m.aggregate == "sum")
+_LESION_STATS = tuple(m.key for m in LESION_METRICS if m.aggregate == "stats")
 
 
 def _stats(values: list[float]) -> dict:
@@ -70,24 +59,11 @@ def _div(a, b):
 
 def absent_class(label: int, name: str, n_voxels: int, tolerance_mm: float = 2.0) -> ClassMetrics:
     """A class absent from both maps of a case of ``n_voxels`` voxels (nnU-Net's counts)."""
-    nan = math.nan
     return ClassMetrics(
         label=int(label),
         name=name,
         pred_values=(),
-        tp=0,
-        fp=0,
-        fn=0,
-        tn=int(n_voxels),
-        dice=nan,
-        iou=nan,
-        sensitivity=nan,
-        precision=nan,
-        gt_ml=0.0,
-        pred_ml=0.0,
-        volume_diff_ml=0.0,
-        volume_diff_pct=nan,
-        ravd=nan,
+        **count_values(VoxelCounts(tp=0, fp=0, fn=0, tn=int(n_voxels), voxel_ml=1.0)),
         tolerance_mm=float(tolerance_mm),
         gt_empty=True,
         pred_empty=True,
@@ -130,7 +106,7 @@ def _lesion_summary(les: list) -> dict | None:
         "recall": recall,
         "f1": f1,
         "rq_pooled": _div(s["tp_iou50"], s["tp_iou50"] + 0.5 * s["fp_iou50"] + 0.5 * s["fn_iou50"]),
-        "pq": _stats([x.pq for x in les]),
+        **{k: _stats([getattr(x, k) for x in les]) for k in _LESION_STATS},
         "f1_per_case": _stats([x.f1 for x in les]),
     }
 
@@ -193,12 +169,10 @@ def summarise(rows: list[dict]) -> EvaluationSummary:
             "n_cases": len(cms),
             "n_present": sum(1 for c in cms if not c.both_empty),
             "global_dice": _div(2 * tp, 2 * tp + fp + fn),
-            "tp": tp,
-            "fp": fp,
-            "fn": fn,
         }
-        for m in AGGREGATED_METRICS:
-            entry[m] = _stats([getattr(c, m) for c in cms])
+        # compare.metrics: the summed counts, then the statistics of the metrics, in the list's order
+        entry.update({m.key: sum(getattr(c, m.key) for c in cms) for m in class_metrics(aggregate="sum")})
+        entry.update({m.key: _stats([getattr(c, m.key) for c in cms]) for m in class_metrics(aggregate="stats")})
         classes[str(lab)] = entry
     # nnU-Net's summary.json: every class in every case, nanmean per class, mean of those
     metric_per_case = [

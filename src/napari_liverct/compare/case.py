@@ -13,6 +13,7 @@ from ..geometry import GridMismatchError
 from ..label_kind import NotALabelMapError
 from .classes import parse_map, plan_classes, relabel
 from .lesions import MATCH_RULES, compare_lesions
+from .metrics import VoxelCounts, count_values
 from .results import CaseComparison, ClassMetrics
 from .surface import mask_box, surface_distances, surface_metrics
 
@@ -26,10 +27,6 @@ __all__ = [
 ]
 
 _CHUNK = 1 << 22  # voxels per joint-histogram chunk (bounds the intp temporary to 32 MB)
-
-
-def _div(a: float, b: float) -> float:
-    return float(a) / float(b) if b else math.nan
 
 
 def _spacing_and_linear(affine: np.ndarray):
@@ -159,25 +156,12 @@ def compare_arrays(
         say(f"class {label} ({name})")
         tp = int(joint[c, c])
         n_ref, n_pred = int(joint[c, :].sum()), int(joint[:, c].sum())
-        fp, fn = n_pred - tp, n_ref - tp
-        gt_ml, pred_ml = n_ref * vml, n_pred * vml
+        counts = VoxelCounts(tp=tp, fp=n_pred - tp, fn=n_ref - tp, tn=total - n_ref - n_pred + tp, voxel_ml=vml)
         cm = ClassMetrics(
             label=int(label),
             name=name,
             pred_values=tuple(int(v) for v in pvals),
-            tp=tp,
-            fp=fp,
-            fn=fn,
-            tn=total - tp - fp - fn,
-            dice=_div(2 * tp, 2 * tp + fp + fn),
-            iou=_div(tp, tp + fp + fn),
-            sensitivity=_div(tp, n_ref),
-            precision=_div(tp, n_pred),
-            gt_ml=gt_ml,
-            pred_ml=pred_ml,
-            volume_diff_ml=pred_ml - gt_ml,
-            volume_diff_pct=100.0 * _div(n_pred - n_ref, n_ref),
-            ravd=_div(n_pred - n_ref, n_ref),
+            **count_values(counts),  # every metric of the voxel counts (compare.metrics)
             tolerance_mm=float(tolerance_mm),
             gt_empty=n_ref == 0,
             pred_empty=n_pred == 0,

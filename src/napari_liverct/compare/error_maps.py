@@ -44,6 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..compare.classes import relabel
+from ..compare.metrics import class_metrics
 from ..compare.results import CaseComparison
 from ..geometry import ras_to_world
 from ..layers import array_to_layer_data
@@ -79,6 +80,8 @@ STATUS_COLORS = {"TP": KIND_COLORS[1], "FN": KIND_COLORS[2], "FP": KIND_COLORS[3
 #: Diverging colour map of the distance surface: blue inside the truth, red outside.
 DISTANCE_COLORMAP = "RdBu_r"
 _TRANSPARENT = (0.0, 0.0, 0.0, 0.0)
+#: per-class metrics each value of the by-voxel errors layer carries in its features (compare.metrics "map")
+_MAP_METRICS = tuple(m.key for m in class_metrics("map"))
 #: Taubin smoothing passes of both surfaces of the distance view.
 SMOOTH_ITERATIONS = 10
 
@@ -133,11 +136,7 @@ def voxel_errors(gm: np.ndarray, pm: np.ndarray, res: CaseComparison) -> tuple[n
             "kind",
             "voxels",
             "volume_ml",
-            "dice",
-            "iou",
-            "hd95",
-            "assd",
-            "nsd",
+            *_MAP_METRICS,
         )
     }
     feats["index"].append(0)
@@ -155,7 +154,7 @@ def voxel_errors(gm: np.ndarray, pm: np.ndarray, res: CaseComparison) -> tuple[n
             feats["kind"].append(kname)
             feats["voxels"].append(int(counts[v]))
             feats["volume_ml"].append(float(counts[v] * res.voxel_ml))
-            for key in ("dice", "iou", "hd95", "assd", "nsd"):
+            for key in _MAP_METRICS:
                 feats[key].append(float(getattr(cm, key)))
     return err, feats
 

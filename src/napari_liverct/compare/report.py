@@ -12,31 +12,17 @@ import json
 import math
 
 from ..values import format_value
+from .metrics import CLASS_METRICS, class_metrics
 from .results import CaseComparison
 
 __all__ = ["CLASS_COLUMNS", "LESION_COLUMNS", "comparison_to_csv", "comparison_to_json", "format_table", "rows_to_csv"]
 
+#: CSV columns of a class row: its identity, every per-class metric (compare.metrics), the tolerance and the empty flags.
 CLASS_COLUMNS = [
     "label",
     "name",
     "pred_values",
-    "dice",
-    "iou",
-    "sensitivity",
-    "precision",
-    "tp",
-    "fp",
-    "fn",
-    "tn",
-    "gt_ml",
-    "pred_ml",
-    "volume_diff_ml",
-    "volume_diff_pct",
-    "ravd",
-    "hd",
-    "hd95",
-    "assd",
-    "nsd",
+    *(m.key for m in CLASS_METRICS),
     "tolerance_mm",
     "gt_empty",
     "pred_empty",
@@ -132,50 +118,13 @@ def format_table(res: CaseComparison) -> str:
     )
     if res.both_empty:
         parts.append("both maps are empty: no labelled voxel in the ground truth or the prediction")
+    shown = class_metrics("table")
     rows = []
     for c in res.classes:
         flag = "both empty" if c.both_empty else ("gt empty" if c.gt_empty else ("pred empty" if c.pred_empty else ""))
-        rows.append(
-            [
-                str(c.label),
-                c.name,
-                _f(c.dice),
-                _f(c.iou),
-                _f(c.sensitivity),
-                _f(c.precision),
-                _f(c.gt_ml, 2),
-                _f(c.pred_ml, 2),
-                _f(c.volume_diff_pct, 1),
-                _f(c.hd, 2),
-                _f(c.hd95, 2),
-                _f(c.assd, 2),
-                _f(c.nsd),
-                flag,
-            ]
-        )
-    parts.append(
-        ""
-        if not rows
-        else _table(
-            [
-                "label",
-                "name",
-                "Dice",
-                "IoU",
-                "sens",
-                "prec",
-                "gt mL",
-                "pred mL",
-                "dV %",
-                "HD mm",
-                "HD95 mm",
-                "ASSD mm",
-                "NSD",
-                "",
-            ],
-            rows,
-        )
-    )
+        rows.append([str(c.label), c.name, *(m.format(getattr(c, m.key)) for m in shown), flag])
+    if rows:
+        parts.append(_table(["label", "name", *(m.label for m in shown), ""], rows))
     les = res.lesions
     if les is not None:
         parts.append(

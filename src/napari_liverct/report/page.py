@@ -12,6 +12,7 @@ import math
 import time
 
 from ..anomaly import Anomaly
+from ..compare.metrics import class_metrics
 
 __all__ = ["page_data", "class_info", "LABEL_COLUMNS", "LESION_COLUMNS", "MAX_LESION_ROWS"]
 
@@ -30,6 +31,9 @@ LESION_COLUMNS = (
     "centroid_mm",
 )
 MAX_LESION_ROWS = 25
+#: per-class metrics of a case's evaluation table and of the evaluation summary (compare.metrics)
+_TABLE_KEYS = tuple(m.key for m in class_metrics("table"))
+_SUMMARY_KEYS = tuple(m.key for m in class_metrics("summary"))
 
 
 def _v(x):
@@ -65,8 +69,10 @@ def _columns(survey: dict, evaluation: dict | None, info: dict | None = None) ->
     ]
     if evaluation is not None:
         for lab, c in evaluation["summary"]["classes"].items():
-            cols.append({"key": f"dice_{lab}", "label": f"{c['name']} Dice", "type": "num", "digits": 3})
-            cols.append({"key": f"hd95_{lab}", "label": f"{c['name']} HD95 mm", "type": "num", "digits": 1})
+            for m in class_metrics("column"):
+                cols.append(
+                    {"key": f"{m.key}_{lab}", "label": f"{c['name']} {m.label}", "type": "num", "digits": m.digits}
+                )
         cols += [
             {"key": "missed", "label": "missed", "type": "num", "digits": 0},
             {"key": "false", "label": "false", "type": "num", "digits": 0},
@@ -96,11 +102,12 @@ def _cells(row: dict, ev: dict | None, columns: list[dict]) -> dict:
     if ev is not None and ev.get("classes"):
         for cl in ev["classes"]:
             lab = str(cl["label"])
-            cells[f"dice_{lab}"] = cl["dice"]
-            hd = cl["hd95"]
-            if hd is None and (cl.get("gt_empty") or cl.get("pred_empty")) and not cl.get("both_empty"):
-                hd = "inf"  # one map empty: infinite (Metrics Reloaded), null in the JSON
-            cells[f"hd95_{lab}"] = hd
+            one_empty = (cl.get("gt_empty") or cl.get("pred_empty")) and not cl.get("both_empty")
+            for m in class_metrics("column"):
+                v = cl[m.key]
+                if v is None and one_empty and m.inf_when_one_empty:
+                    v = "inf"  # one map empty: infinite (Metrics Reloaded), null in the JSON
+                cells[f"{m.key}_{lab}"] = v
         les = ev.get("lesions")
         if les:
             cells["missed"], cells["false"] = les["fn"], les["fp"]
@@ -136,24 +143,7 @@ def _section(res: dict, ev: dict | None, folder: str) -> dict:
             "error": ev.get("error"),
             "error_kind": ev.get("error_kind"),
             "classes": [
-                {
-                    k: cl.get(k)
-                    for k in (
-                        "label",
-                        "name",
-                        "dice",
-                        "iou",
-                        "hd95",
-                        "assd",
-                        "nsd",
-                        "gt_ml",
-                        "pred_ml",
-                        "volume_diff_pct",
-                        "gt_empty",
-                        "pred_empty",
-                        "both_empty",
-                    )
-                }
+                {k: cl.get(k) for k in ("label", "name", *_TABLE_KEYS, "gt_empty", "pred_empty", "both_empty")}
                 for cl in ev.get("classes") or []
             ],
             "lesion_summary": {
@@ -234,14 +224,7 @@ def page_data(
             "n_evaluated": es["n_evaluated"],
             "n_failed": es["n_failed"],
             "classes": {
-                lab: {
-                    "name": c["name"],
-                    "global_dice": c["global_dice"],
-                    "dice": c["dice"],
-                    "hd95": c["hd95"],
-                    "assd": c["assd"],
-                    "nsd": c["nsd"],
-                }
+                lab: {"name": c["name"], "global_dice": c["global_dice"], **{k: c[k] for k in _SUMMARY_KEYS}}
                 for lab, c in es["classes"].items()
             },
             "lesions": es.get("lesions"),
@@ -262,6 +245,7 @@ def page_data(
             "cases": cases,
             "classes": classes,
             "evaluation": ev_summary,
+            "metrics": {view: [m.to_json() for m in class_metrics(view)] for view in ("table", "summary")},
         }
     )
 

@@ -83,11 +83,22 @@
     var ev = DATA.evaluation;
     if (ev) {
       box.appendChild(el("h3", { text: "Evaluation of " + ev.predictions }));
-      var erows = Object.keys(ev.classes).map(function (lab) {
-        var c = ev.classes[lab];
-        return [c.name, fmt(c.dice.mean, 4), fmt(c.dice.median, 4), fmt(c.global_dice, 4), fmt(c.hd95.mean, 2), fmt(c.assd.mean, 2), fmt(c.nsd.mean, 3), c.dice.n + " / " + ev.n_evaluated];
+      var smet = DATA.metrics.summary, eh = [["class"]];
+      smet.forEach(function (m) {
+        eh.push(["mean " + m.label, "num"]);
+        if (m.key === "dice") eh.push(["median Dice", "num"], ["global Dice", "num"]);
       });
-      box.appendChild(table([["class"], ["mean Dice", "num"], ["median Dice", "num"], ["global Dice", "num"], ["mean HD95 mm", "num"], ["mean ASSD mm", "num"], ["mean NSD", "num"], ["cases", "num"]], erows));
+      eh.push(["cases", "num"]);
+      var erows = Object.keys(ev.classes).map(function (lab) {
+        var c = ev.classes[lab], r = [c.name];
+        smet.forEach(function (m) {
+          r.push(fmt(c[m.key].mean, m.digits));
+          if (m.key === "dice") r.push(fmt(c.dice.median, m.digits), fmt(c.global_dice, m.digits));
+        });
+        r.push((c.dice ? c.dice.n : 0) + " / " + ev.n_evaluated);
+        return r;
+      });
+      box.appendChild(table(eh, erows));
       if (ev.lesions) {
         var l = ev.lesions;
         box.appendChild(el("p", { text: "Lesions (" + l.match + " matching, pooled): " + l.n_gt + " true, " + l.tp + " detected, " + l.fn + " missed, " + l.fp + " false; precision " + fmt(l.precision, 3) + ", recall " + fmt(l.recall, 3) + ", F1 " + fmt(l.f1, 3) + "." }));
@@ -265,8 +276,12 @@
     if (s.eval) {
       right.appendChild(el("h3", { text: "Prediction" }));
       if (s.eval.error) right.appendChild(el("p", { class: "error", text: s.eval.error_kind + ": " + s.eval.error }));
-      if (s.eval.classes.length) right.appendChild(table([["class"], ["Dice", "num"], ["IoU", "num"], ["HD95 mm", "num"], ["ASSD mm", "num"], ["NSD", "num"], ["GT mL", "num"], ["pred mL", "num"], ["vol. diff %", "num"]],
-        s.eval.classes.map(function (r) { var inf = (r.gt_empty || r.pred_empty) && !r.both_empty; return [r.name, fmt(r.dice, 4), fmt(r.iou, 4), r.hd95 === null && inf ? "\u221e" : fmt(r.hd95, 2), r.assd === null && inf ? "\u221e" : fmt(r.assd, 2), fmt(r.nsd, 3), fmt(r.gt_ml, 2), fmt(r.pred_ml, 2), fmt(r.volume_diff_pct, 1)]; })));
+      var tmet = DATA.metrics.table;
+      if (s.eval.classes.length) right.appendChild(table([["class"]].concat(tmet.map(function (m) { return [m.label, "num"]; })),
+        s.eval.classes.map(function (r) {
+          var inf = (r.gt_empty || r.pred_empty) && !r.both_empty;
+          return [r.name].concat(tmet.map(function (m) { return r[m.key] === null && inf && m.inf_when_one_empty ? "\u221e" : fmt(r[m.key], m.digits); }));
+        })));
       var ls = s.eval.lesion_summary;
       if (ls) right.appendChild(el("p", { text: "Lesions: " + ls.n_gt + " true, " + ls.n_pred + " predicted, " + ls.tp + " detected, " + ls.fn + " missed, " + ls.fp + " false (F1 " + fmt(ls.f1, 3) + ")." }));
       if (s.eval.lesions.length) right.appendChild(table([["lesion"], ["status"], ["GT mL", "num"], ["pred mL", "num"], ["diameter mm", "num"], ["centroid RAS mm"]],
