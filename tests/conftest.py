@@ -58,3 +58,21 @@ def phantom_files(tmp_path, small_phantom):
     nib.save(nib.Nifti1Image(ph.image, ph.affine), img)
     nib.save(nib.Nifti1Image(ph.labels, ph.affine), lab)
     return img, lab
+
+
+@pytest.fixture
+def standin_calls(monkeypatch):
+    """Stand-in networks for tests about what is done with a draft (tests/standin.py: the liver
+    network gives a box, the lesion network "tumour" wherever a tile reaches); returns the list
+    of the models called, in order."""
+    from napari_liverct.segment import pipeline as pl
+    from standin import lesion_constant, liver_box
+
+    seen = []
+
+    def network(model, patch, monitor=None):
+        seen.append(model)
+        return liver_box() if model == "liver" else lesion_constant(0.9)
+
+    monkeypatch.setattr(pl, "run_network", network)
+    return seen

@@ -16,6 +16,7 @@ from __future__ import annotations
 import nibabel as nib
 import numpy as np
 import pytest
+from painting import brush_click, world_of
 from qtpy.QtCore import Qt
 from scipy import ndimage
 
@@ -69,12 +70,6 @@ def drafted(make_napari_viewer, qtbot, network_once, monkeypatch):
     draft = viewer.layers[f"{image.name} liver draft"]
     assert (np.asarray(draft.data) == 1).sum() > 10_000
     return viewer, image, draft
-
-
-def _world(layer, idx) -> np.ndarray:
-    """World (S, P, L) mm of voxel indices (N, 3) of an axis-aligned layer."""
-    assert np.allclose(layer.affine.affine_matrix, np.eye(4)) and np.allclose(layer.rotate, np.eye(3))
-    return np.asarray(idx, float) * np.asarray(layer.scale) + np.asarray(layer.translate)
 
 
 def _file_index(world, affine) -> np.ndarray:
@@ -138,7 +133,7 @@ def test_crop_to_the_draft_box_and_undo(drafted):
     # the box numpy gives, in the displayed order and in the file's (stored) order
     nz = np.argwhere(draft0 > 0)
     lo, hi = nz.min(axis=0), nz.max(axis=0) + 1
-    corners = _world(draft, np.array([lo, hi - 1]))
+    corners = world_of(draft, np.array([lo, hi - 1]))
     ijk = _file_index(corners, nib.load(real(EXAMPLE_CT_SM)).affine)
     start, end = ijk.min(axis=0), ijk.max(axis=0) + 1
     assert f"foreground_start_coord: {start.tolist()}" in crop.box_info.value, crop.box_info.value
@@ -149,7 +144,7 @@ def test_crop_to_the_draft_box_and_undo(drafted):
     np.testing.assert_array_equal(image.data, ct0[box])
     np.testing.assert_array_equal(draft.data, draft0[box])
     for layer in (image, draft):  # the cropped layers stay where they were in world mm
-        np.testing.assert_allclose(_world(layer, [[0, 0, 0]])[0], corners[0], atol=1e-6)
+        np.testing.assert_allclose(world_of(layer, [[0, 0, 0]])[0], corners[0], atol=1e-6)
     assert crop.undo_button.enabled
 
     crop.undo_button.native.click()
@@ -157,21 +152,6 @@ def test_crop_to_the_draft_box_and_undo(drafted):
     np.testing.assert_array_equal(draft.data, draft0)
     np.testing.assert_allclose(image.translate, t_ct)
     np.testing.assert_allclose(draft.translate, t_draft)
-
-
-def _brush_click(viewer, qtbot, layer, voxel) -> None:
-    """A left click of the brush on the canvas, where the 2D view shows ``voxel`` (displayed axes 1, 2)."""
-    from qtpy.QtCore import QPoint
-
-    assert viewer.dims.displayed == (1, 2) and int(viewer.dims.current_step[0]) == voxel[0]
-    world, cam = _world(layer, [voxel])[0], viewer.camera
-    canvas = viewer.window._qt_viewer.canvas.native
-    row = canvas.height() / 2 + cam.zoom * (world[1] - cam.center[1])
-    col = canvas.width() / 2 + cam.zoom * (world[2] - cam.center[2])
-    assert 0 <= row < canvas.height() and 0 <= col < canvas.width()
-    pos = QPoint(int(round(col)), int(round(row)))
-    qtbot.mousePress(canvas, Qt.MouseButton.LeftButton, pos=pos)
-    qtbot.mouseRelease(canvas, Qt.MouseButton.LeftButton, pos=pos)
 
 
 def test_brush_then_save_selected_layer_keeps_the_ct_affine(drafted, qtbot, tmp_path):
@@ -188,7 +168,7 @@ def test_brush_then_save_selected_layer_keeps_the_ct_affine(drafted, qtbot, tmp_
     draft.brush_size = 1
     for voxel, value in ((outside, 1), (liver, 2)):  # liver the network missed, and a lesion
         draft.selected_label = value
-        _brush_click(viewer, qtbot, draft, voxel)
+        brush_click(viewer, qtbot, draft, voxel)
     qtbot.wait(50)
     changed = np.argwhere(np.asarray(draft.data) != before)
     assert sorted(map(tuple, changed.tolist())) == sorted([tuple(map(int, outside)), tuple(map(int, liver))])
@@ -204,7 +184,7 @@ def test_brush_then_save_selected_layer_keeps_the_ct_affine(drafted, qtbot, tmp_
     np.testing.assert_allclose(got.affine, src.affine, atol=1e-5)
     saved = np.asarray(got.dataobj)
     for voxel, value in ((outside, 1), (liver, 2)):
-        i, j, k = _file_index(_world(draft, [voxel]), src.affine)[0]
+        i, j, k = _file_index(world_of(draft, [voxel]), src.affine)[0]
         assert saved[i, j, k] == value
     for value in (0, 1, 2):
         assert (saved == value).sum() == (np.asarray(draft.data) == value).sum()

@@ -44,6 +44,8 @@ class SegmentWidget(ScrollableContainer):
         super().__init__(labels=True, scrollable=True)
         self._viewer = viewer
         self._layer = None
+        self._record = None
+        self._target = None
         self._lesions_run = False
         self.image_layer = ComboBox(label="CT image", choices=self._image_choices, nullable=True)
         self.with_lesions = CheckBox(text="liver tumours too (minutes; the liver takes about 30 s)", value=True)
@@ -121,7 +123,14 @@ class SegmentWidget(ScrollableContainer):
 
     def run(self):
         """Start the segmentation of the chosen layer in a worker; returns the worker
-        (None, with one notification saying why, when the input is refused)."""
+        (None, with one notification saying why, when the input is refused).
+
+        Never removes or replaces a layer (:mod:`napari_liverct._napari.draft_layer`): a
+        liver-only draft of this CT made in this session gets its tumours (the lesion
+        network alone, inside the liver as the layer holds it now, written where the user
+        has not edited, one undo step); anything else goes to a new layer.
+        """
+        from .._napari.draft_layer import draft_for, new_draft_name
         from .._napari.layer_utils import layer_disk_view
         from ..segment.inputs import check_ct
         from ..segment.weights import WeightsMissingError, load_weights
@@ -130,21 +139,38 @@ class SegmentWidget(ScrollableContainer):
         if layer is None:
             self.work.refuse("choose a CT image layer")
             return None
+        lesions = bool(self.with_lesions.value)
+        found = draft_for(self._viewer, layer)
+        self._target = found if found is not None and lesions and "lesions" not in found[1].stages else None
         try:
             data, affine = layer_disk_view(layer)
             check_ct(data, f"layer '{layer.name}'")
-            for model in ("liver", "lesion") if self.with_lesions.value else ("liver",):
+            liver = None
+            if self._target is not None:
+                liver = layer_disk_view(self._target[0])[0] > 0  # the liver as it is now, tumours included
+                if not liver.any():
+                    raise ValueError(
+                        f"layer '{self._target[0].name}' holds no liver any more: paint the liver (1) first, "
+                        "or delete the layer to start a new draft"
+                    )
+            for model in ("lesion",) if liver is not None else ("liver", "lesion") if lesions else ("liver",):
                 load_weights(model)
         except (WeightsMissingError, ValueError) as exc:
             self.work.refuse(exc)
             return None
         from ..segment.pipeline import iter_segment
 
-        kwargs = {"lesions": bool(self.with_lesions.value), "threads": int(self.threads.value)}
-        self._lesions_run = kwargs["lesions"]  # what this run does, whatever the box shows later
+        kwargs = {"lesions": lesions, "threads": int(self.threads.value), "liver": liver}
+        self._lesions_run = lesions  # what this run does, whatever the box shows later
         self._source = (layer, affine)
-        self._layer = None
+        self._layer, self._record = self._target if self._target is not None else (None, None)
+        self._name = self._layer.name if self._layer is not None else new_draft_name(self._viewer, layer)
         self.progress.max, self.progress.value = BAR_PARTS, 0
+        busy = (
+            f"liver tumours only, inside the liver of '{self._name}' as it is now ..."
+            if liver is not None
+            else "liver: preparing the 3 mm volume and running the network (about 30 s) ..."
+        )
         return self.work.start(
             iter_segment,
             data,
@@ -153,7 +179,7 @@ class SegmentWidget(ScrollableContainer):
             on_yield=self._on_step,
             on_done=self._on_done,
             on_abort=self._on_aborted,
-            busy="liver: preparing the 3 mm volume and running the network (about 30 s) ...",
+            busy=busy,
             activity="Segment liver",
         )
 
@@ -166,15 +192,24 @@ class SegmentWidget(ScrollableContainer):
         parts = BAR_PARTS
         if step.stage == "liver":
             self.progress.value = round(step.done * parts / max(step.total, 1))
-            if step.labels is not None:
-                self._show(step.labels, final=False)
+            if step.labels is not None and self._layer is None:
+                self._add_layer(step.labels)
                 self.status.value = "liver done; lesion tiles running ..." if self._lesions_run else "liver done"
             return
         self.progress.max = parts * (1 + step.total)
         self.progress.value = parts * (1 + step.done)
         self.status.value = f"liver tumours: tile {step.done} of {step.total}"
 
-    def _show(self, labels, final: bool) -> None:
+    def _display(self, labels):
+        """Stored-order labels on the CT's grid -> the layer's (display) order."""
+        from ..layers import array_to_layer_data
+
+        _source, affine = self._source
+        return array_to_layer_data(labels, affine, kind="labels", name="draft", label_names={1: "liver"})[0]
+
+    def _add_layer(self, labels) -> None:
+        """The new draft layer (never in place of another), remembered as produced."""
+        from .._napari.draft_layer import remember
         from ..labels import LabelTable
         from ..layers import array_to_layer_data
         from ..segment.files import label_header
@@ -182,39 +217,48 @@ class SegmentWidget(ScrollableContainer):
 
         source, affine = self._source
         names = {0: "background", **CLASS_NAMES}
-        if self._layer is not None and self._layer in self._viewer.layers:
-            data, _, _ = array_to_layer_data(
-                labels, affine, kind="labels", name=self._layer.name, label_names=LabelTable(names, "draft")
-            )
-            self._layer.data = data
-            return
         data, kwargs, _ = array_to_layer_data(
             labels,
             affine,
             kind="labels",
-            name=f"{source.name} liver draft",
+            name=self._name,
             header=label_header(CLASS_NAMES),
             label_names=LabelTable(names, "pyliverlesionseg 0.3 draft (the model's classes)"),
             extra_metadata={"draft_of": source.name, "draft_note": DRAFT_NOTE},
         )
-        name = kwargs["name"]
-        if name in self._viewer.layers:
-            self._viewer.layers.remove(name)
         self._layer = self._viewer.add_labels(data, **kwargs)
+        self._record = remember(self._layer, ("liver",))
 
     def _on_done(self, result) -> None:
-        self._show(result.labels, final=True)
+        from .._napari.draft_layer import add_tumours
+
         secs = result.info.get("liver_seconds", 0) + result.info.get("lesion_seconds", 0)
+        if self._layer is None or self._layer not in self._viewer.layers:  # removed by the user meanwhile
+            self._layer = None
+            self._add_layer(result.labels)
+        written = kept = 0
+        if self._lesions_run:
+            written, kept = add_tumours(self._layer, self._record, self._display(result.labels))
+        name = self._layer.name
+        if self._target is not None:
+            left = f", {kept} tumour voxels on them left as you painted" if kept else ""
+            self.status.value = (
+                f"done in {secs:.0f} s: {written} tumour voxels added to '{name}' inside its liver; your edits "
+                f"are kept{left}. Ctrl+Z on the layer takes the tumours back."
+            )
+            return
         # "0 tumour voxels" after a liver-only run read as "no tumour found": say what was run
-        tumours = (
-            f"{int((result.labels == 2).sum())} tumour voxels"
-            if self._lesions_run
-            else "liver only: the tumour network was not run"
-        )
+        tumours = f"{written} tumour voxels" if self._lesions_run else "liver only: the tumour network was not run"
+        stem = f"{self._source[0].name} liver draft"
+        others = [ly.name for ly in self._viewer.layers if ly.name != name and ly.name.startswith(stem)]
+        kept_note = f"; {', '.join(repr(n) for n in others)} kept as it was" if others else ""
         self.status.value = (
-            f"done in {secs:.0f} s: layer '{self._layer.name}' (1 liver, 2 liver tumour; {tumours}). A draft: check it."
+            f"done in {secs:.0f} s: layer '{name}' (1 liver, 2 liver tumour; {tumours}){kept_note}. A draft: check it."
         )
 
     def _on_aborted(self, *_) -> None:
+        if self._target is not None:
+            self.status.value = f"cancelled: '{self._target[0].name}' is unchanged"
+            return
         kept = "the liver draft is kept; " if self._layer is not None else ""
         self.status.value = f"cancelled: {kept}no tumour result"

@@ -280,31 +280,47 @@ def iter_segment(
     threads: int | None = None,
     skip_empty_tiles: bool = True,
     package_tiles: bool = False,
+    liver: np.ndarray | None = None,
 ) -> Generator[Progress, None, SegmentationResult]:
     """Segment the liver (and its lesions) of a CT; see the module docstring.
 
     ``volume`` is the CT in HU as stored, ``affine`` its voxel-to-world (RAS mm) matrix;
-    orientation and spacing come from the affine only.
+    orientation and spacing come from the affine only.  With ``liver`` (a mask on the
+    volume's grid, stored order: a liver the user corrected) the liver network is not run:
+    only the lesion stage runs, searching the dilated ``liver`` as it searches the network's,
+    and the result's labels are 1 on ``liver``, 2 where the lesion network finds tumour.
     """
     volume = np.asarray(volume)
     check_ct(volume)
+    if liver is not None and np.shape(liver) != volume.shape:
+        raise ValueError(f"the liver mask has shape {np.shape(liver)}, the CT {volume.shape}: not the same grid")
     import torch
 
     old_threads = torch.get_num_threads()
     if threads:
         torch.set_num_threads(int(threads))
     try:
-        return (yield from _segment(volume, affine, lesions, probabilities, skip_empty_tiles, package_tiles))
+        return (yield from _segment(volume, affine, lesions, probabilities, skip_empty_tiles, package_tiles, liver))
     finally:
         torch.set_num_threads(old_threads)
 
 
-def _segment(volume, affine, lesions, probabilities, skip_empty_tiles, package_tiles):
+def _segment(volume, affine, lesions, probabilities, skip_empty_tiles, package_tiles, given_liver=None):
     info: dict = {}
     t0 = time.perf_counter()
     can = to_canonical(volume, affine)
+    if given_liver is not None:  # the lesion stage only, inside the liver given
+        liver = to_canonical(np.asarray(given_liver) > 0, affine).data
+        labels = liver.astype(np.uint8)
+        info.update(liver_seconds=0.0, liver_given=True)
+        lesion_p = None
+        if lesions and liver.any():
+            lesion_p = yield from _lesion_stage(can, liver, labels, info, skip_empty_tiles, package_tiles)
+        result = SegmentationResult(labels=can.back(labels), affine=np.asarray(affine, dtype=float), info=info)
+        if probabilities and lesion_p is not None:
+            result.lesion_probability = can.back(lesion_p)
+        return result
     box = crop_box(can.data, can.spacing)
-    n_tiles = None
     yield Progress("liver", 0, LIVER_STEPS)
     patch, grid, step = liver_patch(can.data, can.spacing, box)
     yield Progress("liver", LIVER_PREP_STEPS, LIVER_STEPS)
@@ -323,26 +339,33 @@ def _segment(volume, affine, lesions, probabilities, skip_empty_tiles, package_t
     yield Progress("liver", LIVER_STEPS, LIVER_STEPS, labels=can.back(labels))
     lesion_p = None
     if lesions and liver.any():
-        t1 = time.perf_counter()
-        img, dil, lbox, zoom = lesion_grid(can, liver)
-        tiles = lesion_tiles(img.shape, dil if skip_empty_tiles else None, package=package_tiles)
-        n_tiles = len(tiles)
-        prob = np.zeros(img.shape, np.float32)
-        for k, start in enumerate(tiles):
-            yield Progress("lesions", k, n_tiles)
-            place_tile(prob, start, run_network("lesion", tile_input(img, start)))
-        yield Progress("lesions", n_tiles, n_tiles)
-        shift = np.eye(4)
-        shift[:3, 3] = [b.start for b in lbox]
-        g2c = _check_axis_aligned(zoomed_affine(np.eye(4), can.data.shape, zoom) @ shift)
-        lesion_p = resample_to(prob, g2c, can.data.shape)
-        labels[lesion_p > 0.5] = 2
-        info.update(lesion_seconds=time.perf_counter() - t1, lesion_tiles=n_tiles, lesion_grid=list(img.shape))
+        lesion_p = yield from _lesion_stage(can, liver, labels, info, skip_empty_tiles, package_tiles)
     result = SegmentationResult(labels=can.back(labels), affine=np.asarray(affine, dtype=float), info=info)
     if probabilities:
         result.liver_probability = can.back(liver_p)
         result.lesion_probability = can.back(lesion_p) if lesion_p is not None else None
     return result
+
+
+def _lesion_stage(can, liver, labels, info, skip_empty_tiles, package_tiles):
+    """The lesion tiles inside the dilated ``liver`` (canonical grid); sets ``labels`` to 2
+    where the tumour probability is above 0.5; returns the probability."""
+    t1 = time.perf_counter()
+    img, dil, lbox, zoom = lesion_grid(can, liver)
+    tiles = lesion_tiles(img.shape, dil if skip_empty_tiles else None, package=package_tiles)
+    n_tiles = len(tiles)
+    prob = np.zeros(img.shape, np.float32)
+    for k, start in enumerate(tiles):
+        yield Progress("lesions", k, n_tiles)
+        place_tile(prob, start, run_network("lesion", tile_input(img, start)))
+    yield Progress("lesions", n_tiles, n_tiles)
+    shift = np.eye(4)
+    shift[:3, 3] = [b.start for b in lbox]
+    g2c = _check_axis_aligned(zoomed_affine(np.eye(4), can.data.shape, zoom) @ shift)
+    lesion_p = resample_to(prob, g2c, can.data.shape)
+    labels[lesion_p > 0.5] = 2
+    info.update(lesion_seconds=time.perf_counter() - t1, lesion_tiles=n_tiles, lesion_grid=list(img.shape))
+    return lesion_p
 
 
 def segment(volume: np.ndarray, affine: np.ndarray, **kwargs) -> SegmentationResult:
