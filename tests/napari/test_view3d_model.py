@@ -74,3 +74,17 @@ def test_ct_hidden_while_the_camera_moves_then_shown():
     model.hide_ct_while_moving = True
     model.view = View3DLayers(image=ct, mode="volume")  # the exact view never hides the CT
     assert model.camera_moved() is False and ct.visible
+
+
+def test_ct_factor_keeps_the_ct_fine_within_the_frame_budget():
+    """The surfaces view's CT: finest of 1, 1/2, 1/4 with at most 160 voxels along its longest axis."""
+    from napari_liverct._napari.view3d_model import CT_MAX_VOXELS_PER_AXIS, ct_factor
+
+    assert CT_MAX_VOXELS_PER_AXIS == 160
+    assert ct_factor((122, 101, 112)) == 1  # TotalSegmentator's example CT: full, not 31 x 26 x 28
+    assert ct_factor((128, 128, 128)) == 1
+    assert ct_factor((256, 256, 200)) == 2
+    assert ct_factor((512, 512, 600)) == 4  # the README's budget case, as before
+    assert ct_factor((448, 448, 96)) == 4
+    assert ct_factor((2048, 2048, 10)) == 4  # never coarser than 1/4
+    assert ct_factor((128, 128, 128), label_factor=2) == 2  # never finer than the labels' view
