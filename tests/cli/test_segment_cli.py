@@ -122,7 +122,7 @@ def test_segment_dataset_then_evaluate(tmp_path, small_phantom, fake_network, ca
     assert [c["id"] for c in ev["cases"]] == ["liver_0", "liver_1"]
 
 
-def test_segment_dataset_with_a_broken_case_exits_3(tmp_path, small_phantom, fake_network, capsys):
+def test_segment_dataset_with_a_broken_case_exits_3(tmp_path, small_phantom, fake_network, capsys, monkeypatch):
     ds = _dataset(tmp_path / "Task03_mini", small_phantom)
     (ds / "imagesTr" / "liver_9.nii.gz").write_bytes(b"not a nifti at all")
     spec = json.loads((ds / "dataset.json").read_text())
@@ -135,6 +135,25 @@ def test_segment_dataset_with_a_broken_case_exits_3(tmp_path, small_phantom, fak
     assert "liver_9" in err and "Traceback" not in err
     assert (out / "liver_0.nii.gz").is_file() and (out / "liver_1.nii.gz").is_file()
     assert not (out / "liver_9.nii.gz").exists()
+
+    # issue 23: when the summary cannot be written at the end (the disk filled up, the folder
+    # became read-only), the failed cases are still listed before the error
+    import napari_liverct.outputs as outputs
+
+    real = outputs.atomic_write_text
+
+    def full_disk(path, *a, **k):
+        if str(path).endswith("segment_summary.json"):
+            raise OSError(28, f"cannot write {path}: No space left on device")
+        return real(path, *a, **k)
+
+    monkeypatch.setattr(outputs, "atomic_write_text", full_disk)
+    rc = main(["segment", str(ds), "--out", str(tmp_path / "pred2"), "--scheduler", "synchronous"])
+    err = capsys.readouterr().err
+    assert rc == 2
+    lines = err.strip().splitlines()
+    assert any(line.startswith("napari-liverct segment: failed case liver_9: ") for line in lines), err
+    assert lines[-1].startswith("napari-liverct segment: error: ") and "No space left on device" in lines[-1]
 
 
 @pytest.mark.parametrize(
