@@ -62,6 +62,9 @@ __all__ = [
     "content_says_labels",
     "content_verdict",
     "read_color_table",
+    "named_labels",
+    "caret_label_xml",
+    "header_with_label_table",
     "says_liver",
     "distinct_color",
     "is_lesion_name",
@@ -157,6 +160,77 @@ def label_table_from_header(header) -> LabelTable | None:
     names = {k: n for k, (n, _) in sorted(table.items())}
     names.setdefault(0, "background")
     return LabelTable(names, "the file's own label table", {k: c for k, (_, c) in table.items() if k != 0})
+
+
+#: Names that only stand for a value ("label 3"): never written as if they were names.
+_PLACEHOLDER = re.compile(r"^label \d+$")
+
+
+def named_labels(names: dict) -> dict[int, str]:
+    """The real names of ``names`` (int ids, background and ``label N`` placeholders left out)."""
+    out: dict[int, str] = {}
+    for key, name in (names or {}).items():
+        if not _is_int(key) or not isinstance(name, str) or not name.strip():
+            continue
+        k = _as_int(key)
+        if k != 0 and not _PLACEHOLDER.match(name.strip()):
+            out[k] = name.strip()
+    return dict(sorted(out.items()))
+
+
+def caret_label_xml(names: dict[int, str], colors: dict | None = None) -> bytes:
+    """A Caret/Workbench XML extension (``<VolumeType>Label``, the form TotalSegmentator
+    writes and :func:`label_table_from_header` reads) naming ``names`` in ``colors``
+    (RGBA 0-1; :func:`label_colors` for any id without one)."""
+    from html import escape
+
+    fallback = label_colors({0: "background", **names})
+    given = colors or {}
+    rows = []
+    for key, name in sorted(names.items()):
+        rgba = given.get(key)
+        if rgba is None:
+            rgba = fallback.get(key, (0.8, 0.8, 0.8, 1.0))
+        r, g, b, a = (min(1.0, max(0.0, float(c))) for c in (tuple(rgba) + (1.0,))[:4])
+        rows.append(
+            f'<Label Key="{key}" Red="{r:.4f}" Green="{g:.4f}" Blue="{b:.4f}" Alpha="{a:.4f}">'
+            f"<![CDATA[{escape(name)}]]></Label>"
+        )
+    xml = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<CaretExtension Version="1.0">\n'
+        ' <VolumeInformation Index="0">\n  <VolumeType>Label</VolumeType>\n'
+        f"  <LabelTable>\n{chr(10).join(rows)}\n  </LabelTable>\n </VolumeInformation>\n</CaretExtension>\n"
+    )
+    return xml.encode("utf-8")
+
+
+def header_with_label_table(header, names: dict[int, str], colors: dict | None = None):
+    """A copy of ``header`` (a new NIfTI-1 header when None) whose label table is ``names``
+    in ``colors``: intent 'label', any Caret extension it had replaced by the new one."""
+    import nibabel as nib
+
+    hdr = nib.Nifti1Header() if header is None else header.copy()
+    if not isinstance(hdr, nib.Nifti1Header):  # Analyze / NIfTI-2 headers: a NIfTI-1 one keeps the table
+        hdr = nib.Nifti1Header.from_header(hdr)
+    keep = [ext for ext in hdr.extensions if not _is_caret(ext)]
+    hdr.extensions.clear()
+    hdr.extensions.extend(keep)
+    hdr.set_intent("label")
+    # ecode 0, as TotalSegmentator writes it: nibabel hands code 30 (caret) to a class whose
+    # get_content() raises NotImplementedError, so readers built on nibabel could not read it.
+    hdr.extensions.append(nib.nifti1.Nifti1Extension(0, caret_label_xml(names, colors)))
+    return hdr
+
+
+def _is_caret(ext) -> bool:
+    """True for a Caret/Workbench XML extension (a label table this header will replace)."""
+    try:
+        raw = ext.get_content()
+    except Exception:  # noqa: BLE001 - unreadable: not a table anyone reads, kept as it is
+        return False
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8", "replace")
+    return isinstance(raw, (bytes, bytearray)) and b"CaretExtension" in raw[:4096]
 
 
 def read_color_table(path: str | os.PathLike) -> LabelTable:

@@ -23,7 +23,14 @@ from .geometry import (
     reorient_to_display,
     warn_if_oblique,
 )
-from .labels import LabelTable, integral_labels, label_colors, label_table_for
+from .labels import (
+    LabelTable,
+    header_with_label_table,
+    integral_labels,
+    label_colors,
+    label_table_for,
+    named_labels,
+)
 from .nifti import write_nifti
 from .volumes.volume import Volume
 
@@ -345,8 +352,20 @@ def layer_to_disk(data: np.ndarray, meta: dict) -> tuple[np.ndarray, np.ndarray]
     return reorient_to_disk(data, ras, np.asarray(ornt))
 
 
-def save_layer(path: str | os.PathLike, data: np.ndarray, meta: dict, *, overwrite_source: bool = False) -> Path:
-    """Save one layer (image or labels) to NIfTI with its current world geometry."""
+def save_layer(
+    path: str | os.PathLike,
+    data: np.ndarray,
+    meta: dict,
+    *,
+    overwrite_source: bool = False,
+    label_table: LabelTable | None = None,
+) -> Path:
+    """Save one layer (image or labels) to NIfTI with its current world geometry.
+
+    With ``label_table`` (a labels layer's class names and colours, whatever they came
+    from) the file's own label table holds them (:func:`header_with_label_table`), so the
+    file reopens with the same names and colours wherever it is moved.
+    """
     md = meta.get("metadata") or {}
     disk, affine = layer_to_disk(data, meta)
     if disk.dtype == np.float64:
@@ -354,6 +373,9 @@ def save_layer(path: str | os.PathLike, data: np.ndarray, meta: dict, *, overwri
     if disk.dtype.kind == "b":
         disk = disk.astype(np.uint8)
     header = md.get("header")
+    named = named_labels(label_table.names) if label_table is not None else {}
+    if named:
+        header = header_with_label_table(header, named, label_table.colors)
     protected = tuple(p for p in [md.get("source_path")] if p)
     return write_nifti(
         path,

@@ -12,7 +12,6 @@ import json
 import os
 import time
 from collections.abc import Iterator, Sequence
-from html import escape
 from pathlib import Path
 
 import numpy as np
@@ -29,29 +28,10 @@ MODEL_NOTE = (
 
 def label_header(names: dict[int, str]):
     """A NIfTI-1 header with intent 'label' and a Caret XML label table naming ``names``."""
-    import nibabel as nib
+    from ..labels import header_with_label_table
 
-    from ..labels import label_colors
-
-    colors = label_colors({0: "background", **names})
-    rows = []
-    for key, name in sorted(names.items()):
-        r, g, b, a = (float(c) for c in colors.get(key, (0.8, 0.8, 0.8, 1.0)))
-        rows.append(
-            f'<Label Key="{key}" Red="{r:.4f}" Green="{g:.4f}" Blue="{b:.4f}" Alpha="{a:.4f}">'
-            f"<![CDATA[{escape(name)}]]></Label>"
-        )
-    xml = (
-        '<?xml version="1.0" encoding="UTF-8"?>\n<CaretExtension Version="1.0">\n'
-        ' <VolumeInformation Index="0">\n  <VolumeType>Label</VolumeType>\n'
-        f"  <LabelTable>\n{chr(10).join(rows)}\n  </LabelTable>\n </VolumeInformation>\n</CaretExtension>\n"
-    )
-    hdr = nib.Nifti1Header()
-    hdr.set_intent("label")
+    hdr = header_with_label_table(None, names)
     hdr["descrip"] = b"napari-liverct draft (pyliverlesionseg 0.3)"
-    # ecode 0, as TotalSegmentator writes it: nibabel hands code 30 (caret) to a class whose
-    # get_content() raises NotImplementedError, so readers built on nibabel could not read it.
-    hdr.extensions.append(nib.nifti1.Nifti1Extension(0, xml.encode("utf-8")))
     return hdr
 
 
