@@ -24,7 +24,7 @@ import numpy as np
 
 from .compat import unwrap
 
-__all__ = ["DraftRecord", "draft_for", "new_draft_name", "remember", "add_tumours"]
+__all__ = ["DraftRecord", "draft_for", "new_draft_name", "record_of", "remember", "add_tumours"]
 
 LIVER, TUMOUR = 1, 2
 
@@ -46,6 +46,11 @@ def remember(layer, stages: tuple[str, ...]) -> DraftRecord:
     record = DraftRecord(np.array(layer.data, copy=True), tuple(stages))
     _RECORDS[unwrap(layer)] = record  # the layer, not a plugin's per-access proxy of it
     return record
+
+
+def record_of(layer) -> DraftRecord | None:
+    """The record of ``layer`` if Segment made it in this session, else None."""
+    return _RECORDS.get(unwrap(layer))
 
 
 def draft_for(viewer, source) -> tuple[object, DraftRecord] | None:
