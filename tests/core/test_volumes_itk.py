@@ -33,7 +33,12 @@ def test_nrrd_written_by_pynrrd(ct, tmp_path):
     nrrd.write(
         str(path),
         data,
-        {"space": "left-posterior-superior", "space directions": lps[:3, :3].T, "space origin": lps[:3, 3]},
+        {
+            "space": "left-posterior-superior",
+            "space directions": lps[:3, :3].T,
+            "space origin": lps[:3, 3],
+            "encoding": "raw",
+        },
     )
     vol = read_volume(path)
     assert vol.format == "NRRD" and vol.data.dtype == data.dtype

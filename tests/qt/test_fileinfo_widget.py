@@ -71,5 +71,5 @@ def test_file_information_follows_the_selected_layer_and_copies_json(make_napari
 
     # a layer that did not come from a file says so, and there is nothing to copy
     viewer.layers.selection.active = viewer.add_points([[0, 0, 0]], name="marks")
-    assert "not read from a NIfTI file" in panel.text.toPlainText()
+    assert "not read from a NIfTI, DICOM, NRRD or MetaImage file" in panel.text.toPlainText()
     assert not panel.copy_btn.isEnabled()

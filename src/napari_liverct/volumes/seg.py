@@ -208,7 +208,7 @@ def write_seg(
         software_versions=_version(),
         device_serial_number="0",
         omit_empty_frames=False,
-        series_description=f"liver segmentation ({algo_type.lower()})",
+        series_description=f"napari-liverct segmentation ({algo_type.lower()})",
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, lambda tmp: seg.save_as(tmp))
