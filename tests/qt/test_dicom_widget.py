@@ -77,9 +77,9 @@ def test_series_chooser_and_save_as_dicom_seg(make_napari_viewer, tmp_path):
         draft, vol.affine, kind="labels", name="draft", label_names={1: "liver"}, extra_metadata={"draft_of": ct.name}
     )
     layer = viewer.add_labels(ddata, **dkw)
-    from napari_liverct._napari.dicom_seg import watch_edits
+    from napari_liverct._napari.draft_layer import remember
 
-    watch_edits(layer)
+    remember(layer, ("liver",))  # as Segment keeps its draft: "edited" = differs from it
     w.labels_combo.setCurrentText("draft")
     w.out.setText(str(tmp_path / "draft.dcm"))
     w.save_btn.click()
