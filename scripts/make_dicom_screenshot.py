@@ -13,22 +13,15 @@ from __future__ import annotations
 
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from napari_liverct.cli.xvfb import ensure_display
 from napari_liverct.segment.weights import data_dir
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from make_screenshots import _settle  # noqa: E402  (the screenshots' one way to let Qt draw)
+
 DATA = data_dir() / "totalsegmentator"
-
-
-def _settle(seconds: float = 0.5) -> None:
-    from qtpy.QtWidgets import QApplication
-
-    end = time.time() + seconds
-    while time.time() < end:
-        QApplication.processEvents()
-        time.sleep(0.02)
 
 
 def main(out: str = "docs/screenshots/dicom_seg.png") -> None:
@@ -55,7 +48,7 @@ def main(out: str = "docs/screenshots/dicom_seg.png") -> None:
     viewer.dims.set_point(0, float(ct.data_to_world((10, 0, 0))[0]))
     viewer.window.resize(1700, 1000)
     viewer.reset_view()
-    _settle(1.5)
+    _settle(viewer, 1.5)
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     viewer.screenshot(out, canvas_only=False)
     print(out)
