@@ -257,7 +257,7 @@ class SegmentWidget(ScrollableContainer):
         kept_note = f"; {', '.join(repr(n) for n in others)} kept as it was" if others else ""
         self.status.value = (
             f"done in {secs:.0f} s: layer '{name}' (1 liver, 2 liver tumour; {tumours}){kept_note}. A draft: check it."
-        )
+        ) + "".join(f"\n⚠ {f.message}" for f in result.check.warnings)
 
     def _on_aborted(self, *_) -> None:
         if self._target is not None:

@@ -20,8 +20,10 @@ def add_parser(subparsers) -> None:
             "Segment the liver (label 1) and liver tumours (label 2) of a CT with the pyliverlesionseg 0.3 "
             "networks, on the CPU, without network access. IMAGE gives one labels file (--out FILE); a dataset "
             "folder, dataset.json or folder of NIfTI files gives OUT/<case>.nii.gz for every case, on Dask. "
-            "A draft: check it. Exit status: 0 all cases written, 3 some cases failed (the others are written), "
-            "2 bad usage or input, 1 internal error. --workers: cases at a time (default 1: each case uses every "
+            "A draft: check it. Each draft is checked against anatomy (HU, volume, position, field of view): "
+            "warnings are printed and kept in the sidecar <stem>.json; a draft that is no liver (air, above "
+            "the lungs, empty) is not written. Exit status: 0 all cases written, 3 some cases failed or had no "
+            "liver (the others are written), 2 bad usage or input (or a single file with no liver), 1 internal error. --workers: cases at a time (default 1: each case uses every "
             "thread it is given)."
         ),
     )
@@ -54,6 +56,14 @@ def _progress_printer():
     return show
 
 
+def _print_warnings(row: dict) -> None:
+    """The draft's plausibility warnings, one line each, on standard error."""
+    from ..pathtext import path_text
+
+    for f in row.get("warnings") or []:
+        print(path_text(f"napari-liverct segment: warning: {row['out']}: {f['message']}"), file=sys.stderr)
+
+
 def run(args) -> int:
     """Checks first (input, output guard, weights), then the work: one file or a dataset."""
     from ..nifti import is_nifti_path
@@ -84,6 +94,7 @@ def run(args) -> int:
             path_text(f"{row['out']}: liver {row['liver_ml']} ml, tumour {row['tumour_ml']} ml ({row['seconds']} s)"),
             file=sys.stderr,
         )
+        _print_warnings(row)
         return OK
     return _run_dataset(cases, out, args, lesions)
 
@@ -131,9 +142,12 @@ def _run_dataset(cases: list, out: Path, args, lesions: bool) -> int:
         cases, out, lesions=lesions, threads=args.threads, workers=args.workers, scheduler=args.scheduler
     )
     drain(it, len(cases), "segment", True, keep)
+    for row in rows:
+        _print_warnings(row)
     failed = [r for r in rows if r.get("error")]
     failures = [(r["id"], r["error"]) for r in failed]
-    summary = {"out": str(out), "n_cases": len(cases), "n_failed": len(failed), "cases": rows}
+    warned = sum(1 for r in rows if r.get("warnings"))
+    summary = {"out": str(out), "n_cases": len(cases), "n_failed": len(failed), "n_warned": warned, "cases": rows}
     try:
         atomic_write_text(out / "segment_summary.json", json.dumps(text_safe(summary), indent=2) + "\n")
     except OSError:

@@ -17,7 +17,7 @@ import numpy as np
 if TYPE_CHECKING:
     from ..stats.results import StatsResult
 
-__all__ = ["report_case", "focus_point", "MAX_LESION_PICTURES"]
+__all__ = ["report_case", "draft_anomalies", "focus_point", "MAX_LESION_PICTURES"]
 
 #: Extra axial pictures through missed / false lesions, per case.
 MAX_LESION_PICTURES = 6
@@ -66,7 +66,8 @@ def report_case(
     ``evaluate`` and the case has ground truth), ``stats`` (label and lesion tables,
     :func:`napari_liverct.stats.stats_on_grid`, as JSON), ``focus`` / ``focus_why``, ``pictures``
     (``[{"file", "view", "caption", "kind"}]``) with ``png`` (file name -> bytes) and
-    ``notes`` (why a picture or table is missing).
+    ``notes`` (why a picture or table is missing) and ``anomalies`` (the plausibility warnings
+    an offline draft's sidecar records, for the labels or the prediction, as ``draft_<code>``).
     """
     from ..survey import survey_case
 
@@ -85,6 +86,7 @@ def report_case(
         "pictures": [],
         "png": {},
         "notes": [],
+        "anomalies": draft_anomalies(case_id, {"labels": label, "prediction": pred}),
     }
     if evaluate and label:
         from ..compare.evaluate import evaluate_case
@@ -98,6 +100,21 @@ def report_case(
             out["notes"].append(f"pictures: {exc}")
     out["seconds"] = time.perf_counter() - t0
     out["cpu_seconds"] = time.process_time() - c0  # this worker process's CPU (the benchmark's load-free figure)
+    return out
+
+
+def draft_anomalies(case_id: str, files: dict) -> list:
+    """``draft_<code>`` anomalies from the sidecars of offline drafts among ``files``
+    (``{"labels": path, "prediction": path}``): what :func:`napari_liverct.segment.files.draft_check_of`
+    reads, the flags the segment command wrote."""
+    from ..anomaly import Anomaly
+    from ..segment.files import draft_check_of
+
+    out = []
+    for what, path in files.items():
+        check = draft_check_of(path) if path else None
+        for f in check.findings if check is not None else ():
+            out.append(Anomaly(case_id, f"draft_{f.code}", f"{what} (offline draft): {f.message}"))
     return out
 
 

@@ -184,7 +184,8 @@ def page_data(
     """Everything the page shows, as one JSON-ready dict."""
     columns = _columns(survey, evaluation, class_info(results))
     ev_by_id = {c["id"]: c for c in (evaluation or {}).get("cases", [])}
-    anomalies = [_anomaly(a) for a in [*survey["anomalies"], *((evaluation or {}).get("anomalies") or [])]]
+    drafts = [a for r in results for a in r.get("anomalies") or []]  # offline drafts' flags (sidecars)
+    anomalies = [_anomaly(a) for a in [*survey["anomalies"], *((evaluation or {}).get("anomalies") or []), *drafts]]
     # the failed cases the CLI lists (exit code 3): unreadable image or labels, failed evaluation
     failed = {str(f["case"]): f["error"] for f in survey.get("failed") or []}
     for e in (evaluation or {}).get("errors") or []:

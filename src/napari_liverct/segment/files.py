@@ -17,8 +17,17 @@ from pathlib import Path
 import numpy as np
 
 from .pipeline import CLASS_NAMES, iter_segment
+from .plausibility import DraftCheck, ImplausibleDraftError
 
-__all__ = ["MODEL_NOTE", "label_header", "segment_case", "segment_file", "iter_segment_cases", "write_labels"]
+__all__ = [
+    "MODEL_NOTE",
+    "draft_check_of",
+    "iter_segment_cases",
+    "label_header",
+    "segment_case",
+    "segment_file",
+    "write_labels",
+]
 
 MODEL_NOTE = (
     "draft from pyliverlesionseg 0.3 (KU Leuven, Apache-2.0; 2019-2022 Keras U-Nets) run by napari-liverct; "
@@ -35,9 +44,13 @@ def label_header(names: dict[int, str]):
     return hdr
 
 
-def write_labels(path, labels: np.ndarray, affine: np.ndarray, *, protected=(), info: dict | None = None) -> Path:
+def write_labels(
+    path, labels: np.ndarray, affine: np.ndarray, *, protected=(), info: dict | None = None, check=None
+) -> Path:
     """Write ``labels`` (uint8) and the sidecar ``<stem>.json``, each atomically (the labels
-    file names its classes itself, so it never depends on the sidecar)."""
+    file names its classes itself, so it never depends on the sidecar).  ``check`` (a
+    :class:`~napari_liverct.segment.plausibility.DraftCheck`) goes into the sidecar as
+    ``plausibility``."""
     from ..nifti import nifti_stem, write_nifti
     from ..outputs import atomic_write_text
 
@@ -48,6 +61,8 @@ def write_labels(path, labels: np.ndarray, affine: np.ndarray, *, protected=(), 
     doc = {"labels": {"0": "background", **{str(k): v for k, v in names.items()}}, "note": MODEL_NOTE}
     if info:
         doc["segmentation"] = info
+    if check is not None:
+        doc["plausibility"] = check.to_json()
     text = json.dumps(doc, indent=2) + "\n"
     atomic_write_text(side, text)
     return path
@@ -88,21 +103,26 @@ def segment_file(
     if as_seg and not sources:
         raise ValueError(f"{out}: a DICOM-SEG needs a DICOM series as input (not resampled); {image} is not one")
     gen = iter_segment(data, affine, lesions=lesions, threads=threads)
-    while True:
-        try:
-            step = next(gen)
-        except StopIteration as stop:
-            result = stop.value
-            break
-        if progress is not None:
-            progress(step.stage, step.done, step.total)
+    try:
+        while True:
+            try:
+                step = next(gen)
+            except StopIteration as stop:
+                result = stop.value
+                break
+            if progress is not None:
+                progress(step.stage, step.done, step.total)
+    except ImplausibleDraftError as exc:  # name the file; nothing is written
+        raise ImplausibleDraftError(f"{image}: {exc}; nothing written to {out.name}", exc.check, exc.labels) from None
     info = {k: v for k, v in result.info.items() if k != "crop_box"}
     if as_seg:
         from ..volumes.seg import write_seg
 
         write_seg(out, result.labels, dict(CLASS_NAMES), sources, origin="draft", protected=(image,))
     else:
-        write_labels(out, result.labels, affine, protected=(image,), info={"input": image.name, **info})
+        write_labels(
+            out, result.labels, affine, protected=(image,), info={"input": image.name, **info}, check=result.check
+        )
     vox_ml = float(abs(np.linalg.det(affine[:3, :3]))) / 1000.0
     return {
         "image": str(image),
@@ -111,7 +131,26 @@ def segment_file(
         "tumour_ml": round(float((result.labels == 2).sum()) * vox_ml, 2),
         "lesion_tiles": result.info.get("lesion_tiles"),
         "seconds": round(time.perf_counter() - t0, 2),
+        "warnings": [f.to_json() for f in result.check.warnings],
     }
+
+
+def draft_check_of(labels_path) -> DraftCheck | None:
+    """The plausibility findings a draft's sidecar ``<stem>.json`` records, or None when the
+    file has no such sidecar (not a draft of this package, or an older one)."""
+    from ..nifti import nifti_stem
+
+    side = Path(labels_path).with_name(nifti_stem(Path(labels_path)) + ".json")
+    try:
+        doc = json.loads(side.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(doc, dict) or not isinstance(doc.get("plausibility"), dict):
+        return None
+    try:
+        return DraftCheck.from_json(doc["plausibility"])
+    except (KeyError, TypeError):
+        return None
 
 
 def segment_case(case_id: str, image: str, out: str, lesions: bool, threads: int | None) -> dict:
@@ -120,7 +159,10 @@ def segment_case(case_id: str, image: str, out: str, lesions: bool, threads: int
         row = segment_file(image, out, lesions=lesions, threads=threads)
         return {"id": case_id, "error": None, **row}
     except Exception as exc:  # noqa: BLE001 - one bad case must not stop the others
-        return {"id": case_id, "image": image, "out": out, "error": f"{type(exc).__name__}: {exc}"}
+        row = {"id": case_id, "image": image, "out": out, "error": f"{type(exc).__name__}: {exc}"}
+        if isinstance(exc, ImplausibleDraftError):
+            row["findings"] = [f.to_json() for f in exc.check.findings]
+        return row
 
 
 def iter_segment_cases(

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from itertools import product
 
@@ -31,17 +31,19 @@ import numpy as np
 from scipy import ndimage
 
 from .inputs import check_ct
+from .plausibility import DraftCheck, ImplausibleDraftError, check_draft, check_extent
 from .preprocess import (
     crop_box,
     ct_window,
     extract_centered,
     lesion_tile_starts,
+    lung_slab,
     package_tile_starts,
     to_canonical,
 )
 from .zoom import zoom3d, zoomed_affine, zoomed_shape
 
-__all__ = ["CLASS_NAMES", "Progress", "SegmentationResult", "iter_segment", "segment"]
+__all__ = ["CLASS_NAMES", "ImplausibleDraftError", "Progress", "SegmentationResult", "iter_segment", "segment"]
 
 CLASS_NAMES = {1: "liver", 2: "liver tumour"}
 LIVER_IN, LIVER_OUT = (189, 162, 162), (163, 136, 136)
@@ -67,7 +69,9 @@ class Progress:
 
 @dataclass
 class SegmentationResult:
-    """Labels on the input grid: 1 = liver, 2 = liver tumour (the model's own classes)."""
+    """Labels on the input grid: 1 = liver, 2 = liver tumour (the model's own classes);
+    ``check``: the plausibility findings (:mod:`~napari_liverct.segment.plausibility`),
+    warnings only (a hard finding raises :class:`ImplausibleDraftError` instead)."""
 
     labels: np.ndarray
     affine: np.ndarray
@@ -75,6 +79,7 @@ class SegmentationResult:
     liver_probability: np.ndarray | None = None
     lesion_probability: np.ndarray | None = None
     info: dict = field(default_factory=dict)
+    check: DraftCheck = field(default_factory=DraftCheck)
 
 
 @lru_cache(maxsize=2)
@@ -289,11 +294,18 @@ def iter_segment(
     volume's grid, stored order: a liver the user corrected) the liver network is not run:
     only the lesion stage runs, searching the dilated ``liver`` as it searches the network's,
     and the result's labels are 1 on ``liver``, 2 where the lesion network finds tumour.
+
+    Raises :class:`ImplausibleDraftError` (a ValueError) before any network runs when the
+    scan is too small to hold a liver, and after the liver network when what it found fails
+    a hard plausibility check (:func:`~napari_liverct.segment.plausibility.check_draft`): no
+    liver, air, above the lungs.  The lesion network does not run then.  A ``liver`` given
+    is the user's: its findings are all warnings.
     """
     volume = np.asarray(volume)
     check_ct(volume)
     if liver is not None and np.shape(liver) != volume.shape:
         raise ValueError(f"the liver mask has shape {np.shape(liver)}, the CT {volume.shape}: not the same grid")
+    check_extent(volume.shape, affine)
     import torch
 
     old_threads = torch.get_num_threads()
@@ -316,7 +328,10 @@ def _segment(volume, affine, lesions, probabilities, skip_empty_tiles, package_t
         lesion_p = None
         if lesions and liver.any():
             lesion_p = yield from _lesion_stage(can, liver, labels, info, skip_empty_tiles, package_tiles)
+        check = check_draft(can.data, can.affine, labels)
+        check = DraftCheck(tuple(replace(f, severity="warning") for f in check.findings))  # the user's liver
         result = SegmentationResult(labels=can.back(labels), affine=np.asarray(affine, dtype=float), info=info)
+        result.check = check
         if probabilities and lesion_p is not None:
             result.lesion_probability = can.back(lesion_p)
         return result
@@ -336,11 +351,19 @@ def _segment(volume, affine, lesions, probabilities, skip_empty_tiles, package_t
     liver = liver_p > 0.5
     info.update(liver_seconds=time.perf_counter() - t0, crop_box=[[b.start, b.stop] for b in box])
     labels = liver.astype(np.uint8)
+    lungs = lung_slab(can.data, can.spacing) or False
+    check = check_draft(can.data, can.affine, labels, lungs=lungs)
+    if check.hard:  # not a liver: nothing is shown or written, the lesion network does not run
+        raise ImplausibleDraftError(f"no liver draft: {check.text()}", check, can.back(labels))
     yield Progress("liver", LIVER_STEPS, LIVER_STEPS, labels=can.back(labels))
     lesion_p = None
     if lesions and liver.any():
         lesion_p = yield from _lesion_stage(can, liver, labels, info, skip_empty_tiles, package_tiles)
+        check = check_draft(can.data, can.affine, labels, lungs=lungs)
+        if check.hard:
+            raise ImplausibleDraftError(f"no liver draft: {check.text()}", check, can.back(labels))
     result = SegmentationResult(labels=can.back(labels), affine=np.asarray(affine, dtype=float), info=info)
+    result.check = check
     if probabilities:
         result.liver_probability = can.back(liver_p)
         result.lesion_probability = can.back(lesion_p) if lesion_p is not None else None

@@ -24,8 +24,11 @@ __all__ = [
     "Canonical",
     "crop_box",
     "ct_window",
+    "LungSlab",
     "extract_centered",
+    "inner_air",
     "lesion_tile_starts",
+    "lung_slab",
     "package_tile_starts",
     "to_canonical",
 ]
@@ -89,30 +92,58 @@ def _box_erode(mask: np.ndarray, size: int) -> np.ndarray:
     return out.astype(bool)
 
 
-def _lung_base(vol: np.ndarray, spacing) -> int | None:
-    """Index (along Z, RAS) of the lowest slice of the lungs, or None when none are seen.
+@dataclass(frozen=True)
+class LungSlab:
+    """The slices (along the canonical Z, i.e. towards superior) where the lungs are seen:
+    ``lo``..``hi`` inclusive, ``peak`` the slice with the most lung air, ``peak_mm2`` its
+    area; ``air`` the air inside the body on those slices (canonical grid, bool)."""
 
-    Air (< -600 HU) inside the body (not connected to the air around it, the in-plane border
-    padded with air as the package does) summed per slice, smoothed over 7 slices; the lungs
-    are the run of slices above half the maximum that holds the maximum, and only count when
-    that maximum is at least 5000 mm^2 (bowel gas stays far below)."""
+    lo: int
+    hi: int
+    peak: int
+    peak_mm2: float
+    air: np.ndarray
+
+
+def inner_air(vol: np.ndarray) -> np.ndarray:
+    """Air (< -600 HU) inside the body: not connected, slice by slice in plane, to the air
+    around it (the in-plane border padded with air, as the package does)."""
     air = vol < LUNG_HU
     air = np.pad(air, ((3, 3), (3, 3), (0, 0)), constant_values=True)
     lab, n = ndimage.label(air)
     if n == 0:
-        return None
+        return np.zeros(vol.shape, bool)
     outside = np.unique(np.concatenate([lab[0].ravel(), lab[-1].ravel(), lab[:, 0].ravel(), lab[:, -1].ravel()]))
-    inner = air & ~np.isin(lab, outside[outside > 0])
-    profile = np.convolve(inner[3:-3, 3:-3].sum(axis=(0, 1)).astype(float), np.ones(7), "same") / 7
+    return (air & ~np.isin(lab, outside[outside > 0]))[3:-3, 3:-3]
+
+
+def lung_slab(vol: np.ndarray, spacing) -> LungSlab | None:
+    """The lungs on a canonical CT, or None when none are seen.
+
+    :func:`inner_air` summed per slice, smoothed over 7 slices; the lungs are the run of
+    slices above half the maximum that holds the maximum, and only count when that maximum
+    is at least 5000 mm^2 (bowel gas stays far below)."""
+    inner = inner_air(vol)
+    profile = np.convolve(inner.sum(axis=(0, 1)).astype(float), np.ones(7), "same") / 7
     area = profile * spacing[0] * spacing[1]
     if area.max() < 5000.0:
         return None
     peak = int(np.argmax(profile))
     above = profile > 0.5 * profile[peak]
-    lo = peak
+    lo = hi = peak
     while lo > 0 and above[lo - 1]:
         lo -= 1
-    return lo
+    while hi < len(above) - 1 and above[hi + 1]:
+        hi += 1
+    air = np.zeros_like(inner)
+    air[:, :, lo : hi + 1] = inner[:, :, lo : hi + 1]
+    return LungSlab(lo=lo, hi=hi, peak=peak, peak_mm2=float(area[peak]), air=air)
+
+
+def _lung_base(vol: np.ndarray, spacing) -> int | None:
+    """Index (along Z, RAS) of the lowest slice of the lungs, or None when none are seen."""
+    slab = lung_slab(vol, spacing)
+    return None if slab is None else slab.lo
 
 
 def crop_box(vol: np.ndarray, spacing) -> tuple[slice, slice, slice]:
