@@ -5,7 +5,7 @@ The image layer read from a DICOM series carries its files in slice order
 liver (offline)", a file opened beside it, a layer painted from scratch) is saved on
 that series with :func:`napari_liverct.volumes.seg.write_seg_on_series`.  The segment
 algorithm type follows the layer's history: a draft as the network left it is
-AUTOMATIC, a draft a person painted on (:func:`watch_edits`) SEMIAUTOMATIC, anything
+AUTOMATIC, a draft a person painted on SEMIAUTOMATIC (:func:`seg_origin`), anything
 else MANUAL.
 """
 
@@ -19,9 +19,7 @@ from ..geometry import reorient_onto
 from .layer_utils import layer_disk_view
 from .pick import is_draft, pick_layers
 
-__all__ = ["dicom_images", "series_image_for", "seg_origin", "watch_edits", "save_layer_as_seg"]
-
-EDITED_KEY = "edited_by_hand"
+__all__ = ["dicom_images", "series_image_for", "seg_origin", "save_layer_as_seg"]
 
 
 def dicom_images(viewer) -> list:
@@ -47,31 +45,22 @@ def series_image_for(viewer, labels_layer):
     return None
 
 
-def watch_edits(layer) -> None:
-    """Mark ``layer`` as edited by hand (``metadata['edited_by_hand']``) at its first paint or fill."""
-
-    def mark(_event=None) -> None:
-        layer.metadata[EDITED_KEY] = True
-
-    layer.events.paint.connect(mark)
-
-
 def seg_origin(layer) -> str:
     """``"draft"`` (AUTOMATIC), ``"edited"`` (SEMIAUTOMATIC) or ``"manual"`` (MANUAL).
 
-    A draft Segment made in this session is edited when its data differs from the draft as
-    produced (:func:`napari_liverct._napari.draft_layer.record_of`); any other draft when
-    it was painted on since :func:`watch_edits`.
+    A draft is what Segment made in this session (``metadata['draft_of']`` and its record,
+    :func:`napari_liverct._napari.draft_layer.record_of`); it is edited when its data differs
+    from the draft as produced.  A draft without its record (Segment's record is gone) is
+    taken as edited: nothing shows it is the network's output as it was.
     """
     from .draft_layer import record_of
 
-    md = layer.metadata or {}
     if not is_draft(layer):
         return "manual"
     record = record_of(layer)
-    if record is not None and not np.array_equal(np.asarray(layer.data), record.produced):
+    if record is None or not np.array_equal(np.asarray(layer.data), record.produced):
         return "edited"
-    return "edited" if md.get(EDITED_KEY) else "draft"
+    return "draft"
 
 
 def save_layer_as_seg(path, labels_layer, image_layer) -> tuple[Path, str]:

@@ -228,9 +228,6 @@ class SegmentWidget(ScrollableContainer):
         )
         self._layer = self._viewer.add_labels(data, **kwargs)
         self._record = remember(self._layer, ("liver",))
-        from .._napari.dicom_seg import watch_edits
-
-        watch_edits(self._layer)  # a DICOM-SEG of it says AUTOMATIC until painted on, then SEMIAUTOMATIC
 
     def _on_done(self, result) -> None:
         from .._napari.draft_layer import add_tumours
