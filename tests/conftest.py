@@ -49,6 +49,14 @@ def small_phantom():
     return make_phantom(shape=(160, 160, 40), spacing=(2.2, 2.2, 5.0), seed=1)
 
 
+@pytest.fixture(scope="session")
+def tiny_phantom():
+    """A tiny phantom (96 x 96 x 24 at 3 x 3 x 6 mm): a stand-in draft of it takes seconds."""
+    from napari_liverct.phantom import make_phantom
+
+    return make_phantom(shape=(96, 96, 24), spacing=(3.0, 3.0, 6.0), seed=1)
+
+
 @pytest.fixture
 def phantom_files(tmp_path, small_phantom):
     """``liver.nii.gz`` and ``liver_label.nii.gz`` of the small phantom."""

@@ -44,14 +44,6 @@ def _shot(widget, name: str) -> None:
         widget.native.grab().save(str(Path(folder) / name))
 
 
-@pytest.fixture(scope="module")
-def tiny():
-    """A small phantom CT (96 x 96 x 24 at 3 x 3 x 6 mm): the draft's steps take seconds."""
-    from napari_liverct.phantom import make_phantom
-
-    return make_phantom(shape=(96, 96, 24), spacing=(3.0, 3.0, 6.0), seed=1)
-
-
 def _segment(qtbot, seg) -> None:
     qtbot.mouseClick(seg.run_button.native, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not seg.running, timeout=120_000)
@@ -60,9 +52,9 @@ def _segment(qtbot, seg) -> None:
 
 
 def test_brush_edits_survive_a_second_segment_and_undo_takes_the_tumours_back(
-    make_napari_viewer, qtbot, tiny, standin_calls
+    make_napari_viewer, qtbot, tiny_phantom, standin_calls
 ):
-    ph = tiny
+    ph = tiny_phantom
     viewer = make_napari_viewer(show=True)
     viewer.window._qt_window.resize(1200, 800)
     data, kwargs, _ = array_to_layer_data(ph.image, ph.affine, kind="image", name="ct")
@@ -133,11 +125,11 @@ def test_brush_edits_survive_a_second_segment_and_undo_takes_the_tumours_back(
     assert "'ct liver draft' kept as it was" in seg.status.value
 
 
-def test_a_refused_second_segment_changes_nothing(make_napari_viewer, qtbot, tiny, standin_calls):
+def test_a_refused_second_segment_changes_nothing(make_napari_viewer, qtbot, tiny_phantom, standin_calls):
     """The user erased the whole liver, then asks for tumours: refused once, layer unchanged."""
     from napari.utils.notifications import notification_manager
 
-    ph = tiny
+    ph = tiny_phantom
     viewer = make_napari_viewer()
     data, kwargs, _ = array_to_layer_data(ph.image, ph.affine, kind="image", name="ct")
     viewer.add_image(data, **kwargs)

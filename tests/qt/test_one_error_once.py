@@ -64,8 +64,7 @@ def _settle(qtbot, ms: int = 200) -> None:
     qtbot.wait(ms)  # queued signals (a worker's errored/finished) are delivered
 
 
-def _ct(small_phantom):
-    ph = small_phantom
+def _ct(ph):
     return array_to_layer_data(ph.image, ph.affine, kind="image", name="ct")
 
 
@@ -108,7 +107,7 @@ def test_segment_refuses_an_mr_once(make_napari_viewer, qtbot, capfd):
 
 @pytest.mark.parametrize("kind", ["refusal", "bug"])
 def test_segment_error_in_the_worker_is_one_notification(
-    make_napari_viewer, qtbot, capfd, small_phantom, monkeypatch, kind
+    make_napari_viewer, qtbot, capfd, tiny_phantom, monkeypatch, kind
 ):
     """An error raised inside the worker thread: once, without traceback for a refusal."""
     error = ValueError if kind == "refusal" else ZeroDivisionError
@@ -118,7 +117,7 @@ def test_segment_error_in_the_worker_is_one_notification(
 
     monkeypatch.setattr(pl, "run_network", network)
     viewer = make_napari_viewer()
-    data, kwargs, _ = _ct(small_phantom)
+    data, kwargs, _ = _ct(tiny_phantom)
     viewer.add_image(data, **kwargs)
     _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Segment liver (offline)")
     widget.with_lesions.native.setChecked(False)
@@ -300,7 +299,7 @@ def test_open_as_labels_refuses_a_ct_once(make_napari_viewer, qtbot, capfd):
 
 
 # ---------------------------------------------------------------------------- closing while it runs
-def test_closing_the_viewer_while_segment_runs(make_napari_viewer, qtbot, small_phantom, monkeypatch):
+def test_closing_the_viewer_while_segment_runs(make_napari_viewer, qtbot, tiny_phantom, monkeypatch):
     """The viewer closes in the middle of the lesion tiles: the worker stops, nothing is shown late."""
     tiles = []
 
@@ -313,7 +312,7 @@ def test_closing_the_viewer_while_segment_runs(make_napari_viewer, qtbot, small_
 
     monkeypatch.setattr(pl, "run_network", slow)
     viewer = make_napari_viewer()
-    data, kwargs, _ = _ct(small_phantom)
+    data, kwargs, _ = _ct(tiny_phantom)
     viewer.add_image(data, **kwargs)
     _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Segment liver (offline)")
     _click(qtbot, widget.run_button)
