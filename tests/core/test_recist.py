@@ -339,3 +339,18 @@ def test_response_five_mm_rule_nadir_and_new_lesion(baseline):
     assert resp.baseline_sum_mm == pytest.approx(base[1].long_axis_mm)
     # nothing measurable at baseline
     assert recist_response([], []).category == "NE"
+
+
+def _two_class_lesions() -> np.ndarray:
+    """Five lesions 11..19 voxels long: three of class 2 (liver tumour), two of class 3 (kidney tumour)."""
+    lab = np.zeros((120, 60, 10), np.uint8)
+    for k, (x, cls) in enumerate([(10, 2), (35, 2), (60, 2), (85, 3), (105, 3)]):
+        lab[x - 5 - k : x + 5 + k, 20:32, 3:7] = cls
+    return lab
+
+
+def test_targets_per_organ_with_several_lesion_classes():
+    """Lesions of two classes (two organs): at most two targets of each."""
+    res = stats_on_grid(None, _two_class_lesions(), np.eye(4), names={2: "liver tumour", 3: "kidney tumour"})
+    by_id = {r.id: r for r in res.lesions}
+    assert sorted(by_id[i].label for i in res.to_json()["targets"]) == [2, 2, 3, 3]

@@ -88,3 +88,23 @@ def test_ct_factor_keeps_the_ct_fine_within_the_frame_budget():
     assert ct_factor((448, 448, 96)) == 4
     assert ct_factor((2048, 2048, 10)) == 4  # never coarser than 1/4
     assert ct_factor((128, 128, 128), label_factor=2) == 2  # never finer than the labels' view
+
+
+def test_navigator_lesions_keep_their_class_for_the_target_rule():
+    """The navigator's list (several lesion classes) equals the statistics': class, target, diameters."""
+    from napari_liverct._napari.layer_utils import layer_disk_view
+    from napari_liverct._napari.navigate import lesion_list
+    from napari_liverct.stats import stats_on_grid
+
+    names = {2: "liver tumour", 3: "kidney tumour"}
+    lab = np.zeros((120, 60, 10), np.uint8)
+    for k, (x, cls) in enumerate([(10, 2), (35, 2), (60, 2), (85, 3), (105, 3)]):
+        lab[x - 5 - k : x + 5 + k, 20:32, 3:7] = cls
+    layer = Labels(lab, metadata={"label_names": names})
+    disk, affine = layer_disk_view(layer)
+    res = stats_on_grid(None, np.asarray(disk), affine, names=names)
+    nav = lesion_list(layer, lesion_labels=[2, 3])
+    assert sorted(r.label for r in nav if r.target) == [2, 2, 3, 3]
+    assert [(r.label, r.target, r.long_axis_mm) for r in nav] == [
+        (r.label, r.target, r.long_axis_mm) for r in res.lesions
+    ]

@@ -75,10 +75,8 @@ def lesion_list(labels_layer, image_layer=None, label: int | None = None, lesion
         idisk, iaff = layer_disk_view(image_layer)
         if grid_mismatch(idisk.shape, iaff, disk.shape, affine) is None:
             image = idisk
-    if len(values) == 1:
-        return lesion_stats(image, np.asarray(disk), affine, label=values[0])
-    mask = np.isin(np.asarray(disk), values).astype(np.uint8)
-    return lesion_stats(image, mask, affine, label=1)
+    # several classes: each lesion keeps its (dominant) class, the organ of the RECIST target rule
+    return lesion_stats(image, np.asarray(disk), affine, label=values[0] if len(values) == 1 else values)
 
 
 def go_to_lesion(
