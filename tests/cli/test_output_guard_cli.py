@@ -261,3 +261,27 @@ def test_paths_that_are_not_utf8_print_in_the_readme_form(inputs, tmp_path):
     wrote = next(line for line in err.splitlines() if line.startswith("wrote "))
     assert wrote == f"wrote {tmp_path / 'out'}/ct\\xff\\xfe_crop.nii.gz"
     assert os.path.isfile(text_path(wrote[len("wrote ") :]))
+
+
+def test_export_seg_never_writes_into_its_series_or_over_its_labels(tmp_path, capsys):
+    """``export-seg``: a SEG written into the DICOM series folder (the next read would take it
+    for a slice) or over the labels file is refused before anything is read."""
+    from dicomseries import write_series
+    from napari_liverct.cli import main
+
+    data = np.random.default_rng(1).integers(-1000, 400, size=(12, 10, 4)).astype(np.int16)
+    write_series(tmp_path / "series", data, np.diag([-0.7, -0.7, 3.0, 1.0]))
+    mask = (data > 0).astype(np.uint8)
+    labels = tmp_path / "draft.nii.gz"
+    nib.save(nib.Nifti1Image(mask, np.diag([-0.7, -0.7, 3.0, 1.0])), labels)
+    before = {p: _sha(p) for p in [labels, *(tmp_path / "series").iterdir()]}
+    for out, said in (
+        (tmp_path / "series" / "seg.dcm", f"it lies inside the input folder {tmp_path / 'series'}"),
+        (labels, f"it is the input {labels}"),
+    ):
+        capsys.readouterr()
+        argv = ["export-seg", str(labels), "--series", str(tmp_path / "series"), "--out", str(out)]
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert err == f"napari-liverct export-seg: error: refusing to write {out}: {said}"
+    assert {p: _sha(p) for p in before} == before and not (tmp_path / "series" / "seg.dcm").exists()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from ..pathtext import path_text
+from ._options import force_labels_argument
 from .exitcodes import OK
 
 
@@ -33,6 +35,7 @@ def add_parser(subparsers) -> None:
     ex.add_argument("--series", required=True, metavar="SERIES", help="the DICOM series (folder or one of its files)")
     ex.add_argument("--out", required=True, metavar="SEG.dcm")
     ex.add_argument("--origin", choices=("draft", "edited", "manual"), default=None)
+    force_labels_argument(ex)
     ex.set_defaults(handler=run_export)
 
 
@@ -64,16 +67,18 @@ def _default_origin(labels: Path) -> str:
 
 def run_export(args) -> int:
     """``export-seg LABELS --series SERIES --out SEG.dcm [--origin ...]``."""
-    from ..labels import integral_labels, label_names_for
+    from ..labels import checked_label_map, label_names_for
+    from ..output_guard import guard_output
     from ..volumes.dispatch import read_volume
     from ..volumes.seg import ORIGINS, write_seg_on_series
 
     labels_path, out = Path(args.labels), Path(args.out)
+    guard_output(out, [labels_path, args.series])  # never into the series, never over the labels
     series = read_volume(args.series)
     if not series.sources:
         raise ValueError(f"{args.series}: not a DICOM series that a SEG can reference (or its slices were resampled)")
     lab = read_volume(labels_path)
-    data = integral_labels(lab.data, str(labels_path))
+    data = checked_label_map(lab.data, str(labels_path), getattr(args, "force_labels", False))
     names = label_names_for(labels_path, lab.header, present=data)
     origin = args.origin or _default_origin(labels_path)
     _, axes = write_seg_on_series(
@@ -89,8 +94,10 @@ def run_export(args) -> int:
     )
     segs = ", ".join(f"{k} {v}" for k, v in sorted(names.items()) if k != 0 and (data == k).any())
     print(
-        f"{out}: DICOM-SEG on {len(series.sources)} slices, segments {segs}; {ORIGINS[origin]} ({origin})"
-        + (f"; labels {axes}" if axes else ""),
+        path_text(
+            f"{out}: DICOM-SEG on {len(series.sources)} slices, segments {segs}; {ORIGINS[origin]} ({origin})"
+            + (f"; labels {axes}" if axes else "")
+        ),
         file=sys.stderr,
     )
     return OK
