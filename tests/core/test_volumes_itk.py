@@ -98,3 +98,39 @@ def test_broken_itk_files_are_refused_naming_the_file(tmp_path):
     with pytest.raises(VolumeReadError, match="not a supported volume format"):
         (tmp_path / "x.txt").write_text("hi")
         read_volume(tmp_path / "x.txt")
+
+
+def test_evaluate_pairs_and_compares_mha_truth_with_nrrd_predictions(tmp_path):
+    """A folder of MetaImage ground truth and one of NRRD predictions (another tool's writer):
+    paired by name, and the Dice equals numpy's on the arrays nibabel reads from the source."""
+    nrrd = pytest.importorskip("nrrd")
+    from napari_liverct.compare.evaluate import evaluate
+
+    src = real(EXAMPLE_SEG_FAST)
+    ref = nib.load(src)
+    gt = (np.asarray(ref.dataobj) == 5).astype(np.uint8)  # TotalSegmentator's liver
+    pred = gt.copy()
+    pred[:, :, : gt.shape[2] // 2] = 0  # half of it missed
+    (tmp_path / "gt").mkdir()
+    (tmp_path / "pred").mkdir()
+    img = sitk.GetImageFromArray(gt.T)
+    lps = np.diag([-1.0, -1.0, 1.0, 1.0]) @ ref.affine
+    spacing = np.linalg.norm(lps[:3, :3], axis=0)
+    img.SetSpacing(spacing.tolist())
+    img.SetDirection((lps[:3, :3] / spacing).ravel().tolist())
+    img.SetOrigin(lps[:3, 3].tolist())
+    sitk.WriteImage(img, str(tmp_path / "gt" / "case1.mha"))
+    nrrd.write(
+        str(tmp_path / "pred" / "case1.nrrd"),
+        pred,
+        {
+            "space": "left-posterior-superior",
+            "space directions": lps[:3, :3].T,
+            "space origin": lps[:3, 3],
+            "encoding": "raw",
+        },
+    )
+    report = evaluate(tmp_path / "gt", tmp_path / "pred", processes=False, progress=False, workers=1)
+    assert len(report["cases"]) == 1
+    want = 2 * (gt & pred).sum() / (gt.sum() + pred.sum())
+    assert abs(report["metric_per_case"][0]["metrics"]["1"]["Dice"] - want) < 1e-9

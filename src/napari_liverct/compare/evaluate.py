@@ -36,6 +36,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
+from ..volumes.volume import volume_stem
 from .aggregate import AGGREGATED_METRICS, label_anomalies, summarise
 
 __all__ = [
@@ -51,11 +52,17 @@ __all__ = [
 _SUFFIXES = (".nii.gz", ".nii")
 
 
+def _is_label_file(p: Path) -> bool:
+    """A label file of a folder: NIfTI, NRRD, MetaImage or a DICOM-SEG (``.dcm``), by name."""
+    from ..volumes.dispatch import volume_kind
+
+    return not p.name.startswith(".") and p.is_file() and volume_kind(p, peek=False) is not None
+
+
 def _gt_files(root: Path, issues: list | None = None) -> tuple[list[tuple[str, Path]], dict[int, str] | None]:
     """(case id, ground-truth label file) pairs and the dataset's label names; the
     dataset's issues (duplicate ids...) are appended to ``issues``."""
     from ..dataset import load_dataset
-    from ..nifti import is_nifti_path, nifti_stem
 
     names = None
     try:
@@ -71,8 +78,8 @@ def _gt_files(root: Path, issues: list | None = None) -> tuple[list[tuple[str, P
             return labelled, names
     if not root.is_dir():
         raise ValueError(f"{root}: not a dataset folder, dataset.json or folder of label files")
-    files = sorted(p for p in root.iterdir() if is_nifti_path(p) and not p.name.startswith("."))
-    return [(nifti_stem(p), p) for p in files], names
+    files = sorted(p for p in root.iterdir() if _is_label_file(p))
+    return [(volume_stem(p), p) for p in files], names
 
 
 def pair_cases(gt_root, pred_dir, issues: list | None = None) -> tuple[list[dict], list[str], dict[int, str] | None]:
@@ -88,19 +95,17 @@ def pair_cases(gt_root, pred_dir, issues: list | None = None) -> tuple[list[dict
         ``extra``: prediction files without ground truth; ``names``: label names of the
         dataset.json, or None.
     """
-    from ..nifti import is_nifti_path, nifti_stem
-
     gt_root, pred_dir = Path(gt_root), Path(pred_dir)
     if not pred_dir.is_dir():
         raise ValueError(f"{pred_dir}: prediction folder not found")
     pairs, names = _gt_files(gt_root, issues)
     if not pairs:
         raise ValueError(f"{gt_root}: no ground-truth label files found")
-    preds = {p.name: p for p in pred_dir.iterdir() if is_nifti_path(p) and not p.name.startswith(".")}
-    by_stem = {nifti_stem(n): p for n, p in preds.items()}
+    preds = {p.name: p for p in pred_dir.iterdir() if _is_label_file(p)}
+    by_stem = {volume_stem(n): p for n, p in preds.items()}
     cases, used = [], set()
     for cid, gt in pairs:
-        pred = preds.get(gt.name) or by_stem.get(nifti_stem(gt)) or by_stem.get(cid)
+        pred = preds.get(gt.name) or by_stem.get(volume_stem(gt)) or by_stem.get(cid)
         if pred is not None:
             used.add(pred.name)
         cases.append({"id": cid, "gt": str(gt), "pred": str(pred) if pred else None})
