@@ -122,6 +122,10 @@ def test_brush_edits_survive_a_second_segment_and_undo_takes_the_tumours_back(
     _segment(qtbot, seg)
     assert [ly.name for ly in viewer.layers] == ["ct", "ct liver draft", "ct liver draft (2)"]
     np.testing.assert_array_equal(draft.data, edited)
+    # untouched, the new layer holds what the command line writes: the whole draft of the CT
+    full = pl.segment(ct, affine, lesions=True).labels
+    full_shown = array_to_layer_data(full, affine, kind="labels", name="f", label_names={1: "t"})[0]
+    np.testing.assert_array_equal(viewer.layers["ct liver draft (2)"].data, full_shown)
     assert "'ct liver draft' kept as it was" in seg.status.value
 
 

@@ -11,6 +11,9 @@ The rule, as a 3D Slicer or ITK-SNAP user expects it (Segment never throws work 
    draft put there (value 1, unchanged since the draft was produced): a voxel the user
    painted or erased keeps the user's value.  "Edited" is known by comparing the layer with
    the draft as it was produced, kept here (not in the layer's metadata, which is saved).
+   A layer made by the same run (liver shown first, tumours added when the tiles are
+   done) takes every tumour voxel the run found, as the command line writes the draft,
+   except voxels the user painted while the tiles ran.
 4. The write is one step of the layer's own undo history (``Labels.data_setitem``): napari's
    undo (Ctrl+Z on the layer) takes it back whole.
 """
@@ -79,13 +82,16 @@ def new_draft_name(viewer, source) -> str:
     return f"{base} ({n})"
 
 
-def add_tumours(layer, record: DraftRecord, labels: np.ndarray) -> tuple[int, int]:
+def add_tumours(layer, record: DraftRecord, labels: np.ndarray, *, liver_only: bool = True) -> tuple[int, int]:
     """Write ``labels == 2`` (display order, the layer's grid) into ``layer`` by rule 3 above,
-    as one undoable step; returns ``(voxels written, tumour voxels left to the user's edits)``."""
+    as one undoable step; returns ``(voxels written, tumour voxels left to the user's edits)``.
+
+    ``liver_only=False`` (the layer was made by this same run) writes every untouched voxel
+    the run found as tumour, as the command line writes the draft."""
     current = np.asarray(layer.data)
     found = np.asarray(labels) == TUMOUR
     untouched = current == record.produced
-    write = found & untouched & (current == LIVER)
+    write = found & untouched & ((current == LIVER) if liver_only else True)
     kept = int((found & ~untouched).sum())
     idx = np.nonzero(write)
     if idx[0].size:

@@ -238,7 +238,8 @@ class SegmentWidget(ScrollableContainer):
             self._add_layer(result.labels)
         written = kept = 0
         if self._lesions_run:
-            written, kept = add_tumours(self._layer, self._record, self._display(result.labels))
+            display = self._display(result.labels)
+            written, kept = add_tumours(self._layer, self._record, display, liver_only=self._target is not None)
         name = self._layer.name
         if self._target is not None:
             left = f", {kept} tumour voxels on them left as you painted" if kept else ""
