@@ -10,13 +10,13 @@ import argparse
 import sys
 
 from ..pathtext import path_text
-from . import compare, crop, dicom, evaluate, report, response, segment, snapshot, stats, survey, view
+from . import compare, crop, dicom, evaluate, refine, report, response, segment, snapshot, stats, survey, view
 from ._options import compare_options
 
 __all__ = ["main", "build_parser", "compare_options", "COMMANDS"]
 
 # in the order of ``napari-liverct --help``
-COMMANDS = (view, stats, response, crop, snapshot, survey, compare, evaluate, report, segment, dicom)
+COMMANDS = (view, stats, response, crop, snapshot, survey, compare, evaluate, report, segment, refine, dicom)
 
 
 def build_parser() -> argparse.ArgumentParser:
