@@ -72,7 +72,7 @@ def test_refine_refuses_to_write_over_an_input(files):
     before = files["labels"].read_bytes()
     proc = run_cli("refine", files["ct"], files["labels"], "--edits", files["log"], "--out", files["labels"], text=True)
     assert proc.returncode == 2
-    assert "Refusing to write" in proc.stderr and "Traceback" not in proc.stderr
+    assert "refusing to write" in proc.stderr and "Traceback" not in proc.stderr
     assert proc.stderr.strip().count("\n") == 0
     assert files["labels"].read_bytes() == before
 

@@ -9,7 +9,6 @@ axes are put on it first, without resampling), with the class names of the input
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
@@ -18,15 +17,6 @@ import numpy as np
 from .log import log_path_for, log_text, read_log, replay
 
 __all__ = ["refine_files", "read_case", "write_refined", "labels_base"]
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    if a.absolute() == b.absolute():
-        return True
-    try:
-        return a.exists() and b.exists() and os.path.samefile(a, b)
-    except OSError:
-        return False
 
 
 def labels_base(labels_path) -> dict:
@@ -41,10 +31,10 @@ def read_case(ct_path, labels_path):
     """``(ct, affine, labels on the CT's grid, names)`` (ValueError naming the files)."""
     from ..geometry import conform_to_grid
     from ..labels import label_table_for
-    from ..nifti import read_nifti
+    from ..volumes.dispatch import read_volume
 
-    ct = read_nifti(ct_path)
-    lab = read_nifti(labels_path)
+    ct = read_volume(ct_path)
+    lab = read_volume(labels_path)
     data = np.asarray(ct.data)
     if data.ndim == 4 and data.shape[3] == 1:
         data = data[..., 0]
@@ -67,7 +57,9 @@ def read_case(ct_path, labels_path):
         names=(str(labels_path), str(ct_path)),
         hint="refine does not resample",
     )
-    names = label_table_for(labels_path, header=lab.header, present=labels).names
+    header = lab.header
+    summary_names = getattr(header, "label_names", None)  # NRRD/DICOM: names their reader found
+    names = dict(summary_names) if summary_names else label_table_for(labels_path, header=header, present=labels).names
     return data, ct.affine, np.ascontiguousarray(labels), names
 
 
@@ -96,14 +88,13 @@ def refine_files(ct_path, labels_path, edits_path, out, *, threads: int | None =
     """Replay the log ``edits_path`` on ``labels_path`` (over the CT ``ct_path``) and write the
     result to ``out``; returns a summary row.  ``out`` may be none of the three inputs."""
     from ..nifti import is_nifti_path, nifti_stem
+    from ..output_guard import guard_output
 
     ct_path, labels_path, edits_path, out = Path(ct_path), Path(labels_path), Path(edits_path), Path(out)
     if not is_nifti_path(out):
         raise ValueError(f"{out}: the output name must end in .nii or .nii.gz")
-    for src, what in ((ct_path, "the CT"), (labels_path, "the input labels"), (edits_path, "the edit log")):
-        for target in (out, out.with_name(nifti_stem(out) + ".json"), log_path_for(out)):
-            if _same_file(target, src):
-                raise ValueError(f"Refusing to write {target}: it is {what}; choose another --out")
+    for target in (out, out.with_name(nifti_stem(out) + ".json"), log_path_for(out)):
+        guard_output(target, [ct_path, labels_path, edits_path])
     t0 = time.perf_counter()
     log = read_log(edits_path)
     ct, affine, labels, names = read_case(ct_path, labels_path)
