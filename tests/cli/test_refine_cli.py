@@ -14,26 +14,20 @@ from scipy import ndimage
 
 from clirun import run_cli
 from napari_liverct.labels import label_table_for
-from napari_liverct.nifti import read_nifti
 from napari_liverct.refine import edit_entry, log_text, new_log, replay
 from napari_liverct.segment.files import label_header
-from realdata import EXAMPLE_CT, EXAMPLE_SEG_FAST, real
+from planted import ball, example_liver
+from realdata import EXAMPLE_CT, real
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("refine")
-    ct = read_nifti(real(EXAMPLE_CT))
-    liver = np.asarray(read_nifti(real(EXAMPLE_SEG_FAST)).data) == 5
-    aff = ct.affine
-    sp = np.sqrt((aff[:3, :3] ** 2).sum(0))
-    inner = ndimage.distance_transform_edt(np.pad(liver, 1), sampling=sp)[1:-1, 1:-1, 1:-1]
-    deep = np.array(np.unravel_index(np.argmax(inner), liver.shape))
-    grid = np.ogrid[tuple(slice(0, n) for n in liver.shape)]
+    data, aff, liver, deep, sp = example_liver()
     labels = liver.astype(np.uint8)
     c1, c2 = deep + [-3, 0, 0], deep + [3, 0, 0]
     for c in (c1, c2):
-        labels[np.sqrt(sum(((g - cc) * s) ** 2 for g, cc, s in zip(grid, c, sp))) <= 10] = 2
+        labels[ball(liver.shape, c, sp, 10)] = 2
     lab_path = tmp / "draft.nii.gz"
     img = nib.Nifti1Image(labels, aff, header=label_header({1: "liver", 2: "liver tumour"}))
     img.set_data_dtype(np.uint8)
@@ -44,7 +38,7 @@ def files(tmp_path_factory):
         edit_entry("split_lesion", points_ras_mm=[ras(c1), ras(c2)]),
         edit_entry("delete_lesion", point_ras_mm=ras(c2)),
     ]
-    expect, done, _ = replay(np.asarray(ct.data), aff, labels, log)
+    expect, done, _ = replay(data, aff, labels, log)
     log_path = tmp / "edits.json"
     log_path.write_text(log_text(done))
     return {"ct": real(EXAMPLE_CT), "labels": lab_path, "log": log_path, "expect": expect, "tmp": tmp}

@@ -19,7 +19,6 @@ import pytest
 from nibabel.orientations import apply_orientation, axcodes2ornt, inv_ornt_aff, io_orientation, ornt_transform
 from scipy import ndimage
 
-from napari_liverct.nifti import read_nifti
 from napari_liverct.refine import (
     EditLogError,
     add_lesion,
@@ -34,7 +33,8 @@ from napari_liverct.refine import (
     split_lesion,
 )
 from napari_liverct.segment import pipeline as pl
-from realdata import EXAMPLE_CT, EXAMPLE_SEG_FAST, real
+from planted import ball as planted_ball
+from planted import example_liver
 
 S26 = np.ones((3, 3, 3), bool)
 
@@ -50,17 +50,10 @@ def n_components(mask) -> int:
 
 @pytest.fixture(scope="module")
 def case():
-    ct = read_nifti(real(EXAMPLE_CT))
-    seg = read_nifti(real(EXAMPLE_SEG_FAST))
-    data, aff = np.asarray(ct.data), ct.affine
-    liver = np.asarray(seg.data) == 5
-    sp = np.sqrt((aff[:3, :3] ** 2).sum(0))
-    inner = ndimage.distance_transform_edt(np.pad(liver, 1), sampling=sp)[1:-1, 1:-1, 1:-1]
-    deep = np.array(np.unravel_index(np.argmax(inner), liver.shape))
-    grid = np.ogrid[tuple(slice(0, n) for n in data.shape)]
+    data, aff, liver, deep, sp = example_liver()
 
     def ball(c, r):
-        return np.sqrt(sum(((g - cc) * s) ** 2 for g, cc, s in zip(grid, c, sp))) <= r
+        return planted_ball(liver.shape, c, sp, r)
 
     c1, c2 = deep + [-3, 0, 0], deep + [3, 0, 0]  # 18 mm apart: two 10 mm spheres overlap
     labels = liver.astype(np.uint8)

@@ -14,24 +14,18 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from napari_liverct.nifti import read_nifti
 from napari_liverct.refine import add_lesion
 from napari_liverct.segment.tile import lesion_probability_at
 from napari_liverct.segment.weights import weights_path
-from realdata import EXAMPLE_CT, EXAMPLE_SEG_FAST, real
+from planted import example_liver
 
 
 @pytest.fixture(scope="module")
 def example():
     if not weights_path("lesion").exists():
         pytest.skip("lesion weights missing: run python scripts/fetch_data.py")
-    ct = read_nifti(real(EXAMPLE_CT))
-    seg = read_nifti(real(EXAMPLE_SEG_FAST))
-    data, aff = np.asarray(ct.data).astype(np.float32), ct.affine
-    liver = np.asarray(seg.data) == 5
-    sp = np.sqrt((aff[:3, :3] ** 2).sum(0))
-    inner = ndimage.distance_transform_edt(np.pad(liver, 1), sampling=sp)[1:-1, 1:-1, 1:-1]
-    deep = np.unravel_index(np.argmax(inner), liver.shape)
+    data, aff, liver, deep, sp = example_liver()
+    data = data.astype(np.float32)
     return data, aff, liver.astype(np.uint8), np.array(deep), sp
 
 
