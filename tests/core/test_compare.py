@@ -316,3 +316,37 @@ def test_package_never_imports_torch():
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_volumetric_similarity_equals_simpleitk_and_reaches_every_output():
+    """A metric added as one entry of compare.metrics (plus its ClassMetrics field) is computed
+    and shows in the CSV, the text report, the widget's table and the dataset aggregate.
+
+    Oracle: SimpleITK's LabelOverlapMeasuresImageFilter, whose VolumeSimilarity is
+    2(|S| - |T|)/(|S| + |T|); Taha & Hanbury's VS = 1 - |FN - FP|/(2TP + FP + FN) = 1 - |that|/2."""
+    import SimpleITK as sitk
+
+    from napari_liverct._napari.compare_run import CLASS_TABLE
+    from napari_liverct.compare.aggregate import summarise
+    from napari_liverct.compare.report import comparison_to_csv, format_table
+
+    gt, pred = _blobby_pair(3)
+    res = compare_arrays(gt, pred, LPS, names=NAMES, surface=False)
+    for c in res.classes:
+        f = sitk.LabelOverlapMeasuresImageFilter()
+        f.Execute(
+            sitk.GetImageFromArray((pred == c.label).astype(np.uint8)),
+            sitk.GetImageFromArray((gt == c.label).astype(np.uint8)),
+        )
+        assert c.vs == pytest.approx(1.0 - abs(f.GetVolumeSimilarity()) / 2.0, rel=1e-12), c.label
+        assert 0.0 < c.vs < 1.0
+    csv_head, first = comparison_to_csv(res).splitlines()[:2]
+    assert "vs" in csv_head.split(",")
+    assert float(first.split(",")[csv_head.split(",").index("vs")]) == res.classes[0].vs
+    text = format_table(res)
+    assert " VS " in text and f"{res.classes[0].vs:.3f}" in text
+    assert ("VS", "vs") in CLASS_TABLE
+    agg = summarise([{"result": res}, {"result": res}]).to_json()["classes"]["1"]["vs"]
+    assert agg["mean"] == pytest.approx(res.classes[0].vs) and agg["n"] == 2
+    empty = compare_arrays(np.zeros((4, 4, 4), np.uint8), np.zeros((4, 4, 4), np.uint8), LPS, surface=False)
+    assert empty.classes == []  # both empty: no class; a class absent from a case is NaN in the aggregate

@@ -18,6 +18,7 @@ TN voxel counts:
 * **volumes** = voxel count x |det(affine)| / 1000 mL; **volume difference** =
   pred - gt (mL) and 100 x (pred - gt) / gt (%); **RAVD** = (pred - gt) / gt (signed,
   as in LiTS; its absolute value is the "relative absolute volume difference");
+  **VS** (volumetric similarity) = 1 - |FN - FP| / (2TP + FP + FN);
 * **HD**, **HD95**, **ASSD**, **NSD** at tau mm: MONAI's ``compute_hausdorff_distance``
   (``percentile=95`` for HD95), ``compute_average_surface_distance(symmetric=True)`` and
   ``compute_surface_dice`` with ``spacing`` (see :mod:`.surface`);

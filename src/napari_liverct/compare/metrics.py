@@ -171,6 +171,13 @@ METRICS: tuple[Metric, ...] = (
         from_counts=lambda c: _div(c.n_pred - c.n_ref, c.n_ref),
         doc="(pred - gt) / gt, signed (LiTS)",
     ),
+    Metric(
+        "vs",
+        "VS",
+        show=_show(_T),
+        from_counts=lambda c: 1.0 - _div(abs(c.fn - c.fp), 2 * c.tp + c.fp + c.fn),
+        doc="volumetric similarity 1 - |FN - FP| / (2TP + FP + FN) (Taha & Hanbury 2015)",
+    ),
     Metric("hd", "HD mm", "mm", "lower", digits=2, show=_show(_T), inf_when_one_empty=True, doc="Hausdorff (MONAI)"),
     Metric(
         "hd95",

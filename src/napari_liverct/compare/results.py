@@ -40,6 +40,7 @@ class ClassMetrics:
     volume_diff_ml: float
     volume_diff_pct: float
     ravd: float
+    vs: float = math.nan
     hd: float = math.nan
     hd95: float = math.nan
     assd: float = math.nan
