@@ -1,29 +1,24 @@
 """panoptica 2.1.7 and DeepMind's surface-distance as oracles, from a separate virtual env.
 
 panoptica pins numpy<2.3, pandas<3 and rich<14, so it must never be installed into the
-project's environment.  The first run builds ``.venv-oracles/py`` (git-ignored by its own
-``.gitignore``) with ``panoptica==2.1.7`` and ``surface-distance==0.1`` from PyPI; later
-runs reuse it.  When it cannot be built (no network, no venv module) the tests skip and
+project's environment.  The first run on a machine builds ``~/.cache/napari-liverct/venvs/panoptica-<hash>``
+(tests/oracle_venv.py) with ``panoptica==2.1.7`` and ``surface-distance==0.1`` from PyPI; later
+runs and other clones reuse it.  When it cannot be built (no network, no venv module) the tests skip and
 say why.  Arrays go to the oracle process as .npy files and results come back as JSON.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from napari_liverct.compare import compare_arrays
+from oracle_venv import oracle_python as venv_python
 
-ROOT = Path(__file__).resolve().parents[2]
-ORACLES = Path(os.environ.get("LIVERCT_ORACLE_VENV", ROOT / ".venv-oracles"))
-PY = ORACLES / "py" / "bin" / "python"
 SPACING = (0.8, 0.7, 2.5)
 AFF = np.diag([-0.8, -0.7, 2.5, 1.0])
 
@@ -62,32 +57,9 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def oracle_python():
-    if not PY.exists():
-        ORACLES.mkdir(parents=True, exist_ok=True)
-        (ORACLES / ".gitignore").write_text("*\n")
-        try:
-            subprocess.run(
-                [getattr(sys, "_base_executable", sys.executable), "-m", "venv", str(ORACLES / "py")],
-                check=True,
-                capture_output=True,
-                timeout=120,
-            )
-            subprocess.run(
-                [str(PY), "-m", "pip", "install", "-q", "panoptica==2.1.7", "surface-distance==0.1"],
-                check=True,
-                capture_output=True,
-                timeout=600,
-            )
-        except (subprocess.SubprocessError, OSError) as exc:
-            err = getattr(exc, "stderr", b"") or b""
-            pytest.skip(
-                f"cannot build the oracle venv {ORACLES / 'py'} (panoptica 2.1.7, surface-distance 0.1): "
-                f"{exc} {err.decode(errors='replace')[-300:]}"
-            )
-    check = subprocess.run([str(PY), "-c", "import panoptica, surface_distance"], capture_output=True)
-    if check.returncode:
-        pytest.skip(f"oracle venv {ORACLES / 'py'} lacks panoptica/surface-distance: {check.stderr.decode()[-300:]}")
-    return PY
+    return venv_python(
+        "panoptica", [["panoptica==2.1.7", "surface-distance==0.1"]], "import panoptica, surface_distance", timeout=600
+    )
 
 
 def _scene(seed=0):

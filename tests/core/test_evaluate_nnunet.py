@@ -8,20 +8,16 @@ eroded, a stray class added).  nnU-Net evaluates every class in every case; ever
 per-case value and every mean of ``evaluate`` must equal its ``summary.json``.
 
 nnunetv2 pulls torch, so it lives in its own virtual environment under
-``~/.cache/napari-liverct/venvs/`` (CPU torch 2.13.0 first, then nnunetv2 with
+``~/.cache/napari-liverct/venvs/nnunetv2-<hash>`` (tests/oracle_venv.py; CPU torch 2.13.0 first, then nnunetv2 with
 torchvision <= 0.28.0, otherwise pip swaps torch for a CUDA build), built on first use
 and reused; skipped with the reason when it cannot be built (fails under CI).
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import math
-import os
-import shutil
 import subprocess
-import sys
 import textwrap
 import warnings
 from pathlib import Path
@@ -32,12 +28,11 @@ import pytest
 from scipy import ndimage
 
 from napari_liverct.compare.evaluate import evaluate
-from realdata import EXAMPLE_SEG_FAST, data_dir, real
+from oracle_venv import oracle_python
+from realdata import EXAMPLE_SEG_FAST, real
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # the first run builds the venv (~1-3 min)
 
-VENVS = Path(os.environ.get("LIVERCT_VENVS") or data_dir() / "venvs")  # beside the TensorFlow oracle's
-NNUNET = VENVS / "nnunetv2-2.8.1"
 
 # TotalSegmentator v2 'total' ids: 1 spleen, 2/3 kidneys, 5 liver, 6 stomach
 GT_SUBSETS = [
@@ -58,37 +53,14 @@ ORACLE = textwrap.dedent("""
 """)
 
 
-def _fail_or_skip(msg: str):
-    if os.environ.get("CI") == "true":
-        pytest.fail(msg)
-    pytest.skip(msg)
-
-
 def nnunet_python() -> Path:
-    """The oracle venv's python, built once (under a lock) and reused."""
-    py = NNUNET / "bin" / "python"
-    done = NNUNET / ".complete"
-    VENVS.mkdir(parents=True, exist_ok=True)
-    with open(VENVS / ".nnunetv2.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not done.exists():
-            shutil.rmtree(NNUNET, ignore_errors=True)
-            base = getattr(sys, "_base_executable", sys.executable)
-            steps = [
-                [base, "-m", "venv", str(NNUNET)],
-                [str(py), "-m", "pip", "install", "-q", "torch==2.13.0"],
-                [str(py), "-m", "pip", "install", "-q", "nnunetv2==2.8.1", "torchvision<=0.28.0"],
-            ]
-            for cmd in steps:
-                try:
-                    subprocess.run(cmd, check=True, capture_output=True, timeout=900)
-                except (subprocess.SubprocessError, OSError) as exc:
-                    err = (getattr(exc, "stderr", b"") or b"").decode(errors="replace")
-                    _fail_or_skip(
-                        f"cannot build the nnU-Net oracle venv {NNUNET} ({' '.join(cmd[2:])}): {exc} {err[-400:]}"
-                    )
-            done.write_text("nnunetv2==2.8.1 torch==2.13.0\n")
-    return py
+    """The oracle venv's python (tests/oracle_venv.py: built once per machine, reused by every clone)."""
+    return oracle_python(
+        "nnunetv2",
+        [["torch==2.13.0"], ["nnunetv2==2.8.1", "torchvision<=0.28.0"]],
+        "import nnunetv2.evaluation.evaluate_predictions",
+        timeout=900,
+    )
 
 
 def _perturb(gt: np.ndarray, i: int, rng: np.random.Generator) -> np.ndarray:

@@ -4,7 +4,7 @@ The oracle runs in a separate virtual environment with TensorFlow 2.15 (Keras 2 
 pyliverlesionseg itself only installs on Python 3.6 / TensorFlow 1.12): the package's own
 ``create_unet_like_model`` builds each network and ``load_weights`` reads the wheel's HDF5
 file, as ``unet_liver_predict`` / ``unet_lesion_predict`` do (tests/_keras_oracle.py).
-The first run builds ``~/.cache/napari-liverct/venvs/tf215`` (``tensorflow-cpu==2.15.1``,
+The first run on a machine builds ``~/.cache/napari-liverct/venvs/tf215-<hash>`` (tests/oracle_venv.py) (``tensorflow-cpu==2.15.1``,
 ``numpy<2``, ``h5py``; about 600 MB, a few minutes); when that is impossible the test is
 skipped with the reason.
 
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import nibabel as nib
@@ -27,40 +26,18 @@ import pytest
 
 from napari_liverct.segment import pipeline as pl
 from napari_liverct.segment.preprocess import crop_box, to_canonical
+from oracle_venv import oracle_python
 from realdata import EXAMPLE_CT, EXAMPLE_SEG_FAST, data_dir, real
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]  # the first run builds the TensorFlow venv
 
-VENV = Path(os.environ.get("LIVERCT_TF_VENV", data_dir() / "venvs" / "tf215"))
-PY = VENV / "bin" / "python"
 ORACLE = Path(__file__).resolve().parents[1] / "_keras_oracle.py"
 MAX_ABS, MEAN_ABS, MIN_DICE = 0.05, 1e-3, 0.99
 
 
 @pytest.fixture(scope="module")
 def tf_python():
-    if not PY.exists():
-        VENV.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            subprocess.run(
-                [getattr(sys, "_base_executable", sys.executable), "-m", "venv", str(VENV)],
-                check=True,
-                capture_output=True,
-                timeout=120,
-            )
-            subprocess.run(
-                [str(PY), "-m", "pip", "install", "-q", "tensorflow-cpu==2.15.1", "numpy<2", "h5py"],
-                check=True,
-                capture_output=True,
-                timeout=1800,
-            )
-        except (subprocess.SubprocessError, OSError) as exc:
-            err = getattr(exc, "stderr", b"") or b""
-            pytest.skip(f"cannot build the TensorFlow oracle venv {VENV}: {exc} {err.decode(errors='replace')[-300:]}")
-    check = subprocess.run([str(PY), "-c", "import tensorflow, h5py"], capture_output=True)
-    if check.returncode:
-        pytest.skip(f"TensorFlow oracle venv {VENV} is unusable: {check.stderr.decode(errors='replace')[-300:]}")
-    return PY
+    return oracle_python("tf215", [["tensorflow-cpu==2.15.1", "numpy<2", "h5py"]], "import tensorflow, h5py")
 
 
 def dice(a, b) -> float:
