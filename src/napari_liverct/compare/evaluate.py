@@ -34,16 +34,20 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+from ..anomaly import Anomaly
 from ..volumes.volume import volume_stem
-from .aggregate import AGGREGATED_METRICS, label_anomalies, summarise
+from .aggregate import AGGREGATED_METRICS, EvaluationSummary, label_anomalies, summarise
 
 __all__ = [
     "pair_cases",
     "evaluate_case",
     "iter_evaluate",
     "evaluate",
+    "Evaluation",
+    "evaluation_result",
     "summarise",
     "report_to_csv",
     "AGGREGATED_METRICS",
@@ -201,7 +205,7 @@ def evaluate(
     The returned dict also carries nnU-Net's ``metric_per_case``, ``mean`` and
     ``foreground_mean`` at its top level.
     """
-    issues: list[dict] = []
+    issues: list[Anomaly] = []
     cases, extra, names = pair_cases(gt_root, pred_dir, issues)
     opts = dict(options or {})
     if names and "names" not in opts:
@@ -217,19 +221,65 @@ def evaluate(
         return row
 
     drain(it, total, "evaluate", progress, keep)
-    summary = summarise(rows)
-    report = {
-        "gt": str(gt_root),
-        "predictions": str(pred_dir),
-        "cases": [_case_json(r) for r in rows],
-        "errors": [{"id": r["id"], "kind": r["error_kind"], "error": r["error"]} for r in rows if r["error"]],
-        "anomalies": issues + [a for r in rows for a in r.get("anomalies") or []],
-        "extra_predictions": extra,
-        "summary": summary.to_json(),
-        **summary.nnunet_json(),
-    }
+    ev = evaluation_result(gt_root, pred_dir, rows, extra, issues)
+    report = ev.layout()
     report["_rows"] = rows
     return report
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One evaluation of a folder of predictions, made by :func:`evaluation_result`: what
+    ``napari-liverct evaluate`` writes and what the report embeds as ``evaluation.json``.
+
+    ``rows`` are :func:`evaluate_case`'s rows in case order; ``issues`` the dataset's own
+    anomalies (dataset.json against the folder), before the cases' label anomalies.
+    """
+
+    gt: str
+    predictions: str
+    rows: tuple[dict, ...]
+    extra_predictions: tuple[str, ...]
+    issues: tuple[Anomaly, ...]
+    summary: EvaluationSummary
+
+    @property
+    def anomalies(self) -> list[Anomaly]:
+        return [*self.issues, *(a for r in self.rows for a in r.get("anomalies") or [])]
+
+    @property
+    def errors(self) -> list[dict]:
+        return [{"id": r["id"], "kind": r["error_kind"], "error": r["error"]} for r in self.rows if r["error"]]
+
+    def layout(self) -> dict:
+        """The evaluate layout with typed anomalies (``to_json`` makes it strict JSON)."""
+        return {
+            "gt": self.gt,
+            "predictions": self.predictions,
+            "cases": [_case_json(r) for r in self.rows],
+            "errors": self.errors,
+            "anomalies": self.anomalies,
+            "extra_predictions": list(self.extra_predictions),
+            "summary": self.summary.to_json(),
+            **self.summary.nnunet_json(),
+        }
+
+    def to_json(self) -> dict:
+        from .results import json_safe
+
+        return json_safe(self.layout())
+
+
+def evaluation_result(gt_root, pred_dir, rows: list[dict], extra: list[str], issues: list) -> Evaluation:
+    """The :class:`Evaluation` of evaluated ``rows`` (``evaluate`` and the report both make it here)."""
+    return Evaluation(
+        gt=str(gt_root),
+        predictions=str(pred_dir),
+        rows=tuple(rows),
+        extra_predictions=tuple(extra),
+        issues=tuple(issues),
+        summary=summarise(rows),
+    )
 
 
 def _case_json(row: dict) -> dict:

@@ -21,12 +21,8 @@ import re
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
-
-if TYPE_CHECKING:
-    from ..compare.aggregate import EvaluationSummary
 
 __all__ = ["build_report", "iter_report_cases"]
 
@@ -68,41 +64,6 @@ def iter_report_cases(tasks: list[dict], *, workers=None, scheduler=None, client
         scheduler=scheduler,
         client=client,
         processes=processes,
-    )
-
-
-def _evaluation_json(gt_root, pred_dir, rows: list[dict], extra: list[str], summary: EvaluationSummary) -> dict:
-    """The layout of ``napari-liverct evaluate``'s JSON (see :func:`napari_liverct.compare.evaluate.evaluate`)."""
-    from ..pathtext import text_safe
-    from ..values import json_safe
-
-    cases = []
-    for r in rows:
-        c = {
-            "id": r["id"],
-            "gt": r["gt"],
-            "pred": r["pred"],
-            "error": r["error"],
-            "error_kind": r["error_kind"],
-            "anomalies": [a.kind for a in r.get("anomalies") or []],
-            "seconds": r.get("seconds"),
-        }
-        if r.get("result") is not None:
-            c.update(r["result"].to_json())
-        cases.append(json_safe(c))
-    return text_safe(
-        json_safe(
-            {
-                "gt": str(gt_root),
-                "predictions": str(pred_dir),
-                "cases": cases,
-                "errors": [{"id": r["id"], "kind": r["error_kind"], "error": r["error"]} for r in rows if r["error"]],
-                "anomalies": [a for r in rows for a in r.get("anomalies") or []],
-                "extra_predictions": extra,
-                "summary": summary.to_json(),
-                **summary.nnunet_json(),
-            }
-        )
     )
 
 
@@ -236,11 +197,12 @@ def _build(
     (out / "cases").mkdir(parents=True, exist_ok=True)
     pred_for: dict[str, str | None] = {}
     extra: list[str] = []
+    issues: list = []  # the dataset's own anomalies, as evaluate reports them
     opts = dict(options or {})
     if predictions is not None:
         from ..compare.evaluate import pair_cases
 
-        pairs, extra, names = pair_cases(dataset, predictions)
+        pairs, extra, names = pair_cases(dataset, predictions, issues)
         pred_for = {p["id"]: p["pred"] for p in pairs}
         if names and "names" not in opts:  # as evaluate() does
             opts["names"] = names
@@ -290,10 +252,11 @@ def _build(
     (out / "survey.json").write_text(report_to_json(survey))
     evaluation = None
     if predictions is not None:
-        from ..compare.evaluate import summarise
+        from ..compare.evaluate import evaluation_result
+        from ..pathtext import text_safe
 
         ev_rows = [r["evaluation"] for r in results if r.get("evaluation") is not None]
-        evaluation = _evaluation_json(dataset, predictions, ev_rows, extra, summarise(ev_rows))
+        evaluation = text_safe(evaluation_result(dataset, predictions, ev_rows, extra, issues).to_json())
         (out / "evaluation.json").write_text(json.dumps(evaluation, indent=2, allow_nan=False) + "\n")
     plots = summary_plots(survey, [r["samples"] for r in results], evaluation, out / "img", class_info(results))
     data = page_data(ds, survey, results, dirs, evaluation, plots, title=title)

@@ -186,6 +186,8 @@ def page_data(
     ev_by_id = {c["id"]: c for c in (evaluation or {}).get("cases", [])}
     drafts = [a for r in results for a in r.get("anomalies") or []]  # offline drafts' flags (sidecars)
     anomalies = [_anomaly(a) for a in [*survey["anomalies"], *((evaluation or {}).get("anomalies") or []), *drafts]]
+    # the dataset's own anomalies are in both the survey and the evaluation: listed once
+    anomalies = list(dict.fromkeys(anomalies))
     # the failed cases the CLI lists (exit code 3): unreadable image or labels, failed evaluation
     failed = {str(f["case"]): f["error"] for f in survey.get("failed") or []}
     for e in (evaluation or {}).get("errors") or []:
