@@ -23,14 +23,13 @@ Pure Python: nothing here imports napari, Qt, torch or MONAI.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .anomaly import Anomaly
-from .labels import find_label_sibling, looks_like_labels, parse_label_names
+from .labels import find_label_sibling, looks_like_labels, parse_label_names, read_dataset_json
 from .nifti import is_nifti_path, nifti_stem
 
 __all__ = [
@@ -152,16 +151,6 @@ def _locate_json(root: str | os.PathLike) -> tuple[Path, Path | None]:
         return p.parent, p
     js = p / "dataset.json"
     return p, (js if js.is_file() else None)
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        spec = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError) as exc:
-        raise ValueError(f"{path}: cannot read the dataset.json ({type(exc).__name__}: {str(exc)[:200]})") from exc
-    if not isinstance(spec, dict):
-        raise ValueError(f"{path}: dataset.json must hold a JSON object")
-    return spec
 
 
 def _msd_image(path: Path) -> tuple[Path, tuple[Path, ...]]:
@@ -287,7 +276,7 @@ def load_dataset(root: str | os.PathLike) -> Dataset:
     spec: dict = {}
     names = None
     if json_path is not None:
-        spec = _read_json(json_path)
+        spec = read_dataset_json(json_path)
         if isinstance(spec.get("labels"), dict):
             names = parse_label_names(spec["labels"]) or None
         if any(isinstance(spec.get(k), list) for k in ("training", "test")):
@@ -391,7 +380,7 @@ def decathlon_datalist(root: str | os.PathLike, split: str = "training") -> list
     """
     base, json_path = _locate_json(root)
     if json_path is not None:
-        spec = _read_json(json_path)
+        spec = read_dataset_json(json_path)
         if any(isinstance(spec.get(k), list) for k in ("training", "test", "validation")):
             if split not in spec:
                 raise ValueError(f'{json_path}: the data list "{split}" is not in the file')

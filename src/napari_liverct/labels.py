@@ -47,6 +47,8 @@ __all__ = [
     "LIVER_COLOR",
     "TUMOUR_COLOR",
     "find_dataset_json",
+    "read_dataset_json",
+    "DatasetJsonError",
     "label_names_for",
     "label_colors",
     "looks_like_labels",
@@ -119,15 +121,46 @@ def parse_label_names(spec: dict) -> dict[int, str]:
     return dict(sorted(names.items()))
 
 
-def _load_json(path: Path):
-    """Parse a small JSON file; None (with a warning naming it) when it is unusable."""
+class DatasetJsonError(ValueError):
+    """A dataset.json (or a label sidecar) that is not a readable JSON object; the message names the file."""
+
+
+def read_dataset_json(path: str | os.PathLike) -> dict:
+    """The one reader of dataset.json (and of label sidecars): the JSON object it holds.
+
+    Raises :class:`DatasetJsonError` naming the file when it cannot be read, is larger than
+    16 MiB, is not UTF-8 JSON or does not hold an object (``__cause__`` says why, None for
+    valid JSON that is not an object).  Used by :func:`napari_liverct.dataset.load_dataset`
+    (which refuses such a file), the label names here (which warn and go on) and the CT
+    window's modality (which ignores it).
+    """
+    path = Path(path)
     try:
         if path.stat().st_size > 16 * 1024**2:
             raise ValueError("larger than 16 MiB")
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError, UnicodeDecodeError) as exc:
+        spec = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:
+        raise DatasetJsonError(
+            f"{path}: cannot read the dataset.json ({type(exc).__name__}: {str(exc)[:200]})"
+        ) from exc
+    if not isinstance(spec, dict):
+        raise DatasetJsonError(f"{path}: dataset.json must hold a JSON object")
+    return spec
+
+
+def _load_json(path: Path):
+    """:func:`read_dataset_json`, or None (with a warning naming the file) when it is unusable; valid JSON
+    that is not an object gives ``[]`` (the caller then says it maps no label ids)."""
+    try:
+        return read_dataset_json(path)
+    except DatasetJsonError as exc:
+        cause = exc.__cause__
+        if cause is None:
+            return []
         warnings.warn(
-            f"{path}: ignored, not readable JSON ({type(exc).__name__}: {str(exc)[:120]})", UserWarning, stacklevel=3
+            f"{path}: ignored, not readable JSON ({type(cause).__name__}: {str(cause)[:120]})",
+            UserWarning,
+            stacklevel=3,
         )
         return None
 

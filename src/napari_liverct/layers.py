@@ -7,7 +7,6 @@ import: a LayerData tuple is ``(data, kwargs, layer_type)``.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -125,11 +124,11 @@ def dataset_modality(source_path: str | os.PathLike | None) -> str | None:
     """
     if not source_path:
         return None
-    from .labels import find_dataset_json
+    from .labels import find_dataset_json, read_dataset_json
 
     try:
         ds = find_dataset_json(source_path)
-        spec = json.loads(ds.read_text()) if ds is not None else None
+        spec = read_dataset_json(ds) if ds is not None else None
     except (OSError, ValueError):
         return None
     if not isinstance(spec, dict):

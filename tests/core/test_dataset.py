@@ -164,3 +164,33 @@ def test_errors_name_the_path(tmp_path):
     img = _nii(tmp_path / "x.nii.gz")
     with pytest.raises(ValueError, match="x.nii.gz.*dataset folder or a dataset.json"):
         find_cases(img)
+
+
+@pytest.mark.parametrize(
+    "content, why",
+    [(b"[1, 2]", "must hold a JSON object"), (b"{not json", "JSONDecodeError"), (b"\xff\xfe{}", "UnicodeDecodeError")],
+)
+def test_one_reader_of_dataset_json(tmp_path, content, why):
+    """dataset.json is parsed by one function (labels.read_dataset_json) for the dataset loader (refuses,
+    naming the file), the label names (warn and go on) and the CT window's modality (ignores it)."""
+    from napari_liverct.labels import DatasetJsonError, label_table_for, read_dataset_json
+    from napari_liverct.layers import dataset_modality
+
+    (tmp_path / "labelsTr").mkdir()
+    seg = tmp_path / "labelsTr" / "case_0.nii.gz"
+    nib.save(nib.Nifti1Image(np.zeros((4, 4, 4), np.uint8), np.eye(4)), seg)
+    js = tmp_path / "dataset.json"
+    js.write_bytes(content)
+    with pytest.raises(DatasetJsonError, match=why) as exc:
+        read_dataset_json(js)
+    assert str(js) in str(exc.value)
+    with pytest.raises(ValueError, match=why):
+        load_dataset(tmp_path)
+    expect_warning = why != "must hold a JSON object"  # valid JSON that is no object: "maps no label ids"
+    with pytest.warns(UserWarning, match="not readable JSON" if expect_warning else "maps no label ids"):
+        table = label_table_for(seg)
+    assert table.names.get(1) is None or table.names[1] == "label 1"
+    assert dataset_modality(seg) is None
+    js.write_text(json.dumps({"labels": {"0": "background", "1": "liver"}, "modality": {"0": "CT"}}))
+    assert read_dataset_json(js)["labels"]["1"] == "liver"
+    assert label_table_for(seg).names[1] == "liver" and dataset_modality(seg) == "CT"
