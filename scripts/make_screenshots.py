@@ -1,6 +1,10 @@
 """Regenerate the README's screenshots with the plugin itself (runs on Xvfb when headless).
 
 .venv/bin/python scripts/make_screenshots.py [OUT_DIR]   # default docs/screenshots
+
+view_2d.png, view_3d.png and snapshot/ are the main job's (``scripts/run.sh``: the example
+CT and its offline draft, ``napari-liverct view --example --draft --screenshots``, about
+2 minutes on 2 threads); the widget pictures are made on the synthetic phantom.
 """
 
 from __future__ import annotations
@@ -28,10 +32,8 @@ def main(out: str = "docs/screenshots") -> None:
     import napari
 
     from napari_liverct._napari.session import focus_slice
-    from napari_liverct._napari.snapshot import render_snapshots
     from napari_liverct._qt.crop_widget import CropWidget
     from napari_liverct._qt.stats_widget import StatsWidget
-    from napari_liverct._qt.view3d_widget import View3DWidget
     from napari_liverct.phantom import write_phantom
 
     out_dir = Path(out)
@@ -39,12 +41,13 @@ def main(out: str = "docs/screenshots") -> None:
     sample = Path(tempfile.mkdtemp(prefix="liverct-sample-"))
     img, lab = write_phantom(sample)
 
+    _main_job(out_dir)
+
     viewer = napari.Viewer(title="napari-liverct")
     viewer.window.resize(1500, 950)
     viewer.open(str(img), plugin="napari-liverct")
     focus_slice(viewer)
     _settle(viewer)
-    viewer.screenshot(str(out_dir / "view_2d.png"), canvas_only=False)
 
     stats = StatsWidget(viewer)
     dock = viewer.window.add_dock_widget(stats, name="Statistics")
@@ -63,21 +66,25 @@ def main(out: str = "docs/screenshots") -> None:
     _settle(viewer)
     viewer.screenshot(str(out_dir / "crop_preview.png"), canvas_only=False)
     viewer.window.remove_dock_widget(dock)
-    for name in [l.name for l in viewer.layers if l.name not in ("liver_phantom", "liver_phantom_label")]:
-        viewer.layers.remove(name)
-
-    view3d = View3DWidget(viewer)
-    viewer.window.add_dock_widget(view3d, name="3D tumour view")
-    view3d.show_3d(blocking=True)  # the meshes first: the picture shows the finished view
-    _settle(viewer, 1.0)
-    viewer.screenshot(str(out_dir / "view_3d.png"), canvas_only=False)
-    view3d.show_2d()
     viewer.close()
     _compare_shots(img, lab, out_dir)
-
-    for p in render_snapshots(img, lab, out_dir / "snapshot"):
-        print(p)
     print("written to", out_dir)
+
+
+def _main_job(out_dir: Path) -> None:
+    """The main job's pictures: ``napari-liverct view --example --draft --screenshots`` in its
+    own process (its own viewer), the PNGs copied into ``out_dir``."""
+    import shutil
+    import subprocess
+
+    with tempfile.TemporaryDirectory(prefix="liverct-main-job-") as tmp:
+        cmd = [sys.executable, "-m", "napari_liverct.cli", "view", "--example", "--draft", "--screenshots", tmp]
+        subprocess.run(cmd, check=True)
+        for name in ("view_2d.png", "view_3d.png"):
+            shutil.copyfile(Path(tmp) / name, out_dir / name)
+        (out_dir / "snapshot").mkdir(exist_ok=True)
+        for png in (Path(tmp) / "snapshot").glob("*.png"):
+            shutil.copyfile(png, out_dir / "snapshot" / png.name)
 
 
 def _prediction(lab: Path, folder: Path) -> Path:

@@ -84,3 +84,13 @@ def standin_calls(monkeypatch):
 
     monkeypatch.setattr(pl, "run_network", network)
     return seen
+
+
+@pytest.fixture(scope="session")
+def session_networks():
+    """The real networks, each distinct input patch run once per test session
+    (:func:`netcache.cached_run_network`); ``LIVERCT_TEST_NETWORK_CACHE=DIR`` also keeps the
+    outputs in DIR between sessions (repeated local runs)."""
+    from netcache import cached_run_network
+
+    return cached_run_network(os.environ.get("LIVERCT_TEST_NETWORK_CACHE") or None)

@@ -2,7 +2,7 @@
 
 The phantom is generated in code, so the plugin can be tried without data and tests
 know the answers: int16 HU, air (-1000) outside an elliptical body with a fat rim,
-a spine, an aorta, a liver on the patient's right (RAS x > 0) with a portal vessel, and three
+a spine (vertebral bodies and discs), an aorta, a liver on the patient's right (RAS x > 0) with a portal vessel, and three
 spherical tumours of different sizes inside the liver.  Spacing is anisotropic
 (0.8 x 0.8 x 2.5 mm by default) and the array is stored like most DICOM-derived
 NIfTI files: LPS on disk (affine diag(-sx, -sy, sz)).
@@ -16,6 +16,9 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["Phantom", "make_phantom", "write_phantom", "TUMOURS_MM"]
+
+#: Height of a vertebra with its disc, and of the disc, in mm (lumbar: about 25-35 and 7-10).
+VERTEBRA_MM, DISC_MM = 32.0, 8.0
 
 #: Tumour centres (RAS mm, relative to the volume centre) and radii (mm).
 TUMOURS_MM = (
@@ -83,7 +86,13 @@ def make_phantom(
     body = cylinder(0, 0, rx_body, ry_body)
     img[body] = -100  # subcutaneous fat
     img[cylinder(0, 0, rx_body - 12, ry_body - 12)] = 40  # soft tissue
-    img[cylinder(0, -0.55 * ry_body, 18, 16)] = 700  # vertebral body
+    # the spine: vertebral bodies (cancellous bone in a cortical shell) between discs.  A
+    # uniform 700 HU rod the whole length of the scan was drawn by the 3D view (window
+    # 100-600 HU) as a featureless white band down the side of the liver
+    vertebra = cylinder(0, -0.55 * ry_body, 18, 16)
+    img[vertebra] = 700  # cortical shell
+    img[cylinder(0, -0.55 * ry_body, 15, 13)] = 250  # cancellous bone
+    img[vertebra & ((z - z.min()) % VERTEBRA_MM < DISC_MM)] = 90  # intervertebral discs
     img[cylinder(-25, -0.3 * ry_body, 9, 9)] = 180  # aorta (contrast)
     liver = ellipsoid(0.45 * rx_body, 0.1 * ry_body, 0, 0.42 * rx_body, 0.62 * ry_body, 90)
     img[liver] = 60

@@ -15,12 +15,22 @@ def _green(img):
     return (g > r + 25) & (g > b + 25)
 
 
-def test_snapshot_cli_writes_slices_through_the_lesion(phantom_files, tmp_path, capsys):
+def test_snapshot_cli_writes_slices_through_the_lesion(phantom_files, tmp_path, capsys, monkeypatch):
     from PIL import Image
 
+    from napari_liverct._napari import scene3d
     from napari_liverct.cli import main
 
     img, _lab = phantom_files
+    made = []
+    real_setup = scene3d.setup_3d_view
+
+    def spy(*args, **kwargs):
+        view = real_setup(*args, **kwargs)
+        made.append(sorted(type(ly).__name__ for ly in view.layers))
+        return view
+
+    monkeypatch.setattr(scene3d, "setup_3d_view", spy)
     rc = main(["snapshot", str(img), "--out", str(tmp_path / "shots"), "--lesion", "2"])
     assert rc == 0
     printed = capsys.readouterr().out.split()
@@ -38,6 +48,9 @@ def test_snapshot_cli_writes_slices_through_the_lesion(phantom_files, tmp_path, 
         r, c = np.argwhere(yellow).mean(0).astype(int)
         box = green[r - 6 : r + 7, c - 6 : c + 7]
         assert box.sum() > 20, f"{name}: the slice does not pass through lesion 2"
+    # issue 22.7: the 3D picture draws the labels as smooth surfaces (marching cubes,
+    # Taubin smoothing), not as ray-cast label voxels (blocky steps)
+    assert made == [["Image", "Surface", "Surface"]], made
     assert main(["snapshot", str(img), "--out", str(tmp_path / "x"), "--lesion", "7"]) == 2
     assert "lesion 7 does not exist" in capsys.readouterr().err
 

@@ -2,8 +2,8 @@
 
 Each test opens TotalSegmentator's example CT (example_ct_sm, no labels beside it), docks
 "Segment liver (offline)" from the plugin's manifest and clicks Segment (liver only). The
-real liver network runs once per module: ``run_network`` is wrapped by a cache that
-returns the stored output only for an identical input patch (anything else runs the
+real liver network runs once per session: ``run_network`` is wrapped by a cache that
+returns the stored output only for an identical input patch (conftest's ``session_networks``; anything else runs the
 network). The brush is napari's, clicked with the mouse on the canvas where the voxel is
 shown. Oracles: numpy on the layers' arrays (nonzero box, Dice), the draft's world
 position from its scale/translate and nibabel's affine of the CT, the saved file read
@@ -30,26 +30,10 @@ SEG_FAST_SM = "totalsegmentator/example_seg_fast.nii.gz"  # example_ct_sm's grid
 PLUGIN = "napari-liverct"
 
 
-@pytest.fixture(scope="module")
-def network_once():
-    """``run_network`` that runs the real network once per distinct input patch in this module."""
-    real_run, cache = pl.run_network, []
-
-    def run(model, patch, monitor=None):
-        for m, p, out in cache:
-            if m == model and p.shape == patch.shape and np.array_equal(p, patch):
-                return out.copy()
-        out = real_run(model, patch, monitor=monitor)
-        cache.append((model, np.array(patch, copy=True), np.array(out, copy=True)))
-        return out
-
-    return run
-
-
 @pytest.fixture
-def drafted(make_napari_viewer, qtbot, network_once, monkeypatch):
+def drafted(make_napari_viewer, qtbot, session_networks, monkeypatch):
     """(viewer, CT layer, draft layer) after clicking Segment (liver only) on the bare example CT."""
-    monkeypatch.setattr(pl, "run_network", network_once)
+    monkeypatch.setattr(pl, "run_network", session_networks)
     viewer = make_napari_viewer(show=True)  # napari 0.9 renders empty 3D canvases when hidden
     viewer.window._qt_window.resize(1400, 900)
     viewer.open(str(real(EXAMPLE_CT_SM)), plugin=PLUGIN)

@@ -1,4 +1,10 @@
-"""``napari-liverct view``: napari with the plugin's widgets and files (or the phantom)."""
+"""``napari-liverct view``: napari with the plugin's widgets and files (or the phantom).
+
+The main job (``scripts/run.sh``, ``napari-liverct view --example --draft``) opens
+TotalSegmentator's example abdominal CT, clicks Segment in the docked "Segment liver
+(offline)" widget (its progress bar shows the run), then computes the Statistics of the
+draft and shows it in 2D and, through the docked 3D tumour view, in 3D.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +19,22 @@ DOCKED_WIDGETS = ("CT window and layer type", "Statistics", "Crop foreground", "
 
 DEFAULT_SCREENSHOT_DIR = "liverct-screenshots"
 
+#: The Segment widget's display name (docked by ``view --draft``).
+SEGMENT_WIDGET = "Segment liver (offline)"
+
+#: TotalSegmentator 2.18.0's example abdominal CT, in the cache ``scripts/fetch_data.py`` fills.
+EXAMPLE_CT = "totalsegmentator/example_ct.nii.gz"
+
+
+def example_ct() -> Path:
+    """Path of :data:`EXAMPLE_CT`; ValueError naming the command that fetches it when missing."""
+    from ..segment.weights import FETCH_COMMAND, data_dir
+
+    path = data_dir() / EXAMPLE_CT
+    if not path.exists():
+        raise ValueError(f"{path}: the example CT is not there yet; run {FETCH_COMMAND}")
+    return path
+
 
 #: Tab titles of the docked widgets.  napari titles a dock "<display name> (napari-liverct)";
 #: four such tabs in one dock area of a 1600 x 1000 window were cut to "Stati…" and
@@ -22,6 +44,7 @@ TAB_TITLES = {
     "Statistics": "Statistics",
     "Crop foreground": "Crop foreground",
     "3D tumour view": "3D view",
+    SEGMENT_WIDGET: "Segment",
 }
 
 
@@ -101,6 +124,7 @@ def screenshots(viewer, out_dir: str | os.PathLike, view3d=None) -> list[Path]:
     _save_png(p2, viewer.screenshot(canvas_only=False))
     p3 = out / "view_3d.png"
     if view3d is not None:
+        raise_dock(view3d)
         view3d.show_3d(blocking=True)  # the meshes first: the picture shows the finished view
         _save_png(p3, viewer.screenshot(canvas_only=False))
         view3d.show_2d()
@@ -123,3 +147,83 @@ def _save_png(path: Path, pixels) -> None:
     from ..outputs import atomic_write
 
     atomic_write(path, lambda tmp: Image.fromarray(pixels).save(tmp, format="PNG"))
+
+
+def raise_dock(widget) -> None:
+    """Bring the dock tab holding ``widget`` (a docked magicgui or Qt widget) to the front."""
+    from qtpy.QtWidgets import QDockWidget
+
+    w = getattr(widget, "native", widget)
+    while w is not None and not isinstance(w, QDockWidget):
+        w = w.parentWidget()
+    if w is not None:
+        w.raise_()
+
+
+def _wait(condition, seconds: float | None = None) -> None:
+    """Run Qt's events until ``condition()`` is false (or ``seconds`` have passed)."""
+    import time
+
+    from qtpy.QtWidgets import QApplication
+
+    end = None if seconds is None else time.monotonic() + seconds
+    while condition() and (end is None or time.monotonic() < end):
+        QApplication.processEvents()
+        time.sleep(0.05)
+
+
+def start_draft(viewer, docked: dict, *, lesions: bool = True, threads: int | None = None):
+    """Click Segment in the docked Segment widget on the first CT image layer; return the widget.
+
+    Raises ValueError with the widget's reason when it refused to start (no CT, no weights).
+    """
+    from napari.layers import Image
+
+    seg = docked[SEGMENT_WIDGET]
+    image = next((ly for ly in viewer.layers if isinstance(ly, Image) and ly.ndim == 3 and not ly.rgb), None)
+    if image is None:
+        raise ValueError("--draft needs a 3D CT image; none of the files opened as one")
+    seg.image_layer.value = image
+    seg.with_lesions.value = bool(lesions)
+    if threads:
+        seg.threads.value = int(threads)
+    raise_dock(seg)
+    seg.run_button.native.click()
+    if not seg.running:
+        raise ValueError(f"the draft did not start: {seg.status.value}")
+    return seg
+
+
+def draft_layer(viewer, image_name: str):
+    """The Labels layer the Segment widget made for the CT layer ``image_name`` (or None)."""
+    from napari.layers import Labels
+
+    drafts = [
+        ly for ly in viewer.layers if isinstance(ly, Labels) and (ly.metadata or {}).get("draft_of") == image_name
+    ]
+    return drafts[-1] if drafts else None
+
+
+def show_draft(viewer, docked: dict, *, blocking: bool = True):
+    """After the draft: Statistics of the CT and its draft (docked tab in front), the viewer on
+    the slice with most draft voxels; returns the draft layer (None when there is none)."""
+    seg = docked.get(SEGMENT_WIDGET)
+    image = seg.image_layer.value if seg is not None else None
+    draft = draft_layer(viewer, image.name) if image is not None else None
+    if draft is None:
+        return None
+    viewer.layers.selection.active = draft
+    stats = docked.get("Statistics")
+    if stats is not None:
+        stats.image_combo.value = image
+        stats.labels_combo.value = draft
+        stats.run_button.native.click()
+        raise_dock(stats)
+        if blocking:
+            _wait(lambda: not stats.run_button.enabled, 600)
+    view3d = docked.get("3D tumour view")
+    if view3d is not None:
+        view3d.image_combo.value = image
+        view3d.labels_combo.value = draft
+    focus_slice(viewer)
+    return draft

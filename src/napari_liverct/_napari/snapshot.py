@@ -379,8 +379,16 @@ def render_snapshots(
         viewer.dims.order = (0, 1, 2)
         cam.orientation2d = VIEWS["axial"][1]
         remove_marker(viewer)
-        # one frame only: at most halve the resolution of very large volumes
-        setup_3d_view(viewer, image_layer, labels_layer, factor=min(2, auto_downsample(image_layer.data.shape[-3:])))
+        # the labels as smooth surfaces (marching cubes, Taubin smoothing), as the 3D tumour
+        # view draws them: ray-cast label voxels were blocky (3 mm steps on the example CT);
+        # one frame only: the CT at most halved (very large volumes)
+        setup_3d_view(
+            viewer,
+            image_layer,
+            labels_layer,
+            mode="surfaces",
+            image_factor=min(2, auto_downsample(image_layer.data.shape[-3:])),
+        )
         if les is not None:
             go_to_lesion(viewer, les.centroid_mm, les.max_diameter_mm, residual=residual)
         if labels_layer is not None:
