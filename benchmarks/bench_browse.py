@@ -77,7 +77,7 @@ def write_dataset(n: int, shape: tuple[int, int, int]) -> Path:
 def _agrees(viewer, case) -> bool:
     import nibabel as nib
 
-    from napari_liverct.geometry import display_geometry, reorient_to_display
+    from napari_liverct.geometry.grids import display_geometry, reorient_to_display
 
     for path, name in ((case.image, case.id), (case.label, f"{case.id}_label")):
         img = nib.load(path)

@@ -54,7 +54,7 @@ def main(argv=None) -> None:
     p.add_argument("--threshold", type=float, default=-500.0)
     args = p.parse_args(argv)
 
-    from napari_liverct.crop import apply_box, foreground_box
+    from napari_liverct.crop.foreground import apply_box, foreground_box
 
     vol = make_volume(tuple(args.size))
     t = args.threshold

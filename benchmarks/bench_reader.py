@@ -9,7 +9,7 @@ spreads over everyone.
 
 Competitors
 -----------
-ours            napari_liverct.nifti.read_nifti(path).data
+ours            napari_liverct.volumes.nifti.read_nifti(path).data
 ours-reader     napari_liverct.io.reader.read_nifti_layers(path) (the full npe2 reader)
 nibabel         np.asanyarray(nib.load(path).dataobj)
 SimpleITK       sitk.GetArrayViewFromImage(sitk.ReadImage(path))
@@ -75,7 +75,7 @@ TARGET_FRAME_RATIO = 1.3
 def _loader(name: str):
     """Import what ``name`` needs (untimed) and return a zero-argument loader factory."""
     if name == "ours":
-        from napari_liverct.nifti import read_nifti
+        from napari_liverct.volumes.nifti import read_nifti
 
         return lambda p: read_nifti(p).data
     if name == "ours-reader":

@@ -38,8 +38,8 @@ from _common import MB, PeakMemory  # noqa: E402
 def _case():
     from scipy import ndimage
 
-    from napari_liverct.nifti import read_nifti
     from napari_liverct.segment.weights import data_dir
+    from napari_liverct.volumes.nifti import read_nifti
 
     root = data_dir() / "totalsegmentator"
     ct = read_nifti(root / "example_ct.nii.gz")

@@ -40,7 +40,7 @@ def make_dataset(n: int, size: tuple[int, int, int]) -> Path:
     """MSD-style folder of ``n`` phantom cases (cached by n and size)."""
     import nibabel as nib
 
-    from napari_liverct.phantom import make_phantom
+    from napari_liverct.volumes.phantom import make_phantom
 
     root = BENCH_DIR / f"survey_{n}_{'x'.join(map(str, size))}" / "Task03_Liver"
     if (root / "dataset.json").exists():
@@ -143,7 +143,7 @@ def main(argv=None) -> int:
     ap.add_argument("--skip-naive", action="store_true")
     args = ap.parse_args(argv)
 
-    from napari_liverct.dataset import load_dataset
+    from napari_liverct.datasets.folder import load_dataset
     from napari_liverct.survey import survey
 
     t0 = time.perf_counter()

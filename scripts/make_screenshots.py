@@ -34,7 +34,7 @@ def main(out: str = "docs/screenshots") -> None:
     from napari_liverct._napari.session import focus_slice
     from napari_liverct._qt.crop_widget import CropWidget
     from napari_liverct._qt.stats_widget import StatsWidget
-    from napari_liverct.phantom import write_phantom
+    from napari_liverct.volumes.phantom import write_phantom
 
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)

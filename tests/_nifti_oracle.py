@@ -24,7 +24,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from napari_liverct.nifti import NiftiReadError, read_nifti
+from napari_liverct.volumes.nifti import NiftiReadError, read_nifti
 
 logging.getLogger("nibabel").setLevel(logging.CRITICAL)  # header fixes are logged, not errors
 

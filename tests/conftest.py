@@ -44,7 +44,7 @@ def write_nifti_file(tmp_path):
 @pytest.fixture(scope="session")
 def small_phantom():
     """A small phantom (fast) with the same anatomy as the sample data."""
-    from napari_liverct.phantom import make_phantom
+    from napari_liverct.volumes.phantom import make_phantom
 
     return make_phantom(shape=(160, 160, 40), spacing=(2.2, 2.2, 5.0), seed=1)
 
@@ -52,7 +52,7 @@ def small_phantom():
 @pytest.fixture(scope="session")
 def tiny_phantom():
     """A tiny phantom (96 x 96 x 24 at 3 x 3 x 6 mm): a stand-in draft of it takes seconds."""
-    from napari_liverct.phantom import make_phantom
+    from napari_liverct.volumes.phantom import make_phantom
 
     return make_phantom(shape=(96, 96, 24), spacing=(3.0, 3.0, 6.0), seed=1)
 

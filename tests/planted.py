@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from napari_liverct.nifti import read_nifti
+from napari_liverct.volumes.nifti import read_nifti
 from realdata import EXAMPLE_CT, EXAMPLE_SEG_FAST, real
 
 

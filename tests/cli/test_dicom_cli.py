@@ -18,7 +18,7 @@ import pytest
 from clirun import run_cli
 from dicomseries import write_series
 from napari_liverct.cli import main
-from napari_liverct.geometry import reorient_onto
+from napari_liverct.geometry.grids import reorient_onto
 from napari_liverct.segment import pipeline as pl
 from napari_liverct.volumes.dispatch import read_volume
 from realdata import EXAMPLE_CT, real

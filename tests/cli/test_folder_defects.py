@@ -25,7 +25,7 @@ import pytest
 
 from napari_liverct.cli import main
 from napari_liverct.compare.evaluate import evaluate
-from napari_liverct.pathtext import path_text, text_path
+from napari_liverct.outputs.pathtext import path_text, text_path
 
 AFF = np.diag([-1.2, -1.2, 2.5, 1.0])
 SHAPE = (24, 22, 10)

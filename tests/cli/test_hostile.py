@@ -13,7 +13,7 @@ import pytest
 
 import clirun
 from hostile import make_hostile, numpy_dice
-from napari_liverct.pathtext import path_text
+from napari_liverct.outputs.pathtext import path_text
 
 
 def run_cli(*args, timeout=240):

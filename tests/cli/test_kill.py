@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 
 from clirun import CLI_ENV
-from napari_liverct.phantom import make_phantom
+from napari_liverct.volumes.phantom import make_phantom
 from realdata import EXAMPLE_CT, EXAMPLE_SEG_FAST, real
 
 ENV = CLI_ENV
@@ -108,7 +108,7 @@ def test_crop_killed_leaves_a_whole_pair(tmp_path):
     assert refs["a"] != refs["b"]
 
     def observe():
-        from napari_liverct.nifti import NiftiReadError, read_nifti
+        from napari_liverct.volumes.nifti import NiftiReadError, read_nifti
 
         try:
             for f in target.iterdir():
@@ -277,7 +277,7 @@ def test_pair_killed_around_its_first_rename(tmp_path, when):
     proc = subprocess.run([sys.executable, "-c", code], env=ENV, capture_output=True)
     assert proc.returncode == -signal.SIGKILL
     mixed = _pair_content(out)
-    from napari_liverct.nifti import NiftiReadError, read_nifti
+    from napari_liverct.volumes.nifti import NiftiReadError, read_nifti
 
     if when == "before":
         assert mixed == old

@@ -250,7 +250,7 @@ def test_threads_beyond_the_cores_run_with_the_cores(inputs, tmp_path):
 def test_paths_that_are_not_utf8_print_in_the_readme_form(inputs, tmp_path):
     """Crop's "wrote" line (item 7): bytes 0xFF 0xFE of a name print as ``\\xff\\xfe``, never as
     surrogate escapes, and the printed text turns back into the file's name."""
-    from napari_liverct.pathtext import text_path
+    from napari_liverct.outputs.pathtext import text_path
 
     name = os.fsdecode(b"ct\xff\xfe.nii.gz")
     src = tmp_path / name

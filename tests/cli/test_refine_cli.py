@@ -13,7 +13,7 @@ import pytest
 from scipy import ndimage
 
 from clirun import run_cli
-from napari_liverct.labels import label_table_for
+from napari_liverct.labels.tables import label_table_for
 from napari_liverct.refine import edit_entry, log_text, new_log, replay
 from napari_liverct.segment.files import label_header
 from planted import ball, example_liver

@@ -138,7 +138,7 @@ def test_segment_dataset_with_a_broken_case_exits_3(tmp_path, small_phantom, fak
 
     # issue 23: when the summary cannot be written at the end (the disk filled up, the folder
     # became read-only), the failed cases are still listed before the error
-    import napari_liverct.outputs as outputs
+    import napari_liverct.outputs.units as outputs
 
     real = outputs.atomic_write_text
 

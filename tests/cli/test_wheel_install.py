@@ -107,7 +107,7 @@ def test_installed_package_is_the_wheels_not_the_source_tree(installed):
 
 def test_console_script_npe2_validate_and_a_report_in_the_fresh_venv(installed, tmp_path):
     from napari_liverct.cli import build_parser
-    from napari_liverct.phantom import make_phantom
+    from napari_liverct.volumes.phantom import make_phantom
 
     _wheel, venv, work = installed
     bin_ = venv / "bin"

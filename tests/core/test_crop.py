@@ -15,7 +15,7 @@ from nibabel.affines import apply_affine
 
 from napari_liverct import crop as crop_mod
 from napari_liverct.cli import main
-from napari_liverct.crop import (
+from napari_liverct.crop.foreground import (
     EmptyForegroundError,
     apply_box,
     box_is_empty,
@@ -23,7 +23,7 @@ from napari_liverct.crop import (
     foreground_box,
     parse_per_axis,
 )
-from napari_liverct.crop_plan import disk_box_to_display_box
+from napari_liverct.crop.plan import disk_box_to_display_box
 
 monai_transforms = pytest.importorskip("monai.transforms")
 
@@ -297,8 +297,8 @@ def test_cli_crop_empty_foreground(tmp_path, write_nifti_file, capsys):
 
 def test_importing_crop_and_widget_does_not_import_torch():
     code = (
-        "import sys, napari_liverct.crop, napari_liverct._qt.crop_widget, "
-        "napari_liverct._qt.monai_widget, napari_liverct.monai_pipeline; "
+        "import sys, napari_liverct.crop.foreground, napari_liverct._qt.crop_widget, "
+        "napari_liverct._qt.monai_widget, napari_liverct.crop.monai_pipeline; "
         "bad = [m for m in ('torch', 'monai') if m in sys.modules]; "
         "assert not bad, bad"
     )

@@ -9,7 +9,8 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from napari_liverct.dataset import Case, cases_to_datalist, decathlon_datalist, find_cases, load_dataset
+from napari_liverct.datasets.datalist import cases_to_datalist, decathlon_datalist
+from napari_liverct.datasets.folder import Case, find_cases, load_dataset
 
 
 def _nii(path, value=0, shape=(4, 4, 3)):
@@ -173,8 +174,8 @@ def test_errors_name_the_path(tmp_path):
 def test_one_reader_of_dataset_json(tmp_path, content, why):
     """dataset.json is parsed by one function (labels.read_dataset_json) for the dataset loader (refuses,
     naming the file), the label names (warn and go on) and the CT window's modality (ignores it)."""
-    from napari_liverct.labels import DatasetJsonError, label_table_for, read_dataset_json
-    from napari_liverct.layers import dataset_modality
+    from napari_liverct.display.layers import dataset_modality
+    from napari_liverct.labels.tables import DatasetJsonError, label_table_for, read_dataset_json
 
     (tmp_path / "labelsTr").mkdir()
     seg = tmp_path / "labelsTr" / "case_0.nii.gz"

@@ -14,7 +14,7 @@ import pytest
 
 import dicomseries
 from dicomseries import write_series
-from napari_liverct.geometry import reorient_onto
+from napari_liverct.geometry.grids import reorient_onto
 from napari_liverct.volumes.dicom import DicomSeriesError, DicomWarning, list_series
 from napari_liverct.volumes.dispatch import read_volume
 from realdata import EXAMPLE_CT, real

@@ -19,7 +19,7 @@ import pydicom
 import pytest
 
 from dicomseries import real_series
-from napari_liverct.geometry import reorient_onto
+from napari_liverct.geometry.grids import reorient_onto
 from napari_liverct.volumes.dispatch import read_volume
 from napari_liverct.volumes.seg import ALGORITHM_NAME, SegWriteError, write_seg
 from realdata import real

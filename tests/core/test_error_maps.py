@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from napari_liverct.compare import compare_arrays, error_maps
-from napari_liverct.mesh import mask_surface
+from napari_liverct.display.mesh import mask_surface
 
 
 # ------------------------------------------------------------------ pure: signed surface distance

@@ -17,7 +17,7 @@ from scipy import ndimage as ndi
 
 import _nifti_oracle as oracle
 from napari_liverct import cli
-from napari_liverct.labels import label_colors, label_table_for, read_color_table
+from napari_liverct.labels.tables import label_colors, label_table_for, read_color_table
 from napari_liverct.stats import stats_for_files
 
 AFF = np.array([[-0.9, 0, 0, 100.0], [0, -0.9, 0, 80.0], [0, 0, 2.0, -60.0], [0, 0, 0, 1]])
@@ -171,7 +171,7 @@ def test_odd_dataset_json_never_makes_labels_unopenable(tmp_path, content):
 
 
 def test_nnunet_dataset_entries_of_the_wrong_type_are_a_valueerror(tmp_path):
-    from napari_liverct.dataset import load_dataset
+    from napari_liverct.datasets.folder import load_dataset
 
     (tmp_path / "dataset.json").write_text(json.dumps({"file_ending": ".nii.gz", "dataset": {"c1": "oops"}}))
     with pytest.raises(ValueError, match="dataset.json"):

@@ -13,7 +13,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from napari_liverct.phantom import make_phantom
+from napari_liverct.volumes.phantom import make_phantom
 from realdata import EXAMPLE_CT, EXAMPLE_SEG_FAST, real
 
 DATASET_NAMES = {"0": "background", "1": "liver", "2": "tumour"}
@@ -49,7 +49,7 @@ def _expected() -> dict[int, str]:
 
 
 def test_find_dataset_json_looks_beside_the_link_first(tmp_path):
-    from napari_liverct.labels import find_dataset_json
+    from napari_liverct.labels.tables import find_dataset_json
 
     root = _symlinked_msd(tmp_path, n=1)
     link = root / "labelsTr" / "case_0.nii.gz"
@@ -82,7 +82,7 @@ def test_reader_names_layers_from_dataset_json_beside_symlinks(tmp_path):
 
 
 def test_survey_finds_lesion_classes_through_symlinks(tmp_path):
-    from napari_liverct.dataset import load_dataset
+    from napari_liverct.datasets.folder import load_dataset
     from napari_liverct.survey import survey_case
 
     root = _symlinked_msd(tmp_path, n=1)
@@ -119,7 +119,7 @@ def test_compare_cli_reads_the_files_own_label_table(tmp_path, capsys):
     """TotalSegmentator's segmentation (liver = 5 in its NIfTI XML label table) against its own
     liver mask: ``--map 1:5`` names class 5 "liver" on the command line, as stats and the widget do."""
     from napari_liverct.cli import main
-    from napari_liverct.labels import label_table_from_header
+    from napari_liverct.labels.tables import label_table_from_header
 
     seg = real(EXAMPLE_SEG_FAST)
     table = label_table_from_header(nib.load(seg).header)  # the oracle: the file's own XML extension
@@ -152,7 +152,7 @@ def test_compare_cli_reads_the_files_own_label_table(tmp_path, capsys):
 def test_stats_names_unnamed_labels_without_a_second_pass(tmp_path, monkeypatch):
     """Unnamed int32 labels: every value present (np.unique) is named "label N", and
     labels.present_labels (the old redundant pass) is never called."""
-    import napari_liverct.labels as labels_mod
+    import napari_liverct.labels.tables as labels_mod
     from napari_liverct.stats import stats_for_files
 
     rng = np.random.default_rng(3)
@@ -177,7 +177,7 @@ def test_stats_names_unnamed_labels_without_a_second_pass(tmp_path, monkeypatch)
 @pytest.mark.parametrize("levels", [1, 3])
 def test_find_dataset_json_levels_through_a_symlinked_folder(tmp_path, levels):
     """The labels folder itself a symlink into the store: the dataset folder's json is found."""
-    from napari_liverct.labels import find_dataset_json
+    from napari_liverct.labels.tables import find_dataset_json
 
     store = tmp_path / "store"
     (store / "segs").mkdir(parents=True)

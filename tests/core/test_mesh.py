@@ -1,4 +1,4 @@
-"""Pure tests of napari_liverct.mesh: meshes in RAS/world mm, smoothing, decimation, export."""
+"""Pure tests of napari_liverct.display.mesh: meshes in RAS/world mm, smoothing, decimation, export."""
 
 from __future__ import annotations
 
@@ -7,16 +7,16 @@ import pytest
 import trimesh
 from nibabel.affines import apply_affine
 
-from napari_liverct.downsample import downsample_affine
-from napari_liverct.geometry import RAS_TO_WORLD
-from napari_liverct.layers import array_to_layer_data
-from napari_liverct.mesh import (
+from napari_liverct.display.downsample import downsample_affine
+from napari_liverct.display.layers import array_to_layer_data
+from napari_liverct.display.mesh import (
     SurfaceMesh,
     export_meshes,
     label_surfaces,
     lesion_camera,
     mask_surface,
 )
+from napari_liverct.geometry.grids import RAS_TO_WORLD
 
 SPACING = (1.5, 1.2, 2.0)
 
@@ -166,8 +166,8 @@ def test_block_fraction_and_downsampled_surface_stay_aligned():
     """Pure check (kept here with the fast view it serves): block means and mesh position."""
     import trimesh
 
-    from napari_liverct.downsample import block_fraction
-    from napari_liverct.mesh import mask_surface
+    from napari_liverct.display.downsample import block_fraction
+    from napari_liverct.display.mesh import mask_surface
 
     rng = np.random.default_rng(0)
     m = rng.random((7, 9, 5)) > 0.5

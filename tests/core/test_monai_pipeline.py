@@ -6,10 +6,10 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from napari_liverct.crop import foreground_box
-from napari_liverct.geometry import layer_world_affine
-from napari_liverct.layers import array_to_layer_data
-from napari_liverct.monai_pipeline import format_meta, pipeline_layer_data, run_pipeline
+from napari_liverct.crop.foreground import foreground_box
+from napari_liverct.crop.monai_pipeline import format_meta, pipeline_layer_data, run_pipeline
+from napari_liverct.display.layers import array_to_layer_data
+from napari_liverct.geometry.grids import layer_world_affine
 
 pytest.importorskip("monai")
 

@@ -1,4 +1,4 @@
-"""Tests of :mod:`napari_liverct.nifti` against nibabel and hand-written NIfTI bytes.
+"""Tests of :mod:`napari_liverct.volumes.nifti` against nibabel and hand-written NIfTI bytes.
 
 Every file here is written either by nibabel or byte by byte from a nibabel header
 (``_raw_nifti``), so the expected values come from the array that was written or
@@ -17,7 +17,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from napari_liverct.nifti import (
+from napari_liverct.volumes.nifti import (
     NiftiReadError,
     is_nifti_path,
     nifti_stem,

@@ -1,4 +1,4 @@
-"""The output guard (napari_liverct.output_guard): an output never is, or lies inside, an
+"""The output guard (napari_liverct.outputs.guard): an output never is, or lies inside, an
 input, and its folder is known writable before any work (issue 23)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from napari_liverct.output_guard import OutputClashError, OutputNotWritableError, guard_output
+from napari_liverct.outputs.guard import OutputClashError, OutputNotWritableError, guard_output
 
 
 @pytest.fixture
@@ -95,7 +95,7 @@ def test_read_only_folder_is_refused_even_as_root(tmp_path):
     if not _ro_bind_available(ro):
         pytest.skip("no mount namespace with a read-only bind mount here (unshare -m)")
     code = (
-        "from napari_liverct.output_guard import guard_output, OutputNotWritableError\n"
+        "from napari_liverct.outputs.guard import guard_output, OutputNotWritableError\n"
         "try:\n"
         f"    guard_output({str(ro / 'out.json')!r}, [])\n"
         "except OutputNotWritableError as e:\n"

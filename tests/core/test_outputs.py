@@ -1,4 +1,4 @@
-"""Outputs as units (napari_liverct.outputs): temporaries, permissions, dead writers, folder swaps."""
+"""Outputs as units (napari_liverct.outputs.units): temporaries, permissions, dead writers, folder swaps."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import time
 import pytest
 
 from napari_liverct import outputs
-from napari_liverct.outputs import atomic_folder, atomic_write, atomic_write_bytes, atomic_write_text, temp_prefix
+from napari_liverct.outputs.units import atomic_folder, atomic_write, atomic_write_bytes, atomic_write_text, temp_prefix
 
 
 def _dead_pid() -> int:
@@ -158,7 +158,7 @@ def test_folder_symlink_target_is_followed(tmp_path):
 
 
 def test_group_failure_changes_no_member_and_leaves_nothing(tmp_path):
-    from napari_liverct.output_group import atomic_write_group, incomplete_group
+    from napari_liverct.outputs.group import atomic_write_group, incomplete_group
 
     a, b = tmp_path / "img.nii.gz", tmp_path / "img_label.nii.gz"
     a.write_bytes(b"old a")

@@ -183,7 +183,7 @@ def test_pyradiomics_tumours_against_brute_force(name):
 def test_totalsegmentator_organs_against_brute_force():
     """Real irregular shapes (TotalSegmentator's organ masks stand in for lesions: its
     example has no tumour class), measured as lesions of each class."""
-    from napari_liverct.nifti import read_nifti
+    from napari_liverct.volumes.nifti import read_nifti
 
     vol = read_nifti(real("totalsegmentator/example_seg.nii.gz"))
     data = np.asarray(vol.data)

@@ -17,7 +17,7 @@ import pytest
 from nibabel import orientations as nio
 
 from napari_liverct.cli import main
-from napari_liverct.phantom import make_phantom
+from napari_liverct.volumes.phantom import make_phantom
 
 SHAPE, SPACING = (80, 80, 24), (4.5, 4.5, 10.0)
 N_CASES = 4  # the last one is broken
@@ -203,8 +203,8 @@ def _marker_volume(order: str):
 
 @pytest.mark.parametrize("order", ["RAS", "LPS", "ASR", "PIL"])
 def test_pictures_in_viewer_orientation_window_and_colours(order):
-    from napari_liverct.labels import label_colors
-    from napari_liverct.layers import choose_window
+    from napari_liverct.display.layers import choose_window
+    from napari_liverct.labels.tables import label_colors
     from napari_liverct.report.thumbnails import VIEWS, display_volume, render_plane, world_index
 
     img, lab, aff, ras = _marker_volume(order)
@@ -237,8 +237,8 @@ def test_pictures_use_what_napari_reads(built):
     gets from this plugin's reader (through the npe2 manifest)."""
     import npe2
 
-    from napari_liverct.nifti import read_nifti
     from napari_liverct.report.thumbnails import display_volume
+    from napari_liverct.volumes.nifti import read_nifti
 
     npe2.PluginManager.instance().discover()
     img_path = built["root"] / "imagesTr" / "liver_0.nii.gz"

@@ -9,11 +9,11 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-import napari_liverct.nifti as nifti
+import napari_liverct.volumes.nifti as nifti
 from napari_liverct.compare.evaluate import evaluate_case
-from napari_liverct.phantom import make_phantom
 from napari_liverct.report.case import report_case
 from napari_liverct.survey import survey_case
+from napari_liverct.volumes.phantom import make_phantom
 
 
 def test_each_file_read_once(tmp_path, monkeypatch):

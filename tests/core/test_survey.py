@@ -13,10 +13,10 @@ import pytest
 from nibabel import orientations as nio
 from scipy import ndimage
 
-from napari_liverct.dataset import load_dataset
-from napari_liverct.phantom import make_phantom
+from napari_liverct.datasets.folder import load_dataset
 from napari_liverct.survey import iter_survey, survey, survey_case
 from napari_liverct.survey.summary import summarise_survey
+from napari_liverct.volumes.phantom import make_phantom
 
 SHAPE = (48, 48, 12)
 DECLARED = {0: "background", 1: "liver", 2: "cancer"}

@@ -1,11 +1,11 @@
-"""The one task runner (napari_liverct.tasks): results by index, failures reported per task,
+"""The one task runner (napari_liverct.parallel.tasks): results by index, failures reported per task,
 the workers check; against plain Python calls."""
 
 from __future__ import annotations
 
 import pytest
 
-from napari_liverct.tasks import check_workers, drain, run_tasks
+from napari_liverct.parallel.tasks import check_workers, drain, run_tasks
 
 
 def _square_or_fail(x, *, fail_on=None):

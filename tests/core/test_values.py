@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from napari_liverct.values import format_value, json_safe
+from napari_liverct.results.values import format_value, json_safe
 
 
 def test_json_safe_gives_strict_json_with_python_numbers():
@@ -53,7 +53,7 @@ def test_format_value_none_nonfinite_lists_and_others():
 
 
 def test_json_safe_writes_typed_results_by_their_to_json():
-    from napari_liverct.anomaly import Anomaly
+    from napari_liverct.results.anomaly import Anomaly
     from napari_liverct.stats import stats_on_grid
 
     a = Anomaly("liver_2", "orientation", "orientation LPS, most cases are RAS")

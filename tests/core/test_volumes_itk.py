@@ -11,7 +11,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from napari_liverct.geometry import reorient_onto
+from napari_liverct.geometry.grids import reorient_onto
 from napari_liverct.volumes.dispatch import read_volume
 from napari_liverct.volumes.volume import VolumeReadError
 from realdata import EXAMPLE_CT, EXAMPLE_SEG_FAST, real
@@ -83,7 +83,7 @@ def test_pyradiomics_nrrds_match_pynrrd_and_simpleitk(name):
         lps_pt = np.array(img.TransformIndexToPhysicalPoint([int(v) for v in idx]))
         assert np.allclose((vol.affine @ [*idx, 1])[:3], lps_pt * [-1, -1, 1], atol=1e-4)
     if name.endswith("_label.nrrd"):  # found a label by its name, as the NIfTI rule does
-        from napari_liverct.label_kind import looks_like_labels
+        from napari_liverct.labels.kind import looks_like_labels
 
         assert looks_like_labels(path, vol.header)
 

@@ -22,7 +22,7 @@ import pytest
 
 import _nifti_oracle as oracle
 from napari_liverct.io.reader import read_nifti_layers
-from napari_liverct.nifti import NiftiReadError, read_nifti, write_nifti
+from napari_liverct.volumes.nifti import NiftiReadError, read_nifti, write_nifti
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +62,7 @@ def test_every_corpus_file_reads_as_nibabel_reads_it(corpus):
 def test_layer_affine_and_voxels_match_nibabel(corpus):
     """Through the napari reader: metadata['affine'] is nibabel's, and every voxel of the
     display array sits where nibabel's affine puts it (checked on a few voxels)."""
-    from napari_liverct.geometry import display_geometry
+    from napari_liverct.geometry.grids import display_geometry
 
     for p in corpus:
         if p.name in ("row_major.dconn.nii",):
@@ -294,7 +294,7 @@ def test_writer_cleans_up_on_failure(tmp_path):
 def test_both_inflaters_agree_with_nibabel(tmp_path, monkeypatch):
     """Mostly-air volumes take the one-shot libdeflate path, noisy ones ISA-L streaming;
     multi-member files always stream.  Each equals nibabel."""
-    import napari_liverct.nifti as nifti
+    import napari_liverct.volumes.nifti as nifti
 
     calls = []
     real = nifti._inflate_rest

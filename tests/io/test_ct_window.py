@@ -8,8 +8,8 @@ import nibabel as nib
 import numpy as np
 import pytest
 
+from napari_liverct.display.layers import choose_window, window_limits
 from napari_liverct.io.reader import read_nifti_layers
-from napari_liverct.layers import choose_window, window_limits
 
 
 def _body(shape=(64, 64, 40), lung_fraction=0.0, seed=0):

@@ -35,8 +35,7 @@ import numpy as np
 import pytest
 from scipy import ndimage as ndi
 
-from napari_liverct.io.reader import read_nifti_layers
-from napari_liverct.layers import (
+from napari_liverct.display.layers import (
     LUNG_SLICE_SHARE,
     THORAX_SLICES,
     body_lung_share,
@@ -44,6 +43,7 @@ from napari_liverct.layers import (
     thorax_slice_share,
     window_limits,
 )
+from napari_liverct.io.reader import read_nifti_layers
 from realdata import EXAMPLE_CT, real
 
 TS = "totalsegmentator/"

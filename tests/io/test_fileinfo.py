@@ -8,8 +8,8 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from napari_liverct.fileinfo import affine_form, file_info, file_info_json, file_info_text
 from napari_liverct.io.reader import read_nifti_layers
+from napari_liverct.volumes.fileinfo import affine_form, file_info, file_info_json, file_info_text
 from realdata import EXAMPLE_CT, EXAMPLE_SEG_FAST, real
 
 LPS = np.array([[-0.8, 0, 0, 100], [0, -0.8, 0, 120], [0, 0, 2.5, -300], [0, 0, 0, 1.0]])

@@ -20,7 +20,7 @@ import pytest
 
 import _label_fuzz
 from napari_liverct.io.reader import read_nifti_layers
-from napari_liverct.nifti import NiftiReadError, read_header, read_nifti
+from napari_liverct.volumes.nifti import NiftiReadError, read_header, read_nifti
 
 MUTANTS = Path(__file__).resolve().parents[1] / "data" / "header_mutants"
 SPACING = [

@@ -12,8 +12,8 @@ import pytest
 from nibabel.affines import apply_affine, from_matvec
 
 from napari_liverct import napari_get_reader, read_nifti_layers
-from napari_liverct.geometry import ObliqueAffineWarning
-from napari_liverct.labels import LIVER_COLOR, TUMOUR_COLOR
+from napari_liverct.geometry.grids import ObliqueAffineWarning
+from napari_liverct.labels.tables import LIVER_COLOR, TUMOUR_COLOR
 
 
 def ras_to_sPL(xyz):

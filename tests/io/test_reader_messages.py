@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from napari_liverct import cli
-from napari_liverct.nifti import NiftiReadError, read_nifti
+from napari_liverct.volumes.nifti import NiftiReadError, read_nifti
 
 
 def _save(path, data, affine=None, *, qform=None, qcode=1):

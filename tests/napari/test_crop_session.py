@@ -11,8 +11,8 @@ import pytest
 from nibabel.affines import apply_affine
 
 from napari_liverct._napari.crop_session import CropSession, CropSettings, UndoStep
-from napari_liverct.geometry import ras_to_world
-from napari_liverct.layers import array_to_layer_data
+from napari_liverct.display.layers import array_to_layer_data
+from napari_liverct.geometry.grids import ras_to_world
 
 napari = pytest.importorskip("napari")
 

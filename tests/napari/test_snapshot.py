@@ -65,7 +65,7 @@ def _big_lesion_pair(folder):
     """The phantom with one ~112 mm lesion (a 56 mm ball inside the liver)."""
     import nibabel as nib
 
-    from napari_liverct.phantom import make_phantom
+    from napari_liverct.volumes.phantom import make_phantom
 
     ph = make_phantom(shape=(256, 256, 80), spacing=(1.2, 1.2, 2.5), seed=3)
     lab, img = ph.labels.copy(), ph.image.copy()

@@ -30,7 +30,7 @@ def _error_text(capsys, command: str) -> str:
 )
 def test_snapshot_refuses_labels_on_another_grid(mask, tmp_path, capsys):
     """A chest-CT mask over the abdominal CT: refused naming both files, no picture written."""
-    from napari_liverct.geometry import grid_mismatch
+    from napari_liverct.geometry.grids import grid_mismatch
 
     ct, m = real(EXAMPLE_CT), real(mask)
     a, b = nib.load(ct), nib.load(m)

@@ -22,8 +22,8 @@ from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QApplication
 
 from napari_liverct._qt.window_widget import AUTO
+from napari_liverct.display.layers import window_limits
 from napari_liverct.io.reader import read_nifti_layers
-from napari_liverct.layers import window_limits
 from realdata import EXAMPLE_CT, EXAMPLE_SEG_FAST, real
 
 TS = "totalsegmentator/"

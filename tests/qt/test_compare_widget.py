@@ -72,7 +72,7 @@ def test_compare_widget_matches_cli_and_navigates(make_napari_viewer, qtbot, com
 
     from napari_liverct._napari.scene3d import camera_of
     from napari_liverct._qt.compare_widget import CLASS_TABLE, CompareWidget, fmt_cell
-    from napari_liverct.geometry import ras_to_world
+    from napari_liverct.geometry.grids import ras_to_world
     from napari_liverct.io.reader import read_nifti_layers
 
     gt_path, pred_path, _missed, _invented = compare_files
@@ -201,7 +201,7 @@ def test_compare_widget_matches_cli_and_navigates(make_napari_viewer, qtbot, com
 def test_compare_widget_grid_mismatch_and_resample(make_napari_viewer, qtbot):
     """Different grids: a readable error naming both layers; with 'resample' it runs and says so."""
     from napari_liverct._qt.compare_widget import CompareWidget
-    from napari_liverct.layers import array_to_layer_data
+    from napari_liverct.display.layers import array_to_layer_data
 
     gt = np.zeros((20, 20, 10), np.uint8)
     gt[5:15, 5:15, 2:8] = 1

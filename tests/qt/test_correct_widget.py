@@ -24,10 +24,10 @@ from painting import click_world
 from qtpy.QtCore import Qt
 from scipy import ndimage
 
-from napari_liverct.geometry import ras_to_world
-from napari_liverct.nifti import read_nifti
+from napari_liverct.geometry.grids import ras_to_world
 from napari_liverct.refine import read_log, replay
 from napari_liverct.segment.files import label_header
+from napari_liverct.volumes.nifti import read_nifti
 from planted import ball as planted_ball
 from planted import example_liver
 from realdata import EXAMPLE_CT, real
@@ -176,7 +176,7 @@ def test_click_edits_undo_redo_and_live_figures(opened, qtbot, files):
 _VIEWER_SCRIPT = r"""
 import sys, time
 import napari
-from napari_liverct.geometry import ras_to_world
+from napari_liverct.geometry.grids import ras_to_world
 import numpy as np
 ct, draft, points = sys.argv[1], sys.argv[2], sys.argv[3]
 import json

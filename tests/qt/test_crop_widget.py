@@ -14,7 +14,7 @@ from napari_liverct._qt.crop_widget import (
     RULE_THRESHOLD,
     CropWidget,
 )
-from napari_liverct.crop import foreground_box
+from napari_liverct.crop.foreground import foreground_box
 from napari_liverct.io.reader import read_nifti_layers
 
 

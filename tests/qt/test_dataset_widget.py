@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from nibabel import orientations as nio
 
-from napari_liverct.phantom import make_phantom
+from napari_liverct.volumes.phantom import make_phantom
 
 pytestmark = pytest.mark.gui
 
@@ -213,7 +213,7 @@ def test_a_warning_raised_while_reading_ahead_is_shown_when_the_case_opens(make_
     from qtpy.QtCore import Qt
 
     from napari_liverct._qt.dataset_widget import DatasetWidget
-    from napari_liverct.geometry import ObliqueAffineWarning
+    from napari_liverct.geometry.grids import ObliqueAffineWarning
 
     rng = np.random.default_rng(0)
     oblique = np.diag([1.0, 1.0, 2.0, 1.0])

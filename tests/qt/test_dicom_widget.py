@@ -9,8 +9,8 @@ import numpy as np
 import pydicom
 
 from dicomseries import write_series
-from napari_liverct.geometry import reorient_onto
-from napari_liverct.layers import array_to_layer_data
+from napari_liverct.display.layers import array_to_layer_data
+from napari_liverct.geometry.grids import reorient_onto
 from napari_liverct.volumes.dispatch import read_volume
 from realdata import EXAMPLE_CT, real
 

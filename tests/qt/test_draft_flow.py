@@ -139,7 +139,7 @@ def test_crop_to_the_draft_box_and_undo(drafted):
 
 
 def test_brush_then_save_selected_layer_keeps_the_ct_affine(drafted, qtbot, tmp_path):
-    from napari_liverct.labels import label_table_from_header
+    from napari_liverct.labels.tables import label_table_from_header
 
     viewer, image, draft = drafted
     before = np.array(draft.data, copy=True)

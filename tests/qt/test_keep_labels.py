@@ -22,7 +22,7 @@ from painting import brush_click
 from qtpy.QtCore import Qt
 from scipy import ndimage
 
-from napari_liverct.layers import array_to_layer_data
+from napari_liverct.display.layers import array_to_layer_data
 from napari_liverct.segment import pipeline as pl
 
 pytestmark = pytest.mark.gui

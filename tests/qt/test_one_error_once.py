@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from qtpy.QtCore import Qt
 
-from napari_liverct.layers import array_to_layer_data
+from napari_liverct.display.layers import array_to_layer_data
 from napari_liverct.segment import pipeline as pl
 from standin import lesion_constant, liver_box
 
@@ -220,7 +220,7 @@ def test_dataset_browser_refuses_a_folder_that_is_no_dataset_once(make_napari_vi
 
 
 def test_dataset_browser_unreadable_case_and_survey_without_dataset(make_napari_viewer, qtbot, capfd, tmp_path):
-    from napari_liverct.phantom import make_phantom
+    from napari_liverct.volumes.phantom import make_phantom
 
     viewer = make_napari_viewer()
     _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Dataset browser")
@@ -332,7 +332,7 @@ _PLAIN = textwrap.dedent(
     from qtpy.QtWidgets import QApplication
     from napari_liverct._qt.segment_widget import SegmentWidget
     from napari_liverct.segment import pipeline as pl
-    from napari_liverct.phantom import make_phantom
+    from napari_liverct.volumes.phantom import make_phantom
 
     ph = make_phantom(shape=(96, 96, 24), spacing=(3.0, 3.0, 6.0), seed=1)
     for case in ("labels", "refusal", "bug"):

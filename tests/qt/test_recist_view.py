@@ -25,7 +25,7 @@ def _colour(img, rgb, tol=90):
 def _line_seen(shot, viewer, a_ras, b_ras, rgb) -> float:
     """Share of points along the projected segment with the line's colour within 3 px."""
     from napari_liverct._napari.compat import camera_of
-    from napari_liverct.geometry import ras_to_world
+    from napari_liverct.geometry.grids import ras_to_world
 
     cam = camera_of(viewer)
     h, w = shot.shape[:2]

@@ -59,13 +59,13 @@ def test_segment_button_adds_a_liver_draft_the_other_widgets_use(make_napari_vie
 
     # saved through the plugin's writer: the CT's own grid and affine, the names in the file
     from napari_liverct._napari.layer_utils import layer_meta
-    from napari_liverct.layers import save_layer
+    from napari_liverct.display.layers import save_layer
 
     out = save_layer(tmp_path / "draft.nii.gz", draft.data, layer_meta(draft))
     src, got = nib.load(ct), nib.load(out)
     assert got.shape == src.shape
     np.testing.assert_allclose(got.affine, src.affine, atol=1e-5)
-    from napari_liverct.labels import label_table_from_header
+    from napari_liverct.labels.tables import label_table_from_header
 
     assert label_table_from_header(got.header).names[1] == "liver"
 
@@ -104,7 +104,7 @@ def test_cancel_stops_between_tiles(make_napari_viewer, qtbot, small_phantom, mo
     monkeypatch.setattr(pl, "run_network", slow_network)
     viewer = make_napari_viewer()
     ph = small_phantom
-    from napari_liverct.layers import array_to_layer_data
+    from napari_liverct.display.layers import array_to_layer_data
 
     data, kwargs, _ = array_to_layer_data(ph.image, ph.affine, kind="image", name="phantom")
     image = viewer.add_image(data, **kwargs)
@@ -137,7 +137,7 @@ def test_the_bar_moves_while_the_liver_network_runs(make_napari_viewer, qtbot, s
 
     monkeypatch.setattr(pl, "run_network", slow_liver)
     viewer = make_napari_viewer()
-    from napari_liverct.layers import array_to_layer_data
+    from napari_liverct.display.layers import array_to_layer_data
 
     data, kwargs, _ = array_to_layer_data(small_phantom.image, small_phantom.affine, kind="image", name="phantom")
     viewer.add_image(data, **kwargs)

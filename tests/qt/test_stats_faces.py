@@ -12,7 +12,7 @@ from qtpy.QtCore import Qt
 
 from clirun import run_cli
 from napari_liverct.io.reader import read_nifti_layers
-from napari_liverct.values import json_safe
+from napari_liverct.results.values import json_safe
 from realdata import EXAMPLE_CT, EXAMPLE_SEG_FAST, real
 
 

@@ -8,9 +8,9 @@ import re
 import numpy as np
 import pytest
 
-from napari_liverct.geometry import ras_to_world
+from napari_liverct.geometry.grids import ras_to_world
 from napari_liverct.io.reader import read_nifti_layers
-from napari_liverct.output_guard import OutputClashError
+from napari_liverct.outputs.guard import OutputClashError
 from napari_liverct.stats import stats_for_files
 
 pytestmark = pytest.mark.gui

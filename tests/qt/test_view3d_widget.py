@@ -9,7 +9,7 @@ import pytest
 from nibabel.affines import apply_affine
 from scipy import ndimage
 
-from napari_liverct.geometry import ras_to_world
+from napari_liverct.geometry.grids import ras_to_world
 
 pytestmark = pytest.mark.gui
 
@@ -212,7 +212,7 @@ def test_surfaces_layers_and_export(viewer_widget, tmp_path, phantom_files):
     verts = surf.data[0]
     np.testing.assert_allclose(verts.min(0), world.min(0), atol=np.max(np.abs(lab.scale)))
     np.testing.assert_allclose(verts.max(0), world.max(0), atol=np.max(np.abs(lab.scale)))
-    from napari_liverct.output_guard import OutputClashError
+    from napari_liverct.outputs.guard import OutputClashError
 
     link = tmp_path / "labels_link.stl"  # a hard link to the labels file the layer was read from
     os.link(phantom_files[1], link)

@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
-from napari_liverct.labels import LIVER_COLOR, TUMOUR_COLOR
+from napari_liverct.labels.tables import LIVER_COLOR, TUMOUR_COLOR
 
 pytestmark = pytest.mark.gui
 

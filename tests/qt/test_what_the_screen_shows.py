@@ -13,7 +13,7 @@ import pytest
 from nibabel.affines import apply_affine
 from scipy import ndimage
 
-from napari_liverct.geometry import ras_to_world
+from napari_liverct.geometry.grids import ras_to_world
 from napari_liverct.io.reader import read_nifti_layers
 
 

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.gui
 
 
 def _dataset(tmp_path, n=3):
-    from napari_liverct.phantom import make_phantom
+    from napari_liverct.volumes.phantom import make_phantom
 
     root = tmp_path / "Task03_Liver"
     (root / "imagesTr").mkdir(parents=True)

@@ -9,7 +9,7 @@ import pytest
 
 from napari_liverct._napari.layer_utils import layer_meta
 from napari_liverct.io.writer import write_single_layer
-from napari_liverct.output_guard import OutputClashError
+from napari_liverct.outputs.guard import OutputClashError
 
 
 def test_saving_labels_over_the_image_file_is_refused(make_napari_viewer, phantom_files, tmp_path):

@@ -1,7 +1,7 @@
 """The napari-free half of the "Compare segmentations" widget: the worker body and the table columns.
 
 :func:`run_comparison` runs in the widget's thread worker: the prediction brought
-onto the ground truth's stored grid (:func:`napari_liverct.geometry.conform_to_grid`),
+onto the ground truth's stored grid (:func:`napari_liverct.geometry.grids.conform_to_grid`),
 then :func:`napari_liverct.compare.compare_arrays` (the function ``napari-liverct
 compare`` calls, so the numbers equal the CLI's), then the errors maps and the
 distance surface as LayerData (:mod:`~napari_liverct.compare.error_maps`).
@@ -17,7 +17,7 @@ from ..compare import error_maps
 from ..compare.metrics import metric, metric_table
 from ..compare.report import CLASS_COLUMNS, LESION_COLUMNS
 from ..compare.results import CaseComparison
-from ..values import format_value
+from ..results.values import format_value
 
 __all__ = [
     "CompareOutcome",

@@ -4,7 +4,7 @@
 core's arrays; writing into the labels view writes into the layer), applies finished
 :class:`~napari_liverct.refine.EditResult` s to the layer (only the changed box), keeps
 whole operations on an undo and a redo stack, and writes the edit log after every change
-(:func:`~napari_liverct.outputs.atomic_write_text`: a crash loses at most the edit being
+(:func:`~napari_liverct.outputs.units.atomic_write_text`: a crash loses at most the edit being
 computed).  The log sits beside the labels file (``<stem>.edits.json``) or, for labels with
 no file, in the data cache's ``edits/`` folder.  No Qt here.
 """
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..geometry import WORLD_TO_RAS
+from ..geometry.grids import WORLD_TO_RAS
 from .layer_utils import layer_disk_view
 
 if TYPE_CHECKING:
@@ -71,7 +71,7 @@ class CorrectSession:
     """Edits of ``labels_layer`` over ``ct_layer`` (same grid); see the module docstring."""
 
     def __init__(self, ct_layer: napari.layers.Image, labels_layer: napari.layers.Labels, liver: int, lesion: int):
-        from ..geometry import grid_mismatch
+        from ..geometry.grids import grid_mismatch
         from ..refine.files import labels_base
         from ..refine.log import log_path_for, new_log
 
@@ -168,7 +168,7 @@ class CorrectSession:
 
     def save(self) -> Path:
         """The log, written as a unit (temporary, fsync, rename)."""
-        from ..outputs import atomic_write_text
+        from ..outputs.units import atomic_write_text
         from ..refine.log import log_text
 
         self.log_path.parent.mkdir(parents=True, exist_ok=True)

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from ..crop import apply_box, box_is_empty, describe_rule, empty_foreground_error, foreground_box
-from ..crop_plan import disk_box_to_display_box
-from ..geometry import grid_mismatch, reorient_onto
+from ..crop.foreground import apply_box, box_is_empty, describe_rule, empty_foreground_error, foreground_box
+from ..crop.plan import disk_box_to_display_box
+from ..geometry.grids import grid_mismatch, reorient_onto
 from .layer_utils import layer_data_like, layer_disk_view
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..geometry import reorient_onto
+from ..geometry.grids import reorient_onto
 from .layer_utils import layer_disk_view
 from .pick import is_draft, pick_layers
 
@@ -65,7 +65,7 @@ def seg_origin(layer) -> str:
 
 def save_layer_as_seg(path, labels_layer, image_layer) -> tuple[Path, str]:
     """Write ``labels_layer`` as a DICOM-SEG on the series of ``image_layer``; ``(path, origin)``."""
-    from ..labels import label_names_for
+    from ..labels.tables import label_names_for
     from ..volumes.seg import write_seg_on_series
 
     imd = image_layer.metadata or {}

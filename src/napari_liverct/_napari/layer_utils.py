@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..layers import array_to_layer_data, layer_to_disk
+from ..display.layers import array_to_layer_data, layer_to_disk
 
 if TYPE_CHECKING:
     import napari.layers
@@ -42,7 +42,7 @@ def world_position(point_ras, layer: "napari.layers.Layer | None" = None, residu
     camera, sliders and markers need the displayed world position, which also
     undoes the oblique ``residual`` of ``layer`` (``metadata["residual"]``) when given.
     """
-    from ..geometry import ras_to_world
+    from ..geometry.grids import ras_to_world
 
     if residual is None and layer is not None:
         residual = (layer.metadata or {}).get("residual")
@@ -97,7 +97,7 @@ def labels_present(layer: "napari.layers.Labels", target: int = 2_000_000) -> li
 
 def default_label_roles(layer: "napari.layers.Labels | None") -> tuple[list[int], list[int]]:
     """``(organ labels, lesion labels)`` from a layer's class names; never a guess by value."""
-    from ..labels import lesion_label_ids, organ_label_ids
+    from ..labels.tables import lesion_label_ids, organ_label_ids
 
     names = layer_label_names(layer)
     return organ_label_ids(names), lesion_label_ids(names)
@@ -133,9 +133,9 @@ def label_color(layer, value: int) -> tuple[float, float, float, float]:
 
 
 def guard_export(path, viewer, extra=()) -> None:
-    """:func:`napari_liverct.output_guard.guard_output` for a widget's export: ``path`` must
+    """:func:`napari_liverct.outputs.guard.guard_output` for a widget's export: ``path`` must
     not be (or lie inside) any file a layer of ``viewer`` was read from, nor ``extra``."""
-    from ..output_guard import guard_output
+    from ..outputs.guard import guard_output
 
     sources = [(layer.metadata or {}).get("source_path") for layer in viewer.layers] if viewer is not None else []
     guard_output(path, [*sources, *extra])

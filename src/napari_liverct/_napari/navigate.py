@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..constants import OUTPUT_KEY
-from ..geometry import grid_mismatch, nonzero_box
-from ..labels import lesion_label_ids
-from ..mesh import lesion_camera
+from ..display.mesh import lesion_camera
+from ..geometry.grids import grid_mismatch, nonzero_box
+from ..labels.tables import lesion_label_ids
 from .compat import add_without_selecting, camera_of
 from .layer_utils import layer_disk_view, layer_label_names, world_position
 

@@ -6,7 +6,7 @@ Shared by :class:`~napari_liverct._qt.view3d_widget.View3DWidget` and the
 the sources while it is shown.
 
 Which labels mean what is never guessed from their values: the lesion classes are
-those whose *name* says tumour/lesion (:func:`napari_liverct.labels.lesion_label_ids`,
+those whose *name* says tumour/lesion (:func:`napari_liverct.labels.tables.lesion_label_ids`,
 possibly none) unless the caller passes ``lesion_labels``; every other shown class
 is context (the organ and the rest), each in the colour the labels layer gives it.
 
@@ -28,10 +28,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..constants import OUTPUT_KEY
-from ..downsample import downsample_affine
-from ..labels import lesion_label_ids
-from ..layers import array_to_layer_data
-from ..mesh import SurfaceMesh
+from ..display.downsample import downsample_affine
+from ..display.layers import array_to_layer_data
+from ..display.mesh import SurfaceMesh
+from ..labels.tables import lesion_label_ids
 from .compat import camera_of  # noqa: F401 - re-exported
 from .layer_utils import label_color, labels_present, layer_disk_view
 from .navigate import frame_labels, go_to_lesion, lesion_ids, lesion_list, remove_marker  # noqa: F401 - re-exported

@@ -73,13 +73,13 @@ def focus_slice(viewer, label: int | None = None) -> None:
     """Move the 2D slider to the slice with most lesion voxels (or of ``label``, or any label).
 
     The lesion classes come from the labels layer's class names
-    (:func:`napari_liverct.labels.lesion_label_ids`); a map without one (a heart
+    (:func:`napari_liverct.labels.tables.lesion_label_ids`); a map without one (a heart
     mask, a 61-class organ map) goes to the slice with most labelled voxels,
     never to "label 2".
     """
     from napari.layers import Labels
 
-    from ..labels import lesion_label_ids
+    from ..labels.tables import lesion_label_ids
 
     for layer in reversed(list(viewer.layers)):
         if isinstance(layer, Labels) and layer.data.ndim == 3:
@@ -144,7 +144,7 @@ def _save_png(path: Path, pixels) -> None:
     """Write a screenshot as a unit (napari's ``screenshot(path)`` writes in place)."""
     from PIL import Image
 
-    from ..outputs import atomic_write
+    from ..outputs.units import atomic_write
 
     atomic_write(path, lambda tmp: Image.fromarray(pixels).save(tmp, format="PNG"))
 

@@ -5,7 +5,7 @@ Runs a real napari viewer; when there is no screen it starts a virtual X display
 is shown (on the virtual display when headless) because napari 0.9 renders an
 empty canvas for ``Viewer(show=False)`` in 3D.
 
-Views (napari world is ``(S, P, L)`` mm, see :mod:`napari_liverct.geometry`):
+Views (napari world is ``(S, P, L)`` mm, see :mod:`napari_liverct.geometry.grids`):
 
 * ``axial.png``: plane (P, L) at the lesion's S, anterior up, patient's right on
   the left of the image (radiological convention);
@@ -35,7 +35,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..geometry import nonzero_box
+from ..geometry.grids import nonzero_box
+from .caption import caption_image
 from .navigate import MARKER_LINE_PX, MARKER_NAME
 
 if TYPE_CHECKING:
@@ -62,7 +63,7 @@ BODY_HU = -500.0
 
 def focus_values(labels_layer) -> list[int]:
     """Label values to frame: the organ and lesion classes by name, else every label."""
-    from ..labels import lesion_label_ids, organ_label_ids
+    from ..labels.tables import lesion_label_ids, organ_label_ids
 
     names = {int(k): str(v) for k, v in dict((labels_layer.metadata or {}).get("label_names") or {}).items()}
     return sorted(set(organ_label_ids(names)) | set(lesion_label_ids(names)))
@@ -135,42 +136,6 @@ def _marker_only_if_small(viewer, lesion, zoom: float) -> None:
     marker.border_width = MARKER_LINE_PX / float(zoom)  # thin at the picture's zoom
 
 
-def caption_image(path, lines: list[str], font_size: int = 15, pixels=None) -> None:
-    """Redraw the PNG at ``path`` with ``lines`` in a dark band above it, wrapped to its width.
-
-    With ``pixels`` (an RGB(A) array, e.g. ``viewer.screenshot()``), that picture is
-    captioned instead and ``path`` written once, as a unit (never an uncaptioned frame).
-    """
-    import textwrap
-
-    from PIL import Image, ImageDraw, ImageFont
-
-    from ..outputs import atomic_write
-
-    img = (Image.open(path) if pixels is None else Image.fromarray(np.asarray(pixels))).convert("RGBA")
-    try:
-        font = ImageFont.load_default(size=font_size)
-    except TypeError:  # Pillow < 10.1
-        font = ImageFont.load_default()
-    draw = ImageDraw.Draw(img)
-    margin = 8
-    avg = max(1.0, draw.textlength("abcdefghijklmnopqrstuvwxyz0123456789 ", font=font) / 37.0)
-    width_chars = max(10, int((img.width - 2 * margin) / avg))
-    wrapped = [part for line in lines for part in (textwrap.wrap(line, width_chars) or [""])]
-    # shrink the odd line that is still too wide (long words)
-    while any(draw.textlength(t, font=font) > img.width - 2 * margin for t in wrapped) and width_chars > 10:
-        width_chars -= 2
-        wrapped = [part for line in lines for part in (textwrap.wrap(line, width_chars) or [""])]
-    line_h = font_size + 5
-    band = margin * 2 + line_h * len(wrapped)
-    out = Image.new("RGBA", (img.width, img.height + band), (20, 20, 24, 255))
-    out.paste(img, (0, band))
-    draw = ImageDraw.Draw(out)
-    for n, text in enumerate(wrapped):
-        draw.text((margin, margin + n * line_h), text, fill=(255, 230, 0, 255), font=font)
-    atomic_write(path, lambda tmp: out.save(tmp, format="PNG"))
-
-
 def _load_layers(image_path, labels_path, force_labels: bool = False):
     from napari.layers import Layer
 
@@ -186,8 +151,8 @@ def _load_layers(image_path, labels_path, force_labels: bool = False):
     if not images:
         raise ValueError(f"{image_path}: opened as labels, not as an image; pass the CT as IMAGE")
     if labels:  # the grid rule of stats and crop: flips/permutations are the same grid
-        from ..geometry import conform_to_grid
-        from ..labels import checked_label_map
+        from ..geometry.grids import conform_to_grid
+        from ..labels.tables import checked_label_map
         from .layer_utils import layer_disk_view
 
         (img, iaff), (lab, laff) = layer_disk_view(images[0]), layer_disk_view(labels[0])
@@ -283,8 +248,8 @@ def _settle(viewer=None) -> None:
 def guard_snapshot_target(image_path, labels_path, out_dir) -> None:
     """The output guard of :func:`render_snapshots` (callable before a display is started):
     ``out_dir`` and its PNG files are none of the inputs, and ``out_dir`` can be written."""
-    from ..labels import find_label_sibling
-    from ..output_guard import guard_output
+    from ..labels.tables import find_label_sibling
+    from ..outputs.guard import guard_output
 
     paired = find_label_sibling(image_path) if labels_path is None else None
     names = [f"{v}.png" for v in (*VIEWS, "3d")]

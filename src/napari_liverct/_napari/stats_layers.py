@@ -56,7 +56,7 @@ class StatsInputs:
 
 def stats_inputs(image_layer, labels_layer, resample: bool = False) -> StatsInputs:
     """Arrays, affine, names and residual of the chosen layers (ValueError / GridMismatchError readable)."""
-    from ..geometry import conform_to_grid
+    from ..geometry.grids import conform_to_grid
 
     if image_layer is None and labels_layer is None:
         raise ValueError("Pick an image layer and/or a labels layer.")
@@ -81,7 +81,7 @@ def stats_inputs(image_layer, labels_layer, resample: bool = False) -> StatsInpu
         md = labels_layer.metadata or {}
         names = dict(md.get("label_names") or {})
         if not names:
-            from ..labels import label_names_for
+            from ..labels.tables import label_names_for
 
             names = label_names_for(md.get("source_path"))
     for arr, layer in ((image, image_layer), (labels, labels_layer)):

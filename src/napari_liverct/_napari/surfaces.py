@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..constants import OUTPUT_KEY
-from ..mesh import SurfaceMesh, label_surfaces
+from ..display.mesh import SurfaceMesh, label_surfaces
 from .compat import camera_of
 from .layer_utils import layer_disk_view
 
@@ -92,7 +92,7 @@ def view_surfaces(
     """Light meshes for the fast 3D view: block-downsampled labels, smoothed, decimated.
 
     The label grid is reduced by :func:`surface_downsample` blocks (anti-aliased
-    fractions, see :func:`napari_liverct.mesh.mask_surface`) to about
+    fractions, see :func:`napari_liverct.display.mesh.mask_surface`) to about
     ``target_voxels``; ``decimate`` is skipped when ``fast-simplification`` is missing.
     """
     disk, affine = layer_disk_view(labels_layer)

@@ -157,8 +157,8 @@ class SurveyTab:
 
         if self.report is None:
             raise ValueError("no survey to export: run the survey first")
-        from ..output_guard import guard_output
-        from ..outputs import atomic_write_text
+        from ..outputs.guard import guard_output
+        from ..outputs.units import atomic_write_text
 
         path = Path(path)
         guard_output(path, self.dataset.input_paths() if self.dataset is not None else [])

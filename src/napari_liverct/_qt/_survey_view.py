@@ -6,7 +6,7 @@ import numpy as np
 from qtpy.QtGui import QColor
 from qtpy.QtWidgets import QTableWidget, QTableWidgetItem
 
-from ..values import format_value
+from ..results.values import format_value
 
 __all__ = ["TABLE_COLUMNS", "fill_table", "plot_survey", "fmt"]
 

@@ -182,7 +182,7 @@ class CompareWidget(QWidget):
     def _fill_defaults(self) -> None:
         """Lesion classes, surface class and class map from the layers' class names (never by value)."""
         from .._napari.compat import unwrap
-        from ..labels import lesion_label_ids, organ_label_ids
+        from ..labels.tables import lesion_label_ids, organ_label_ids
 
         gt, pred = self.gt_combo.value, self.pred_combo.value
         key = (id(unwrap(gt)) if gt is not None else None, id(unwrap(pred)) if pred is not None else None)
@@ -223,7 +223,7 @@ class CompareWidget(QWidget):
     # ------------------------------------------------------------------ compute
     def compute(self, *_args) -> None:
         """Start the comparison in a worker thread (the viewer stays responsive)."""
-        from ..geometry import grid_mismatch, reorient_onto
+        from ..geometry.grids import grid_mismatch, reorient_onto
 
         gt_layer, pred_layer = self.gt_combo.value, self.pred_combo.value
         if gt_layer is None or pred_layer is None:
@@ -375,7 +375,7 @@ class CompareWidget(QWidget):
             if not path:
                 return None
         from .._napari.layer_utils import guard_export
-        from ..outputs import atomic_write_text
+        from ..outputs.units import atomic_write_text
 
         guard_export(path, self.viewer)
         text = comparison_to_csv(self.result) if fmt == "csv" else comparison_to_json(self.result) + "\n"

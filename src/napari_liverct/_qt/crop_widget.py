@@ -22,7 +22,7 @@ from magicgui.widgets import (
 
 from .._napari.crop_session import CropSession, CropSettings, box_reaches_outside, outline_shapes
 from .._napari.pick import layer_choices, output_kind, tag_output
-from ..crop import parse_per_axis
+from ..crop.foreground import parse_per_axis
 from ._common import ScrollableContainer
 
 if TYPE_CHECKING:

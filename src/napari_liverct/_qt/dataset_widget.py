@@ -9,7 +9,7 @@ abdominal one opens in its own window).  The cases around the open one (``radius
 before and after) are read ahead in the background into a bounded cache
 (:class:`napari_liverct.io.prefetch.CaseCache`), so Next shows its case at once.
 Tab "Survey" (:mod:`._survey_tab`): the survey, its table and plots, exports, report.
-All logic lives in :mod:`napari_liverct.dataset` and :mod:`napari_liverct.survey`.
+All logic lives in :mod:`napari_liverct.datasets.folder` and :mod:`napari_liverct.survey`.
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ from qtpy.QtWidgets import (
 )
 
 from .._napari.case_layers import replace_case_layers
-from ..dataset import Case, Dataset, decathlon_datalist, load_dataset
+from ..datasets.datalist import decathlon_datalist
+from ..datasets.folder import Case, Dataset, load_dataset
 from ..io.prefetch import CaseCache
 from ._survey_tab import SurveyTab
 from .work import WidgetWork, notify_error

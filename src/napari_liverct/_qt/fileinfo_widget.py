@@ -3,7 +3,7 @@
 What napari-nifti-viewer, 3D Slicer's Volume Information and ITK-SNAP's Image
 Information show: dimensions, spacing, orientation codes, qform and sform codes and
 matrices, datatype and scaling, extensions and the label table, and which of sform,
-qform and pixdim the reader used, and why (:func:`napari_liverct.fileinfo.file_info`).
+qform and pixdim the reader used, and why (:func:`napari_liverct.volumes.fileinfo.file_info`).
 Follows the viewer's selected layer.
 """
 
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from qtpy.QtGui import QFontDatabase
 from qtpy.QtWidgets import QApplication, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget
 
-from ..fileinfo import file_info, file_info_json, file_info_text
+from ..volumes.fileinfo import file_info, file_info_json, file_info_text
 
 if TYPE_CHECKING:
     import napari

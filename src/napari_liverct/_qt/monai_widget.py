@@ -24,7 +24,7 @@ from magicgui.widgets import (
 
 from .._napari.layer_utils import layer_meta
 from .._napari.pick import layer_choices
-from ..crop import parse_per_axis
+from ..crop.foreground import parse_per_axis
 from ._common import ScrollableContainer
 
 if TYPE_CHECKING:
@@ -128,7 +128,7 @@ class MonaiPipelineWidget(ScrollableContainer):
         src = (layer.metadata or {}).get("source_path")
         if src and Path(src).exists():
             return str(src)
-        from ..layers import save_layer
+        from ..display.layers import save_layer
 
         if self._tmp is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="liverct-monai-")
@@ -174,7 +174,7 @@ class MonaiPipelineWidget(ScrollableContainer):
             names["label"] = self.labels_layer.value.name
 
         def _work():
-            from ..monai_pipeline import run_pipeline
+            from ..crop.monai_pipeline import run_pipeline
 
             return run_pipeline(**kwargs)
 
@@ -196,7 +196,7 @@ class MonaiPipelineWidget(ScrollableContainer):
         self.meta_info.value = text
 
     def _on_done(self, result: dict, names: dict) -> list:
-        from ..monai_pipeline import format_meta, pipeline_layer_data
+        from ..crop.monai_pipeline import format_meta, pipeline_layer_data
 
         added = []
         for data, kwargs, kind in pipeline_layer_data(result, names):

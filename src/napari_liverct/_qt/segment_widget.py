@@ -202,7 +202,7 @@ class SegmentWidget(ScrollableContainer):
 
     def _display(self, labels):
         """Stored-order labels on the CT's grid -> the layer's (display) order."""
-        from ..layers import array_to_layer_data
+        from ..display.layers import array_to_layer_data
 
         _source, affine = self._source
         return array_to_layer_data(labels, affine, kind="labels", name="draft", label_names={1: "liver"})[0]
@@ -210,8 +210,8 @@ class SegmentWidget(ScrollableContainer):
     def _add_layer(self, labels) -> None:
         """The new draft layer (never in place of another), remembered as produced."""
         from .._napari.draft_layer import remember
-        from ..labels import LabelTable
-        from ..layers import array_to_layer_data
+        from ..display.layers import array_to_layer_data
+        from ..labels.tables import LabelTable
         from ..segment.files import label_header
         from ..segment.pipeline import CLASS_NAMES
 

@@ -27,7 +27,7 @@ from .._napari.layer_utils import default_label_roles, format_label_list, parse_
 from .._napari.pick import layer_choices
 from .._napari.stats_layers import lesion_rings, select_ring, stats_inputs, summary_text, write_label_features
 from ..constants import CONNECTIVITIES, DEFAULT_CONNECTIVITY
-from ..values import format_value
+from ..results.values import format_value
 from . import _controls as ui
 
 if TYPE_CHECKING:
@@ -363,7 +363,7 @@ class StatsWidget(QWidget):
             if not path:
                 return None
         from .._napari.layer_utils import guard_export
-        from ..outputs import atomic_write_text
+        from ..outputs.units import atomic_write_text
 
         guard_export(path, self.viewer)
         atomic_write_text(path, stats_to_csv(self.result), newline="")  # a unit: never a half-written export

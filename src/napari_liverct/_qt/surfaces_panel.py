@@ -6,7 +6,7 @@ from qtpy.QtWidgets import QDoubleSpinBox, QFileDialog, QLabel, QSpinBox, QVBoxL
 
 from .._napari import scene3d as scene
 from .._napari.layer_utils import label_color
-from ..mesh import COORDINATE_SYSTEMS, export_meshes
+from ..display.mesh import COORDINATE_SYSTEMS, export_meshes
 from . import _controls as ui
 
 __all__ = ["SurfacesPanel"]

@@ -2,7 +2,7 @@
 
 Thin Qt layer: the state (view layers, mesh cache, lesion cursor, the CT hidden while
 the camera moves) lives in :class:`~napari_liverct._napari.view3d_model.View3DModel`,
-the napari work in :mod:`~napari_liverct._napari.scene3d`, the meshes in :mod:`napari_liverct.mesh`.
+the napari work in :mod:`~napari_liverct._napari.scene3d`, the meshes in :mod:`napari_liverct.display.mesh`.
 """
 
 from __future__ import annotations

@@ -10,20 +10,20 @@ from magicgui.widgets import ComboBox, Container, Label, PushButton
 from .._napari.case_layers import AUTO_LIMITS, WINDOW_SET_BY
 from .._napari.layer_utils import layer_data_like, layer_disk_view
 from .._napari.pick import layer_choices
-from ..layers import CT_WINDOWS, PERCENTILE_WINDOW, choose_window, window_limits
+from ..display.layers import CT_WINDOWS, PERCENTILE_WINDOW, choose_window, window_limits
 
 if TYPE_CHECKING:
     import napari
 
 PERCENTILE = f"{PERCENTILE_WINDOW[0]:g}-{PERCENTILE_WINDOW[1]:g} % (MR, any)"
-#: The plugin's own choice by modality and content (:func:`napari_liverct.layers.choose_window`).
+#: The plugin's own choice by modality and content (:func:`napari_liverct.display.layers.choose_window`).
 AUTO = "auto (by content)"
 PRESETS = [*CT_WINDOWS, PERCENTILE, "full range", AUTO]
 
 
 def preset_limits(name: str, data) -> tuple[float, float]:
     """Contrast limits of a preset; "full range" is the data's min and max; the
-    percentile preset is :data:`napari_liverct.layers.PERCENTILE_WINDOW` of a strided sample."""
+    percentile preset is :data:`napari_liverct.display.layers.PERCENTILE_WINDOW` of a strided sample."""
     if name == "full range":
         arr = np.asarray(data)
         return float(arr.min()), float(arr.max())

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..pathtext import path_text
+from ..outputs.pathtext import path_text
 from . import compare, crop, dicom, evaluate, refine, report, response, segment, snapshot, stats, survey, view
 from ._options import compare_options
 

@@ -8,7 +8,7 @@ import os
 import sys
 
 from ..constants import CONNECTIVITIES, DEFAULT_CONNECTIVITY, DEFAULT_MATCH, DEFAULT_TOLERANCE_MM, MATCH_RULES
-from ..pathtext import path_text
+from ..outputs.pathtext import path_text
 
 __all__ = [
     "label_roles",
@@ -221,9 +221,9 @@ def dask_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def guard_dataset_output(out, *datasets, **kwargs) -> None:
-    """:func:`napari_liverct.output_guard.guard_output` of ``out`` against every file of ``datasets``."""
-    from ..dataset import dataset_inputs
-    from ..output_guard import guard_output
+    """:func:`napari_liverct.outputs.guard.guard_output` of ``out`` against every file of ``datasets``."""
+    from ..datasets.folder import dataset_inputs
+    from ..outputs.guard import guard_output
 
     guard_output(out, [p for d in datasets if d for p in dataset_inputs(d)], **kwargs)
 
@@ -232,7 +232,7 @@ def use_paired_labels(args) -> None:
     """Without ``--labels``, use the label file that belongs to the image (as the reader pairs them)."""
     if args.labels is not None:
         return
-    from ..labels import find_label_sibling
+    from ..labels.tables import find_label_sibling
 
     sibling = find_label_sibling(args.image)
     if sibling is not None:

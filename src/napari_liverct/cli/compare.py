@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from ..pathtext import path_text
+from ..outputs.pathtext import path_text
 from ._options import compare_arguments
 
 

@@ -1,4 +1,4 @@
-"""``napari-liverct crop``: the command-line face of :mod:`napari_liverct.crop`."""
+"""``napari-liverct crop``: the command-line face of :mod:`napari_liverct.crop.foreground`."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from ..pathtext import path_text
+from ..outputs.pathtext import path_text
 from ._options import finite_float, force_labels_argument, positive_int, use_paired_labels
 
 
@@ -14,7 +14,7 @@ class _PerAxis(argparse.Action):
     """``--margin M`` or ``--margin MX MY MZ``: checked by the parser the widgets use too."""
 
     def __call__(self, parser, namespace, values, option_string=None):
-        from ..crop import parse_per_axis
+        from ..crop.foreground import parse_per_axis
 
         try:
             setattr(namespace, self.dest, parse_per_axis(values, float, option_string or "--margin"))
@@ -50,9 +50,9 @@ def run(args) -> int:
 
     Prints ``{"start": [...], "end": [...], "shape": [...]}`` (stored voxel order).
     """
-    from ..crop_plan import crop_files
-    from ..nifti import write_nifti
-    from ..output_group import atomic_write_group
+    from ..crop.plan import crop_files
+    from ..outputs.group import atomic_write_group
+    from ..volumes.nifti import write_nifti
 
     use_paired_labels(args)
     plan = crop_files(
@@ -91,7 +91,7 @@ def run(args) -> int:
             )
         )
     # image and labels as one unit: both complete before either is renamed into place, and a
-    # pair that a kill left mixed is refused by the reader (napari_liverct.output_group)
+    # pair that a kill left mixed is refused by the reader (napari_liverct.outputs.group)
     atomic_write_group(items)
     print(
         json.dumps(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ..pathtext import path_text
+from ..outputs.pathtext import path_text
 from ._options import force_labels_argument
 from .exitcodes import OK
 
@@ -55,7 +55,7 @@ def run_list(args) -> int:
 def _default_origin(labels: Path) -> str:
     import json
 
-    from ..nifti import nifti_stem
+    from ..volumes.nifti import nifti_stem
 
     side = labels.with_name(nifti_stem(labels) + ".json")
     try:
@@ -67,8 +67,8 @@ def _default_origin(labels: Path) -> str:
 
 def run_export(args) -> int:
     """``export-seg LABELS --series SERIES --out SEG.dcm [--origin ...]``."""
-    from ..labels import checked_label_map, label_names_for
-    from ..output_guard import guard_output
+    from ..labels.tables import checked_label_map, label_names_for
+    from ..outputs.guard import guard_output
     from ..volumes.dispatch import read_volume
     from ..volumes.seg import ORIGINS, write_seg_on_series
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ..pathtext import path_text
+from ..outputs.pathtext import path_text
 from ._options import compare_arguments, dask_arguments, guard_dataset_output
 from .exitcodes import finish
 
@@ -39,7 +39,7 @@ def run(args) -> int:
     text = report_to_csv(report) if fmt == "csv" else report_to_json(report) + "\n"
     s = report["summary"]
     if args.out:
-        from ..outputs import atomic_write_text
+        from ..outputs.units import atomic_write_text
 
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sys
 
-from ..pathtext import path_text
+from ..outputs.pathtext import path_text
 
 __all__ = ["OK", "INTERNAL", "USAGE", "PARTIAL", "INTERRUPTED", "finish"]
 

@@ -46,7 +46,7 @@ def add_parser(subparsers) -> None:
 
 def run(args) -> int:
     """Print the response; unreadable files or no lesion class raise ValueError (exit code 2)."""
-    from ..labels import read_color_table
+    from ..labels.tables import read_color_table
     from ..stats.files import response_for_files
 
     table = read_color_table(args.label_names).names if args.label_names else None
@@ -66,7 +66,7 @@ def run(args) -> int:
     if args.format == "json":
         import json
 
-        from ..values import json_safe
+        from ..results.values import json_safe
 
         print(json.dumps(json_safe(result.to_json()), indent=2, allow_nan=False))
     elif args.format == "csv":

@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from ..pathtext import path_text, text_safe
+from ..outputs.pathtext import path_text, text_safe
 from ._options import cpu_count_argument, dask_arguments
 from .exitcodes import OK, finish
 
@@ -58,7 +58,7 @@ def _progress_printer():
 
 def _print_warnings(row: dict) -> None:
     """The draft's plausibility warnings, one line each, on standard error."""
-    from ..pathtext import path_text
+    from ..outputs.pathtext import path_text
 
     for f in row.get("warnings") or []:
         print(path_text(f"napari-liverct segment: warning: {row['out']}: {f['message']}"), file=sys.stderr)
@@ -66,9 +66,9 @@ def _print_warnings(row: dict) -> None:
 
 def run(args) -> int:
     """Checks first (input, output guard, weights), then the work: one file or a dataset."""
-    from ..nifti import is_nifti_path
-    from ..output_guard import guard_output
+    from ..outputs.guard import guard_output
     from ..volumes.dispatch import volume_kind
+    from ..volumes.nifti import is_nifti_path
 
     src, out = Path(args.input), Path(args.out)
     if not src.exists():
@@ -111,9 +111,9 @@ def _check_weights(lesions: bool) -> None:
 
 def _dataset_cases(src: Path, out: Path) -> list:
     """The cases of the dataset ``src``, once ``out`` passed the output guard for all of them."""
-    from ..dataset import load_dataset
-    from ..nifti import is_nifti_path
-    from ..output_guard import guard_output
+    from ..datasets.folder import load_dataset
+    from ..outputs.guard import guard_output
+    from ..volumes.nifti import is_nifti_path
 
     if is_nifti_path(out):
         raise ValueError(f"{out}: for a dataset, --out is a folder (it gets <case>.nii.gz per case)")
@@ -127,9 +127,9 @@ def _dataset_cases(src: Path, out: Path) -> list:
 
 
 def _run_dataset(cases: list, out: Path, args, lesions: bool) -> int:
-    from ..outputs import atomic_write_text
+    from ..outputs.units import atomic_write_text
+    from ..parallel.tasks import drain
     from ..segment.files import iter_segment_cases
-    from ..tasks import drain
 
     rows: list[dict | None] = [None] * len(cases)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..pathtext import path_text
+from ..outputs.pathtext import path_text
 from ._options import force_labels_argument, positive_int
 
 

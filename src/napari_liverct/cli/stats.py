@@ -30,7 +30,7 @@ def run(args) -> int:
     Prints to standard output; a grid mismatch without ``--resample-labels`` raises
     ValueError (exit code 2).
     """
-    from ..labels import read_color_table
+    from ..labels.tables import read_color_table
     from ..stats import stats_for_files
     from ..stats.tables import print_stats_table, stats_to_csv, stats_to_json
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from ..pathtext import path_text
+from ..outputs.pathtext import path_text
 from ._options import dask_arguments, guard_dataset_output
 from .exitcodes import finish
 
@@ -21,7 +21,7 @@ def add_parser(subparsers) -> None:
 
 def run(args) -> int:
     """``napari-liverct survey DIR``: dataset fingerprint as JSON or CSV."""
-    from ..dataset import load_dataset
+    from ..datasets.folder import load_dataset
     from ..survey import survey_dataset
     from ..survey.summary import report_to_csv, report_to_json
 
@@ -37,7 +37,7 @@ def run(args) -> int:
 
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        from ..outputs import atomic_write_text
+        from ..outputs.units import atomic_write_text
 
         atomic_write_text(out, text)
         s = report["summary"]

@@ -36,8 +36,8 @@ def add_parser(subparsers) -> None:
 def run(args) -> int:
     """Run the ``view`` subcommand."""
     from .._napari.session import DEFAULT_SCREENSHOT_DIR, example_ct
-    from ..output_guard import guard_output
-    from ..pathtext import path_text
+    from ..outputs.guard import guard_output
+    from ..outputs.pathtext import path_text
     from .xvfb import ensure_display
 
     if args.draft and args.no_widgets:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..anomaly import Anomaly
+from ..results.anomaly import Anomaly
 from .metrics import LESION_METRICS, VoxelCounts, class_metrics, count_values
 from .results import ClassMetrics
 

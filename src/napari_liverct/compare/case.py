@@ -9,8 +9,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from ..constants import CONNECTIVITIES, DEFAULT_TOLERANCE_MM
-from ..geometry import GridMismatchError
-from ..label_kind import NotALabelMapError
+from ..geometry.grids import GridMismatchError
+from ..labels.kind import NotALabelMapError
 from .classes import parse_map, plan_classes, relabel
 from .lesions import MATCH_RULES, compare_lesions
 from .metrics import VoxelCounts, count_values
@@ -94,7 +94,7 @@ def compare_arrays(
         ``{pred: gt}`` or ``["P:G", ...]``.
     lesion_labels
         Ground-truth classes whose connected components are lesions.  None: the
-        classes whose name says tumour/lesion (:func:`napari_liverct.labels.lesion_label_ids`
+        classes whose name says tumour/lesion (:func:`napari_liverct.labels.tables.lesion_label_ids`
         on ``names``); an empty list or no such class skips the lesion analysis.
     connectivity, match
         Lesion components (6 or 26) and matching rule (``"overlap"`` or ``"iou50"``).
@@ -114,7 +114,7 @@ def compare_arrays(
         One :class:`ClassMetrics` per evaluated class (definitions in the package
         docstring), and the :class:`LesionSummary` when there are lesion classes.
     """
-    from ..labels import lesion_label_ids
+    from ..labels.tables import lesion_label_ids
     from ..stats import voxel_volume_ml
 
     t0 = time.perf_counter()
@@ -212,9 +212,9 @@ def compare_arrays(
 
 def _read_labels(path, force_labels: bool = False, vol=None):
     """A 3D label volume, its affine and header; refused (naming the file) when its content
-    says image by the reader's rule (:func:`napari_liverct.labels.content_verdict`) unless
+    says image by the reader's rule (:func:`napari_liverct.labels.tables.content_verdict`) unless
     ``force_labels``, and always when it holds negative values."""
-    from ..labels import checked_label_map
+    from ..labels.tables import checked_label_map
     from ..volumes.dispatch import read_volume
 
     vol = read_volume(path) if vol is None else vol  # ``vol``: already read by the caller
@@ -253,7 +253,7 @@ def compare_volumes(
         The result (``gt_file``/``pred_file`` from ``files``, ``resampled`` and ``notes``
         saying what was done to the grid) and the prediction on the ground-truth grid.
     """
-    from ..geometry import conform_to_grid
+    from ..geometry.grids import conform_to_grid
 
     gt_file, pred_file = files
     if grid_names is None:
@@ -281,10 +281,10 @@ def compare_files(
     **kwargs,
 ) -> CaseComparison:
     """:func:`compare_volumes` on two NIfTI label files (``volumes``: their
-    :class:`~napari_liverct.nifti.NiftiVolume` pair when the caller has read them already).
+    :class:`~napari_liverct.volumes.nifti.NiftiVolume` pair when the caller has read them already).
 
     Class names (and hence the default lesion classes) come from the ground truth by
-    :func:`napari_liverct.labels.label_table_for` (its sidecar, its own label table,
+    :func:`napari_liverct.labels.tables.label_table_for` (its sidecar, its own label table,
     a dataset.json near it...), as the reader names the layers the widget compares,
     unless ``names`` is given.
 
@@ -296,14 +296,14 @@ def compare_files(
         False; a ValueError "labels must not be negative" (as ``stats``) when either
         holds negative values.
     GridMismatchError
-        (:class:`napari_liverct.geometry.GridMismatchError`, a ValueError) when the two
+        (:class:`napari_liverct.geometry.grids.GridMismatchError`, a ValueError) when the two
         files are not on the same grid, naming both, and ``resample`` is False; with
         ``resample`` the prediction is resampled onto the ground-truth grid by nearest
         neighbour and the result's ``resampled`` and ``notes`` say so.  A prediction
         stored with flipped or permuted axes but the same voxel centres is viewed on
         the ground-truth grid without resampling (noted in ``notes``).
     """
-    from ..labels import label_table_for
+    from ..labels.tables import label_table_for
 
     gvol, pvol = volumes or (None, None)
     gt, gaff, gheader = _read_labels(gt_path, force_labels, gvol)

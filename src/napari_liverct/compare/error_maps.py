@@ -2,7 +2,7 @@
 
 Everything here is numpy / scipy / scikit-image on the ground truth's *stored* grid
 (the arrays :func:`napari_liverct.compare.compare_arrays` measured), turned into
-LayerData tuples with the one factory :func:`napari_liverct.layers.array_to_layer_data`,
+LayerData tuples with the one factory :func:`napari_liverct.display.layers.array_to_layer_data`,
 so the new layers overlay the source layers exactly.
 
 Errors layer, by voxel
@@ -32,7 +32,7 @@ Errors layer, by lesion
 
 Surface distance
     The prediction's surface of one class (marching cubes,
-    :func:`napari_liverct.mesh.mask_surface`) in world mm, each vertex carrying its
+    :func:`napari_liverct.display.mesh.mask_surface`) in world mm, each vertex carrying its
     signed distance to the ground-truth surface of that class (:func:`signed_surface_distance`).
 """
 
@@ -43,11 +43,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..compare.classes import relabel
-from ..compare.metrics import class_metrics
-from ..compare.results import CaseComparison
-from ..geometry import ras_to_world
-from ..layers import array_to_layer_data
+from ..display.layers import array_to_layer_data
+from ..geometry.grids import ras_to_world
+from .classes import relabel
+from .metrics import class_metrics
+from .results import CaseComparison
 
 __all__ = [
     "ERROR_KINDS",
@@ -104,7 +104,7 @@ def class_index_maps(gt: np.ndarray, pred: np.ndarray, res: CaseComparison) -> t
 
 def voxel_errors(gm: np.ndarray, pm: np.ndarray, res: CaseComparison) -> tuple[np.ndarray, dict]:
     """By-voxel errors map (module docstring) and its ``features`` columns (one row per value)."""
-    from ..compare.surface import mask_box
+    from .surface import mask_box
 
     n = len(res.classes)
     dtype = np.uint8 if 4 * n < 255 else np.uint16
@@ -161,8 +161,8 @@ def voxel_errors(gm: np.ndarray, pm: np.ndarray, res: CaseComparison) -> tuple[n
 
 def _lesion_components(gm, pm, res: CaseComparison):
     """Lesion ids of both maps inside the lesions' joint box: ``(box, gcc, pcc)`` (box None: no lesion)."""
-    from ..compare.surface import mask_box
     from ..stats import lesion_label_map
+    from .surface import mask_box
 
     les = res.lesions
     idx = [i for i, c in enumerate(res.classes, start=1) if int(c.label) in set(les.labels)]
@@ -266,8 +266,8 @@ def signed_surface_distance(
     from scipy.ndimage import map_coordinates
     from scipy.spatial import cKDTree
 
-    from ..compare.surface import mask_box
-    from ..mesh import mask_surface
+    from ..display.mesh import mask_surface
+    from .surface import mask_box
 
     pts = np.asarray(points_ras, float).reshape(-1, 3)
     if len(pts) == 0:
@@ -350,8 +350,8 @@ def distance_surface(
     not evaluated; an empty surface when the prediction is empty.  ``step_size``
     (marching cubes) defaults to 1, or 2 for masks of more than 8 M voxels.
     """
-    from ..compare.surface import mask_box
-    from ..mesh import mask_surface
+    from ..display.mesh import mask_surface
+    from .surface import mask_box
 
     labels = [int(c.label) for c in res.classes]
     if int(label) not in labels:

@@ -1,7 +1,7 @@
 """Evaluate a folder of predictions against a dataset's ground truth, one Dask task per case.
 
 Pairing: the ground-truth label files of ``GT_DIR_OR_DATASET`` (an MSD / nnU-Net dataset
-folder or its dataset.json, read by :func:`napari_liverct.dataset.load_dataset`, or any
+folder or its dataset.json, read by :func:`napari_liverct.datasets.folder.load_dataset`, or any
 folder of label NIfTI files such as ``labelsTr/``) are matched by file name with
 ``PRED_DIR``: ``labelsTr/X.nii.gz`` against ``PRED_DIR/X.nii.gz`` (``.nii`` also; nnU-Net's
 predictions carry the label file's name).  :func:`evaluate_case` runs
@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..anomaly import Anomaly
+from ..results.anomaly import Anomaly
 from ..volumes.volume import volume_stem
 from .aggregate import AGGREGATED_METRICS, EvaluationSummary, label_anomalies, summarise
 
@@ -66,7 +66,7 @@ def _is_label_file(p: Path) -> bool:
 def _gt_files(root: Path, issues: list | None = None) -> tuple[list[tuple[str, Path]], dict[int, str] | None]:
     """(case id, ground-truth label file) pairs and the dataset's label names; the
     dataset's issues (duplicate ids...) are appended to ``issues``."""
-    from ..dataset import load_dataset
+    from ..datasets.folder import load_dataset
 
     names = None
     try:
@@ -90,7 +90,7 @@ def pair_cases(gt_root, pred_dir, issues: list | None = None) -> tuple[list[dict
     """Pair ground-truth label files with predictions by file name.
 
     Where dataset.json and the folder disagree (duplicate case ids: each case is paired
-    once), the :attr:`napari_liverct.dataset.Dataset.issues` are appended to ``issues``.
+    once), the :attr:`napari_liverct.datasets.folder.Dataset.issues` are appended to ``issues``.
 
     Returns
     -------
@@ -158,7 +158,7 @@ def iter_evaluate(
     ``scheduler="synchronous"`` runs in this process without Dask; otherwise a local
     cluster of ``workers`` processes, or the scheduler at ``scheduler``, or ``client``.
     """
-    from ..tasks import run_tasks
+    from ..parallel.tasks import run_tasks
 
     options = dict(options or {})
 
@@ -213,7 +213,7 @@ def evaluate(
     total = len(cases)
     rows: list = [None] * total
     it = iter_evaluate(cases, opts, workers=workers, scheduler=scheduler, client=client, processes=processes)
-    from ..tasks import drain
+    from ..parallel.tasks import drain
 
     def keep(item):
         i, row = item
@@ -303,7 +303,7 @@ def _case_json(row: dict) -> dict:
 def report_to_json(report: dict) -> str:
     import json
 
-    from ..pathtext import text_safe
+    from ..outputs.pathtext import text_safe
     from .results import json_safe
 
     return json.dumps(

@@ -33,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from ..values import format_value
+from ..results.values import format_value
 
 __all__ = [
     "Metric",

@@ -11,7 +11,7 @@ import io
 import json
 import math
 
-from ..values import format_value
+from ..results.values import format_value
 from .metrics import CLASS_METRICS, class_metrics
 from .results import CaseComparison
 
@@ -53,8 +53,8 @@ def _cell(v):
 
 def rows_to_csv(columns: list[str], rows: list[dict]) -> str:
     """CSV text of dict rows under ``columns``; NaN and infinity are written ``nan`` / ``inf``;
-    file names that are not valid UTF-8 as :func:`napari_liverct.pathtext.path_text` writes them."""
-    from ..pathtext import text_safe
+    file names that are not valid UTF-8 as :func:`napari_liverct.outputs.pathtext.path_text` writes them."""
+    from ..outputs.pathtext import text_safe
 
     rows = text_safe(rows)
     buf = io.StringIO()
@@ -75,8 +75,8 @@ def comparison_to_csv(res: CaseComparison) -> str:
 
 def comparison_to_json(res: CaseComparison) -> str:
     """Strict JSON (NaN/inf become null; the ``*_empty`` flags say why; non-UTF-8 file
-    names as :func:`napari_liverct.pathtext.path_text` writes them)."""
-    from ..pathtext import text_safe
+    names as :func:`napari_liverct.outputs.pathtext.path_text` writes them)."""
+    from ..outputs.pathtext import text_safe
 
     return json.dumps(text_safe(res.to_json()), indent=2, allow_nan=False)
 
@@ -105,7 +105,7 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
 
 def format_table(res: CaseComparison) -> str:
     """Human-readable report: per-class metrics, the lesion summary and the lesion list."""
-    from ..pathtext import path_text
+    from ..outputs.pathtext import path_text
 
     parts = []
     if res.gt_file:

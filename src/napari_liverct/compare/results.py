@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field, fields
 
-from ..values import json_safe
+from ..results.values import json_safe
 
 __all__ = ["ClassMetrics", "LesionRow", "LesionSummary", "CaseComparison", "json_safe"]
 

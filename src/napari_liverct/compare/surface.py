@@ -36,14 +36,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..geometry import nonzero_box
+from ..geometry.grids import nonzero_box
 
 __all__ = ["SurfaceDistances", "mask_box", "edge_voxels", "surface_distances", "surface_metrics"]
 
 
 def mask_box(mask: np.ndarray) -> tuple[slice, ...] | None:
     """Tight bounding box (slices) of a boolean 3D array, or None when it is all False
-    (:func:`napari_liverct.geometry.nonzero_box`)."""
+    (:func:`napari_liverct.geometry.grids.nonzero_box`)."""
     return nonzero_box(mask)
 
 

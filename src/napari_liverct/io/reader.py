@@ -2,7 +2,7 @@
 
 NIfTI, NRRD, MetaImage, a DICOM series (a folder or one of its files) and DICOM-SEG.
 Thin adapter over :func:`napari_liverct.volumes.dispatch.read_volume` and
-:mod:`napari_liverct.layers`.
+:mod:`napari_liverct.display.layers`.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ..labels import content_says_labels, find_label_sibling, looks_like_labels
-from ..layers import volume_to_layer_data
-from ..nifti import is_nifti_path
+from ..display.layers import volume_to_layer_data
+from ..labels.tables import content_says_labels, find_label_sibling, looks_like_labels
 from ..volumes.dispatch import is_volume_path, read_volume
+from ..volumes.nifti import is_nifti_path
 
 
 def napari_get_reader(path) -> Callable | None:
@@ -92,7 +92,7 @@ def read_nifti_layers(
         One file or a list of files.
     kind
         ``"image"`` or ``"labels"`` to override the automatic rule (see
-        :mod:`napari_liverct.labels`); None applies the rule.
+        :mod:`napari_liverct.labels.tables`); None applies the rule.
     pair
         Also open the label file that belongs to an image (``X_label.nii.gz`` beside
         it, ``labelsTr/X.nii.gz`` for ``imagesTr/X.nii.gz``).

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ..labels import DEFAULT_LABEL_NAMES
-from ..layers import array_to_layer_data
-from ..phantom import make_phantom
+from ..display.layers import array_to_layer_data
+from ..labels.tables import DEFAULT_LABEL_NAMES
+from ..volumes.phantom import make_phantom
 
 
 def phantom_layer_data(**kwargs) -> list[tuple]:

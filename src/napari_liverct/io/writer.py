@@ -5,9 +5,9 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from ..labels import LabelTable
-from ..layers import save_layer
-from ..output_guard import guard_output
+from ..display.layers import save_layer
+from ..labels.tables import LabelTable
+from ..outputs.guard import guard_output
 
 
 def write_single_layer(path: str, data: Any, meta: dict) -> list[str]:
@@ -18,7 +18,7 @@ def write_single_layer(path: str, data: Any, meta: dict) -> list[str]:
     translate, so a cropped layer reopens exactly where napari showed it.  The source
     file is never overwritten unless ``layer.metadata['allow_overwrite_source']`` is
     True, and a file another layer of the viewer was read from never
-    (:func:`napari_liverct.output_guard.guard_output`).  Writing is atomic (temporary
+    (:func:`napari_liverct.outputs.guard.guard_output`).  Writing is atomic (temporary
     file, then rename).  A labels layer's class names and colours go into the file's own
     label table (:func:`layer_label_table`), whatever they came from.
     """
@@ -39,7 +39,7 @@ def layer_label_table(meta: dict) -> LabelTable | None:
     placeholders are never written as names.  Colours: the layer's colormap (the user may
     have changed one) for every named value.
     """
-    from ..labels import named_labels
+    from ..labels.tables import named_labels
 
     md = meta.get("metadata") or {}
     cmap = meta.get("colormap")

@@ -3,7 +3,7 @@
 The corrected labels are written on the CT's grid (labels stored with flipped or permuted
 axes are put on it first, without resampling), with the class names of the input labels
 (file label table and sidecar ``<stem>.json``), and the log beside them
-(``<stem>.edits.json``), the three files as one unit (:mod:`napari_liverct.output_group`).
+(``<stem>.edits.json``), the three files as one unit (:mod:`napari_liverct.outputs.group`).
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ def labels_base(labels_path) -> dict:
 
 def read_case(ct_path, labels_path):
     """``(ct, affine, labels on the CT's grid, names)`` (ValueError naming the files)."""
-    from ..geometry import conform_to_grid
-    from ..labels import label_table_for
+    from ..geometry.grids import conform_to_grid
+    from ..labels.tables import label_table_for
     from ..volumes.dispatch import read_volume
 
     ct = read_volume(ct_path)
@@ -65,9 +65,9 @@ def read_case(ct_path, labels_path):
 
 def write_refined(out, labels: np.ndarray, affine: np.ndarray, names: dict, log: dict, protected=()) -> list[Path]:
     """Write labels, their names sidecar and the log as one unit."""
-    from ..nifti import nifti_stem, write_nifti
-    from ..output_group import atomic_write_group
+    from ..outputs.group import atomic_write_group
     from ..segment.files import label_header
+    from ..volumes.nifti import nifti_stem, write_nifti
 
     out = Path(out)
     named = {int(k): str(v) for k, v in names.items() if int(k) != 0}
@@ -87,8 +87,8 @@ def write_refined(out, labels: np.ndarray, affine: np.ndarray, names: dict, log:
 def refine_files(ct_path, labels_path, edits_path, out, *, threads: int | None = None) -> dict:
     """Replay the log ``edits_path`` on ``labels_path`` (over the CT ``ct_path``) and write the
     result to ``out``; returns a summary row.  ``out`` may be none of the three inputs."""
-    from ..nifti import is_nifti_path, nifti_stem
-    from ..output_guard import guard_output
+    from ..outputs.guard import guard_output
+    from ..volumes.nifti import is_nifti_path, nifti_stem
 
     ct_path, labels_path, edits_path, out = Path(ct_path), Path(labels_path), Path(edits_path), Path(out)
     if not is_nifti_path(out):

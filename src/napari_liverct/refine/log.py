@@ -62,7 +62,7 @@ class EditLogError(ValueError):
 
 def log_path_for(labels_path: str | os.PathLike) -> Path:
     """Where the log of a labels file lives: ``<stem>.edits.json`` beside it."""
-    from ..nifti import nifti_stem
+    from ..volumes.nifti import nifti_stem
 
     p = Path(labels_path)
     return p.with_name(nifti_stem(p) + ".edits.json")

@@ -33,8 +33,8 @@ def _slug(text: str) -> str:
 
 def iter_report_cases(tasks: list[dict], *, workers=None, scheduler=None, client=None, processes=True):
     """Run :func:`report_case` per task dict; yield ``(index, result)`` as they finish."""
+    from ..parallel.tasks import run_tasks
     from ..survey.case import SurveyCase
-    from ..tasks import run_tasks
     from .case import report_case
 
     def failed(i, exc):  # the case gets a row with the reason
@@ -74,7 +74,7 @@ def check_report_target(out: Path) -> None:
     """Refuse to replace a folder that is neither empty nor an earlier report.
 
     The report is built beside ``out`` and swapped in whole
-    (:func:`napari_liverct.outputs.atomic_folder`), so whatever ``out`` held goes: only
+    (:func:`napari_liverct.outputs.units.atomic_folder`), so whatever ``out`` held goes: only
     an empty folder, or one holding nothing but an earlier report's files, is accepted.
     """
     if not out.is_dir():
@@ -118,7 +118,7 @@ def build_report(
     Parameters
     ----------
     dataset
-        Dataset folder or dataset.json (:func:`napari_liverct.dataset.load_dataset`).
+        Dataset folder or dataset.json (:func:`napari_liverct.datasets.folder.load_dataset`).
     out_dir
         Output folder.  The report is built in a temporary folder beside it and swapped
         in when complete, so the previous report stays whole until then; an existing
@@ -141,9 +141,9 @@ def build_report(
         ``{"index": path, "survey": survey report, "evaluation": evaluate-style dict or
         None, "page": the data embedded in the page, "seconds": wall time}``.
     """
-    from ..dataset import dataset_inputs
-    from ..output_guard import guard_output
-    from ..outputs import atomic_folder
+    from ..datasets.folder import dataset_inputs
+    from ..outputs.guard import guard_output
+    from ..outputs.units import atomic_folder
 
     final = Path(out_dir)
     inputs = dataset_inputs(dataset) + ([predictions] if predictions else [])
@@ -182,7 +182,7 @@ def _build(
     title: str | None = None,
 ) -> dict:
     """:func:`build_report` into the (temporary) folder ``out_dir``."""
-    from ..dataset import load_dataset
+    from ..datasets.folder import load_dataset
     from ..survey import N_SAMPLES, SEED, dataset_report
     from ..survey.summary import report_to_json
     from .html import write_page
@@ -238,7 +238,7 @@ def _build(
 
     threading.Thread(target=_import_matplotlib, daemon=True).start()
     it = iter_report_cases(tasks, workers=workers, scheduler=scheduler, client=client, processes=processes)
-    from ..tasks import drain
+    from ..parallel.tasks import drain
 
     def keep_row(item):
         i, res = item
@@ -253,7 +253,7 @@ def _build(
     evaluation = None
     if predictions is not None:
         from ..compare.evaluate import evaluation_result
-        from ..pathtext import text_safe
+        from ..outputs.pathtext import text_safe
 
         ev_rows = [r["evaluation"] for r in results if r.get("evaluation") is not None]
         evaluation = text_safe(evaluation_result(dataset, predictions, ev_rows, extra, issues).to_json())

@@ -107,7 +107,7 @@ def draft_anomalies(case_id: str, files: dict) -> list:
     """``draft_<code>`` anomalies from the sidecars of offline drafts among ``files``
     (``{"labels": path, "prediction": path}``): what :func:`napari_liverct.segment.files.draft_check_of`
     reads, the flags the segment command wrote."""
-    from ..anomaly import Anomaly
+    from ..results.anomaly import Anomaly
     from ..segment.files import draft_check_of
 
     out = []
@@ -134,8 +134,8 @@ def _read_once(paths: dict) -> dict:
 def _read_on_grid(path, vol, img, what: str, notes: list, resample: bool = False):
     """Labels volume (read from ``path``) viewed on the image grid (flips/permutations free;
     resampled only if asked)."""
-    from ..geometry import GridMismatchError, conform_to_grid
-    from ..labels import integral_labels
+    from ..geometry.grids import GridMismatchError, conform_to_grid
+    from ..labels.tables import integral_labels
 
     if vol is None:
         raise ValueError(f"{path}: cannot be read")
@@ -156,7 +156,7 @@ def _read_on_grid(path, vol, img, what: str, notes: list, resample: bool = False
 
 
 def _pictures(out: dict, img, label, lvol_read, pvol_read, max_px: int) -> None:
-    from ..labels import label_names_for
+    from ..labels.tables import label_names_for
     from ..stats import stats_on_grid
     from .thumbnails import FALSE_COLOR, MISSED_COLOR, display_volume, png_bytes, render_plane, world_index
 

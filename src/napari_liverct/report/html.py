@@ -16,7 +16,7 @@ import json
 from importlib import resources
 from pathlib import Path
 
-from ..pathtext import path_text, text_safe
+from ..outputs.pathtext import path_text, text_safe
 
 __all__ = ["render_page", "write_page", "asset_text"]
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 import time
 
-from ..anomaly import Anomaly
 from ..compare.metrics import class_metrics
+from ..results.anomaly import Anomaly
 
 __all__ = ["page_data", "class_info", "LABEL_COLUMNS", "LESION_COLUMNS", "MAX_LESION_ROWS"]
 

@@ -58,7 +58,7 @@ def _hist(ax, values, title: str, xlabel: str) -> None:
 
 def _class_style(classes: dict, info: dict | None) -> tuple[dict[str, str], dict[str, tuple]]:
     """Names (dataset.json's, else the viewer layer's) and the viewer layer's colours of the classes."""
-    from ..labels import label_colors
+    from ..labels.tables import label_colors
 
     info = info or {}
     names = {v: c.get("name") or (info.get(v) or {}).get("name") or f"label {v}" for v, c in classes.items()}

@@ -1,10 +1,10 @@
 """OpenGL-free slice overlays for the QC report: numpy + Pillow, as the viewer shows them.
 
-The volumes go through :func:`napari_liverct.layers.array_to_layer_data`, the very
+The volumes go through :func:`napari_liverct.display.layers.array_to_layer_data`, the very
 function the reader uses, so the thumbnails get the viewer's reorientation (array axes
-``(S, P, L)``, see :mod:`napari_liverct.geometry`), its window
-(:func:`napari_liverct.layers.choose_window`) and its label colours
-(:func:`napari_liverct.labels.label_colors`).  Planes are drawn as napari's default
+``(S, P, L)``, see :mod:`napari_liverct.geometry.grids`), its window
+(:func:`napari_liverct.display.layers.choose_window`) and its label colours
+(:func:`napari_liverct.labels.tables.label_colors`).  Planes are drawn as napari's default
 2D camera shows them (and as ``napari-liverct snapshot`` writes them):
 
 * axial: rows P (anterior at the top), columns L (the patient's right on the left);
@@ -69,7 +69,7 @@ def display_volume(
     data, affine, *, kind: str, name: str = "volume", header=None, source_path=None, label_names=None
 ) -> DisplayVolume:
     """The LayerData the reader would give napari, reduced to what a thumbnail needs."""
-    from ..layers import array_to_layer_data
+    from ..display.layers import array_to_layer_data
 
     view, kw, _ = array_to_layer_data(
         data, affine, kind=kind, name=name, header=header, source_path=source_path, label_names=label_names
@@ -96,7 +96,7 @@ def display_volume(
 
 def world_index(vol: DisplayVolume, ras_mm) -> np.ndarray:
     """Continuous display index ``(s, p, l)`` of an RAS+ mm point."""
-    from ..geometry import ras_to_world
+    from ..geometry.grids import ras_to_world
 
     world = np.asarray(ras_to_world(np.asarray(ras_mm, float), vol.residual), float)
     return (world - vol.translate) / vol.scale

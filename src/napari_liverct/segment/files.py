@@ -2,7 +2,7 @@
 
 The labels are written on the image's own grid and affine, atomically, with the class
 names twice: in the file's label table (a Caret XML extension with ``<VolumeType>Label``,
-the form TotalSegmentator writes and :func:`napari_liverct.labels.label_table_from_header`
+the form TotalSegmentator writes and :func:`napari_liverct.labels.tables.label_table_from_header`
 reads) and in a sidecar ``<stem>.json`` beside it.
 """
 
@@ -37,7 +37,7 @@ MODEL_NOTE = (
 
 def label_header(names: dict[int, str]):
     """A NIfTI-1 header with intent 'label' and a Caret XML label table naming ``names``."""
-    from ..labels import header_with_label_table
+    from ..labels.tables import header_with_label_table
 
     hdr = header_with_label_table(None, names)
     hdr["descrip"] = b"napari-liverct draft (pyliverlesionseg 0.3)"
@@ -51,8 +51,8 @@ def write_labels(
     file names its classes itself, so it never depends on the sidecar).  ``check`` (a
     :class:`~napari_liverct.segment.plausibility.DraftCheck`) goes into the sidecar as
     ``plausibility``."""
-    from ..nifti import nifti_stem, write_nifti
-    from ..outputs import atomic_write_text
+    from ..outputs.units import atomic_write_text
+    from ..volumes.nifti import nifti_stem, write_nifti
 
     path = Path(path)
     names = dict(CLASS_NAMES)
@@ -90,8 +90,8 @@ def segment_file(
     ending in ``.dcm`` (or ``out_format="dicom-seg"``) writes a DICOM-SEG on the source
     series (``image`` must be a DICOM series), type AUTOMATIC.
     """
-    from ..nifti import is_nifti_path
-    from ..output_guard import guard_output
+    from ..outputs.guard import guard_output
+    from ..volumes.nifti import is_nifti_path
 
     image, out = Path(image), Path(out)
     as_seg = out_format == "dicom-seg" or out.suffix.lower() == ".dcm"
@@ -138,7 +138,7 @@ def segment_file(
 def draft_check_of(labels_path) -> DraftCheck | None:
     """The plausibility findings a draft's sidecar ``<stem>.json`` records, or None when the
     file has no such sidecar (not a draft of this package, or an older one)."""
-    from ..nifti import nifti_stem
+    from ..volumes.nifti import nifti_stem
 
     side = Path(labels_path).with_name(nifti_stem(Path(labels_path)) + ".json")
     try:
@@ -175,9 +175,9 @@ def iter_segment_cases(
     scheduler: str | None = None,
 ) -> Iterator[tuple[int, dict]]:
     """Segment every case (``Case`` objects) into ``out_dir/<case id>.nii.gz`` on Dask
-    (:func:`napari_liverct.tasks.run_tasks`); yield ``(index, row)`` as cases finish.
+    (:func:`napari_liverct.parallel.tasks.run_tasks`); yield ``(index, row)`` as cases finish.
     One worker by default: each case already uses every CPU thread it is given."""
-    from ..tasks import run_tasks
+    from ..parallel.tasks import run_tasks
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..label_kind import MAX_LABEL_CLASSES
+from ..labels.kind import MAX_LABEL_CLASSES
 
 __all__ = ["NotACTError", "check_ct"]
 

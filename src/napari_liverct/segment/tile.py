@@ -18,8 +18,9 @@ import numpy as np
 from scipy import ndimage
 
 from . import pipeline
-from .pipeline import LESION_IN, LESION_MM, LESION_OUT, resample_to
+from .pipeline import LESION_IN, LESION_MM, LESION_OUT
 from .preprocess import ct_window, to_canonical
+from .resample import resample_to
 from .zoom import zoom3d, zoomed_affine, zoomed_shape
 
 __all__ = ["TileProbability", "lesion_probability_at", "CLICK_RADIUS_MM"]

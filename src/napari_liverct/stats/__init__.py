@@ -3,7 +3,7 @@
 All arrays are in the order stored in the NIfTI file (``i, j, k``) and ``affine`` is
 the file's voxel-to-RAS+ affine.  Every ``centroid_mm`` is in **RAS+ millimetres**
 (the nibabel / 3D Slicer convention; napari world coordinates are obtained with
-:func:`napari_liverct.geometry.ras_to_world`).  Voxel indices (``bbox_min``,
+:func:`napari_liverct.geometry.grids.ras_to_world`).  Voxel indices (``bbox_min``,
 ``bbox_max``, ``centroid_voxel``, ``slice_range``) index the stored array.
 
 Nothing here imports napari, Qt, torch or MONAI.  Where things are: :mod:`.lesions` (components,
@@ -14,7 +14,7 @@ widget), :mod:`.results` (the typed rows and result), :mod:`.files` (from NIfTI 
 
 from __future__ import annotations
 
-from ..geometry import grid_mismatch
+from ..geometry.grids import grid_mismatch
 from ._engine import PERCENTILES_IMAGE, image_stats, label_stats, voxel_volume_ml
 from .compute import (
     burden_from_counts,

@@ -23,7 +23,7 @@ import numpy as np
 from nibabel.affines import voxel_sizes
 
 from ..constants import ROBUST_PERCENTILES, ROBUST_RANGE
-from ..geometry import nonzero_box
+from ..geometry.grids import nonzero_box
 from ._summaries import _summary_from_hist, _summary_from_values, hist_percentiles
 from .results import ImageStats, LabelStats
 

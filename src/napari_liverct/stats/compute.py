@@ -62,7 +62,7 @@ def stats_on_grid(
         Lesion connectivity, 26 (default) or 6.
     organ_labels, lesion_labels
         The organ (for tumour burden) and lesion classes.  None: from the names
-        (:func:`napari_liverct.labels.organ_label_ids`, ``lesion_label_ids``: classes
+        (:func:`napari_liverct.labels.tables.organ_label_ids`, ``lesion_label_ids``: classes
         whose name says liver, and tumour/lesion).  Never a guess: with no lesion
         class there is no lesion table and no burden.
     grid_note, files
@@ -121,7 +121,7 @@ def iter_stats_on_grid(
     Yields ``(done, total, next_step_description)`` before each step and returns
     the same :class:`StatsResult` (``StopIteration.value``).
     """
-    from ..labels import lesion_label_ids, organ_label_ids
+    from ..labels.tables import lesion_label_ids, organ_label_ids
 
     _check_connectivity(connectivity)
     names = dict(names) if names else {}

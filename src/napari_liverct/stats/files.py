@@ -13,8 +13,8 @@ from .results import StatsResult
 
 def resample_labels_nearest(labels: np.ndarray, labels_affine: np.ndarray, shape, affine: np.ndarray) -> np.ndarray:
     """Resample a label volume onto another grid by nearest neighbour (0 outside);
-    see :func:`napari_liverct.geometry.resample_nearest`."""
-    from ..geometry import resample_nearest
+    see :func:`napari_liverct.geometry.grids.resample_nearest`."""
+    from ..geometry.grids import resample_nearest
 
     return resample_nearest(labels, labels_affine, shape, affine)
 
@@ -36,7 +36,7 @@ def stats_for_files(
 
     Labels stored with axes flipped or permuted relative to the image are viewed on
     the image grid (no resampling) and ``"grid_note"`` says so.  The labels must be a label
-    map by the rule ``compare`` uses (:func:`napari_liverct.labels.checked_label_map`;
+    map by the rule ``compare`` uses (:func:`napari_liverct.labels.tables.checked_label_map`;
     ``force_labels`` lifts the content rule).
 
     Raises
@@ -45,8 +45,8 @@ def stats_for_files(
         When image and labels are on really different grids (naming both files)
         and ``resample_labels`` is False; unreadable files raise NiftiReadError.
     """
-    from ..geometry import conform_to_grid
-    from ..labels import checked_label_map, label_names_for
+    from ..geometry.grids import conform_to_grid
+    from ..labels.tables import checked_label_map, label_names_for
     from ..volumes.dispatch import read_volume
 
     _check_connectivity(connectivity)
@@ -107,7 +107,7 @@ def lesions_for_file(
     The lesion classes are ``lesion_labels`` or those whose name (``label_names``, else the
     file's label table / sidecar) says tumour/lesion; none: ValueError naming the file.
     """
-    from ..labels import checked_label_map, label_names_for, lesion_label_ids
+    from ..labels.tables import checked_label_map, label_names_for, lesion_label_ids
     from ..volumes.dispatch import read_volume
     from .lesions import lesion_stats
 

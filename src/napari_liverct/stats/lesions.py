@@ -6,7 +6,7 @@ import numpy as np
 from nibabel.affines import apply_affine
 
 from ..constants import CONNECTIVITIES
-from ..geometry import nonzero_box
+from ..geometry.grids import nonzero_box
 from ._engine import voxel_volume_ml
 from .results import LesionStats
 

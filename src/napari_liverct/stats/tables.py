@@ -39,8 +39,8 @@ def stats_to_csv(result: StatsResult) -> str:
 
 def rows_to_csv(columns: list[str], rows: list[dict]) -> str:
     """CSV text of dict rows under ``columns``; None becomes an empty cell; file names
-    that are not valid UTF-8 are written as :func:`napari_liverct.pathtext.path_text` says."""
-    from ..pathtext import path_text
+    that are not valid UTF-8 are written as :func:`napari_liverct.outputs.pathtext.path_text` says."""
+    from ..outputs.pathtext import path_text
 
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
@@ -53,13 +53,13 @@ def rows_to_csv(columns: list[str], rows: list[dict]) -> str:
 def stats_to_json(result: StatsResult) -> str:
     """JSON text (NaN/inf become null so the output is strict JSON)."""
 
-    from ..values import json_safe
+    from ..results.values import json_safe
 
     return json.dumps(json_safe(result.to_json()), indent=2, allow_nan=False)
 
 
 def _fmt(v, digits: int = 1) -> str:
-    from ..values import format_value
+    from ..results.values import format_value
 
     return f"({format_value(v, digits)})" if isinstance(v, (list, tuple)) else format_value(v, digits)
 

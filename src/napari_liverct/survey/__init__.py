@@ -23,12 +23,12 @@ nnU-Net does), even when their affines differ — that case is flagged
 
 Where things are: :mod:`.fingerprint` (one case), :mod:`.run` (the dataset on Dask),
 :mod:`.summary` (dataset summary and anomalies); the Dask client and collect loop are
-:mod:`napari_liverct.tasks`.  No napari, Qt, torch or MONAI import here.
+:mod:`napari_liverct.parallel.tasks`.  No napari, Qt, torch or MONAI import here.
 """
 
 from __future__ import annotations
 
-from ..tasks import dask_client, drain
+from ..parallel.tasks import dask_client, drain
 from .case import SurveyCase
 from .fingerprint import GRID_ATOL, N_SAMPLES, SEED, survey_case
 from .run import dataset_block, dataset_report, iter_survey, survey, survey_dataset

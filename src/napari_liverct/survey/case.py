@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
-from ..values import json_safe
+from ..results.values import json_safe
 
 __all__ = ["SurveyCase", "CSV_SCALARS", "CSV_STATS", "csv_columns"]
 

@@ -79,7 +79,7 @@ def survey_case(
     volumes: dict | None = None,
 ) -> tuple[SurveyCase, np.ndarray]:
     """Fingerprint of one case, read from disk (once: ``volumes`` may hold the
-    :class:`~napari_liverct.nifti.NiftiVolume` of ``"image"`` / ``"label"`` already read).
+    :class:`~napari_liverct.volumes.nifti.NiftiVolume` of ``"image"`` / ``"label"`` already read).
 
     Parameters
     ----------
@@ -91,7 +91,7 @@ def survey_case(
         Foreground intensities sampled for the dataset percentiles.
     lesion_labels
         Label values counted as lesions; None: classes whose name says tumour/lesion
-        (names by :func:`napari_liverct.labels.label_table_for`), and
+        (names by :func:`napari_liverct.labels.tables.label_table_for`), and
         ``lesion_count`` is None when there is no such class.
 
     Returns
@@ -102,10 +102,10 @@ def survey_case(
         is a float32 array of foreground intensities (empty when there are none).
         This function never raises for a bad file.
     """
-    from ..geometry import orientation_code
-    from ..labels import integral_labels
-    from ..nifti import nifti_stem
+    from ..geometry.grids import orientation_code
+    from ..labels.tables import integral_labels
     from ..volumes.dispatch import read_volume
+    from ..volumes.nifti import nifti_stem
 
     t0 = time.perf_counter()
     base: dict = {
@@ -153,8 +153,8 @@ def _label_part(
     row: dict, vol, lvol, lab: np.ndarray, n_samples: int, seed: int, lesion_labels: Sequence[int] | None = None
 ) -> np.ndarray:
     """Add the label fields to ``row`` (the case's fields, before it is made); return the foreground sample."""
-    from ..geometry import grid_mismatch, orientation_code, reorient_onto
-    from ..labels import label_table_for, lesion_label_ids
+    from ..geometry.grids import grid_mismatch, orientation_code, reorient_onto
+    from ..labels.tables import label_table_for, lesion_label_ids
     from ..stats import lesion_components, voxel_volume_ml
 
     laff = lvol.affine

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
-from ..tasks import drain, run_tasks
+from ..parallel.tasks import drain, run_tasks
 from .case import SurveyCase
 from .fingerprint import N_SAMPLES, SEED, survey_case
 
@@ -33,7 +33,7 @@ def iter_survey(
     Parameters
     ----------
     cases
-        :class:`napari_liverct.dataset.Case` objects or dicts with ``image``,
+        :class:`napari_liverct.datasets.folder.Case` objects or dicts with ``image``,
         ``label``, ``id``, ``split``.
     workers
         Local worker processes (default: the machine's CPU count, at most one per case).
@@ -134,7 +134,7 @@ def dataset_block(ds) -> dict:
 
 
 def dataset_report(ds, rows: list, samples: list) -> dict:
-    """The survey report of a :class:`napari_liverct.dataset.Dataset` from its case rows and
+    """The survey report of a :class:`napari_liverct.datasets.folder.Dataset` from its case rows and
     samples: the dataset's label names, its issues listed first among the anomalies, and
     its ``dataset`` block (the one assembly for the CLI, the HTML report and the widget)."""
     from .summary import summarise_survey

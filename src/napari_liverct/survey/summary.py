@@ -23,7 +23,7 @@ factor stops a near-zero MAD of a homogeneous dataset from flagging 1 % deviatio
 ``empty_labels`` (no voxel > 0), ``unknown_label_values`` (values not declared in
 dataset.json's ``labels`` when it declares labels, else negative values); dataset.json
 that disagrees with its folder (``duplicate_case``, ``count_mismatch``, ``unlisted_file``,
-from :func:`napari_liverct.dataset.dataset_issues`).
+from :func:`napari_liverct.datasets.folder.dataset_issues`).
 """
 
 from __future__ import annotations
@@ -36,11 +36,11 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..anomaly import Anomaly
 from ..constants import ROBUST_PERCENTILES
-from ..pathtext import text_safe
+from ..outputs.pathtext import text_safe
+from ..results.anomaly import Anomaly
+from ..results.values import json_safe
 from ..stats.tables import rows_to_csv
-from ..values import json_safe
 from .case import SurveyCase, csv_columns
 
 __all__ = [
@@ -222,7 +222,7 @@ def summarise_survey(
 
     ``cases`` are new :class:`~napari_liverct.survey.case.SurveyCase` with their
     ``anomalies`` (kinds); ``dataset_anomalies`` (where dataset.json and
-    the folder disagree, :func:`napari_liverct.dataset.dataset_issues`) come first in the
+    the folder disagree, :func:`napari_liverct.datasets.folder.dataset_issues`) come first in the
     list; ``failed`` lists ``{"case", "error"}`` for each case whose image or listed label
     file could not be read (:func:`failed_cases`).
     """

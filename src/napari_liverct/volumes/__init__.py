@@ -6,6 +6,6 @@
 * :mod:`.dicom`: DICOM series (pydicom); :mod:`.itk`: NRRD and MetaImage (SimpleITK);
 * :mod:`.seg`: DICOM Segmentation objects, written and read with highdicom.
 
-Nothing is imported here, so :mod:`napari_liverct.nifti` can import the type without
+Nothing is imported here, so :mod:`napari_liverct.volumes.nifti` can import the type without
 pulling in the readers.
 """

@@ -1,7 +1,7 @@
 """One reader for every supported format: :func:`read_volume`.
 
 A new format is one reader module and one entry in :data:`_READERS`.  NIfTI goes to
-:func:`napari_liverct.nifti.read_nifti` untouched (its speed and its conformance to
+:func:`napari_liverct.volumes.nifti.read_nifti` untouched (its speed and its conformance to
 nibabel are its own); NRRD and MetaImage to :mod:`.itk`; a DICOM folder or file to
 :mod:`.dicom` (a Segmentation object to :mod:`.seg`).
 """
@@ -67,8 +67,8 @@ def volume_kind(path: str | os.PathLike, peek: bool = True) -> str | None:
     """``"nifti"``, ``"itk"``, ``"dicom"`` (a ``.dcm`` file, a file with the DICOM preamble, a
     folder with such a file among its first 64) or None.  Names decide; with ``peek``, 132
     bytes of a file without a volume suffix, or of a folder's first files, too."""
-    from ..nifti import is_nifti_path
     from .itk import is_itk_path
+    from .nifti import is_nifti_path
 
     p = Path(path)
     if is_nifti_path(p):
@@ -105,11 +105,11 @@ def read_volume(path: str | os.PathLike, series_uid: str | None = None) -> Volum
     ------
     VolumeReadError
         (a ValueError) naming the path and the problem; NIfTI files raise
-        :class:`napari_liverct.nifti.NiftiReadError`, also a ValueError.
+        :class:`napari_liverct.volumes.nifti.NiftiReadError`, also a ValueError.
     """
     kind = volume_kind(path)
     if kind == "nifti":
-        from ..nifti import read_nifti
+        from .nifti import read_nifti
 
         return read_nifti(path)
     if kind == "itk":

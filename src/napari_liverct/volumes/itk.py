@@ -51,7 +51,7 @@ def read_itk(path: str | os.PathLike) -> Volume:
     """
     import SimpleITK as sitk
 
-    from ..nifti import MAX_BYTES
+    from .nifti import MAX_BYTES
 
     path = Path(path)
     if not path.is_file():

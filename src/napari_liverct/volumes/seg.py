@@ -62,7 +62,7 @@ def segment_codes(name: str):
     """``(category, type, anatomic regions)`` of a segment named ``name`` (see the module docstring)."""
     from pydicom.sr.coding import Code
 
-    from ..labels import is_lesion_name, is_organ_name
+    from ..labels.tables import is_lesion_name, is_organ_name
 
     liver = Code("10200004", "SCT", "Liver")
     if is_lesion_name(name):
@@ -140,7 +140,7 @@ def write_seg(
     import highdicom as hd
     from pydicom.sr.codedict import codes
 
-    from ..outputs import atomic_write
+    from ..outputs.units import atomic_write
 
     path = Path(path)
     if origin not in ORIGINS:
@@ -234,7 +234,7 @@ def write_seg_on_series(
     other grid is refused (a SEG holds the series' own slices; resample first).
     Returns the path and what was done to the axes (or None).
     """
-    from ..geometry import grid_mismatch, reorient_onto
+    from ..geometry.grids import grid_mismatch, reorient_onto
 
     on = reorient_onto(np.asarray(labels), labels_affine, series_shape, series_affine)
     if on is None:

@@ -1,6 +1,6 @@
 """One volume type for every format: the stored array, its RAS affine and what the file said.
 
-NIfTI volumes carry nibabel's header (:class:`napari_liverct.nifti.NiftiVolume` is a
+NIfTI volumes carry nibabel's header (:class:`napari_liverct.volumes.nifti.NiftiVolume` is a
 :class:`Volume`); the other formats carry a :class:`HeaderSummary`: the format, the
 fields the File information panel shows, and, for a segmentation, its label names.
 """

@@ -1,9 +1,9 @@
 """One anomaly: odd but readable content of a dataset or a case, listed and never a failure.
 
-Made by the dataset.json check (:func:`napari_liverct.dataset.dataset_issues`), the
+Made by the dataset.json check (:func:`napari_liverct.datasets.folder.dataset_issues`), the
 survey's per-case rules (:mod:`napari_liverct.survey.summary`) and the evaluation's label
 check (:func:`napari_liverct.compare.aggregate.label_anomalies`); written to JSON by
-:func:`napari_liverct.values.json_safe` (which calls ``to_json``).  ``case`` is None for
+:func:`napari_liverct.results.values.json_safe` (which calls ``to_json``).  ``case`` is None for
 an anomaly of the dataset as a whole.
 """
 

@@ -4,7 +4,7 @@ POSIX renames one name at a time, so two files cannot change at the same instant
 :func:`atomic_write_group` gets as close as that allows and makes the rest detectable:
 
 1. every file is written completely into its own temporary beside its target and
-   fsynced (:func:`napari_liverct.outputs.write_temp`): nothing is visible yet;
+   fsynced (:func:`napari_liverct.outputs.units.write_temp`): nothing is visible yet;
 2. a small journal ``.NAME.liverct-group`` is written (atomically) beside each target,
    naming all the group's targets with the identity (inode, size, mtime) each will have
    once its temporary is renamed over it;
@@ -14,7 +14,7 @@ POSIX renames one name at a time, so two files cannot change at the same instant
 A process killed during step 3 leaves an image of the new run beside labels of the old
 one.  :func:`incomplete_group` detects that: a journal exists beside the file, and some
 but not all targets of the group are the files the journal names (none: the kill came
-before the first rename and the old pair is whole; all: the pair is the new one).  :func:`napari_liverct.nifti.read_nifti`
+before the first rename and the old pair is whole; all: the pair is the new one).  :func:`napari_liverct.volumes.nifti.read_nifti`
 then refuses the file with a message naming the journal, so the mixed pair is never
 read as a pair (the reader, ``stats``, ``compare``, ``crop`` all read through it).  The
 next ``crop`` run to the same targets writes a complete pair and removes the journals;
@@ -31,7 +31,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from .outputs import _stem, atomic_write_text, fsync_dir, write_temp
+from .units import _stem, atomic_write_text, fsync_dir, write_temp
 
 __all__ = ["atomic_write_group", "incomplete_group", "journal_path"]
 
@@ -51,7 +51,7 @@ def _identity(st: os.stat_result) -> list[int]:
 def atomic_write_group(items: list[tuple[str | os.PathLike, Callable[[str], object]]]) -> list[Path]:
     """Write every ``(path, write)`` of ``items`` as one unit (see the module docstring).
 
-    ``write(tmp)`` fills the temporary of ``path`` as in :func:`napari_liverct.outputs.atomic_write`.
+    ``write(tmp)`` fills the temporary of ``path`` as in :func:`napari_liverct.outputs.units.atomic_write`.
     On a failure before the first rename, every temporary is removed and no target
     changes.
     """

@@ -29,8 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .nifti import nifti_stem
-from .volumes.volume import HeaderSummary
+from ..volumes.nifti import nifti_stem
+from ..volumes.volume import HeaderSummary
 
 __all__ = [
     "MAX_LABEL_CLASSES",

@@ -3,7 +3,7 @@
 Meshes are built with scikit-image's marching cubes on the label mask in stored
 voxel order, then mapped through the file's voxel-to-RAS affine, so a mesh's
 vertices are **RAS+ millimetres** (:attr:`SurfaceMesh.vertices`).  For napari they
-are turned into world ``(S, P, L)`` mm with :func:`napari_liverct.geometry.ras_to_world`
+are turned into world ``(S, P, L)`` mm with :func:`napari_liverct.geometry.grids.ras_to_world`
 (:meth:`SurfaceMesh.world_vertices`), so a Surface layer overlays the volume
 exactly.  Faces are wound so that normals point outwards (positive signed volume)
 whatever the handedness of the affine.
@@ -29,8 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..geometry.grids import nonzero_box, ras_to_world
 from .downsample import block_fraction
-from .geometry import nonzero_box, ras_to_world
 
 __all__ = [
     "COORDINATE_SYSTEMS",
@@ -253,7 +253,7 @@ def label_surfaces(
         Which values to mesh; default every non-zero value present.
     label_names, colors
         Names and RGBA colours per value (default: ``labels.DEFAULT_LABEL_NAMES``
-        and :func:`napari_liverct.labels.label_colors`).
+        and :func:`napari_liverct.labels.tables.label_colors`).
     step_size, smooth_iterations, decimate, downsample
         See :func:`mask_surface`.
 
@@ -262,7 +262,7 @@ def label_surfaces(
     list of SurfaceMesh
         In ``label_values`` order; labels absent from the volume are skipped.
     """
-    from .labels import DEFAULT_LABEL_NAMES, label_colors
+    from ..labels.tables import DEFAULT_LABEL_NAMES, label_colors
 
     labels = np.asarray(labels)
     if label_values is None:
@@ -337,7 +337,7 @@ def export_meshes(
         if isinstance(payload, str):
             payload = payload.encode()
     path.parent.mkdir(parents=True, exist_ok=True)
-    from .outputs import atomic_write_bytes
+    from ..outputs.units import atomic_write_bytes
 
     atomic_write_bytes(path, payload)
     return path

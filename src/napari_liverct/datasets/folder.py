@@ -28,9 +28,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .anomaly import Anomaly
-from .labels import find_label_sibling, looks_like_labels, parse_label_names, read_dataset_json
-from .nifti import is_nifti_path, nifti_stem
+from ..labels.tables import find_label_sibling, looks_like_labels, parse_label_names, read_dataset_json
+from ..results.anomaly import Anomaly
+from ..volumes.nifti import is_nifti_path, nifti_stem
 
 __all__ = [
     "Case",
@@ -39,8 +39,6 @@ __all__ = [
     "dataset_inputs",
     "dataset_issues",
     "find_cases",
-    "decathlon_datalist",
-    "cases_to_datalist",
 ]
 
 SPLITS = ("training", "test", "unlabelled")
@@ -94,7 +92,7 @@ class Dataset:
         Dataset name (json ``"name"`` or the folder name).
     issues
         Where dataset.json and the folder disagree, as survey anomalies
-        (:class:`~napari_liverct.anomaly.Anomaly`, see :func:`dataset_issues`).
+        (:class:`~napari_liverct.results.anomaly.Anomaly`, see :func:`dataset_issues`).
     """
 
     root: Path
@@ -107,7 +105,7 @@ class Dataset:
 
     def input_paths(self) -> list[Path]:
         """Every path the dataset is read from: its folder, its json and each case's files
-        (for :func:`napari_liverct.output_guard.guard_output`; cases may lie outside the folder)."""
+        (for :func:`napari_liverct.outputs.guard.guard_output`; cases may lie outside the folder)."""
         out = [self.root] + ([self.json_path] if self.json_path else [])
         for c in self.cases:
             out += [c.image, *c.channels] + ([c.label] if c.label else [])
@@ -349,59 +347,3 @@ def dataset_issues(base: Path, spec: dict, cases: list[Case]) -> tuple[list[Case
 def find_cases(root: str | os.PathLike) -> list[Case]:
     """The cases of a dataset folder or dataset.json (see :func:`load_dataset`)."""
     return load_dataset(root).cases
-
-
-def cases_to_datalist(cases: list[Case], split: str = "training") -> list[dict]:
-    """MONAI data dicts of the cases of one split (``{"image": ..., "label": ...}``)."""
-    out = []
-    for c in cases:
-        if c.split != split:
-            continue
-        image = [str(c.image), *map(str, c.channels)] if c.channels else str(c.image)
-        item = {"image": image}
-        if c.label is not None:
-            item["label"] = str(c.label)
-        out.append(item)
-    return out
-
-
-def decathlon_datalist(root: str | os.PathLike, split: str = "training") -> list[dict]:
-    """The data dicts ``monai.data.load_decathlon_datalist`` returns, without MONAI.
-
-    For a dataset.json with a ``split`` list the result equals MONAI's (same order,
-    absolute normalised paths, other keys joined to the folder only when that path
-    exists, test entries given as strings become ``{"image": path}``).  For
-    nnU-Net v2 and plain folders the list is built from the discovered cases.
-
-    Raises
-    ------
-    ValueError
-        When the dataset.json has lists but not ``split`` (as MONAI does).
-    """
-    base, json_path = _locate_json(root)
-    if json_path is not None:
-        spec = read_dataset_json(json_path)
-        if any(isinstance(spec.get(k), list) for k in ("training", "test", "validation")):
-            if split not in spec:
-                raise ValueError(f'{json_path}: the data list "{split}" is not in the file')
-            items = spec[split] or []
-            out = []
-            for item in items:
-                item = dict(item) if isinstance(item, dict) else {"image": item}
-                for key, value in item.items():
-                    item[key] = _datalist_value(base, value, check=key not in ("image", "label"))
-                out.append(item)
-            return out
-    return cases_to_datalist(load_dataset(root).cases, split)
-
-
-def _datalist_value(base: Path, value, check: bool):
-    def one(v):
-        joined = os.path.normpath(os.path.join(base, v))
-        return str(v) if check and not os.path.exists(joined) else joined
-
-    if isinstance(value, (str, os.PathLike)):
-        return one(value)
-    if isinstance(value, list) and all(isinstance(v, (str, os.PathLike)) for v in value):
-        return [one(v) for v in value]
-    return value

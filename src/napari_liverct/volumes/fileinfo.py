@@ -2,7 +2,7 @@
 
 :func:`affine_form` says which of the header's three geometries (sform, qform, pixdim)
 the reader used for the voxel-to-world affine, and why, following
-:func:`napari_liverct.nifti.read_nifti` (nibabel's ``get_best_affine``: the sform when
+:func:`napari_liverct.volumes.nifti.read_nifti` (nibabel's ``get_best_affine``: the sform when
 its code is set, else the qform, else pixdim alone; a broken sform gives way to a
 usable qform).  :func:`file_info` gathers the header (dimensions, spacing, orientation
 codes, qform/sform codes and matrices, datatype and scaling, extensions, intent,
@@ -17,7 +17,7 @@ import json
 import nibabel as nib
 import numpy as np
 
-from .volumes.volume import HeaderSummary
+from .volume import HeaderSummary
 
 __all__ = ["affine_form", "file_info", "file_info_json", "file_info_text"]
 

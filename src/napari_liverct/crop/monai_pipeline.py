@@ -173,7 +173,7 @@ def run_pipeline(
     end = _to_numpy(sample["foreground_end_coord"]).astype(int)
     src_file = item[crop_source]
     if np.any(end - start <= 0):
-        from .crop import describe_rule, empty_foreground_error
+        from .foreground import describe_rule, empty_foreground_error
 
         raise empty_foreground_error(
             str(src_file), f"{describe_rule(select_threshold)} after the pipeline", start.tolist()
@@ -202,9 +202,9 @@ def run_pipeline(
 
 def pipeline_layer_data(result: dict, names: dict[str, str] | None = None) -> list[tuple]:
     """LayerData tuples ``'<name> (MONAI)'`` for a :func:`run_pipeline` result."""
-    from .constants import OUTPUT_KEY
-    from .layers import array_to_layer_data
-    from .nifti import nifti_stem
+    from ..constants import OUTPUT_KEY
+    from ..display.layers import array_to_layer_data
+    from ..volumes.nifti import nifti_stem
 
     names = names or {}
     meta = result["meta"]

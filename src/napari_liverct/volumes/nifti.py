@@ -21,6 +21,7 @@ import nibabel as nib
 import numpy as np
 from nibabel.imageglobals import LoggingOutputSuppressor
 
+from ..outputs.units import atomic_write
 from .nifti_checks import NiftiReadError
 from .nifti_checks import affine_from_header as _affine_from_header
 from .nifti_checks import checked_path as _checked_path
@@ -28,8 +29,7 @@ from .nifti_checks import fail as _fail
 from .nifti_inflate import _MAX_DEFLATE_RATIO, ONE_SHOT_MAX_RATIO  # noqa: F401 - re-exported
 from .nifti_inflate import inflate_one_shot as _inflate_one_shot
 from .nifti_inflate import inflate_rest as _inflate_rest
-from .outputs import atomic_write
-from .volumes.volume import Volume
+from .volume import Volume
 
 __all__ = [
     "NiftiReadError",
@@ -109,7 +109,7 @@ def _header_from_stream(path: Path, fh, file_size: int, gz: bool):
     read gigabytes of "extensions" nor read header bytes as voxels.  Returns the header,
     the number of bytes consumed from the stream and the header's pixdim as stored
     (nibabel's check turns a zero voxel size into 1 and a negative one positive;
-    :func:`~napari_liverct.nifti_checks.affine_from_header` needs the stored values).
+    :func:`~napari_liverct.volumes.nifti_checks.affine_from_header` needs the stored values).
     """
     first = _read_exact(path, fh, 348, "a NIfTI header")
     size_le, size_be = struct.unpack("<i", first[:4])[0], struct.unpack(">i", first[:4])[0]
@@ -349,7 +349,7 @@ def write_nifti(
         unless ``overwrite_source`` is true.
     defer
         Check and prepare only; return ``(path, write)`` for
-        :func:`napari_liverct.output_group.atomic_write_group`.
+        :func:`napari_liverct.outputs.group.atomic_write_group`.
 
     Returns
     -------

@@ -3,7 +3,7 @@ the results go, and the box itself mapped onto what napari displays.
 
 The CLI (``napari-liverct crop``) calls :func:`crop_files`; the crop widget's session
 (:mod:`napari_liverct._napari.crop_session`) uses the same grid rule
-(:func:`napari_liverct.geometry.reorient_onto`: a volume stored with flipped or permuted
+(:func:`napari_liverct.geometry.grids.reorient_onto`: a volume stored with flipped or permuted
 axes is on the same grid) and :func:`disk_box_to_display_box` for its outline.
 
 Pure numpy: no napari, Qt, torch or MONAI import.
@@ -17,14 +17,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .crop import CropResult, crop_foreground
+from .foreground import CropResult, crop_foreground
 
 __all__ = ["CropFiles", "crop_files", "crop_output_path", "disk_box_to_display_box"]
 
 
 def crop_output_path(out_dir: Path, src: str) -> Path:
     """``OUT_DIR/<stem>_crop.nii.gz`` for the input file ``src``."""
-    from .nifti import nifti_stem
+    from ..volumes.nifti import nifti_stem
 
     return Path(out_dir) / f"{nifti_stem(src)}_crop.nii.gz"
 
@@ -66,17 +66,17 @@ def crop_files(
     the image's grid up to axis flips or permutations (viewed, not resampled) unless
     ``resample_labels`` allows nearest-neighbour resampling.  ``source="labels"`` takes the
     foreground from labels > 0.  The labels must be a label map by the rule ``compare`` uses
-    (:func:`napari_liverct.labels.checked_label_map`; ``force_labels`` lifts the content rule).
+    (:func:`napari_liverct.labels.tables.checked_label_map`; ``force_labels`` lifts the content rule).
 
     Raises
     ------
     ValueError
         Naming the file and the problem (grids, empty foreground, option combinations).
     """
-    from .geometry import conform_to_grid
-    from .labels import checked_label_map
-    from .output_guard import guard_output
-    from .volumes.dispatch import read_volume
+    from ..geometry.grids import conform_to_grid
+    from ..labels.tables import checked_label_map
+    from ..outputs.guard import guard_output
+    from ..volumes.dispatch import read_volume
 
     inputs = [Path(image)] + ([Path(labels)] if labels else [])
     outs = [crop_output_path(Path(out_dir), str(p)) for p in inputs]

@@ -122,7 +122,7 @@ def write_phantom(folder: str | Path, name: str = "liver_phantom", **kwargs) -> 
     ph = make_phantom(**kwargs)
     img_path = folder / f"{name}.nii.gz"
     lab_path = folder / f"{name}_label.nii.gz"
-    from .output_group import atomic_write_group
+    from ..outputs.group import atomic_write_group
 
     atomic_write_group(
         [

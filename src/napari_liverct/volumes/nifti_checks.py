@@ -1,10 +1,10 @@
 """The NIfTI reader's checks on a path and on a header's affine, and its error type.
 
-Split from :mod:`napari_liverct.nifti` (which re-exports :class:`NiftiReadError`):
+Split from :mod:`napari_liverct.volumes.nifti` (which re-exports :class:`NiftiReadError`):
 
 * :func:`checked_path`: the file exists and is a non-empty regular file; a symlink loop,
   a broken symlink, a folder, an unreadable file and one half of an image/labels pair
-  whose write was interrupted (:func:`napari_liverct.output_group.incomplete_group`) are
+  whose write was interrupted (:func:`napari_liverct.outputs.group.incomplete_group`) are
   each refused with their own message naming the file;
 * :func:`affine_from_header`: nibabel's affine when it is usable, else the qform with a
   warning, else a refusal (:func:`affine_problem` says what "usable" means).
@@ -46,7 +46,7 @@ def fail(path, problem: str) -> NiftiReadError:
 
 def checked_path(path: str | os.PathLike) -> tuple[Path, int]:
     """``(path, size in bytes)`` of a readable, non-empty NIfTI candidate, or :class:`NiftiReadError`."""
-    from .output_group import incomplete_group
+    from ..outputs.group import incomplete_group
 
     path = Path(path)
     try:

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from nibabel import orientations as nio
 
-from .constants import GRID_TOL_MM
+from ..constants import GRID_TOL_MM
 
 __all__ = [
     "nonzero_box",

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .constants import ROBUST_RANGE
-from .geometry import (
+from ..constants import ROBUST_RANGE
+from ..geometry.grids import (
     display_geometry,
     layer_world_affine,
     orientation_code,
@@ -22,7 +22,7 @@ from .geometry import (
     reorient_to_display,
     warn_if_oblique,
 )
-from .labels import (
+from ..labels.tables import (
     LabelTable,
     header_with_label_table,
     integral_labels,
@@ -30,8 +30,8 @@ from .labels import (
     label_table_for,
     named_labels,
 )
-from .nifti import write_nifti
-from .volumes.volume import Volume
+from ..volumes.nifti import write_nifti
+from ..volumes.volume import Volume
 
 __all__ = [
     "CT_WINDOWS",
@@ -124,7 +124,7 @@ def dataset_modality(source_path: str | os.PathLike | None) -> str | None:
     """
     if not source_path:
         return None
-    from .labels import find_dataset_json, read_dataset_json
+    from ..labels.tables import find_dataset_json, read_dataset_json
 
     try:
         ds = find_dataset_json(source_path)

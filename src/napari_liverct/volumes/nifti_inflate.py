@@ -1,4 +1,4 @@
-"""Inflating a ``.nii.gz`` into one preallocated buffer (split from :mod:`napari_liverct.nifti`).
+"""Inflating a ``.nii.gz`` into one preallocated buffer (split from :mod:`napari_liverct.volumes.nifti`).
 
 :func:`inflate_rest` streams through ISA-L a few MiB at a time (peak = the volume);
 :func:`inflate_one_shot` inflates a highly compressible single-member file in one

@@ -2,7 +2,7 @@
 
 :func:`json_safe` makes any result JSON-ready (strict JSON: no NaN); :func:`format_value`
 turns one value into the text a table cell, a CSV cell or a caption shows.  File names
-that are not valid UTF-8 are a separate, final step (:func:`napari_liverct.pathtext.text_safe`,
+that are not valid UTF-8 are a separate, final step (:func:`napari_liverct.outputs.pathtext.text_safe`,
 applied once by whoever writes the text, since it is not idempotent).
 """
 

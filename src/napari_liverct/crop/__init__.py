@@ -1,0 +1,1 @@
+"""Cropping: MONAI CropForeground semantics, the crop plan, the MONAI pipeline."""

@@ -1,0 +1,1 @@
+"""Dataset folders (MSD / nnU-Net): their cases and dataset.json."""

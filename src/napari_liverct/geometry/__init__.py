@@ -1,0 +1,1 @@
+"""World geometry: grids, affines, RAS/LPS, conforming one grid to another."""

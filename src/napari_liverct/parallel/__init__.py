@@ -1,0 +1,1 @@
+"""The one Dask task runner."""

@@ -1,0 +1,1 @@
+"""Typed results' common parts: the anomaly, the JSON cleaner and value formatter."""
