@@ -82,7 +82,9 @@ def run(args) -> int:
     elif args.format == "dicom-seg":
         raise ValueError(f"{src}: --format dicom-seg needs one DICOM series as input, not a dataset")
     else:
-        cases = _dataset_cases(src, out)
+        from ..segment.folder import dataset_cases
+
+        cases = dataset_cases(src, out)
     _check_weights(lesions)
     if single:
         from ..segment.files import segment_file
@@ -109,49 +111,21 @@ def _check_weights(lesions: bool) -> None:
             load_weights(model)  # raises WeightsMissingError with the command to run
 
 
-def _dataset_cases(src: Path, out: Path) -> list:
-    """The cases of the dataset ``src``, once ``out`` passed the output guard for all of them."""
-    from ..datasets.folder import load_dataset
-    from ..outputs.guard import guard_output
-    from ..volumes.nifti import is_nifti_path
-
-    if is_nifti_path(out):
-        raise ValueError(f"{out}: for a dataset, --out is a folder (it gets <case>.nii.gz per case)")
-    ds = load_dataset(src)
-    cases = [c for c in ds.cases if c.split in ("training", "test", "unlabelled")]
-    if not cases:
-        raise ValueError(f"{ds.root}: no NIfTI cases found (expected dataset.json, imagesTr/ or NIfTI files)")
-    written = [n for c in cases for n in (f"{c.id}.nii.gz", f"{c.id}.json")] + ["segment_summary.json"]
-    guard_output(out, [src, *ds.input_paths()], folder=True, files=written)
-    return cases
-
-
 def _run_dataset(cases: list, out: Path, args, lesions: bool) -> int:
     from ..outputs.units import atomic_write_text
-    from ..parallel.tasks import drain
-    from ..segment.files import iter_segment_cases
+    from ..segment.folder import SUMMARY_NAME, segment_dataset
 
-    rows: list[dict | None] = [None] * len(cases)
-
-    def keep(item):
-        i, row = item
-        rows[i] = row
-        return row
-
-    it = iter_segment_cases(
+    summary = segment_dataset(
         cases, out, lesions=lesions, threads=args.threads, workers=args.workers, scheduler=args.scheduler
     )
-    drain(it, len(cases), "segment", True, keep)
+    rows = summary["cases"]
     for row in rows:
         _print_warnings(row)
-    failed = [r for r in rows if r.get("error")]
-    failures = [(r["id"], r["error"]) for r in failed]
-    warned = sum(1 for r in rows if r.get("warnings"))
-    summary = {"out": str(out), "n_cases": len(cases), "n_failed": len(failed), "n_warned": warned, "cases": rows}
+    failures = [(r["id"], r["error"]) for r in rows if r.get("error")]
     try:
-        atomic_write_text(out / "segment_summary.json", json.dumps(text_safe(summary), indent=2) + "\n")
+        atomic_write_text(out / SUMMARY_NAME, json.dumps(text_safe(summary), indent=2) + "\n")
     except OSError:
         finish("segment", failures, len(cases))  # the failed cases are listed whatever happens next
         raise
-    print(path_text(f"segmented {len(cases) - len(failed)} of {len(cases)} cases -> {out}"), file=sys.stderr)
+    print(path_text(f"segmented {len(cases) - len(failures)} of {len(cases)} cases -> {out}"), file=sys.stderr)
     return finish("segment", failures, len(cases))
