@@ -236,8 +236,14 @@ def test_threads_beyond_the_cores_run_with_the_cores(inputs, tmp_path):
         "print('threads', seen[0] if seen else None)\n"
         "sys.exit(rc)\n"
     )
+    import nibabel as nib
+    import numpy as np
+
+    # big enough to pass the draft's extent check (40 mm in every direction) before the threads are set
+    ct = tmp_path / "big_ct.nii.gz"
+    nib.save(nib.Nifti1Image(np.full((48, 48, 24), -1000, np.int16), np.diag([2.0, 2.0, 3.0, 1.0])), ct)
     out = tmp_path / "draft.nii.gz"
-    argv = ["segment", str(inputs / "ct/ct.nii.gz"), "--no-lesions", "--threads", "10000", "--out", str(out)]
+    argv = ["segment", str(ct), "--no-lesions", "--threads", "10000", "--out", str(out)]
     proc = subprocess.run(
         [sys.executable, "-c", code, *argv], capture_output=True, text=True, env=clirun.CLI_ENV, timeout=300
     )

@@ -13,8 +13,8 @@ import pytest
 from nibabel import orientations as nio
 from nibabel.affines import apply_affine
 
-from napari_liverct import crop as crop_mod
 from napari_liverct.cli import main
+from napari_liverct.crop import foreground as crop_mod
 from napari_liverct.crop.foreground import (
     EmptyForegroundError,
     apply_box,

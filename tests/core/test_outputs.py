@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from napari_liverct import outputs
+from napari_liverct.outputs import units as outputs
 from napari_liverct.outputs.units import atomic_folder, atomic_write, atomic_write_bytes, atomic_write_text, temp_prefix
 
 

@@ -93,7 +93,13 @@ def test_each_case_gets_its_own_window_until_the_user_sets_one(make_napari_viewe
     # the labelled case first (training), then the others in name order
     assert ids == ["b_abdomen", "a_thorax", "c_mr", "d_upper_abdomen", "e_chest_cta"]
     expected = {c.id: _alone(c.image) for c in w.dataset.cases}
-    assert [expected[i][0] for i in ids] == ["abdomen", "lung", "percentile", "abdomen", "abdomen"]
+    assert [expected[i][0] for i in ids] == [
+        "abdomen",
+        "lung",
+        "percentile",
+        "abdomen",
+        "lung",
+    ]  # the CTA runs neck to upper abdomen: lung in most of its slices
 
     w.case_list.setCurrentRow(0)
     qtbot.mouseClick(w.open_btn, Qt.MouseButton.LeftButton)

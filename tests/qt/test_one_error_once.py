@@ -189,7 +189,7 @@ def test_monai_refuses_a_bad_pixdim_once(make_napari_viewer, qtbot, capfd, phant
 
 def test_monai_error_in_the_worker_is_one_notification(make_napari_viewer, qtbot, capfd, phantom_files, monkeypatch):
     """run_pipeline refusing in the worker (a crop that keeps nothing): one notification."""
-    from napari_liverct import monai_pipeline
+    from napari_liverct.crop import monai_pipeline
 
     def refuse(**_kwargs):
         raise ValueError("the stand-in pipeline refuses on purpose")
@@ -342,7 +342,7 @@ _PLAIN = textwrap.dedent(
             seg[10:30, 20:40, 20:40] = 1
             viewer.add_image(seg, name="liver_seg")
         else:
-            viewer.add_image(ph.image, name="ct")
+            viewer.add_image(ph.image, name="ct", scale=(3.0, 3.0, 6.0))  # in mm: big enough to hold a liver
 
             def network(model, patch, monitor=None, case=case):
                 raise (ValueError if case == "refusal" else ZeroDivisionError)("stand-in network fails on purpose")
