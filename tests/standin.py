@@ -20,3 +20,13 @@ def liver_box(lo=(-30, -25, -20), hi=(30, 25, 5), p: float = 0.9) -> np.ndarray:
 def lesion_constant(p: float = 0.0) -> np.ndarray:
     """The lesion network's output: ``p`` everywhere in the tile."""
     return np.full(pl.LESION_OUT, p, np.float32)
+
+
+def soft_tissue(model, patch, **_):
+    """Both networks at once (fast): soft tissue of the liver window in the middle of the input
+    patch is 'liver' (0.9), the lesion network finds nothing."""
+    size = pl.LIVER_OUT if model == "liver" else pl.LESION_OUT
+    inp = pl.LIVER_IN if model == "liver" else pl.LESION_IN
+    crop = tuple(slice((i - o) // 2, (i - o) // 2 + o) for i, o in zip(inp, size))
+    centre = patch[crop]
+    return ((centre > 0.1) & (centre < 0.4)).astype(np.float32) * (0.9 if model == "liver" else 0.0)

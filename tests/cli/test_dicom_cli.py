@@ -15,6 +15,7 @@ import numpy as np
 import pydicom
 import pytest
 
+import standin
 from clirun import run_cli
 from dicomseries import write_series
 from napari_liverct.cli import main
@@ -27,15 +28,7 @@ from realdata import EXAMPLE_CT, real
 @pytest.fixture
 def fake_network(monkeypatch):
     """A stand-in for both networks (fast): soft tissue is 'liver', denser soft tissue 'tumour'."""
-
-    def run(model, patch, **_):
-        size = pl.LIVER_OUT if model == "liver" else pl.LESION_OUT
-        inp = pl.LIVER_IN if model == "liver" else pl.LESION_IN
-        crop = tuple(slice((i - o) // 2, (i - o) // 2 + o) for i, o in zip(inp, size))
-        centre = patch[crop]
-        return ((centre > 0.1) & (centre < 0.4)).astype(np.float32) * (0.9 if model == "liver" else 0.0)
-
-    monkeypatch.setattr(pl, "run_network", run)
+    monkeypatch.setattr(pl, "run_network", standin.soft_tissue)
 
 
 @pytest.fixture(scope="module")

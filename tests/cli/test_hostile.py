@@ -13,6 +13,7 @@ import pytest
 
 import clirun
 from hostile import make_hostile, numpy_dice
+from jsontools import no_seconds
 from napari_liverct.outputs.pathtext import path_text
 
 
@@ -48,14 +49,6 @@ def check_dice(cases_json: list[dict], h, measured: set[str]) -> None:
                 assert dice.get(label) is None  # absent from both: NaN (null), or not a class of this case
             else:
                 assert dice[label] == pytest.approx(expect), (cid, label)
-
-
-def _no_seconds(obj):
-    if isinstance(obj, dict):
-        return {k: _no_seconds(v) for k, v in obj.items() if k != "seconds"}
-    if isinstance(obj, list):
-        return [_no_seconds(v) for v in obj]
-    return obj
 
 
 @pytest.mark.slow  # real subprocesses with Dask clusters: ~40 s for the two seeds
@@ -106,5 +99,5 @@ def test_hostile_folder(tmp_path, seed):
     check_dice(rep_ev["cases"], h, h.measured("evaluate"))
     # one evaluation result (compare.evaluate.Evaluation): the report embeds what evaluate writes, key for key,
     # the dataset.json's own anomalies (a case listed twice, a count that lies) included; timings aside
-    assert _no_seconds(rep_ev) == _no_seconds(ev)
+    assert no_seconds(rep_ev) == no_seconds(ev)
     assert set(h.dataset_lies) & {a["kind"] for a in rep_ev["anomalies"]}

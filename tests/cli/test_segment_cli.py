@@ -16,6 +16,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
+import standin
 from clirun import CLI_ENV
 from napari_liverct.cli import main
 from napari_liverct.segment import pipeline as pl
@@ -77,15 +78,7 @@ def test_segment_one_real_ct_liver_only(tmp_path):
 @pytest.fixture
 def fake_network(monkeypatch):
     """A stand-in for both networks: soft tissue of the phantom's liver window (fast)."""
-
-    def run(model, patch, monitor=None):
-        size = pl.LIVER_OUT if model == "liver" else pl.LESION_OUT
-        inp = pl.LIVER_IN if model == "liver" else pl.LESION_IN
-        crop = tuple(slice((i - o) // 2, (i - o) // 2 + o) for i, o in zip(inp, size))
-        centre = patch[crop]
-        return ((centre > 0.1) & (centre < 0.4)).astype(np.float32) * (0.9 if model == "liver" else 0.0)
-
-    monkeypatch.setattr(pl, "run_network", run)
+    monkeypatch.setattr(pl, "run_network", standin.soft_tissue)
 
 
 def _dataset(root: Path, small_phantom, n: int = 2) -> Path:

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from nibabel import orientations as nio
 
+from jsontools import no_seconds
 from napari_liverct.cli import main
 from napari_liverct.volumes.phantom import make_phantom
 
@@ -72,14 +73,6 @@ def make_dataset(
     return root
 
 
-def _no_seconds(obj):
-    if isinstance(obj, dict):
-        return {k: _no_seconds(v) for k, v in obj.items() if k != "seconds"}
-    if isinstance(obj, list):
-        return [_no_seconds(v) for v in obj]
-    return obj
-
-
 def page_data(index: Path) -> dict:
     text = index.read_text()
     m = re.search(r'<script type="application/json" id="report-data">(.*?)</script>', text, re.S)
@@ -107,8 +100,8 @@ def built(tmp_path_factory):
 
 def test_numbers_equal_survey_and_evaluate_json(built):
     out = built["out"]
-    assert _no_seconds(json.loads((out / "survey.json").read_text())) == _no_seconds(built["survey"])
-    assert _no_seconds(json.loads((out / "evaluation.json").read_text())) == _no_seconds(built["evaluate"])
+    assert no_seconds(json.loads((out / "survey.json").read_text())) == no_seconds(built["survey"])
+    assert no_seconds(json.loads((out / "evaluation.json").read_text())) == no_seconds(built["evaluate"])
     data = page_data(out / "index.html")
     survey, ev = built["survey"], built["evaluate"]
     assert data["summary"] == survey["summary"] and data["anomalies"] == survey["anomalies"]
