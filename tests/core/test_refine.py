@@ -234,6 +234,15 @@ def test_replay_gives_the_same_labels_on_ras_lps_and_permuted_storage(case, monk
     ks = sorted(set(np.argwhere(ball)[:, 2]))
     drawn = np.argwhere(ball & np.isin(grid[2], [ks[1], ks[-2]]))
     fg = np.argwhere(ball)[::7]
+    # fill between coronal (A-P) and sagittal (R-L) slices too: the world axis, whatever the array axis
+    ornt = io_orientation(c["affine"])
+    across = {}
+    for letter, shift in (("A", [0, -8, 0]), ("R", [-8, 0, 0])):
+        axis = int(np.flatnonzero(ornt[:, 0] == "RAS".index(letter))[0])
+        centre = c["c2"] + np.array(shift)
+        b = np.sqrt(sum(((g - cc) * s) ** 2 for g, cc, s in zip(grid, centre, sp))) <= 7
+        ks_a = sorted(set(np.argwhere(b)[:, axis]))
+        across[letter] = np.argwhere(b & np.isin(grid[axis], [ks_a[1], ks_a[-2]]))
     log = new_log(1, 2)
     log["edits"] = [
         edit_entry("add_lesion", point_ras_mm=ras(c["edge"]), threshold=0.5),
@@ -243,6 +252,8 @@ def test_replay_gives_the_same_labels_on_ras_lps_and_permuted_storage(case, monk
         edit_entry("interpolate", label=2, drawn_ras_mm=[ras(v) for v in drawn], axis="S"),
         edit_entry("delete_lesion", point_ras_mm=ras(deep)),
         edit_entry("grow", label=2, foreground_ras_mm=[ras(v) for v in fg]),
+        edit_entry("interpolate", label=2, drawn_ras_mm=[ras(v) for v in across["A"]], axis="A"),
+        edit_entry("interpolate", label=2, drawn_ras_mm=[ras(v) for v in across["R"]], axis="R"),
     ]
     aff = c["affine"]
     ref, done, notes = replay(ct, aff, start, log)

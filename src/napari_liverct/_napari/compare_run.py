@@ -122,7 +122,7 @@ def run_comparison(gt, gaff, pred, paff, names, opts, say, layer_names, residual
     label = opts["surface_label"]
     if res.mode == "foreground":
         label = 1
-    if label is not None:
+    if label is not None and opts.get("surface", True):
         # an organ's surface encloses its lesions (no cavities around the tumours)
         lesions = [] if res.mode == "foreground" or label in opts["lesion_labels"] else opts["lesion_labels"]
         surf = error_maps.distance_surface(gm, pm, res, label, gaff, include=lesions)

@@ -94,6 +94,11 @@ class CorrectSession:
             self.log_path = data_dir() / "edits" / f"{safe}.edits.json"
         self.undo_stack: list[Step] = []
         self.redo_stack: list[Step] = []
+        #: the tile probability of the last add_lesion click, keyed by the tile: the clicked
+        #: voxel (RAS mm of its centre) and the undo depth the click was made at (the labels it saw)
+        self.tiles: dict[tuple, object] = {}
+        #: the add being tuned by the sensitivity: (its tile key); None when the last edit was not an add
+        self.tuning: tuple | None = None
 
     @property
     def roles(self) -> dict:
@@ -116,11 +121,61 @@ class CorrectSession:
         return (aff @ np.c_[idx, np.ones(len(idx))].T).T[:, :3].tolist() if len(idx) else []
 
     # -- edits -----------------------------------------------------------------------------
+    def _tile_key(self, entry: dict, depth: int | None = None) -> tuple:
+        depth = len(self.undo_stack) if depth is None else depth
+        return (tuple(entry["point_ras_mm"]), depth)
+
     def compute(self, entry: dict, **extra):
-        """The result of one edit on the current labels (pure; run it in a worker)."""
+        """The result of one edit on the current labels (pure; run it in a worker).  An
+        add_lesion keeps its tile's probability (:attr:`tiles`), so that a new sensitivity
+        re-thresholds it (:meth:`rethreshold`) without a second network run."""
         from ..refine.log import apply_edit
 
-        return apply_edit(self.ct, self.affine, np.array(self.labels), entry, self.roles, threads=2, **extra)
+        labels = np.array(self.labels)
+        if entry["op"] == "add_lesion" and "probability" not in extra:
+            from ..segment.tile import lesion_probability_at
+
+            key = self._tile_key(entry)
+            if key not in self.tiles:
+                roles = self.roles
+                mask = np.isin(labels, [roles["liver"], roles["lesion"]])
+                self.tiles[key] = lesion_probability_at(self.ct, self.affine, entry["point_ras_mm"], mask, threads=2)
+            extra["probability"] = self.tiles[key]
+        return apply_edit(self.ct, self.affine, labels, entry, self.roles, threads=2, **extra)
+
+    def rethreshold(self, threshold: float):
+        """The add being tuned, at a new sensitivity, from its kept tile probability: returns
+        ``(entry, result)`` computed on the labels before that add (pure; no network run), or
+        None when the last edit is not an add at a point.  Commit it with
+        :meth:`commit_rethreshold`."""
+        from ..refine.log import apply_edit, edit_entry
+
+        if self.tuning is None:
+            return None
+        point, depth = self.tuning
+        top = self.undo_stack[-1] if len(self.undo_stack) == depth + 1 else None
+        if len(self.undo_stack) not in (depth, depth + 1):
+            return None
+        labels = np.array(self.labels)
+        if top is not None:
+            labels[top.box] = top.old
+        entry = edit_entry("add_lesion", point_ras_mm=list(point), threshold=float(threshold))
+        prob = self.tiles[(point, depth)]
+        return entry, apply_edit(self.ct, self.affine, labels, entry, self.roles, probability=prob)
+
+    def commit_rethreshold(self, entry: dict, result) -> Step | None:
+        """Replace the add being tuned by ``result`` (from :meth:`rethreshold`): one undoable
+        step and one log entry, with the final threshold."""
+        point, depth = self.tuning
+        if len(self.undo_stack) == depth + 1:
+            top = self.undo_stack.pop()
+            self._put(top.box, top.old)
+            self.log["edits"].pop()
+        step = self.commit(entry, result)
+        if step is None:
+            self.save()  # the add found nothing at this threshold: it leaves the log
+        self.tuning = (point, depth)
+        return step
 
     def _put(self, box, values) -> None:
         self.labels[box] = values
@@ -130,6 +185,10 @@ class CorrectSession:
         """Write a finished edit into the layer, as one undoable step, and save the log."""
         from ..refine.log import edit_entry
 
+        depth = len(self.undo_stack)
+        key = self._tile_key(entry, depth) if entry["op"] == "add_lesion" else None
+        self.tuning = key if key is not None and key in self.tiles else None
+        self.tiles = {key: self.tiles[key]} if self.tuning else {}  # only the add being tuned keeps its tile
         if result.box is None:
             return None
         box = result.box
@@ -149,6 +208,7 @@ class CorrectSession:
     def undo(self) -> Step | None:
         if not self.undo_stack:
             return None
+        self.tuning = None
         step = self.undo_stack.pop()
         self._put(step.box, step.old)
         self.log["edits"].pop()
@@ -159,6 +219,7 @@ class CorrectSession:
     def redo(self) -> Step | None:
         if not self.redo_stack:
             return None
+        self.tuning = None
         step = self.redo_stack.pop()
         self._put(step.box, step.new)
         self.log["edits"].append(step.entry)

@@ -11,6 +11,7 @@ the viewer to it), the legend, and exports the CLI's CSV / JSON.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, LineEdit, PushButton
@@ -47,7 +48,10 @@ if TYPE_CHECKING:
     import napari.layers
     import napari.viewer
 
-__all__ = ["CompareWidget", "CLASS_TABLE", "LESION_TABLE", "ERROR_MODES", "fmt_cell"]
+__all__ = ["CompareWidget", "CLASS_TABLE", "LESION_TABLE", "ERROR_MODES", "fmt_cell", "STALE"]
+
+#: Appended to the distance surface's name when the prediction was edited after it was made
+STALE = " (before the last edit: press Compare)"
 
 
 class _Messages(QObject):
@@ -221,8 +225,11 @@ class CompareWidget(QWidget):
         }
 
     # ------------------------------------------------------------------ compute
-    def compute(self, *_args) -> None:
-        """Start the comparison in a worker thread (the viewer stays responsive)."""
+    def compute(self, *_args, live: bool = False) -> None:
+        """Start the comparison in a worker thread (the viewer stays responsive).  ``live``: a
+        recompute after an edit of the prediction (Correct draft): the figures and the errors
+        layer (updated in place) without the distance surface or the progress bar, so that
+        they follow the edit within a second; the surface is marked out of date."""
         from ..geometry.grids import grid_mismatch, reorient_onto
 
         gt_layer, pred_layer = self.gt_combo.value, self.pred_combo.value
@@ -259,8 +266,11 @@ class CompareWidget(QWidget):
             (pred_layer.metadata or {}).get("source_path") or pred_layer.name,
         )
         messages = self._messages
+        opts["surface"] = not live
 
         def say(text: str) -> None:
+            if live:
+                return
             try:
                 messages.message.emit(text)
             except RuntimeError:  # the widget was closed while the worker ran
@@ -278,9 +288,10 @@ class CompareWidget(QWidget):
             say,
             (gt_layer.name, pred_layer.name),
             md.get("residual"),
-            on_done=self._on_result,
+            on_done=self._on_live_result if live else self._on_result,
             busy="Comparing...",
-            activity="Compare",
+            activity=None if live else "Compare",
+            progress=not live,
         )
 
     def _on_message(self, text: str) -> None:
@@ -295,6 +306,23 @@ class CompareWidget(QWidget):
         surf_ld = surf.layer_data(outcome.residual) if surf is not None and len(surf.faces) else None
         self.display.show(self._errors_data(), surf_ld, self._compared)
         self.inputs_check.value = False
+        self._show_legend()
+
+    def _on_live_result(self, outcome: CompareOutcome) -> None:
+        """A live recompute: new figures and errors layer; the layers stay as they are shown."""
+        display = self.display
+        if display.errors is None or display.errors not in display.viewer.layers:
+            self._on_result(outcome)
+            return
+        old = self.outcome
+        self.outcome = outcome
+        self._fill_tables()
+        display.show_errors(self._errors_data())
+        surf = display.surface
+        if surf is not None and surf in display.viewer.layers:
+            if not surf.name.endswith(STALE):
+                surf.name = f"{surf.name}{STALE}"
+            self.outcome = replace(outcome, surface=old.surface if old is not None else None)
         self._show_legend()
 
     @property

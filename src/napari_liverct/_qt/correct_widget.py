@@ -26,6 +26,9 @@ __all__ = ["CorrectWidget", "MODES"]
 
 MODES = ("off", "add lesion", "delete lesion", "split lesion", "merge lesions", "relabel liver/lesion")
 STROKES_KIND = "refine_strokes"
+POINTS_KIND = "refine_points"
+#: Fill between slices: what the user sees -> the world axis letter the log stores
+FILL_AXES = {"S-I (axial slices)": "S", "A-P (coronal slices)": "A", "R-L (sagittal slices)": "R"}
 
 
 class CorrectWidget(ScrollableContainer):
@@ -36,7 +39,10 @@ class CorrectWidget(ScrollableContainer):
         self._viewer = viewer
         self.session = None
         self.strokes = None
-        self._pending: list = []
+        self.points = None
+        self._pending: list = []  # RAS mm points of a split or merge being collected
+        self._pending_world: list = []  # the same, as clicked (napari world), for the points layer
+        self._retune = None  # a sensitivity asked for while an edit was computing (the latest wins)
         self._saved = None
         self.ct_combo = ComboBox(label="CT", choices=layer_choices(viewer, "image"), nullable=True)
         self.labels_combo = ComboBox(label="labels", choices=layer_choices(viewer, "labels"), nullable=True)
@@ -47,8 +53,10 @@ class CorrectWidget(ScrollableContainer):
         self.mode = ComboBox(label="click mode", choices=list(MODES), value="off")
         self.threshold = FloatSpinBox(label="sensitivity (probability)", value=0.5, min=0.05, max=0.95, step=0.05)
         self.apply_button = PushButton(text="Split / merge at the clicked points", enabled=False)
+        self.cancel_button = PushButton(text="Cancel the clicked points", enabled=False)
         self.grow_label = ComboBox(label="strokes for", choices=["lesion", "liver"], value="lesion")
         self.grow_button = PushButton(text="Grow from strokes", enabled=False)
+        self.fill_axis = ComboBox(label="fill along", choices=list(FILL_AXES), value="S-I (axial slices)")
         self.fill_button = PushButton(text="Fill between slices", enabled=False)
         self.undo_button = PushButton(text="Undo", enabled=False)
         self.redo_button = PushButton(text="Redo", enabled=False)
@@ -69,8 +77,10 @@ class CorrectWidget(ScrollableContainer):
                 self.mode,
                 self.threshold,
                 self.apply_button,
+                self.cancel_button,
                 self.grow_label,
                 self.grow_button,
+                self.fill_axis,
                 self.fill_button,
                 self.undo_button,
                 self.redo_button,
@@ -81,6 +91,8 @@ class CorrectWidget(ScrollableContainer):
         self.start_button.changed.connect(lambda *_: self.start())
         self.replay_button.changed.connect(lambda *_: self.replay_saved())
         self.apply_button.changed.connect(lambda *_: self.apply_points())
+        self.cancel_button.changed.connect(lambda *_: self._clear_points("points cancelled"))
+        self.threshold.changed.connect(lambda *_: self.retune())
         self.grow_button.changed.connect(lambda *_: self.grow())
         self.fill_button.changed.connect(lambda *_: self.fill())
         self.undo_button.changed.connect(lambda *_: self.undo())
@@ -151,6 +163,7 @@ class CorrectWidget(ScrollableContainer):
         if self._on_mouse not in labels.mouse_drag_callbacks:
             labels.mouse_drag_callbacks.append(self._on_mouse)
         self._make_strokes_layer()
+        self._make_points_layer()
         self._saved = saved_log_for(labels)
         self.replay_button.enabled = self._saved is not None
         for b in (self.grow_button, self.fill_button):
@@ -179,9 +192,43 @@ class CorrectWidget(ScrollableContainer):
         self.strokes = self._viewer.add_labels(data, **kwargs)
         self._viewer.layers.selection.active = labels
 
+    def _make_points_layer(self) -> None:
+        """One Points layer, reused, showing the points clicked for a split or merge."""
+        import numpy as np
+
+        if self.points is not None and self.points in self._viewer.layers:
+            return
+        name = f"{self.session.labels_layer.name} clicked points (split/merge)"
+        self.points = self._viewer.add_points(
+            np.zeros((0, 3)),
+            name=name,
+            size=6,
+            face_color="yellow",
+            border_color="black",
+            out_of_slice_display=True,
+            metadata=tag_output({}, POINTS_KIND),
+        )
+        self._viewer.layers.selection.active = self.session.labels_layer
+
+    def _show_points(self, world: list) -> None:
+        import numpy as np
+
+        if self.session is None:
+            return
+        self._make_points_layer()
+        self.points.data = np.asarray(world, float).reshape(-1, 3)
+        self._viewer.layers.selection.active = self.session.labels_layer
+
+    def _clear_points(self, why: str | None = None) -> None:
+        self._pending, self._pending_world = [], []
+        self.apply_button.enabled = self.cancel_button.enabled = False
+        if self.points is not None and self.points in self._viewer.layers and len(self.points.data):
+            self._show_points([])
+        if why:
+            self._say(why)
+
     def _mode_changed(self) -> None:
-        self._pending = []
-        self.apply_button.enabled = False
+        self._clear_points()
         if self.session is not None and self.mode.value != "off":
             layer = self.session.labels_layer
             layer.mode = "pan_zoom"
@@ -214,7 +261,10 @@ class CorrectWidget(ScrollableContainer):
         mode = self.mode.value
         if mode in ("split lesion", "merge lesions"):
             self._pending.append(point)
+            self._pending_world.append(list(world_position)[-3:])
+            self._show_points(self._pending_world)
             self.apply_button.enabled = len(self._pending) >= (1 if mode == "split lesion" else 2)
+            self.cancel_button.enabled = True
             self._say(f"{len(self._pending)} point(s) for {mode.split()[0]}; press the button when done")
             return
         if mode == "add lesion":
@@ -232,8 +282,7 @@ class CorrectWidget(ScrollableContainer):
         op = "split_lesion" if self.mode.value == "split lesion" else "merge_lesions"
         kwargs = {"parts": 2} if op == "split_lesion" and len(self._pending) == 1 else {}
         entry = edit_entry(op, points_ras_mm=self._pending, **kwargs)
-        self._pending = []
-        self.apply_button.enabled = False
+        self._clear_points()
         self.run(entry)
 
     def _stroke_entry(self, op: str):
@@ -246,7 +295,7 @@ class CorrectWidget(ScrollableContainer):
             return edit_entry(
                 "grow", label=label, foreground_ras_mm=fg, background_ras_mm=s.stroke_points(self.strokes, 2)
             )
-        return edit_entry("interpolate", label=label, drawn_ras_mm=fg, axis="S")
+        return edit_entry("interpolate", label=label, drawn_ras_mm=fg, axis=FILL_AXES[self.fill_axis.value])
 
     def grow(self) -> None:
         if self.session is not None:
@@ -276,7 +325,46 @@ class CorrectWidget(ScrollableContainer):
             if step is not None:
                 self.live_update()
 
-        return self.work.start(self.session.compute, entry, on_done=done, busy=f"{entry['op']} ...")
+        return self.work.start(
+            self.session.compute, entry, on_done=done, on_finish=self._retune_pending, busy=f"{entry['op']} ..."
+        )
+
+    def retune(self):
+        """The sensitivity changed: re-extract the last added lesion from its kept tile
+        probability (no network run), replacing that add as one undoable edit.  While an edit
+        computes, the latest value waits for it.  Returns the worker (None when nothing to do)."""
+        s = self.session
+        if s is None or s.tuning is None or self.mode.value != "add lesion":
+            return None
+        if self.work.running:
+            self._retune = float(self.threshold.value)
+            return None
+        import time
+
+        t0 = time.perf_counter()
+
+        def done(out):
+            if out is None:
+                return
+            entry, result = out
+            step = s.commit_rethreshold(entry, result)
+            self._buttons()
+            what = result.summary if step is not None else f"nothing at sensitivity {entry['threshold']:g}"
+            self._say(f"{what} (re-thresholded the same tile in {time.perf_counter() - t0:.2f} s)")
+            self.live_update()
+
+        return self.work.start(
+            s.rethreshold,
+            float(self.threshold.value),
+            on_done=done,
+            on_finish=self._retune_pending,
+            busy="re-thresholding ...",
+        )
+
+    def _retune_pending(self) -> None:
+        if self._retune is not None:
+            self._retune = None
+            self.retune()
 
     def undo(self) -> None:
         if self.session is not None and not self.work.running and self.session.undo() is not None:
@@ -346,8 +434,11 @@ class CorrectWidget(ScrollableContainer):
         """Ask every follower to recompute on the edited layer, once: a follower still busy with
         an earlier edit is asked when it is done (edits in a row queue one recompute each).
         Returns how many widgets follow."""
+        import time
+
         from qtpy.QtCore import QTimer
 
+        self.live_since = time.perf_counter()  # when the edit was in the layer (its live figures are timed from here)
         self._live_pending = self._followers()
         if getattr(self, "_live_timer", None) is None:
             self._live_timer = QTimer(self.native)
@@ -367,7 +458,7 @@ class CorrectWidget(ScrollableContainer):
             elif isinstance(w, View3DWidget):
                 w.refresh_lesions()
             else:
-                w.compute()
+                w.compute(live=True)
         self._live_pending = left
         if left:
             self._live_timer.start(200)

@@ -215,8 +215,9 @@ class StatsWidget(QWidget):
         )
 
     # ------------------------------------------------------------------ compute
-    def compute(self, *_args) -> None:
-        """Start the computation in a worker thread (the viewer stays responsive)."""
+    def compute(self, *_args, live: bool = False) -> None:
+        """Start the computation in a worker thread (the viewer stays responsive); ``live``: a
+        recompute after an edit (Correct draft), without the progress bar."""
         from ..stats import iter_stats_on_grid
 
         image_layer, labels_layer = self.image_combo.value, self.labels_combo.value
@@ -239,7 +240,8 @@ class StatsWidget(QWidget):
             grid_note=inputs.grid_note,
             histograms=True,
             on_done=self._on_result,
-            activity="Statistics",
+            activity=None if live else "Statistics",
+            progress=not live,
         )
 
     def _on_result(self, value) -> None:

@@ -164,6 +164,7 @@ class WidgetWork:
         on_abort_in_thread: Callable | None = None,
         busy: str | None = None,
         activity: str | None = None,
+        progress: bool = True,
         **kwargs,
     ):
         """Run ``fn(*args, **kwargs)`` (a function or a generator function) in a thread worker.
@@ -173,7 +174,8 @@ class WidgetWork:
         thread and never after the widget closed; ``on_stop`` is the guard's clean-up (see
         :meth:`WorkerGuard.track`); ``on_abort_in_thread`` runs in the worker's thread when it
         stops after Cancel (a survey closes its Dask client in the context that opened it).  ``busy`` is the status line while it runs, ``activity``
-        the description in napari's activity dock.  Returns the started worker.
+        the description in napari's activity dock; ``progress=False`` leaves the progress bar
+        alone (a quick recompute that would only make the window repaint).  Returns the started worker.
         """
         from napari.qt.threading import create_worker
 
@@ -190,7 +192,7 @@ class WidgetWork:
         )
         if on_yield is not None:
             worker.yielded.connect(self._guarded(on_yield))
-        elif self._progress is not None and isinstance(worker, GeneratorWorker):
+        elif progress and self._progress is not None and isinstance(worker, GeneratorWorker):
             worker.yielded.connect(self._guarded(self.show_progress))
         if on_done is not None:
             worker.returned.connect(self._guarded(on_done))
@@ -206,7 +208,7 @@ class WidgetWork:
         self.worker = worker
         _set_enabled(self._run, False)
         _set_enabled(self._cancel, True)
-        if self._progress is not None:
+        if progress and self._progress is not None:
             self._progress.setValue(0)
             self._progress.setVisible(True)
         if busy:
