@@ -97,7 +97,9 @@ class CompareView:
         else:
             lay = self.errors
             lay.data = data
-            lay.colormap, lay.features = kwargs["colormap"], kwargs["features"]
+            if not _same_colormap(lay.colormap, kwargs["colormap"]):  # a new colour map relinks the shader
+                lay.colormap = kwargs["colormap"]
+            lay.features = kwargs["features"]
             lay.metadata, lay.name = kwargs["metadata"], kwargs["name"]
             lay.refresh()
         self.apply()
@@ -118,6 +120,19 @@ class CompareView:
         for lay in self.inputs:
             if lay in layers:
                 lay.visible = self.inputs_visible
+
+
+def _same_colormap(current, new) -> bool:
+    """Whether a labels layer's colour map already gives the colours of ``new`` (a dict of
+    value -> RGBA, or a colour map with ``color_dict``)."""
+    want = getattr(new, "color_dict", new)
+    have = getattr(current, "color_dict", None)
+    if not isinstance(want, dict) or have is None:
+        return False
+    keys = {k for k in want if k is not None}
+    if keys != {k for k in have if k is not None}:
+        return False
+    return all(np.allclose(np.asarray(have[k], float), np.asarray(want[k], float)) for k in keys)
 
 
 def _layer_colours(layer) -> list[np.ndarray]:

@@ -205,7 +205,6 @@ class CorrectWidget(ScrollableContainer):
             size=6,
             face_color="yellow",
             border_color="black",
-            out_of_slice_display=True,
             metadata=tag_output({}, POINTS_KIND),
         )
         self._viewer.layers.selection.active = self.session.labels_layer
