@@ -85,6 +85,20 @@ def bench_edits(threads: int, skip_stage: bool) -> None:
     t0 = time.perf_counter()
     r = refine.add_lesion(data, aff, liver_lab, ras(sphere_c), threads=threads)
     rows.append(("add_lesion (one network run)", time.perf_counter() - t0, r.summary))
+    from napari_liverct.segment.tile import lesion_probability_at
+
+    tile = lesion_probability_at(data, aff, ras(sphere_c), liver, threads=threads)
+    t, res = _median(lambda: refine.add_lesion(data, aff, liver_lab, ras(sphere_c), threshold=0.3, probability=tile))
+    rows.append(("add_lesion, new sensitivity (kept tile)", t, res.summary))
+    big = np.zeros((512, 512, 300), np.uint8)  # the same tile on a full-size grid: the cost stays in the tile's box
+    off = np.array([(512 - liver.shape[0]) // 2, (512 - liver.shape[1]) // 2, (300 - liver.shape[2]) // 2])
+    big[tuple(slice(int(o), int(o) + n) for o, n in zip(off, liver.shape))] = liver_lab
+    big_aff = aff @ np.r_[np.c_[np.eye(3), -off], [[0, 0, 0, 1]]]
+    big_tile = type(tile)(
+        tile.probability, tuple(slice(b.start + int(o), b.stop + int(o)) for b, o in zip(tile.box, off)), 0.0
+    )
+    t, res = _median(lambda: refine.add_lesion(None, big_aff, big, ras(sphere_c), threshold=0.3, probability=big_tile))
+    rows.append(("  the same on a 512 x 512 x 300 grid", t, res.summary))
     split = refine.split_lesion(None, aff, labels, [ras(c1), ras(c2)])
     for name, fn in (
         ("delete_lesion", lambda: refine.delete_lesion(None, aff, labels, ras(c1))),

@@ -53,13 +53,18 @@ def add_lesion(
         raise ValueError(f"the threshold is a probability between 0 and 1, not {threshold}")
     t0 = time.perf_counter()
     labels = np.asarray(labels)
-    grid = canonical_grid(None, affine, labels)
-    idx = grid.index(point_ras_mm)
+    if labels.ndim != 3:
+        raise ValueError(f"the labels must be a 3D volume, got shape {labels.shape}")
     if probability is None:
         probability = lesion_probability_at(ct, affine, point_ras_mm, np.isin(labels, [liver, lesion]), threads=threads)
-    hit = np.zeros(labels.shape, bool)  # stored order, as the probability box
-    hit[probability.box] = probability.probability > float(threshold)
-    hit = canonical_grid(None, affine, hit.astype(np.uint8)).labels
+    # everything happens in the box the tile's probabilities cover (stored order): the
+    # component of probability > threshold cannot leave it, and a new threshold costs
+    # milliseconds whatever the size of the CT
+    box = probability.box
+    start = np.array([b.start for b in box], float)
+    box_affine = np.asarray(affine, float) @ np.r_[np.c_[np.eye(3), start], [[0, 0, 0, 1]]]
+    hit_box = (np.asarray(probability.probability) > float(threshold)).astype(np.uint8)
+    grid = canonical_grid(None, box_affine, labels[box])
     p_max = float(probability.probability.max()) if probability.probability.size else 0.0
     details = {
         "threshold": float(threshold),
@@ -67,6 +72,8 @@ def add_lesion(
         "network_seconds": round(probability.seconds, 3),
     }
     try:
+        idx = grid.index(point_ras_mm)
+        hit = canonical_grid(None, box_affine, hit_box).labels
         comp = component_at(hit, [1], idx, grid.spacing, snap_mm=SNAP_MM, what="lesion probability")
     except ValueError:
         return EditResult.between(
@@ -79,10 +86,11 @@ def add_lesion(
         )
     new = grid.labels
     new[comp.mask] = lesion
-    out = grid.stored(new)
+    out = labels.copy()
+    out[box] = grid.stored(new)
     details.update(component_voxels=comp.voxels, distance_mm=round(comp.distance_mm, 2))
     details["seconds"] = round(time.perf_counter() - t0, 3)
-    res = EditResult.between("add_lesion", labels, out, "", **details)
+    res = EditResult.within("add_lesion", labels, out, box, "", **details)
     res.summary = f"added a lesion of {comp.voxels} voxels ({res.changed} new) at threshold {threshold:g}"
     return res
 

@@ -42,3 +42,13 @@ class EditResult:
         box = changed_box(old, new)
         n = 0 if box is None else int((old[box] != new[box]).sum())
         return cls(op=op, labels=new, box=box, changed=n, summary=summary, details=details)
+
+    @classmethod
+    def within(cls, op: str, old: np.ndarray, new: np.ndarray, region, summary: str, **details) -> EditResult:
+        """As :meth:`between` when nothing outside the box ``region`` changed (only it is compared)."""
+        inner = changed_box(old[region], new[region])
+        if inner is None:
+            return cls(op=op, labels=new, box=None, changed=0, summary=summary, details=details)
+        box = tuple(slice(r.start + i.start, r.start + i.stop) for r, i in zip(region, inner))
+        n = int((old[box] != new[box]).sum())
+        return cls(op=op, labels=new, box=box, changed=n, summary=summary, details=details)
