@@ -178,3 +178,75 @@ def test_group_failure_changes_no_member_and_leaves_nothing(tmp_path):
     assert (a.read_bytes(), b.read_bytes()) == (b"new a", b"new b")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["img.nii.gz", "img_label.nii.gz"]
     assert incomplete_group(a) is None and incomplete_group(b) is None
+
+
+def test_group_members_are_written_at_once_and_a_failing_first_member_removes_all(tmp_path):
+    """The members are encoded concurrently: the second writer waits for a signal the first
+    gives only while it is still writing (sequential writers would time out).  A failure of
+    the first member, with the second complete, leaves both targets old and no temporary."""
+    import threading
+
+    from napari_liverct.outputs.group import atomic_write_group
+
+    a, b = tmp_path / "img.nii.gz", tmp_path / "img_label.nii.gz"
+    a.write_bytes(b"old a")
+    b.write_bytes(b"old b")
+    started, seen = threading.Event(), threading.Event()
+
+    def first(tmp):
+        started.set()
+        assert seen.wait(10), "the second member did not run while the first was being written"
+        open(tmp, "wb").write(b"new a")
+
+    def second(tmp):
+        assert started.wait(10), "the first member did not start while the second was being written"
+        open(tmp, "wb").write(b"new b")
+        seen.set()
+
+    atomic_write_group([(a, first), (b, second)])
+    assert (a.read_bytes(), b.read_bytes()) == (b"new a", b"new b")
+
+    def broken(tmp):
+        open(tmp, "wb").write(b"half")
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space"):
+        atomic_write_group([(a, broken), (b, lambda tmp: open(tmp, "wb").write(b"newer b"))])
+    assert (a.read_bytes(), b.read_bytes()) == (b"new a", b"new b")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["img.nii.gz", "img_label.nii.gz"]
+
+
+def test_group_journals_are_on_disk_before_the_first_rename(tmp_path, monkeypatch):
+    """The order a power cut needs: every member's temporary and both journals fsynced, the
+    journals renamed into place and their folder fsynced, only then the members renamed, then
+    the folder fsynced again.  One folder fsync serves both journals (six fsyncs in all)."""
+    from napari_liverct.outputs import group
+
+    a, b = tmp_path / "img.nii.gz", tmp_path / "img_label.nii.gz"
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        path = os.readlink(f"/proc/self/fd/{fd}")
+        events.append(("fsync", "dir" if os.path.isdir(path) else os.path.basename(path)))
+        return real_fsync(fd)
+
+    def replace(src, dst):
+        events.append(("rename", os.path.basename(dst)))
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    group.atomic_write_group([(a, lambda t: open(t, "wb").write(b"a")), (b, lambda t: open(t, "wb").write(b"b"))])
+    monkeypatch.undo()
+    kinds = [(e, "journal" if n.endswith(".liverct-group") else "dir" if n == "dir" else n) for e, n in events]
+    first_target = min(kinds.index(("rename", n)) for n in ("img.nii.gz", "img_label.nii.gz"))
+    journal_renames = [i for i, k in enumerate(kinds) if k == ("rename", "journal")]
+    assert len(journal_renames) == 2 and max(journal_renames) < first_target
+    dir_syncs = [i for i, k in enumerate(kinds) if k == ("fsync", "dir")]
+    assert any(max(journal_renames) < i < first_target for i in dir_syncs)  # journals durable first
+    assert dir_syncs[-1] > max(kinds.index(("rename", n)) for n in ("img.nii.gz", "img_label.nii.gz"))
+    member_syncs = [i for i, (e, n) in enumerate(events) if e == "fsync" and ".liverct-tmp-" in n]
+    assert len(member_syncs) == 4 and max(member_syncs) < first_target  # two members, two journal temporaries
+    assert len([k for k in kinds if k[0] == "fsync"]) == 6
+    assert (a.read_bytes(), b.read_bytes()) == (b"a", b"b") and not list(tmp_path.glob(".*"))

@@ -4,11 +4,16 @@ POSIX renames one name at a time, so two files cannot change at the same instant
 :func:`atomic_write_group` gets as close as that allows and makes the rest detectable:
 
 1. every file is written completely into its own temporary beside its target and
-   fsynced (:func:`napari_liverct.outputs.units.write_temp`): nothing is visible yet;
-2. a small journal ``.NAME.liverct-group`` is written (atomically) beside each target,
-   naming all the group's targets with the identity (inode, size, mtime) each will have
-   once its temporary is renamed over it;
-3. the temporaries are renamed over their targets, one after the other (microseconds);
+   fsynced (:func:`napari_liverct.outputs.units.write_temp`): nothing is visible yet.  The
+   members are written at the same time, one thread each (gzip's zlib releases the GIL,
+   so the labels are encoded while the image is), and each is fsynced as soon as it is
+   complete;
+2. a small journal ``.NAME.liverct-group`` is written beside each target, naming all the
+   group's targets with the identity (inode, size, mtime) each will have once its
+   temporary is renamed over it.  Each journal is a unit too (temporary, fsync, rename);
+   the folders are fsynced once for all journals, before any target is renamed;
+3. the temporaries are renamed over their targets, one after the other (microseconds),
+   and their folders fsynced;
 4. the journals are removed.
 
 A process killed during step 3 leaves an image of the new run beside labels of the old
@@ -28,10 +33,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from .units import _stem, atomic_write_text, fsync_dir, write_temp
+from .units import _stem, fsync_dir, write_temp
 
 __all__ = ["atomic_write_group", "incomplete_group", "journal_path"]
 
@@ -60,16 +65,14 @@ def atomic_write_group(items: list[tuple[str | os.PathLike, Callable[[str], obje
         raise ValueError(f"one file named twice in a group: {[str(p) for p in paths]}")
     temps: list[tuple[Path, int]] = []
     try:
-        for path, (_, write) in zip(paths, items):
-            temps.append(write_temp(path, write))
+        temps = _write_temps(paths, [write for _, write in items])
         members = [{"target": str(p), "identity": _identity(os.stat(tmp))} for p, (tmp, _) in zip(paths, temps)]
         text = json.dumps({"pid": os.getpid(), "members": members}, indent=1) + "\n"
         journals = [journal_path(p) for p in paths]
-        for j in journals:
-            atomic_write_text(j, text)
+        _write_journals(journals, text)
         for path, (tmp, _) in zip(paths, temps):
             os.replace(tmp, path)
-        for folder in {p.parent for p in paths}:
+        for folder in dict.fromkeys(p.parent for p in paths):
             fsync_dir(folder)
         for j in journals:
             with contextlib.suppress(OSError):
@@ -83,6 +86,62 @@ def atomic_write_group(items: list[tuple[str | os.PathLike, Callable[[str], obje
         for _, fd in temps:
             os.close(fd)
     return paths
+
+
+def _discard(temps: Sequence[tuple[Path, int] | None]) -> None:
+    for t in temps:
+        if t is not None:
+            os.close(t[1])
+            with contextlib.suppress(OSError):
+                os.unlink(t[0])
+
+
+def _write_temps(paths: list[Path], writes: list[Callable[[str], object]]) -> list[tuple[Path, int]]:
+    """:func:`write_temp` of every member at once: the first in this thread, the others in
+    one thread each.  All are complete and fsynced on return; on any failure every
+    temporary is removed (after the other writers finished) and the first error raised."""
+    if len(paths) == 1:
+        return [write_temp(paths[0], writes[0])]
+    from concurrent.futures import ThreadPoolExecutor
+
+    results: list[tuple[Path, int] | None] = [None] * len(paths)
+    error: BaseException | None = None
+    futures = []
+    pool = ThreadPoolExecutor(len(paths) - 1, thread_name_prefix="liverct-group")
+    try:
+        futures = [pool.submit(write_temp, p, w) for p, w in zip(paths[1:], writes[1:])]
+        try:
+            results[0] = write_temp(paths[0], writes[0])
+        except BaseException as exc:  # noqa: BLE001 - re-raised below, once the others are done
+            error = exc
+    finally:
+        pool.shutdown(wait=True)  # a temporary is never left to a writer still running
+    for i, f in enumerate(futures, 1):
+        try:
+            results[i] = f.result()
+        except BaseException as exc:  # noqa: BLE001
+            error = error or exc
+    if error is not None:
+        _discard(results)
+        raise error
+    return results  # type: ignore[return-value]
+
+
+def _write_journals(journals: list[Path], text: str) -> None:
+    """Each journal as a unit (temporary, fsync, rename); the folders fsynced once for all."""
+    temps: list[tuple[Path, int] | None] = []
+    try:
+        for j in journals:
+            temps.append(write_temp(j, lambda tmp: Path(tmp).write_text(text, encoding="utf-8")))
+        for j, (tmp, _) in zip(journals, temps):
+            os.replace(tmp, j)
+        for folder in dict.fromkeys(j.parent for j in journals):
+            fsync_dir(folder)
+    except BaseException:
+        _discard(temps)
+        raise
+    for _, fd in temps:
+        os.close(fd)
 
 
 def incomplete_group(path: str | os.PathLike) -> str | None:
