@@ -15,6 +15,9 @@ __all__ = [
     "MATCH_RULES",
     "DEFAULT_MATCH",
     "DEFAULT_TOLERANCE_MM",
+    "RECIST_MEASURABLE_MM",
+    "RECIST_TARGETS_PER_ORGAN",
+    "RECIST_TARGETS_TOTAL",
 ]
 
 #: Two voxel grids are the same when their shapes match and no corner voxel centre is
@@ -37,6 +40,13 @@ DEFAULT_MATCH = "overlap"
 
 #: Normalised surface Dice tolerance (mm).
 DEFAULT_TOLERANCE_MM = 2.0
+
+#: RECIST 1.1 target lesions (CT): measurable from this long axis (mm) on, at most this
+#: many per organ and in all (:class:`napari_liverct.stats.recist.TargetRule`'s defaults,
+#: and the CLI's, which need not import the statistics to print ``--help``).
+RECIST_MEASURABLE_MM = 10.0
+RECIST_TARGETS_PER_ORGAN = 2
+RECIST_TARGETS_TOTAL = 5
 
 #: ``layer.metadata[OUTPUT_KEY]`` names the kind of a layer the plugin made for display
 #: ("view3d", "lesion_rings", "crop_preview", "monai", "compare_errors"...): such layers are

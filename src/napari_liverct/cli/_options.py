@@ -57,9 +57,8 @@ def label_roles(p: argparse.ArgumentParser) -> None:
 
 def target_arguments(p: argparse.ArgumentParser) -> None:
     """--targets / --max-targets / --max-per-organ / --measurable: the RECIST 1.1 target lesions."""
-    from ..stats.recist import TargetRule
+    from ..constants import RECIST_MEASURABLE_MM, RECIST_TARGETS_PER_ORGAN, RECIST_TARGETS_TOTAL
 
-    rule = TargetRule()
     g = p.add_argument_group("RECIST 1.1 target lesions")
     g.add_argument(
         "--targets",
@@ -69,14 +68,16 @@ def target_arguments(p: argparse.ArgumentParser) -> None:
         metavar="ID",
         help="lesion ids (1 = largest volume) that are the targets (default: chosen by the rule below)",
     )
-    g.add_argument("--max-targets", type=positive_int, default=rule.total, metavar="N", help="at most N targets in all")
     g.add_argument(
-        "--max-per-organ", type=positive_int, default=rule.per_organ, metavar="N", help="at most N per organ"
+        "--max-targets", type=positive_int, default=RECIST_TARGETS_TOTAL, metavar="N", help="at most N targets in all"
+    )
+    g.add_argument(
+        "--max-per-organ", type=positive_int, default=RECIST_TARGETS_PER_ORGAN, metavar="N", help="at most N per organ"
     )
     g.add_argument(
         "--measurable",
         type=non_negative_float,
-        default=rule.min_long_mm,
+        default=RECIST_MEASURABLE_MM,
         metavar="MM",
         help="smallest long axis of a target",
     )

@@ -53,6 +53,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..constants import RECIST_MEASURABLE_MM, RECIST_TARGETS_PER_ORGAN, RECIST_TARGETS_TOTAL
+
 if TYPE_CHECKING:
     from .results import LesionStats
 
@@ -72,7 +74,7 @@ __all__ = [
 #: floating point; the tests allow this much).
 PERPENDICULAR_TOLERANCE_DEG = 1e-6
 #: A lesion is measurable (can be a target) from this long axis on (RECIST 1.1, CT).
-MEASURABLE_MM = 10.0
+MEASURABLE_MM = RECIST_MEASURABLE_MM
 
 
 @dataclass(frozen=True)
@@ -81,8 +83,8 @@ class TargetRule:
     ``per_organ`` per organ (label class) and ``total`` in all, largest long axis first."""
 
     min_long_mm: float = MEASURABLE_MM
-    per_organ: int = 2
-    total: int = 5
+    per_organ: int = RECIST_TARGETS_PER_ORGAN
+    total: int = RECIST_TARGETS_TOTAL
 
 
 @dataclass(frozen=True)
