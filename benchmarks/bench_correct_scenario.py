@@ -4,6 +4,7 @@ one, split a merged pair, watch the lesion count and Dice follow, close, reopen,
 Usage::
 
     nice python benchmarks/bench_correct_scenario.py       # about 1 min on a quiet machine, 2 threads
+    python benchmarks/bench_correct_scenario.py --screenshot docs/screenshots/correct_widget.png
 
 Data: TotalSegmentator's example CT (the test data; it has no tumour and no manual labels) with
 its liver (label 5 of its 'fast' output) as the draft's liver.  Into that real liver this script
@@ -111,7 +112,7 @@ def _click(viewer, app, ras) -> None:
     world = ras_to_world(np.asarray(ras, float))
     viewer.dims.set_point(0, float(world[0]))
     app.processEvents()
-    cam = viewer.camera
+    cam = viewer.scene.camera
     canvas = viewer.window._qt_viewer.canvas.native
     row = canvas.height() / 2 + cam.zoom * (world[1] - cam.center[1])
     col = canvas.width() / 2 + cam.zoom * (world[2] - cam.center[2])
@@ -129,7 +130,7 @@ def _press(app, button) -> None:
     app.processEvents()
 
 
-def main() -> None:
+def main(screenshot: str | None = None) -> None:
     from napari_liverct.cli.xvfb import ensure_display
 
     os.environ.pop("QT_QPA_PLATFORM", None)
@@ -138,6 +139,7 @@ def main() -> None:
     from qtpy.QtWidgets import QApplication
 
     from napari_liverct._napari.layer_utils import layer_disk_view
+    from napari_liverct.geometry.grids import ras_to_world
     from napari_liverct.segment.weights import weights_path
 
     if not weights_path("lesion").exists():
@@ -218,6 +220,14 @@ def main() -> None:
     def split():
         for c in case["pair"]:
             _click(viewer, app, ras(c))
+        if screenshot:  # the two clicked points shown, before the button
+            viewer.dims.set_point(0, float(ras_to_world(ras(case["pair"][0]))[0]))
+            viewer.layers.selection.active = draft
+            for _ in range(20):
+                app.processEvents()
+                time.sleep(0.02)
+            viewer.screenshot(screenshot, canvas_only=False)
+            print(f"    screenshot with the clicked points: {screenshot}")
         _press(app, w.apply_button)
 
     edit("split the merged pair (2 clicks + button)", split)
@@ -252,4 +262,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--screenshot", help="save the viewer (with the split's clicked points) to this PNG")
+    main(ap.parse_args().screenshot)

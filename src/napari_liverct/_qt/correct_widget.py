@@ -203,8 +203,8 @@ class CorrectWidget(ScrollableContainer):
             np.zeros((0, 3)),
             name=name,
             size=6,
-            face_color="yellow",
-            border_color="black",
+            face_color="magenta",  # far from every errors colour of Compare (colour_clashes)
+            border_color="white",
             metadata=tag_output({}, POINTS_KIND),
         )
         self._viewer.layers.selection.active = self.session.labels_layer
