@@ -15,8 +15,35 @@ import pytest
 os.environ.pop("QT_QPA_PLATFORM", None) if os.environ.get("QT_QPA_PLATFORM") == "offscreen" else None
 
 
+def _network_cache_folder() -> str:
+    """Where the suite keeps the real networks' outputs (``NAPARI_LIVERCT_NETWORK_CACHE``,
+    :mod:`napari_liverct.segment.netcache`): ``LIVERCT_TEST_NETWORK_CACHE`` names a folder,
+    or ``session`` for a new empty one (a cold run: each distinct pass still runs once);
+    by default ~/.cache/napari-liverct/network-cache, shared by sessions and test processes
+    and pruned of entries unused for 30 days."""
+    import tempfile
+    import time
+    from pathlib import Path
+
+    from napari_liverct.segment.weights import data_dir
+
+    choice = os.environ.get("LIVERCT_TEST_NETWORK_CACHE", "")
+    if choice == "session":
+        return tempfile.mkdtemp(prefix="liverct-network-cache-")
+    folder = Path(choice) if choice else data_dir() / "network-cache"
+    for old in folder.glob("*.npy") if folder.is_dir() else ():
+        if time.time() - old.stat().st_mtime > 30 * 86400:
+            old.unlink(missing_ok=True)
+    return str(folder)
+
+
 def pytest_configure(config):
     from napari_liverct.cli.xvfb import ensure_display
+    from napari_liverct.segment.netcache import ENV
+
+    # every forward pass of the real networks runs once per distinct input, in this process
+    # and in the CLI and viewer subprocesses the tests start (they inherit the variable)
+    os.environ[ENV] = _network_cache_folder()
 
     try:
         ensure_display()
@@ -84,13 +111,3 @@ def standin_calls(monkeypatch):
 
     monkeypatch.setattr(pl, "run_network", network)
     return seen
-
-
-@pytest.fixture(scope="session")
-def session_networks():
-    """The real networks, each distinct input patch run once per test session
-    (:func:`netcache.cached_run_network`); ``LIVERCT_TEST_NETWORK_CACHE=DIR`` also keeps the
-    outputs in DIR between sessions (repeated local runs)."""
-    from netcache import cached_run_network
-
-    return cached_run_network(os.environ.get("LIVERCT_TEST_NETWORK_CACHE") or None)

@@ -64,7 +64,10 @@ def _inputs():
     ]
 
 
-def test_torch_networks_equal_the_keras_originals(tf_python, tmp_path):
+def test_torch_networks_equal_the_keras_originals(tf_python, tmp_path, monkeypatch):
+    from napari_liverct.segment.netcache import ENV
+
+    monkeypatch.delenv(ENV, raising=False)  # the networks themselves run here, never the suite's cache
     real("pyliverlesionseg/pyliverlesionseg/trained_models")  # the unpacked wheel
     cases = _inputs()
     args = []

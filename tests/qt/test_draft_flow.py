@@ -2,9 +2,8 @@
 
 Each test opens TotalSegmentator's example CT (example_ct_sm, no labels beside it), docks
 "Segment liver (offline)" from the plugin's manifest and clicks Segment (liver only). The
-real liver network runs once per session: ``run_network`` is wrapped by a cache that
-returns the stored output only for an identical input patch (conftest's ``session_networks``; anything else runs the
-network). The brush is napari's, clicked with the mouse on the canvas where the voxel is
+real liver network runs once per distinct input patch (the suite's network cache,
+tests/conftest.py and napari_liverct.segment.netcache). The brush is napari's, clicked with the mouse on the canvas where the voxel is
 shown. Oracles: numpy on the layers' arrays (nonzero box, Dice), the draft's world
 position from its scale/translate and nibabel's affine of the CT, the saved file read
 back with nibabel, TotalSegmentator's own liver (label 5 of example_seg_fast.nii.gz, on
@@ -20,7 +19,6 @@ from painting import brush_click, world_of
 from qtpy.QtCore import Qt
 from scipy import ndimage
 
-from napari_liverct.segment import pipeline as pl
 from realdata import real
 
 pytestmark = pytest.mark.gui
@@ -31,9 +29,8 @@ PLUGIN = "napari-liverct"
 
 
 @pytest.fixture
-def drafted(make_napari_viewer, qtbot, session_networks, monkeypatch):
+def drafted(make_napari_viewer, qtbot):
     """(viewer, CT layer, draft layer) after clicking Segment (liver only) on the bare example CT."""
-    monkeypatch.setattr(pl, "run_network", session_networks)
     viewer = make_napari_viewer(show=True)  # napari 0.9 renders empty 3D canvases when hidden
     viewer.window._qt_window.resize(1400, 900)
     viewer.open(str(real(EXAMPLE_CT_SM)), plugin=PLUGIN)

@@ -49,10 +49,10 @@ def test_view_screenshots_go_through_the_docked_3d_view(make_napari_viewer, phan
     assert all(layer.visible for layer in viewer.layers)
 
 
-def test_the_main_job_drafts_the_real_ct_and_shows_it(make_napari_viewer, session_networks, monkeypatch, tmp_path):
+def test_the_main_job_drafts_the_real_ct_and_shows_it(make_napari_viewer, monkeypatch, tmp_path):
     """Issue 22.7: ``scripts/run.sh`` (``view --example --draft``, no display) opens
     TotalSegmentator's example CT, clicks Segment, and its pictures show that CT with the
-    draft.  The networks run once per test session (``session_networks``); everything else
+    draft.  The networks' outputs come from the suite's network cache (tests/conftest.py); everything else
     (widgets, layers, Statistics, 3D view, files) runs as in the command.  Oracles: nibabel
     reads of the example CT, TotalSegmentator's own liver (label 5) and the draft file."""
     import nibabel as nib
@@ -60,10 +60,8 @@ def test_the_main_job_drafts_the_real_ct_and_shows_it(make_napari_viewer, sessio
     from napari_liverct._napari.layer_utils import layer_disk_view
     from napari_liverct.cli import build_parser
     from napari_liverct.cli.view import session_run
-    from napari_liverct.segment import pipeline as pl
     from realdata import EXAMPLE_CT, EXAMPLE_SEG_FAST, real
 
-    monkeypatch.setattr(pl, "run_network", session_networks)
     viewer = make_napari_viewer(show=True)
     viewer.window.resize(1600, 1000)
     shots = tmp_path / "shots"
