@@ -105,18 +105,15 @@ def _network(model: str):
 
 
 def run_network(model: str, patch: np.ndarray, monitor=None) -> np.ndarray:
-    """One forward pass of ``model`` on one fixed-size patch (X, Y, Z) -> probabilities.
-
-    ``monitor`` (a :class:`~napari_liverct.segment.net.ConvMonitor`) follows the pass.
-    With ``NAPARI_LIVERCT_NETWORK_CACHE`` set, a pass already run is read back
-    (:mod:`~napari_liverct.segment.netcache`)."""
+    """One forward pass of ``model`` on one fixed-size patch (X, Y, Z) -> probabilities;
+    ``monitor`` (a :class:`~napari_liverct.segment.net.ConvMonitor`) follows the pass; a pass
+    already run is read back when ``NAPARI_LIVERCT_NETWORK_CACHE`` is set (``netcache``)."""
     import torch
 
     from .netcache import remember
 
-    return remember(
-        model, patch, f"torch-{torch.__version__}", lambda: _run_torch(model, patch, monitor), monitor=monitor
-    )
+    tag = f"torch-{torch.__version__}"
+    return remember(model, patch, tag, lambda: _run_torch(model, patch, monitor), monitor=monitor)
 
 
 def _run_torch(model: str, patch: np.ndarray, monitor=None) -> np.ndarray:
