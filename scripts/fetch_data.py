@@ -11,6 +11,9 @@ this script fills (``$LIVERCT_DATA``, default ``~/.cache/napari-liverct``).
   Keras weights (HDF5), converted here once with h5py into safetensors
   (``weights/pyliverlesionseg-0.3-{liver,lesion}.safetensors``), the only form
   ``napari_liverct.segment`` reads.
+- when OpenVINO is installed, both networks converted to OpenVINO IR and checked against
+  torch (``napari_liverct.segment.runtime.prepare``: one to two minutes each, once), so a
+  user's first draft or click does not pay for it.
 
 Run by ``scripts/setup.sh``; safe to run again (it checks the hashes and skips).
 """
@@ -110,6 +113,29 @@ def convert_weights(wheel_dir: Path) -> None:
         print(f"[fetch_data] {model} weights: {path}")
 
 
+def prepare_runtimes() -> None:
+    """Convert both networks to OpenVINO IR and run the agreement check (skipped, with a line
+    saying so, when OpenVINO is not installed or $NAPARI_LIVERCT_RUNTIME=torch)."""
+    try:
+        import openvino  # noqa: F401
+    except ImportError:
+        print("[fetch_data] OpenVINO is not installed: the networks will run in torch")
+        return
+    from napari_liverct.segment.pipeline import LESION_IN, LIVER_IN
+    from napari_liverct.segment.runtime import prepare, requested
+
+    if requested() == "torch":
+        print("[fetch_data] $NAPARI_LIVERCT_RUNTIME=torch: no OpenVINO conversion")
+        return
+    for model, shape in (("liver", LIVER_IN), ("lesion", LESION_IN)):
+        info = prepare(model, shape)
+        verdict = "agrees: OpenVINO will run it" if info["agrees"] else "differs: torch will run it"
+        print(
+            f"[fetch_data] {model} network in OpenVINO: largest difference from torch "
+            f"{info['max_difference']:.2g} (tolerance {info['tolerance']}), {verdict}"
+        )
+
+
 def main() -> int:
     root = data_dir()
     root.mkdir(parents=True, exist_ok=True)
@@ -118,6 +144,7 @@ def main() -> int:
     whl = fetch("pyliverlesionseg-0.3-py3-none-any.whl", ARCHIVES["pyliverlesionseg-0.3-py3-none-any.whl"], root)
     extract(whl, "", root / "pyliverlesionseg")
     convert_weights(root / "pyliverlesionseg")
+    prepare_runtimes()
     rad = fetch("pyradiomics-3.1.0.tar.gz", ARCHIVES["pyradiomics-3.1.0.tar.gz"], root)
     extract(rad, "pyradiomics-3.1.0/data/", root / "pyradiomics")
     print(f"[fetch_data] real files and weights ready in {root}")

@@ -105,6 +105,25 @@ def instance_norm_(x: torch.Tensor) -> torch.Tensor:
     return x.sub_(mean).div_(var.sqrt_().add_(EPS))
 
 
+def _staged_mean(x: torch.Tensor) -> torch.Tensor:
+    """The mean over the spatial axes as three short sums, one axis at a time, each scaled on
+    its own (a multiply between the sums keeps OpenVINO from merging them back into one)."""
+    for axis in (4, 3, 2):
+        x = x.sum(axis, keepdim=True) * (1.0 / x.shape[axis])
+    return x
+
+
+def instance_norm_staged(x: torch.Tensor) -> torch.Tensor:
+    """:func:`instance_norm_` out of place, for conversion to OpenVINO: its CPU plugin fuses
+    the usual pattern into one MVN whose float32 sums over a whole patch (2.6 million voxels
+    a channel) lose about 1e-3 of the normalised value (2.9e-2 at 34 standard deviations on
+    a real tile, against 3.6e-6 in torch), which the network amplified to 0.43 in probability;
+    three short sums per statistic, centred before the variance, come within 3.2e-5
+    (``benchmarks/bench_runtime.py``)."""
+    y = x - _staged_mean(x)
+    return y / (_staged_mean(y * y).sqrt() + EPS)
+
+
 class PassStopped(Exception):
     """A forward pass stopped between two convolutions by :meth:`ConvMonitor.stop`."""
 
@@ -149,6 +168,10 @@ class ConvMonitor:
     def stop(self) -> None:
         self._stop = True
 
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop
+
     def reached(self, macs_done: int, macs_next: int = 0) -> None:
         """Called before each convolution: ``macs_done`` are done, ``macs_next`` start now."""
         import time
@@ -187,6 +210,8 @@ class UNetLike(nn.Module):
         #: multiply-adds of each convolution on the network's input size (for progress)
         self.conv_macs: list[int] = []
         self._monitor: ConvMonitor | None = None
+        #: out-of-place graph for tracing (:meth:`exportable`): staged norm, no split blocks
+        self._export = False
         #: multiply-adds per second of the last monitored pass (the next one's first estimate)
         self.last_rate: float | None = None
         self._left_pos, self._right_pos = alignment_positions(cfg)
@@ -219,6 +244,8 @@ class UNetLike(nn.Module):
     def _norm_act(self, x: torch.Tensor) -> torch.Tensor:
         if self._building:
             return x
+        if self._export:
+            return F.leaky_relu(instance_norm_staged(x), NEG_SLOPE)
         return F.leaky_relu_(instance_norm_(x), NEG_SLOPE)
 
     def _block(self, path, kernels, features, first_plain=False):
@@ -284,7 +311,7 @@ class UNetLike(nn.Module):
             if (pool > 1).any():
                 path = F.avg_pool3d(path, tuple(int(p) for p in pool), stride=1)
             if i > 0:
-                if i < n_pathways and not (cfg.residual or self._building):
+                if i < n_pathways and not (cfg.residual or self._building or self._export):
                     parts = [_crop_to(left_outputs[i], path.shape[2:]), path]
                     left_outputs[i] = path = None
                     path = self._block_split(parts, kernels[i][1], features[i][1])
@@ -319,6 +346,16 @@ class UNetLike(nn.Module):
                 self.last_rate = monitor.rate
             monitor.finished()
         return out
+
+    def exportable(self) -> UNetLike:
+        """This network (weights shared) with the graph meant for tracing to another runtime:
+        out of place, the norm of :func:`instance_norm_staged`, no split blocks.  The same
+        function to 1e-5; for one input shape only (crops and pools are sized in Python)."""
+        import copy
+
+        twin = copy.copy(self)  # shallow: the same parameters
+        twin._export = True
+        return twin
 
     def load_keras(self, arrays: dict) -> None:
         """Load ``conv3d_N.kernel/bias`` (Keras layout) in creation order, checking shapes."""

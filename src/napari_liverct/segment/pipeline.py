@@ -17,6 +17,8 @@ Departures from the package (all documented in the README):
   computed; with ``skip_empty_tiles`` tiles whose output holds no voxel of the dilated
   liver are skipped too (their input is the -0.5 background; measured in the benchmark);
 - the networks run in ``channels_last_3d`` memory format (faster oneDNN kernels);
+- with OpenVINO installed, the networks run in its float32 runtime when their conversion
+  agreed with torch (:mod:`.runtime`; ``$NAPARI_LIVERCT_RUNTIME=torch`` keeps torch);
 - the liver network runs on three patches, the package's centred one and the same moved
   36 mm (12 slices of 3 mm) up and down along S (:data:`LIVER_OFFSETS`), and the liver is
   the mean of their probabilities (each voxel over the patches whose output covers it):
@@ -107,13 +109,19 @@ def _network(model: str):
 def run_network(model: str, patch: np.ndarray, monitor=None) -> np.ndarray:
     """One forward pass of ``model`` on one fixed-size patch (X, Y, Z) -> probabilities;
     ``monitor`` (a :class:`~napari_liverct.segment.net.ConvMonitor`) follows the pass; a pass
-    already run is read back when ``NAPARI_LIVERCT_NETWORK_CACHE`` is set (``netcache``)."""
+    already run is read back when ``NAPARI_LIVERCT_NETWORK_CACHE`` is set (``netcache``).
+    OpenVINO runs it when :func:`~napari_liverct.segment.runtime.network` says so, else torch."""
     import torch
 
     from .netcache import remember
+    from .runtime import network
 
-    tag = f"torch-{torch.__version__}"
-    return remember(model, patch, tag, lambda: _run_torch(model, patch, monitor), monitor=monitor)
+    ov_net = network(model, patch.shape, torch.get_num_threads())
+    if ov_net is not None:
+        tag, compute = ov_net.tag, lambda: ov_net(patch, monitor=monitor)
+    else:
+        tag, compute = f"torch-{torch.__version__}", lambda: _run_torch(model, patch, monitor)
+    return remember(model, patch, tag, compute, monitor=monitor)
 
 
 def _run_torch(model: str, patch: np.ndarray, monitor=None) -> np.ndarray:
