@@ -3,7 +3,7 @@
 Usage::
 
     nice python benchmarks/bench_runtime.py              # tiles, liver patch, click, whole draft
-    python benchmarks/bench_runtime.py --skip-draft      # without the two whole drafts (minutes)
+    python benchmarks/bench_runtime.py --skip-draft      # without the three whole drafts (minutes)
     python benchmarks/bench_runtime.py --skip-f64        # without the float64 reference (slow)
 
 Data: TotalSegmentator's example CT with, planted by ``bench_refine.py``, a low-density sphere
@@ -17,8 +17,9 @@ ratios are from one run):
    against float64, peak RSS (compilation included for OpenVINO);
 2. the liver network on the example CT's real liver patch: torch float32 vs OpenVINO float32;
 3. one click (``refine.add_lesion``) with each runtime;
-4. the whole draft (liver and lesions) with each runtime: seconds, peak RSS, the Dice of the
-   two drafts' liver and lesions against each other and of their liver against
+4. the whole draft (liver and lesions) in torch, ``auto`` (what the package runs: OpenVINO
+   for the lesion network) and ``openvino`` (both networks): seconds, ratio, peak RSS, the
+   Dice of each draft's liver and lesions against the torch draft's and of its liver against
    TotalSegmentator's.
 
 The OpenVINO IR is the one the package runs (``runtime.prepare``; converted here if the set-up
@@ -213,26 +214,25 @@ def bench_draft(threads) -> None:
     ct = read_nifti(root / "example_ct.nii.gz")
     data = np.asarray(ct.data)
     ts_liver = np.asarray(read_nifti(root / "example_seg_fast_force_split.nii.gz").data) == 5
-    print(f"\n4. whole draft of the example CT {data.shape}, {threads} threads")
+    print(f"\n4. whole draft of the example CT {data.shape}, {threads} threads (auto: OpenVINO for the lesions only)")
     drafts, times = {}, {}
-    for name in ("torch", "openvino"):
+    for name in ("torch", "auto", "openvino"):
         res, dt, mem = _timed(_with_runtime, name, lambda: segment(data, ct.affine, threads=threads))
         drafts[name], times[name] = res.labels, dt
+        a, b = drafts["torch"], res.labels
         print(
-            f"  {name:9s} {dt:7.1f} s  peak +{mem:5.0f} MB  liver Dice vs TotalSegmentator "
-            f"{_dice(res.labels >= 1, ts_liver):.4f}, lesion voxels {(res.labels == 2).sum()}  ({_load()})"
+            f"  {name:9s} {dt:7.1f} s {dt / times['torch']:5.2f}x  peak +{mem:5.0f} MB  liver Dice vs "
+            f"TotalSegmentator {_dice(b >= 1, ts_liver):.4f}; vs the torch draft: liver Dice {_dice(a >= 1, b >= 1):.5f}, "
+            f"lesion Dice {_dice(a == 2, b == 2):.5f} ({(b == 2).sum()} voxels), {(a != b).sum()} voxels differ  ({_load()})"
         )
-    a, b = drafts["torch"], drafts["openvino"]
-    print(
-        f"  OpenVINO / torch {times['openvino'] / times['torch']:.2f}x; the two drafts: liver Dice "
-        f"{_dice(a >= 1, b >= 1):.5f}, lesion Dice {_dice(a == 2, b == 2):.5f}, voxels differing {(a != b).sum()}"
-    )
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--skip-draft", action="store_true", help="without the two whole drafts")
+    p.add_argument("--skip-tiles", action="store_true", help="without the per-tile and liver-patch rows")
+    p.add_argument("--skip-click", action="store_true", help="without the click")
+    p.add_argument("--skip-draft", action="store_true", help="without the whole drafts")
     p.add_argument("--skip-f64", action="store_true", help="agreement against torch float32, not float64")
     args = p.parse_args()
     import openvino as ov
@@ -241,9 +241,11 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, OpenVINO {ov.get_version()}, {_load()}")
     case = _case()
-    bench_tiles(case, args.threads, not args.skip_f64)
-    bench_liver(args.threads)
-    bench_click(case, args.threads)
+    if not args.skip_tiles:
+        bench_tiles(case, args.threads, not args.skip_f64)
+        bench_liver(args.threads)
+    if not args.skip_click:
+        bench_click(case, args.threads)
     if not args.skip_draft:
         bench_draft(args.threads)
     return 0

@@ -11,9 +11,9 @@ this script fills (``$LIVERCT_DATA``, default ``~/.cache/napari-liverct``).
   Keras weights (HDF5), converted here once with h5py into safetensors
   (``weights/pyliverlesionseg-0.3-{liver,lesion}.safetensors``), the only form
   ``napari_liverct.segment`` reads.
-- when OpenVINO is installed, both networks converted to OpenVINO IR and checked against
-  torch (``napari_liverct.segment.runtime.prepare``: one to two minutes each, once), so a
-  user's first draft or click does not pay for it.
+- when OpenVINO is installed, the lesion network (both with $NAPARI_LIVERCT_RUNTIME=openvino)
+  converted to OpenVINO IR and checked against torch (``napari_liverct.segment.runtime.prepare``,
+  1.5-2 minutes, once), so a user's first click or draft does not pay for it.
 
 Run by ``scripts/setup.sh``; safe to run again (it checks the hashes and skips).
 """
@@ -114,20 +114,23 @@ def convert_weights(wheel_dir: Path) -> None:
 
 
 def prepare_runtimes() -> None:
-    """Convert both networks to OpenVINO IR and run the agreement check (skipped, with a line
-    saying so, when OpenVINO is not installed or $NAPARI_LIVERCT_RUNTIME=torch)."""
+    """Convert the networks OpenVINO will run to IR and run the agreement check (skipped,
+    with a line saying so, when OpenVINO is not installed or $NAPARI_LIVERCT_RUNTIME=torch)."""
     try:
         import openvino  # noqa: F401
     except ImportError:
         print("[fetch_data] OpenVINO is not installed: the networks will run in torch")
         return
     from napari_liverct.segment.pipeline import LESION_IN, LIVER_IN
-    from napari_liverct.segment.runtime import prepare, requested
+    from napari_liverct.segment.runtime import AUTO_MODELS, prepare, requested
 
-    if requested() == "torch":
+    mode = requested()
+    if mode == "torch":
         print("[fetch_data] $NAPARI_LIVERCT_RUNTIME=torch: no OpenVINO conversion")
         return
     for model, shape in (("liver", LIVER_IN), ("lesion", LESION_IN)):
+        if mode == "auto" and model not in AUTO_MODELS:
+            continue
         info = prepare(model, shape)
         verdict = "agrees: OpenVINO will run it" if info["agrees"] else "differs: torch will run it"
         print(

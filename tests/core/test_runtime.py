@@ -101,6 +101,9 @@ def test_openvino_agrees_with_torch_on_a_real_tile_and_forcing_torch_gives_torch
     monkeypatch.setenv(runtime.ENV, "torch")
     monkeypatch.setattr(runtime, "_compiled", {})
     assert runtime.network("lesion", tile.shape, 2) is None
+    monkeypatch.setenv(runtime.ENV, "auto")  # auto: the liver network stays in torch (memory)
+    assert runtime.network("liver", pipeline.LIVER_IN, 2) is None
+    monkeypatch.setenv(runtime.ENV, "torch")
     calls = []
 
     def torch_standin(x, monitor=None):

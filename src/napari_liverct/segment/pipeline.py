@@ -17,7 +17,7 @@ Departures from the package (all documented in the README):
   computed; with ``skip_empty_tiles`` tiles whose output holds no voxel of the dilated
   liver are skipped too (their input is the -0.5 background; measured in the benchmark);
 - the networks run in ``channels_last_3d`` memory format (faster oneDNN kernels);
-- with OpenVINO installed, the networks run in its float32 runtime when their conversion
+- with OpenVINO installed, the lesion network runs in its float32 runtime when its conversion
   agreed with torch (:mod:`.runtime`; ``$NAPARI_LIVERCT_RUNTIME=torch`` keeps torch);
 - the liver network runs on three patches, the package's centred one and the same moved
   36 mm (12 slices of 3 mm) up and down along S (:data:`LIVER_OFFSETS`), and the liver is
