@@ -1,5 +1,7 @@
 """Correcting a draft (issue 24): time per edit on 2 threads against the whole lesion stage it
-avoids re-running, and the lesion network's runtime: torch (today) vs OpenVINO fp32 / bf16.
+avoids re-running (the lesion network in the package's runtime: OpenVINO when prepared, else
+torch; ``NAPARI_LIVERCT_RUNTIME=torch`` for torch).  Torch against OpenVINO per tile, with the
+agreement, is ``bench_runtime.py``.
 
 Usage::
 
@@ -8,16 +10,10 @@ Usage::
 
 Data: the example CT with TotalSegmentator's liver (label 5) as the draft's liver and, planted
 here, a low-density sphere (-50 HU, r 10 mm) in that liver plus two touching sphere labels
-(a merged lesion) and strokes around the sphere.  Printed:
-
-1. every edit of :mod:`napari_liverct.refine` timed (median of 3; ``add_lesion`` once: one
-   network run), and the lesion stage of :func:`napari_liverct.segment.pipeline.iter_segment`
-   inside the same liver, which a click replaces: seconds, ratio, peak RSS;
-2. the lesion network on real tiles of this CT (the planted sphere's tile and a healthy-liver
-   tile) in torch (``channels_last_3d``, what the package runs), OpenVINO fp32 and OpenVINO
-   bf16: seconds per tile, the largest probability difference against torch and the Dice of
-   the > 0.5 masks.  OpenVINO's model is converted from the on-disk weights (``ov.convert_model``
-   of the torch network) once and kept as IR in the data cache; the conversion time is printed.
+(a merged lesion) and strokes around the sphere.  Printed: every edit of
+:mod:`napari_liverct.refine` timed (median of 3; ``add_lesion`` once: one network run), and
+the lesion stage of :func:`napari_liverct.segment.pipeline.iter_segment` inside the same
+liver, which a click replaces: seconds, ratio, peak RSS.
 """
 
 from __future__ import annotations
@@ -139,84 +135,12 @@ def bench_edits(threads: int, skip_stage: bool) -> None:
     print(f"  a click costs {rows[0][1] / stage:.3f} of the stage it avoids ({stage / rows[0][1]:.1f}x)")
 
 
-def _ov_model(precision: str, threads: int):
-    import openvino as ov
-    import torch
-
-    from napari_liverct.segment.net import build
-    from napari_liverct.segment.pipeline import LESION_IN
-    from napari_liverct.segment.weights import data_dir
-
-    xml = data_dir() / "weights" / "openvino" / "pyliverlesionseg-0.3-lesion.xml"
-    core = ov.Core()
-    if not xml.exists():
-        t0 = time.perf_counter()
-        model = ov.convert_model(build("lesion"), example_input=torch.zeros((1, 1, *LESION_IN)))
-        xml.parent.mkdir(parents=True, exist_ok=True)
-        ov.save_model(model, str(xml), compress_to_fp16=False)
-        print(f"  OpenVINO conversion from the on-disk weights: {time.perf_counter() - t0:.1f} s (once, kept as IR)")
-    model = core.read_model(str(xml))
-    return core.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": precision, "INFERENCE_NUM_THREADS": threads})
-
-
-def bench_runtimes(threads: int) -> None:
-    import torch
-
-    from napari_liverct.segment import pipeline as pl
-    from napari_liverct.segment.tile import lesion_probability_at
-
-    torch.set_num_threads(threads)
-    data, aff, liver, labels, ras, sphere_c, c1, c2, ball = _case()
-    tiles = {}
-    captured = {}
-    real = pl.run_network
-
-    def grab(model, patch, monitor=None):
-        captured["tile"] = np.array(patch)
-        return real(model, patch)
-
-    pl.run_network = grab
-    try:
-        for name, point in (("planted sphere", ras(sphere_c)), ("healthy liver", ras(sphere_c + [0, 0, 8]))):
-            lesion_probability_at(data, aff, point, liver, threads=threads)
-            tiles[name] = captured["tile"]
-    finally:
-        pl.run_network = real
-    print(f"lesion network, one 180x172x86 tile, {threads} threads, load average {os.getloadavg()[0]:.1f}")
-    ref = {}
-    for name, tile in tiles.items():
-        t0 = time.perf_counter()
-        ref[name] = pl.run_network("lesion", tile)
-        print(f"  torch channels_last_3d  {name:15s} {time.perf_counter() - t0:6.2f} s")
-    try:
-        import openvino  # noqa: F401
-    except ImportError:
-        print("  OpenVINO is not installed: torch only")
-        return
-    for precision in ("f32", "bf16"):
-        compiled = _ov_model(precision, threads)
-        for name, tile in tiles.items():
-            compiled(tile[None, None])  # first inference allocates
-            t0 = time.perf_counter()
-            out = np.asarray(compiled(tile[None, None])[0])[0, 0]
-            dt = time.perf_counter() - t0
-            a, b = ref[name] > 0.5, out > 0.5
-            dice = 2 * (a & b).sum() / max(1, a.sum() + b.sum()) if (a.any() or b.any()) else 1.0
-            print(
-                f"  OpenVINO {precision:4s}           {name:15s} {dt:6.2f} s   largest difference "
-                f"{np.abs(out - ref[name]).max():.4f}, Dice of > 0.5 {dice:.4f} ({int(a.sum())} voxels in torch)"
-            )
-
-
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--skip-stage", action="store_true", help="do not run the whole lesion stage")
-    p.add_argument("--skip-runtimes", action="store_true", help="torch only, no OpenVINO comparison")
     args = p.parse_args()
     bench_edits(args.threads, args.skip_stage)
-    if not args.skip_runtimes:
-        bench_runtimes(args.threads)
     return 0
 
 
