@@ -186,10 +186,10 @@ def main(screenshot: str | None = None) -> None:
         _wait(app, lambda: not w.work.running)
         t_edit = time.perf_counter() - t0
         _wait(app, lambda: stats.result is not s0)
-        t_stats = time.perf_counter() - w.live_since
+        t_stats = time.perf_counter() - w.followers.since
         _wait(app, lambda: cmp.result is not c0)
-        t_cmp = time.perf_counter() - w.live_since
-        _wait(app, lambda: not stats.work.running and not cmp.work.running and not w._live_pending)
+        t_cmp = time.perf_counter() - w.followers.since
+        _wait(app, lambda: not stats.work.running and not cmp.work.running and not w.followers.pending)
         rows.append((what, t_edit, t_stats, t_cmp))
         print(
             f"{what}: {w.status.value}\n    edit {t_edit:.2f} s; figures after {t_stats:.2f} s (Statistics), "

@@ -84,9 +84,9 @@ def _n_lesions(arr) -> int:
 def _live_times(qtbot, w, stats, stats_before, cmp, cmp_before) -> tuple[float, float]:
     """Seconds from the edit being in the layer to the Statistics and the Compare figures shown."""
     qtbot.waitUntil(lambda: stats.result is not stats_before, timeout=30_000)
-    t_stats = time.perf_counter() - w.live_since
+    t_stats = time.perf_counter() - w.followers.since
     qtbot.waitUntil(lambda: cmp.result is not cmp_before, timeout=30_000)
-    return t_stats, time.perf_counter() - w.live_since
+    return t_stats, time.perf_counter() - w.followers.since
 
 
 def _wait_edit(qtbot, w):
@@ -191,7 +191,9 @@ def test_click_edits_undo_redo_and_live_figures(opened, qtbot, files):
     qtbot.mouseClick(w.redo_button.native, Qt.MouseButton.LeftButton)
     np.testing.assert_array_equal(np.asarray(draft.data), after_two)
     assert [e["op"] for e in read_log(log_path)["edits"]] == ["delete_lesion", "split_lesion"]
-    qtbot.waitUntil(lambda: not w._live_pending and not stats.work.running and not cmp.work.running, timeout=180_000)
+    qtbot.waitUntil(
+        lambda: not w.followers.pending and not stats.work.running and not cmp.work.running, timeout=180_000
+    )
     # the live figures equal the core's full statistics and comparison on the final labels
     final = layer_disk_view(draft)[0]
     full = stats_on_grid(

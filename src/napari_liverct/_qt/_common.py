@@ -202,3 +202,21 @@ class ScrollableContainer(Container):
     @property
     def native(self):
         return self.root_native_widget
+
+
+def export_text(widget, viewer, path, title: str, name: str, filters: str, make_text) -> str | None:
+    """A widget's export: ask for a file (unless ``path`` is given), refuse the viewer's own
+    inputs (``guard_export``) and write ``make_text()`` there as a unit.  Returns the path
+    written, or None when the user cancelled the dialog."""
+    if path is None:
+        from qtpy.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getSaveFileName(widget, title, name, filters)
+        if not path:
+            return None
+    from .._napari.layer_utils import guard_export
+    from ..outputs.units import atomic_write_text
+
+    guard_export(path, viewer)
+    atomic_write_text(path, make_text(), newline="")  # a unit: never a half-written export
+    return str(path)

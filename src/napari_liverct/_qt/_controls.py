@@ -1,4 +1,4 @@
-"""Small Qt building blocks of the dock widgets: form rows, button rows, the label check list."""
+"""Small Qt building blocks of the dock widgets: form rows, button rows, the label check list, tables."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from qtpy.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSlider,
+    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "LabelChecklist",
     "disconnect_all",
     "ScrollDock",
+    "fill_table",
 ]
 
 
@@ -168,3 +170,19 @@ def read_only_table(headers: list[str], row_numbers: bool = True):
     t.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
     t.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
     return t
+
+
+def fill_table(table, rows, columns, text, decorate=None) -> None:
+    """Fill a QTableWidget: a row per item of ``rows``, a column per ``(header, key)`` of
+    ``columns``; ``text(row, key)`` is a cell's text and ``decorate(item, row, key)``, when
+    given, styles a cell (a tick, a colour, a tip).  Its signals are blocked while it fills."""
+    table.blockSignals(True)
+    table.setRowCount(len(rows))
+    for i, row in enumerate(rows):
+        for j, (_, key) in enumerate(columns):
+            item = QTableWidgetItem(text(row, key))
+            if decorate is not None:
+                decorate(item, row, key)
+            table.setItem(i, j, item)
+    table.resizeColumnsToContents()
+    table.blockSignals(False)

@@ -17,10 +17,8 @@ from typing import TYPE_CHECKING
 from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, LineEdit, PushButton
 from qtpy.QtCore import QObject, Signal
 from qtpy.QtWidgets import (
-    QFileDialog,
     QLabel,
     QProgressBar,
-    QTableWidgetItem,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -43,6 +41,7 @@ from ..compare.classes import suggest_map
 from ..compare.results import CaseComparison
 from ..constants import CONNECTIVITIES, DEFAULT_CONNECTIVITY, DEFAULT_MATCH, DEFAULT_TOLERANCE_MM, MATCH_RULES
 from . import _controls as ui
+from ._common import export_text
 
 if TYPE_CHECKING:
     import napari.layers
@@ -332,23 +331,10 @@ class CompareWidget(QWidget):
     # ------------------------------------------------------------------ display
     def _fill_tables(self) -> None:
         res = self.result
-        for table, rows, cols in (
-            (self.class_table, res.class_rows(), CLASS_TABLE),
-            (self.lesion_table, res.lesion_rows(), LESION_TABLE),
-        ):
-            table.blockSignals(True)
-            table.setRowCount(len(rows))
-            for i, row in enumerate(rows):
-                for j, (_, key) in enumerate(cols):
-                    item = QTableWidgetItem(fmt_cell(key, row.get(key)))
-                    if key == "status" and row.get(key) in error_maps.STATUS_COLORS:
-                        from qtpy.QtGui import QColor
-
-                        item.setBackground(QColor.fromRgbF(*error_maps.STATUS_COLORS[row[key]][:3], 0.45))
-                        item.setText(f"{row[key]} ({error_maps.STATUS_NAMES[row[key]]})")
-                    table.setItem(i, j, item)
-            table.resizeColumnsToContents()
-            table.blockSignals(False)
+        ui.fill_table(self.class_table, res.class_rows(), CLASS_TABLE, lambda r, k: fmt_cell(k, r.get(k)), _status_cell)
+        ui.fill_table(
+            self.lesion_table, res.lesion_rows(), LESION_TABLE, lambda r, k: fmt_cell(k, r.get(k)), _status_cell
+        )
         self.summary.setText(summary_text(res))
         les = res.lesions
         if les is not None and les.lesions:
@@ -396,17 +382,15 @@ class CompareWidget(QWidget):
 
         if self.result is None:
             return None
-        if path is None:
-            path, _ = QFileDialog.getSaveFileName(
-                self, "Export comparison", f"compare.{fmt}", "CSV (*.csv)" if fmt == "csv" else "JSON (*.json)"
-            )
-            if not path:
-                return None
-        from .._napari.layer_utils import guard_export
-        from ..outputs.units import atomic_write_text
+        make = lambda: comparison_to_csv(self.result) if fmt == "csv" else comparison_to_json(self.result) + "\n"  # noqa: E731
+        filters = "CSV (*.csv)" if fmt == "csv" else "JSON (*.json)"
+        return export_text(self, self.viewer, path, "Export comparison", f"compare.{fmt}", filters, make)
 
-        guard_export(path, self.viewer)
-        text = comparison_to_csv(self.result) if fmt == "csv" else comparison_to_json(self.result) + "\n"
 
-        atomic_write_text(path, text, newline="")  # a unit: never a half-written export
-        return str(path)
+def _status_cell(item, row, key) -> None:
+    """A lesion's match status in its errors colour, with its name."""
+    if key == "status" and row.get(key) in error_maps.STATUS_COLORS:
+        from qtpy.QtGui import QColor
+
+        item.setBackground(QColor.fromRgbF(*error_maps.STATUS_COLORS[row[key]][:3], 0.45))
+        item.setText(f"{row[key]} ({error_maps.STATUS_NAMES[row[key]]})")

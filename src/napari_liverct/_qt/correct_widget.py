@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING
 
 from magicgui.widgets import ComboBox, FloatSpinBox, Label, PushButton, SpinBox
 
-from .._napari.pick import layer_choices, tag_output
+from .._napari.correct_layers import points_layer, strokes_layer
+from .._napari.pick import layer_choices
 from ._common import ScrollableContainer, fit_dock_title
+from .followers import Followers
 from .work import WidgetWork
 
 if TYPE_CHECKING:
@@ -88,6 +90,7 @@ class CorrectWidget(ScrollableContainer):
             ]
         )
         self.work = WidgetWork(self, "Correct draft", status=self._say)
+        self.followers = Followers(viewer, self.native)
         self.start_button.changed.connect(lambda *_: self.start())
         self.replay_button.changed.connect(lambda *_: self.replay_saved())
         self.apply_button.changed.connect(lambda *_: self.apply_points())
@@ -177,37 +180,14 @@ class CorrectWidget(ScrollableContainer):
         self._say(f"Correcting '{labels.name}'; the edit log is saved to {self.session.log_path}.{found}")
 
     def _make_strokes_layer(self) -> None:
-        import numpy as np
-
-        from .._napari.layer_utils import layer_data_like
-
-        labels = self.session.labels_layer
-        if self.strokes is not None and self.strokes in self._viewer.layers:
-            return
-        zeros = np.zeros(self.session.labels.shape, np.uint8)
-        data, kwargs, _ = layer_data_like(labels, zeros, self.session.affine, "labels")
-        kwargs["name"] = f"{labels.name} strokes (1 foreground, 2 background)"
-        kwargs["metadata"] = tag_output(kwargs.get("metadata"), STROKES_KIND)
-        kwargs.pop("features", None)
-        self.strokes = self._viewer.add_labels(data, **kwargs)
-        self._viewer.layers.selection.active = labels
+        if self.strokes is None or self.strokes not in self._viewer.layers:
+            s = self.session
+            self.strokes = strokes_layer(self._viewer, s.labels_layer, s.labels.shape, s.affine, STROKES_KIND)
 
     def _make_points_layer(self) -> None:
         """One Points layer, reused, showing the points clicked for a split or merge."""
-        import numpy as np
-
-        if self.points is not None and self.points in self._viewer.layers:
-            return
-        name = f"{self.session.labels_layer.name} clicked points (split/merge)"
-        self.points = self._viewer.add_points(
-            np.zeros((0, 3)),
-            name=name,
-            size=6,
-            face_color="magenta",  # far from every errors colour of Compare (colour_clashes)
-            border_color="white",
-            metadata=tag_output({}, POINTS_KIND),
-        )
-        self._viewer.layers.selection.active = self.session.labels_layer
+        if self.points is None or self.points not in self._viewer.layers:
+            self.points = points_layer(self._viewer, self.session.labels_layer, POINTS_KIND)
 
     def _show_points(self, world: list) -> None:
         import numpy as np
@@ -407,57 +387,8 @@ class CorrectWidget(ScrollableContainer):
         return self.work.start(steps, on_yield=commit, on_done=finished, busy="replaying the saved edits ...")
 
     # -- the other widgets follow ---------------------------------------------------------------------
-    def _followers(self) -> list:
-        """Statistics, Compare (with a ground truth chosen) and 3D view widgets docked in this
-        viewer that show the edited layer."""
-        from .compare_widget import CompareWidget
-        from .stats_widget import StatsWidget
-        from .view3d_widget import View3DWidget
-
-        layer = self.session.labels_layer if self.session is not None else None
-        try:
-            docks = list(self._viewer.window.dock_widgets.values())
-        except (AttributeError, RuntimeError):
-            return []
-        out = []
-        for w in docks:
-            if isinstance(w, StatsWidget) and w.labels_combo.value is layer and w.result is not None:
-                out.append(w)
-            elif isinstance(w, CompareWidget) and w.pred_combo.value is layer and w.gt_combo.value not in (None, layer):
-                out.append(w)
-            elif isinstance(w, View3DWidget) and w.labels_layer is layer:
-                out.append(w)
-        return out
-
     def live_update(self) -> int:
-        """Ask every follower to recompute on the edited layer, once: a follower still busy with
-        an earlier edit is asked when it is done (edits in a row queue one recompute each).
-        Returns how many widgets follow."""
-        import time
-
-        from qtpy.QtCore import QTimer
-
-        self.live_since = time.perf_counter()  # when the edit was in the layer (its live figures are timed from here)
-        self._live_pending = self._followers()
-        if getattr(self, "_live_timer", None) is None:
-            self._live_timer = QTimer(self.native)
-            self._live_timer.setSingleShot(True)
-            self._live_timer.timeout.connect(self._flush_live)
-        self._live_timer.start(0)
-        return len(self._live_pending)
-
-    def _flush_live(self) -> None:
-        from .view3d_widget import View3DWidget
-
-        left = []
-        for w in self._live_pending:
-            work = getattr(w, "work", None)
-            if work is not None and work.running:
-                left.append(w)
-            elif isinstance(w, View3DWidget):
-                w.refresh_lesions()
-            else:
-                w.compute(live=True)
-        self._live_pending = left
-        if left:
-            self._live_timer.start(200)
+        """Ask every widget showing the edited layer (Statistics, Compare with a ground truth,
+        3D view) to recompute, once (:class:`~.followers.Followers`); returns how many follow."""
+        layer = self.session.labels_layer if self.session is not None else None
+        return self.followers.update(layer)

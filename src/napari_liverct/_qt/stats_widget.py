@@ -14,10 +14,8 @@ from typing import TYPE_CHECKING
 from magicgui.widgets import CheckBox, ComboBox, Container, LineEdit, PushButton
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
-    QFileDialog,
     QLabel,
     QProgressBar,
-    QTableWidgetItem,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -29,6 +27,7 @@ from .._napari.stats_layers import lesion_rings, select_ring, stats_inputs, summ
 from ..constants import CONNECTIVITIES, DEFAULT_CONNECTIVITY
 from ..results.values import format_value
 from . import _controls as ui
+from ._common import export_text
 
 if TYPE_CHECKING:
     import napari.layers
@@ -257,23 +256,8 @@ class StatsWidget(QWidget):
     # ------------------------------------------------------------------ display
     def _fill_tables(self) -> None:
         res = self.result
-        for table, rows, cols in (
-            (self.label_table, res.labels, LABEL_COLUMNS),
-            (self.lesion_table, res.lesions, LESION_COLUMNS),
-        ):
-            table.blockSignals(True)
-            table.setRowCount(len(rows))
-            for i, row in enumerate(rows):
-                tip = "\n".join(f"{h}: {_fmt(key, getattr(row, key))}" for h, key in cols)
-                for j, (_, key) in enumerate(cols):
-                    item = QTableWidgetItem(_fmt(key, getattr(row, key)))
-                    item.setToolTip(tip)
-                    if key == "target":  # the user's choice of RECIST targets
-                        item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-                        item.setCheckState(Qt.CheckState.Checked if row.target else Qt.CheckState.Unchecked)
-                    table.setItem(i, j, item)
-            table.resizeColumnsToContents()
-            table.blockSignals(False)
+        ui.fill_table(self.label_table, res.labels, LABEL_COLUMNS, _cell_text, _row_tip(LABEL_COLUMNS))
+        ui.fill_table(self.lesion_table, res.lesions, LESION_COLUMNS, _cell_text, _row_tip(LESION_COLUMNS))
         self.summary.setText(summary_text(res, self.labels_combo.value is not None))
 
     def _target_toggled(self, item) -> None:
@@ -360,13 +344,21 @@ class StatsWidget(QWidget):
 
         if self.result is None:
             return None
-        if path is None:
-            path, _ = QFileDialog.getSaveFileName(self, "Export statistics", "stats.csv", "CSV (*.csv)")
-            if not path:
-                return None
-        from .._napari.layer_utils import guard_export
-        from ..outputs.units import atomic_write_text
+        make = lambda: stats_to_csv(self.result)  # noqa: E731
+        return export_text(self, self.viewer, path, "Export statistics", "stats.csv", "CSV (*.csv)", make)
 
-        guard_export(path, self.viewer)
-        atomic_write_text(path, stats_to_csv(self.result), newline="")  # a unit: never a half-written export
-        return str(path)
+
+def _cell_text(row, key) -> str:
+    return _fmt(key, getattr(row, key))
+
+
+def _row_tip(columns):
+    """Each cell's tip is its whole row; a target cell is a tick box (the user's RECIST choice)."""
+
+    def decorate(item, row, key) -> None:
+        item.setToolTip("\n".join(f"{h}: {_cell_text(row, k)}" for h, k in columns))
+        if key == "target":
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(Qt.CheckState.Checked if row.target else Qt.CheckState.Unchecked)
+
+    return decorate
