@@ -238,6 +238,9 @@ def main() -> int:
     import openvino as ov
     import torch
 
+    from napari_liverct.segment import netcache
+
+    os.environ.pop(netcache.ENV, None)  # every pass runs: no network-output memo
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, OpenVINO {ov.get_version()}, {_load()}")
     case = _case()
