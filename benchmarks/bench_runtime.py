@@ -85,10 +85,10 @@ def _timed(fn, *args):
 def _torch_runner(model, threads, dtype="float32"):
     import torch
 
-    from napari_liverct.segment import pipeline as pl
     from napari_liverct.segment.net import build
+    from napari_liverct.segment.runtime import torch_network
 
-    net = pl._network(model) if dtype == "float32" else build(model).double()
+    net = torch_network(model) if dtype == "float32" else build(model).double()
 
     def run(patch):
         torch.set_num_threads(threads)

@@ -68,7 +68,7 @@ def real_tile():
     torch.set_num_threads(2)
     try:
         with torch.inference_mode():
-            want = pipeline._network("lesion")(torch.from_numpy(tile)[None, None])[0, 0].numpy().copy()
+            want = runtime.torch_network("lesion")(torch.from_numpy(tile)[None, None])[0, 0].numpy().copy()
     finally:
         torch.set_num_threads(old)
     return tile, want
@@ -114,7 +114,7 @@ def test_openvino_agrees_with_torch_on_a_real_tile_and_forcing_torch_gives_torch
         calls.append(tuple(x.shape))
         return torch.full((1, 1, *pipeline.LESION_OUT), 0.25)
 
-    monkeypatch.setattr(pipeline, "_network", lambda model: torch_standin)
+    monkeypatch.setattr(runtime, "torch_network", lambda model: torch_standin)
     out = pipeline.run_network("lesion", tile)
     assert calls == [(1, 1, *tile.shape)] and np.all(out == np.float32(0.25))
     monkeypatch.delenv(runtime.ENV)  # auto: the same call goes to OpenVINO, not the stand-in

@@ -33,7 +33,6 @@ from __future__ import annotations
 import time
 from collections.abc import Generator
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
 from itertools import product
 
 import numpy as np
@@ -94,18 +93,6 @@ class SegmentationResult:
     check: DraftCheck = field(default_factory=DraftCheck)
 
 
-@lru_cache(maxsize=2)
-def _network(model: str):
-    """The network in ``channels_last_3d`` memory format: oneDNN's 3D convolutions ran
-    1.5-2x faster in it than in the default layout on this CPU (benchmarks/bench_segment.py),
-    with the same result to 1e-5."""
-    import torch
-
-    from .net import build
-
-    return build(model).to(memory_format=torch.channels_last_3d)
-
-
 def run_network(model: str, patch: np.ndarray, monitor=None) -> np.ndarray:
     """One forward pass of ``model`` on one fixed-size patch (X, Y, Z) -> probabilities;
     ``monitor`` (a :class:`~napari_liverct.segment.net.ConvMonitor`) follows the pass; a pass
@@ -114,27 +101,14 @@ def run_network(model: str, patch: np.ndarray, monitor=None) -> np.ndarray:
     import torch
 
     from .netcache import remember
-    from .runtime import network
+    from .runtime import network, run_torch
 
     ov_net = network(model, patch.shape, torch.get_num_threads())
     if ov_net is not None:
         tag, compute = ov_net.tag, lambda: ov_net(patch, monitor=monitor)
     else:
-        tag, compute = f"torch-{torch.__version__}", lambda: _run_torch(model, patch, monitor)
+        tag, compute = f"torch-{torch.__version__}", lambda: run_torch(model, patch, monitor)
     return remember(model, patch, tag, compute, monitor=monitor)
-
-
-def _run_torch(model: str, patch: np.ndarray, monitor=None) -> np.ndarray:
-    import torch
-
-    net = _network(model)
-    if monitor is not None:
-        monitor.total = max(sum(net.conv_macs), 1)
-        monitor.rate_hint = monitor.rate_hint or net.last_rate
-    x = torch.from_numpy(np.ascontiguousarray(patch, dtype=np.float32))[None, None]
-    with torch.inference_mode():
-        out = net(x.contiguous(memory_format=torch.channels_last_3d), monitor=monitor)
-    return np.ascontiguousarray(out[0, 0].numpy())
 
 
 def iter_network(model: str, patch: np.ndarray, poll: float = 0.5) -> Generator[float, None, np.ndarray]:
