@@ -111,3 +111,18 @@ def standin_calls(monkeypatch):
 
     monkeypatch.setattr(pl, "run_network", network)
     return seen
+
+
+@pytest.fixture
+def own_napari_viewer(mock_app_model):
+    """For tests whose code under test makes its own ``napari.Viewer`` (the CLI's ``snapshot``
+    run in-process): a fresh napari app model for the test, the plugin system initialised
+    into it.  Without it, a ``make_napari_viewer`` test in between (which clears napari's
+    once-only plugin initialisation) makes the next own viewer register the plugin's
+    actions a second time in the process's app model ("already registered")."""
+    from napari._qt._qapp_model.qactions import init_qactions
+    from napari.plugins import _initialize_plugins
+
+    _initialize_plugins.cache_clear()
+    init_qactions.cache_clear()
+    yield mock_app_model

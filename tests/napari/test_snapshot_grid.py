@@ -11,7 +11,7 @@ import pytest
 from napari_liverct.cli import main
 from realdata import EXAMPLE_CT, real
 
-pytestmark = pytest.mark.gui
+pytestmark = [pytest.mark.gui, pytest.mark.usefixtures("own_napari_viewer")]
 
 
 def _error_text(capsys, command: str) -> str:
