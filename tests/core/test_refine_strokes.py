@@ -181,3 +181,28 @@ def test_fill_between_slices_along_each_world_axis_is_itk_interpolation(lung, ax
     np.testing.assert_array_equal(ours, oracle)
     assert dice(ours, stored) > 0.9
     assert dice(ours, tumour) > 0.8
+
+
+def test_itk_loads_without_its_swig_deprecation_warnings():
+    """ITK's SWIG bindings warn "builtin type SwigPyObject has no __module__ attribute" (also
+    SwigPyPacked, and swigvarlink at exit) while their modules load, as a plain ``import itk;
+    itk.FastGrowCut`` shows; napari showed one to the user as a notification on the first
+    Grow.  itk_module leaves an ignore filter that catches exactly those: the warnings
+    module's own matching (the first filter matching message and category decides)."""
+    import warnings
+
+    from napari_liverct.refine.strokes import itk_module
+
+    with warnings.catch_warnings():
+        itk_module()
+
+        def action(message, category):
+            for act, msg, cat, _mod, _line in warnings.filters:
+                if issubclass(category, cat) and (msg is None or msg.match(message)):
+                    return act
+            return "default"
+
+        for name in ("SwigPyObject", "SwigPyPacked", "swigvarlink"):
+            assert action(f"builtin type {name} has no __module__ attribute", DeprecationWarning) == "ignore"
+        assert action("builtin type SwigPyObject has no __module__ attribute", UserWarning) != "ignore"
+        assert action("something else is deprecated", DeprecationWarning) != "ignore"

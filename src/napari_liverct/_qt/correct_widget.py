@@ -141,8 +141,9 @@ class CorrectWidget(ScrollableContainer):
 
         def load():
             try:
-                import itk
+                from ..refine.strokes import itk_module
 
+                itk = itk_module()
                 itk.FastGrowCut, itk.MorphologicalContourInterpolator  # noqa: B018
             except Exception:  # noqa: BLE001 - Grow/Fill report it when used
                 pass

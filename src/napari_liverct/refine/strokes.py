@@ -22,9 +22,21 @@ AXES = {"R": 0, "L": 0, "A": 1, "P": 1, "S": 2, "I": 2}
 GROW_MARGIN_MM = 15.0
 
 
+def itk_module():
+    """ITK, with the DeprecationWarning its SWIG bindings raise while their modules load
+    ("builtin type SwigPyObject has no __module__ attribute") silenced: it is ITK's own,
+    harmless, and napari would show it to the user as a notification on the first Grow."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message=r"builtin type \w+ has no __module__", category=DeprecationWarning)
+    import itk
+
+    return itk
+
+
 def _to_itk(arr: np.ndarray, spacing):
     """An ITK image whose index (x, y, z) is the array's (0, 1, 2)."""
-    import itk
+    itk = itk_module()
 
     img = itk.image_from_array(np.ascontiguousarray(np.transpose(arr, (2, 1, 0))))
     img.SetSpacing([float(s) for s in spacing])
@@ -32,7 +44,7 @@ def _to_itk(arr: np.ndarray, spacing):
 
 
 def _from_itk(img) -> np.ndarray:
-    import itk
+    itk = itk_module()
 
     return np.ascontiguousarray(np.transpose(itk.array_from_image(img), (2, 1, 0)))
 
@@ -40,7 +52,7 @@ def _from_itk(img) -> np.ndarray:
 def growcut_box(ct: np.ndarray, seeds: np.ndarray, spacing) -> np.ndarray:
     """``itk.FastGrowCut`` on a box: ``seeds`` holds 0 (unknown) and one value per segment;
     returns the segment value of every voxel."""
-    import itk
+    itk = itk_module()
 
     image = _to_itk(np.asarray(ct, dtype=np.float32), spacing)
     seed = _to_itk(np.asarray(seeds, dtype=np.uint8), spacing)
@@ -53,7 +65,7 @@ def growcut_box(ct: np.ndarray, seeds: np.ndarray, spacing) -> np.ndarray:
 
 def interpolate_box(drawn: np.ndarray, axis: int, spacing) -> np.ndarray:
     """``itk.MorphologicalContourInterpolator`` of a 0/1 mask along ``axis`` (0, 1, 2)."""
-    import itk
+    itk = itk_module()
 
     image = _to_itk(np.asarray(drawn, dtype=np.uint8), spacing)
     # one thread, set before the filter exists (its multi-threader takes the default then):
