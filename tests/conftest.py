@@ -37,6 +37,28 @@ def _network_cache_folder() -> str:
     return str(folder)
 
 
+#: The test files that keep one worker busy longest (the real networks uncached, the TensorFlow
+#: oracle, the main job, the SIGKILL loops, the 3D renders; --durations of a full run): collected
+#: first, so that pytest-xdist hands them out first and the two workers finish together.
+HEAVY_FIRST = (
+    "tests/core/test_segment.py",
+    "tests/core/test_segment_keras.py",
+    "tests/qt/test_main_job_screenshots.py",
+    "tests/cli/test_kill.py",
+    "tests/qt/test_view3d_defects.py",
+    "tests/core/test_refine.py",
+    "tests/qt/test_correct_widget.py",
+    "tests/qt/test_view3d_widget.py",
+    "tests/qt/test_one_error_once.py",
+    "tests/cli/test_segment_cli.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(HEAVY_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))  # stable: files keep their order
+
+
 def pytest_configure(config):
     from napari_liverct.cli.xvfb import ensure_display
     from napari_liverct.segment.netcache import ENV

@@ -214,7 +214,9 @@ def test_read_only_output_folder_fails_at_once(inputs, argv):
         said, why = "cannot write into ", "is a file, not a folder"
     err = proc.stderr.strip()
     assert proc.returncode == 2 and len(err.splitlines()) == 1 and said in err and why in err, err
-    assert seconds < 1.0, seconds  # the whole command, from its arguments to the refusal
+    # the whole command, from its arguments to the refusal: well under a second on a quiet machine (1.04 s
+    # seen beside the test suite's other worker); the work it refuses before (a network pass) takes over 10 s
+    assert seconds < 3.0, seconds
     assert os.listdir(ro) == []
 
 

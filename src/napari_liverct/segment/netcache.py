@@ -3,7 +3,7 @@
 Set ``NAPARI_LIVERCT_NETWORK_CACHE=DIR`` and a forward pass of the liver or lesion network
 is stored in ``DIR`` as ``<model>-<key>.npy``; the same pass asked again (same model, same
 weights file, same runtime, same input patch to the byte) is read back instead of run.  The
-key is the sha256 of the weights file, of the networks' code (``net.py``), the runtime's name
+key is the sha256 of the weights file, of the networks' code (``net.py``, ``runtime.py``), the runtime's name
 and version, and the input patch's shape and bytes, so a changed pre-processing, network,
 weights file or runtime is a different key and runs the network.  Unset (the default), nothing is kept and every pass runs.
 
@@ -47,14 +47,16 @@ def _weights_sha256(model: str) -> str:
 
 @lru_cache(maxsize=1)
 def _network_code_sha256() -> str:
-    """The networks' definition (net.py): a changed layer is a different key."""
-    from .weights import sha256_file
-
-    return sha256_file(Path(__file__).with_name("net.py"))
+    """The networks' code: their definition (net.py) and how they are run (runtime.py: the
+    torch runner, the OpenVINO conversion); a change to either is a different key."""
+    h = hashlib.sha256()
+    for name in ("net.py", "runtime.py"):
+        h.update(Path(__file__).with_name(name).read_bytes())
+    return h.hexdigest()
 
 
 def cache_key(model: str, patch: np.ndarray, runtime: str) -> str:
-    """``<model>-<sha256 hex>`` of the weights file, net.py, the runtime and the patch's shape and bytes."""
+    """``<model>-<sha256 hex>`` of the weights file, the networks' code, the runtime and the patch's shape and bytes."""
     patch = np.ascontiguousarray(patch, dtype=np.float32)
     h = hashlib.sha256()
     for part in (model, _weights_sha256(model), _network_code_sha256(), runtime, repr(patch.shape)):
