@@ -56,6 +56,7 @@ def _strokes(tumour, slices):
     return np.vstack(fg), np.vstack(bg)
 
 
+@pytest.mark.slow  # the ITK filter on a real CT and tumour label: out of the fast lane
 def test_grow_is_itk_fastgrowcut_and_finds_the_tumour(lung):
     ct, aff, tumour = lung["ct"], lung["affine"], lung["tumour"]
     empty = np.zeros(ct.shape, np.uint8)
@@ -97,6 +98,7 @@ def test_grow_is_itk_fastgrowcut_and_finds_the_tumour(lung):
     assert differ <= 0.01 * oracle.sum()
 
 
+@pytest.mark.slow  # the ITK filter on a real CT and tumour label: out of the fast lane
 def test_fill_between_slices_is_itk_interpolation_and_fills_the_tumour(lung):
     aff, tumour = lung["affine"], lung["tumour"]
     empty = np.zeros(tumour.shape, np.uint8)

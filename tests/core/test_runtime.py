@@ -84,6 +84,7 @@ def _prepared(model, shape):
     return folder
 
 
+@pytest.mark.slow  # both runtimes on a real CT tile: out of the fast lane
 def test_openvino_agrees_with_torch_on_a_real_tile_and_forcing_torch_gives_torch(real_tile, monkeypatch):
     from napari_liverct.segment import pipeline
 
@@ -123,6 +124,7 @@ def test_openvino_agrees_with_torch_on_a_real_tile_and_forcing_torch_gives_torch
     assert len(calls) == 1
 
 
+@pytest.mark.slow  # both runtimes on a real CT tile: out of the fast lane
 def test_openvino_progress_and_cancel_through_the_monitor(real_tile):
     from napari_liverct.segment.net import ConvMonitor, PassStopped
 
