@@ -39,7 +39,7 @@ def _network_cache_folder() -> str:
 
 #: The test files that keep one worker busy longest (the real networks uncached, the TensorFlow
 #: oracle, the main job, the SIGKILL loops, the 3D renders; --durations of a full run): collected
-#: first, so that pytest-xdist hands them out first and the two workers finish together.
+#: first, so that pytest-xdist starts them first and the two workers finish together.
 HEAVY_FIRST = (
     "tests/core/test_segment.py",
     "tests/core/test_segment_keras.py",
