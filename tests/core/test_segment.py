@@ -208,7 +208,12 @@ def net_calls(request):
 
 @pytest.fixture(scope="module")
 def ras_result(net_calls):
-    """(data, affine, result, steps): the liver draft of the example CT; ``steps`` are the
+    """(data, affine, result, steps): the liver draft of the example CT (:func:`_liver_draft`)."""
+    return _liver_draft()
+
+
+def _liver_draft():
+    """(data, affine, result, steps) of the example CT's liver stage; ``steps`` are the
     ``(seconds since start, Progress)`` the pipeline yielded on the way."""
     img = nib.load(real(EXAMPLE_CT))
     data = np.asanyarray(img.dataobj)
@@ -241,15 +246,7 @@ def test_the_liver_stage_moves_the_progress_while_its_network_runs(monkeypatch):
 
     monkeypatch.delenv(ENV, raising=False)
     monkeypatch.setattr(pl, "run_network", _RUN_NETWORK)  # not the module's reusing wrapper (net_calls)
-    img = nib.load(real(EXAMPLE_CT))
-    gen = pl.iter_segment(np.asanyarray(img.dataobj), img.affine, lesions=False, threads=2)
-    seen, t0 = [], time.perf_counter()
-    while True:
-        try:
-            seen.append((time.perf_counter() - t0, next(gen)))
-        except StopIteration:
-            break
-    steps = [(t, s) for t, s in seen if s.stage == "liver"]
+    steps = [(t, s) for t, s in _liver_draft()[3] if s.stage == "liver"]
     done = [s.done for _, s in steps]
     total = steps[-1][1].total
     assert done[0] == 0 and done[-1] == total and steps[-1][1].labels is not None
